@@ -1,0 +1,56 @@
+# The two commands of the README:
+#   make demo   set everything up, run the demo on the local Amplitude emulator
+#   make test   set everything up, run linters, type checks and the whole test suite
+#
+# Everything installs into virtual environments inside this folder, from the repository's files
+# and the package index only.
+
+SHELL := /bin/bash
+PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
+	  if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then \
+	    echo $$p; break; fi; done)
+VENV := .venv
+BIN := $(VENV)/bin
+MELTANO_VENV := .venv-meltano
+MELTANO_VERSION := 4.4.1
+
+.PHONY: demo test lint typecheck pytest venv meltano-venv clean emulator bench-tap bench-target bench-pipe
+
+$(BIN)/.installed: tap-amplitude/pyproject.toml target-amplitude/pyproject.toml requirements-dev.txt
+	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is needed (python3 --version)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ./tap-amplitude -e ./target-amplitude -r requirements-dev.txt
+	@touch $@
+
+venv: $(BIN)/.installed
+
+$(MELTANO_VENV)/bin/.installed:
+	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is needed (python3 --version)"; exit 1; }
+	$(PYTHON) -m venv $(MELTANO_VENV)
+	$(MELTANO_VENV)/bin/python -m pip install -q --upgrade pip
+	$(MELTANO_VENV)/bin/python -m pip install -q "meltano==$(MELTANO_VERSION)"
+	@touch $@
+
+meltano-venv: $(MELTANO_VENV)/bin/.installed
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: venv
+	$(BIN)/mypy
+
+pytest: venv meltano-venv
+	PATH="$(CURDIR)/$(BIN):$(CURDIR)/$(MELTANO_VENV)/bin:$$PATH" $(BIN)/pytest $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+emulator: venv
+	$(BIN)/python -m tests.emulator serve
+
+demo: venv meltano-venv
+	PATH="$(CURDIR)/$(BIN):$(CURDIR)/$(MELTANO_VENV)/bin:$$PATH" $(BIN)/python -m tests.demo
+
+clean:
+	rm -rf $(VENV) $(MELTANO_VENV) .meltano .demo output

@@ -1,0 +1,3 @@
+"""Shared pytest configuration: the local Amplitude emulator fixtures."""
+
+pytest_plugins = ["tests.emulator.pytest_plugin"]
