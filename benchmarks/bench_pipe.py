@@ -1,0 +1,124 @@
+"""Pipe benchmark: ``tap-amplitude | target-amplitude`` replaying one emulator project into another.
+
+    python -m benchmarks.bench_pipe                     # 1,000,000 events, 1 round
+    python -m benchmarks.bench_pipe --events 100000 --rounds 3
+    python -m benchmarks.bench_pipe --quick             # 20,000 events: a smoke run
+
+The source is the emulator's Standard project (generated events), the destination its empty EU
+project, in a fresh emulator process per round. Reports the pipe's events/s, each process's wall
+time and own peak RSS, and the number of events the destination stored: every event exactly once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from pathlib import Path
+
+from benchmarks.common import (
+    DEST_KEYS,
+    SOURCE_KEYS,
+    ExportWindow,
+    events_only_catalog,
+    machine_line,
+    print_table,
+    run_pipeline,
+    running_emulator,
+    scratch_dir,
+    tool,
+    verdict,
+    write_json,
+)
+
+
+def one_round(events: int, window: ExportWindow, workdir: Path) -> dict[str, float]:
+    with running_emulator(events, workdir, window=window) as emulator:
+        tap_config = write_json(
+            workdir / "tap-config.json",
+            {
+                "api_key": SOURCE_KEYS[0],
+                "secret_key": SOURCE_KEYS[1],
+                "api_url": emulator.url,
+                **window.tap_settings(),
+            },
+        )
+        target_config = write_json(
+            workdir / "target-config.json",
+            {
+                "api_key": DEST_KEYS[0],
+                "api_url": emulator.eu_url,
+                "rejected_records_path": str(workdir / "rejected.jsonl"),
+            },
+        )
+        catalog = events_only_catalog(tap_config, workdir / "catalog.json")
+        emulator_cpu = emulator.cpu_seconds()
+        wall, (tap, target) = run_pipeline(
+            [
+                ("tap-amplitude", [tool("tap-amplitude"), "--config", str(tap_config),
+                                   "--catalog", str(catalog)]),
+                ("target-amplitude", [tool("target-amplitude"), "--config", str(target_config)]),
+            ],
+            workdir,
+        )  # fmt: skip
+        emulator_cpu = emulator.cpu_seconds() - emulator_cpu
+        tap.check()
+        target.check()
+        stored = emulator.stored_events(DEST_KEYS[0])
+    rejected_path = workdir / "rejected.jsonl"
+    rejected = sum(1 for _ in rejected_path.open("rb")) if rejected_path.exists() else 0
+    row = {
+        "wall_s": wall,
+        "events_per_s": events / wall,
+        "tap_wall_s": tap.wall_s,
+        "tap_rss_mb": tap.peak_rss_mb,
+        "tap_cpu_s": tap.cpu_s,
+        "target_cpu_s": target.cpu_s,
+        "emulator_cpu_s": emulator_cpu,
+        "target_wall_s": target.wall_s,
+        "target_rss_mb": target.peak_rss_mb,
+        "stored": stored,
+        "rejected": rejected,
+    }
+    print(
+        f"  round: {wall:.2f} s, {row['events_per_s']:,.0f} events/s; tap {tap.wall_s:.2f} s "
+        f"(CPU {tap.cpu_s:.1f} s) {tap.peak_rss_mb:.1f} MB; target {target.wall_s:.2f} s "
+        f"(CPU {target.cpu_s:.1f} s) {target.peak_rss_mb:.1f} MB; emulator CPU {emulator_cpu:.1f} s"
+        f"; stored {stored:,}, rejected {rejected:,}",
+        flush=True,
+    )
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="tap-amplitude | target-amplitude replay")
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--hours", type=int, default=48, help="hours of generated data")
+    parser.add_argument("--quick", action="store_true", help="20,000 events, 1 round")
+    args = parser.parse_args()
+    events, rounds = (20_000, 1) if args.quick else (args.events, args.rounds)
+    print(f"bench_pipe: {machine_line()}; {events:,} events, {rounds} round(s)")
+    window = ExportWindow(hours=args.hours)
+    with scratch_dir("pipe") as tmp:
+        rows = [one_round(events, window, Path(tmp)) for _ in range(rounds)]
+
+    def med(key: str) -> float:
+        return statistics.median(r[key] for r in rows)
+
+    print("\n== tap-amplitude | target-amplitude (medians) ==")
+    print_table(
+        ["events", "pipe s", "events/s", "tap s", "tap CPU s", "tap RSS MB", "target s",
+         "target CPU s", "target RSS MB", "emulator CPU s", "stored (min)", "rejected (max)"],
+        [[f"{events:,}", f"{med('wall_s'):.2f}", f"{med('events_per_s'):,.0f}",
+          f"{med('tap_wall_s'):.2f}", f"{med('tap_cpu_s'):.1f}",
+          f"{max(r['tap_rss_mb'] for r in rows):.1f}", f"{med('target_wall_s'):.2f}",
+          f"{med('target_cpu_s'):.1f}", f"{max(r['target_rss_mb'] for r in rows):.1f}",
+          f"{med('emulator_cpu_s'):.1f}",
+          f"{min(r['stored'] for r in rows):,.0f}", f"{max(r['rejected'] for r in rows):,.0f}"]],
+    )  # fmt: skip
+    exact = all(r["stored"] == events for r in rows)
+    print(f"\n  every event stored exactly once in every round: {verdict(exact)}")
+
+
+if __name__ == "__main__":
+    main()

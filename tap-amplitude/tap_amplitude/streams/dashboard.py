@@ -1,0 +1,126 @@
+"""Dashboard REST streams, incremental on ``date``: active_users and average_session_length.
+
+Each run re-reads from the bookmarked date inclusive, so a day read while still in progress is
+corrected by the next run (same primary key: downstream upserts converge).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from singer_sdk.helpers.types import Context
+
+from tap_amplitude.client import Endpoint
+from tap_amplitude.errors import AmplitudeAPIError
+from tap_amplitude.streams.base import AmplitudeStream
+
+
+def _series_body(body: Any, endpoint: Endpoint) -> dict[str, Any]:
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, dict) or not isinstance(data.get("xValues"), list):
+        msg = f"{endpoint.value} answered without data.xValues; Amplitude changed its API?"
+        raise AmplitudeAPIError(msg)
+    return data
+
+
+def _label(value: Any) -> str:
+    """A group label: seriesLabels items are strings, numbers or [index, label] pairs."""
+    if isinstance(value, list) and value:
+        return _label(value[-1])
+    if isinstance(value, dict):
+        return str(value.get("label", value.get("segmentIndex", value)))
+    return str(value)
+
+
+def active_users_records(body: Any) -> Iterator[dict[str, Any]]:
+    """``{"date", "statistics": {label: count}}`` per day of a /api/2/users body."""
+    data = _series_body(body, Endpoint.ACTIVE_USERS)
+    series = data.get("series") or []
+    labels = data.get("seriesLabels") or data.get("seriesMeta") or []
+    names = [_label(labels[k]) if k < len(labels) else str(k) for k in range(len(series))]
+    for j, day in enumerate(data["xValues"]):
+        statistics = {names[k]: row[j] for k, row in enumerate(series) if j < len(row)}
+        yield {"date": day, "statistics": statistics}
+
+
+def session_length_records(body: Any) -> Iterator[dict[str, Any]]:
+    """``{"date", "length"}`` per day of a /api/2/sessions/average body."""
+    data = _series_body(body, Endpoint.SESSIONS_AVERAGE)
+    series = data.get("series") or [[]]
+    first = series[0] if series else []
+    for j, day in enumerate(data["xValues"]):
+        yield {"date": day, "length": first[j] if j < len(first) else None}
+
+
+class _DashboardStream(AmplitudeStream):
+    primary_keys = ("date",)
+    replication_key = "date"
+    is_sorted = True
+    endpoint: Endpoint
+
+    def _date_range(self, context: Context | None) -> tuple[dt.date, dt.date] | None:
+        settings = self.settings
+        start = settings.start_date.date()
+        bookmark = self.get_starting_replication_key_value(context)
+        if bookmark:
+            # Inclusive: the bookmarked day may have been partial when it was read.
+            start = max(start, dt.date.fromisoformat(str(bookmark)[:10]))
+        end = dt.datetime.now(dt.UTC).date()
+        if settings.end_date is not None:
+            end = min(end, (settings.end_date - dt.timedelta(microseconds=1)).date())
+        if start > end:
+            self.logger.warning(
+                "%s: start %s is after the last day to read (%s); nothing to read",
+                self.name,
+                start,
+                end,
+            )
+            return None
+        return start, end
+
+    def params(self, start: dt.date, end: dt.date) -> dict[str, str]:
+        """Query parameters for the day range (YYYYMMDD, both inclusive)."""
+        return {"start": f"{start:%Y%m%d}", "end": f"{end:%Y%m%d}"}
+
+    def parse(self, body: Any) -> Iterator[dict[str, Any]]:
+        """Records of one response body."""
+        raise NotImplementedError
+
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        """One record per day from the bookmark (inclusive) to today."""
+        days = self._date_range(context)
+        if days is None:
+            return
+        body = self.client.get_json(self.endpoint, self.params(*days))
+        yield from self.parse(body)
+
+
+class ActiveUsersStream(_DashboardStream):
+    """Daily active users (/api/2/users?m=active&i=1), grouped by country unless disabled."""
+
+    name = "active_users"
+    endpoint = Endpoint.ACTIVE_USERS
+
+    def params(self, start: dt.date, end: dt.date) -> dict[str, str]:
+        """Daily active users, grouped by country when active_users_group_by_country."""
+        params = {**super().params(start, end), "m": "active", "i": "1"}
+        if self.settings.active_users_group_by_country:
+            params["g"] = "country"
+        return params
+
+    def parse(self, body: Any) -> Iterator[dict[str, Any]]:
+        """``{date, statistics}`` records."""
+        return active_users_records(body)
+
+
+class AverageSessionLengthStream(_DashboardStream):
+    """Daily average session length in seconds (/api/2/sessions/average)."""
+
+    name = "average_session_length"
+    endpoint = Endpoint.SESSIONS_AVERAGE
+
+    def parse(self, body: Any) -> Iterator[dict[str, Any]]:
+        """``{date, length}`` records."""
+        return session_length_records(body)

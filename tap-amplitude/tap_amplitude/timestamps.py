@@ -1,0 +1,100 @@
+"""Normalise Amplitude timestamps to RFC 3339 UTC (pure functions, on the hot path).
+
+Amplitude documents ISO 8601 but sends ``2023-08-25 11:05:08.013000`` (space separator, no zone,
+UTC implied), sometimes with 0 to 6 fraction digits, a ``T`` separator or a ``Z``/``+00:00``
+zone. Every form becomes ``2023-08-25T11:05:08.013000Z``. The common forms are handled by string
+slicing; anything else (other offsets, date-only values) goes through :mod:`datetime` once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+__all__ = ["InvalidTimestampError", "format_rfc3339", "normalize_fields", "normalize_timestamp"]
+
+_UTC_SUFFIXES = ("Z", "z", "+00:00", "+0000", "-00:00", "+00")
+_ZEROS = "000000"
+
+
+class InvalidTimestampError(ValueError):
+    """A value that is not a timestamp in any form Amplitude has used."""
+
+
+def format_rfc3339(value: dt.datetime) -> str:
+    """Format an aware or naive-UTC datetime as ``YYYY-MM-DDTHH:MM:SS.ffffffZ``."""
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _slow_path(value: str) -> str:
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = dt.datetime.fromisoformat(text)
+    except ValueError:
+        msg = f"not a timestamp: {value!r}"
+        raise InvalidTimestampError(msg) from None
+    return format_rfc3339(parsed)
+
+
+def normalize_timestamp(value: object) -> str | None:
+    """Return ``value`` as RFC 3339 UTC with 6 fraction digits, or None for null/empty.
+
+    Raises:
+        InvalidTimestampError: the value is not a timestamp.
+    """
+    if value is None or value == "":
+        return None
+    if type(value) is not str:
+        msg = f"not a timestamp: {value!r}"
+        raise InvalidTimestampError(msg)
+    if (
+        len(value) >= 19
+        and value[10] in " T"
+        and value[4] == "-"
+        and value[7] == "-"
+        and value[13] == ":"
+        and value[16] == ":"
+    ):
+        numbers = value[:4] + value[5:7] + value[8:10] + value[11:13] + value[14:16] + value[17:19]
+        if (
+            numbers.isascii()
+            and numbers.isdigit()
+            and "01" <= value[5:7] <= "12"
+            and "01" <= value[8:10] <= "31"
+            and value[11:13] <= "23"
+            and value[14:16] <= "59"
+            and value[17:19] <= "59"
+        ):
+            tail = value[19:]
+            if tail:
+                for suffix in _UTC_SUFFIXES:
+                    if tail.endswith(suffix):
+                        tail = tail[: -len(suffix)]
+                        break
+            if not tail:
+                return f"{value[:10]}T{value[11:19]}.{_ZEROS}Z"
+            digits = tail[1:]
+            if tail[0] == "." and digits.isascii() and digits.isdigit():
+                return f"{value[:10]}T{value[11:19]}.{(digits + _ZEROS)[:6]}Z"
+    return _slow_path(value)
+
+
+def normalize_fields(record: dict, fields: Iterable[str]) -> None:
+    """Normalise the named timestamp fields of ``record`` in place (absent fields stay absent).
+
+    Raises:
+        InvalidTimestampError: a field holds a value that is not a timestamp; the message names
+            the field.
+    """
+    for field in fields:
+        value = record.get(field)
+        if value is not None:
+            try:
+                record[field] = normalize_timestamp(value)
+            except InvalidTimestampError as exc:
+                msg = f"field {field!r}: {exc}"
+                raise InvalidTimestampError(msg) from None

@@ -1,0 +1,1 @@
+"""target-amplitude: a Singer target that loads any stream into Amplitude."""

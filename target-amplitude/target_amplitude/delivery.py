@@ -1,0 +1,357 @@
+"""The delivery engine: pack payloads into requests, send, interpret Amplitude's answers.
+
+Independent of the Singer SDK. The HTTP send is injected (client.AmplitudeClient.post in
+production), so every rule below is testable with a fake.
+
+- Items are spread over `concurrency` lanes by their ordering key (device_id, else user_id;
+  the group for /groupidentify). A lane sends its requests one after the other, so the events
+  of one device reach Amplitude in input order; lanes run in parallel.
+- A request holds at most the endpoint's count and byte limits (bytes of the serialized items).
+- 413: the request is split in half and each half retried; a single item still too large is
+  rejected. Later requests keep the full size.
+- 400 with index lists: the listed items are rejected with Amplitude's reason, the rest resent,
+  until accepted. 400 for the whole request (invalid API key, missing_field), 403 and other 4xx
+  are fatal: DeliveryError, no loop.
+- 429: only the throttled items' keys are held back (Retry-After, else the throttle delay with
+  jitter); a held key's later items wait too, so order holds. Items of users/devices over the
+  daily quota are rejected with that reason.
+- 5xx, timeouts, dropped connections: retried with exponential backoff and full jitter until the
+  retry deadline (one implementation, the `backoff` library), resending the same bytes, so the
+  same insert_id.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import typing as t
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import backoff
+
+from target_amplitude.client import Response, TransientError
+from target_amplitude.endpoints import Endpoint
+
+Send = t.Callable[[Endpoint, t.Sequence[bytes]], Response]
+
+# 400 body keys that list the indices of refused events, with the reason to record.
+_INDEX_LISTS = {
+    "events_with_invalid_fields": "invalid value for field",
+    "events_with_missing_fields": "missing required field",
+    "events_with_invalid_id_lengths": "id shorter than min_id_length for field",
+}
+
+
+class DeliveryError(Exception):
+    """Delivery cannot continue (configuration problem, or retries exhausted)."""
+
+
+@dataclass(slots=True)
+class Item:
+    """One serialized payload on its way to Amplitude."""
+
+    ref: int
+    key: str
+    wire: bytes
+    user_id: str | None = None
+    device_id: str | None = None
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What happened to the items of one deliver() call."""
+
+    accepted: int = 0
+    rejected: list[tuple[int, str]] = field(default_factory=list)
+    retried: int = 0
+    requests: int = 0
+
+    def merge(self, other: Outcome) -> None:
+        """Add another outcome's figures to this one."""
+        self.accepted += other.accepted
+        self.rejected.extend(other.rejected)
+        self.retried += other.retried
+        self.requests += other.requests
+
+
+@dataclass(slots=True)
+class _ChunkResult:
+    accepted: list[Item] = field(default_factory=list)
+    rejected: list[tuple[Item, str]] = field(default_factory=list)
+    held: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Backoff for transient failures, and the hold for throttled keys."""
+
+    deadline_seconds: float = 300.0
+    initial_delay_seconds: float = 1.0
+    max_delay_seconds: float = 60.0
+    throttle_delay_seconds: float = 15.0
+
+
+def _indices(value: t.Any) -> list[int]:
+    if isinstance(value, list):
+        return [i for i in value if isinstance(i, int) and not isinstance(i, bool)]
+    if isinstance(value, dict):
+        return [i for v in value.values() for i in _indices(v)]
+    return []
+
+
+class DeliveryEngine:
+    """Delivers items to one Amplitude project with bounded concurrency."""
+
+    def __init__(
+        self,
+        send: Send,
+        *,
+        concurrency: int,
+        policy: RetryPolicy,
+        fatal_hint: str,
+        clock: t.Callable[[], float] = time.monotonic,
+        sleep: t.Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._send = send
+        self._concurrency = max(1, concurrency)
+        self._policy = policy
+        self._fatal_hint = fatal_hint
+        self._clock = clock
+        self._sleep = sleep
+        self._pool: ThreadPoolExecutor | None = None
+        self._abort = threading.Event()
+
+    # Packing -----------------------------------------------------------------------------
+
+    @staticmethod
+    def lanes(items: t.Sequence[Item], count: int) -> list[list[Item]]:
+        """Split items over `count` lanes by ordering key, keeping input order in each lane."""
+        lanes: list[list[Item]] = [[] for _ in range(count)]
+        for item in items:
+            lanes[hash(item.key) % count].append(item)
+        return [lane for lane in lanes if lane]
+
+    @staticmethod
+    def next_chunk(
+        endpoint: Endpoint, pending: t.Sequence[Item], held: t.Container[str]
+    ) -> list[Item]:
+        """The next request: pending items in order, skipping held keys, within the limits."""
+        chunk: list[Item] = []
+        size = 0
+        for item in pending:
+            if item.key in held:
+                continue
+            item_size = len(item.wire) + 3
+            if chunk and (
+                len(chunk) >= endpoint.max_count or size + item_size > endpoint.max_item_bytes
+            ):
+                break
+            chunk.append(item)
+            size += item_size
+        return chunk
+
+    # Delivery ----------------------------------------------------------------------------
+
+    def deliver(self, endpoint: Endpoint, items: t.Sequence[Item]) -> Outcome:
+        """Deliver every item: on return each one is accepted or rejected; else raise."""
+        outcome = Outcome()
+        if not items:
+            return outcome
+        self._abort.clear()
+        lanes = self.lanes(items, self._concurrency)
+        if len(lanes) == 1:
+            outcome.merge(self._run_lane(endpoint, lanes[0]))
+            return outcome
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(
+                max_workers=self._concurrency, thread_name_prefix="amplitude-lane"
+            )
+        futures = [self._pool.submit(self._run_lane, endpoint, lane) for lane in lanes]
+        error: BaseException | None = None
+        for future in futures:
+            try:
+                outcome.merge(future.result())
+            except BaseException as exc:
+                self._abort.set()
+                error = error or exc
+        if error is not None:
+            raise error
+        return outcome
+
+    def close(self) -> None:
+        """Stop the lane threads."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def _run_lane(self, endpoint: Endpoint, items: list[Item]) -> Outcome:
+        outcome = Outcome()
+        pending = items
+        held: dict[str, float] = {}
+        while pending:
+            if self._abort.is_set():
+                msg = "delivery aborted: another request failed"
+                raise DeliveryError(msg)
+            now = self._clock()
+            held = {k: until for k, until in held.items() if until > now}
+            chunk = self.next_chunk(endpoint, pending, held)
+            if not chunk:
+                self._sleep(max(0.0, min(held.values()) - now))
+                continue
+            result = self._attempt(endpoint, chunk, outcome)
+            held.update(result.held)
+            done = {id(i) for i in result.accepted}
+            done.update(id(i) for i, _ in result.rejected)
+            outcome.accepted += len(result.accepted)
+            outcome.rejected.extend((i.ref, reason) for i, reason in result.rejected)
+            pending = [i for i in pending if id(i) not in done]
+        return outcome
+
+    def _post_with_retry(self, endpoint: Endpoint, chunk: list[Item], outcome: Outcome) -> Response:
+        wires = [i.wire for i in chunk]
+
+        def count_retry(_details: t.Any) -> None:
+            outcome.retried += 1
+
+        post = backoff.on_exception(
+            backoff.expo,
+            TransientError,
+            max_time=self._policy.deadline_seconds,
+            factor=self._policy.initial_delay_seconds,
+            max_value=self._policy.max_delay_seconds,
+            jitter=backoff.full_jitter,
+            on_backoff=count_retry,
+            logger=None,
+        )(self._send)
+        outcome.requests += 1
+        try:
+            return post(endpoint, wires)
+        except TransientError as exc:
+            msg = (
+                f"{endpoint.path}: gave up after retry_deadline_seconds "
+                f"({self._policy.deadline_seconds:g} s) of transient failures; last: {exc}. "
+                "Nothing after the last emitted STATE is lost: rerun to resume."
+            )
+            raise DeliveryError(msg) from None
+
+    def _hold_until(self, response: Response) -> float:
+        if response.retry_after is not None:
+            delay = response.retry_after
+        else:
+            base = self._policy.throttle_delay_seconds
+            delay = base + random.uniform(0, base)
+        return self._clock() + delay
+
+    def _attempt(self, endpoint: Endpoint, chunk: list[Item], outcome: Outcome) -> _ChunkResult:
+        response = self._post_with_retry(endpoint, chunk, outcome)
+        status = response.status
+        if 200 <= status < 300:
+            return _ChunkResult(accepted=list(chunk))
+        if status == 413:
+            return self._split(
+                endpoint, chunk, outcome, f"HTTP 413 payload too large at {endpoint.path}"
+            )
+        if status == 429:
+            return self._throttled(chunk, response)
+        if status == 400:
+            return self._bad_request(endpoint, chunk, response, outcome)
+        if status == 403:
+            msg = (
+                f"{endpoint.path}: HTTP 403 Forbidden: Amplitude's firewall blocked this client. "
+                "Check the network/proxy (api_url) and contact Amplitude support; not retried."
+            )
+            raise DeliveryError(msg)
+        msg = f"{endpoint.path}: unexpected HTTP {status}: {response.text[:300]}"
+        raise DeliveryError(msg)
+
+    def _split(
+        self, endpoint: Endpoint, chunk: list[Item], outcome: Outcome, reason: str
+    ) -> _ChunkResult:
+        if len(chunk) == 1:
+            return _ChunkResult(rejected=[(chunk[0], reason)])
+        half = len(chunk) // 2
+        result = self._attempt(endpoint, chunk[:half], outcome)
+        # Items of a key held back in the first half stay pending, so their order holds.
+        rest = [i for i in chunk[half:] if i.key not in result.held]
+        if rest:
+            second = self._attempt(endpoint, rest, outcome)
+            result.accepted.extend(second.accepted)
+            result.rejected.extend(second.rejected)
+            result.held.update(second.held)
+        return result
+
+    def _throttled(self, chunk: list[Item], response: Response) -> _ChunkResult:
+        body = response.body
+        quota_users = set(body.get("exceeded_daily_quota_users") or {})
+        quota_devices = set(body.get("exceeded_daily_quota_devices") or {})
+        throttled_idx = set(_indices(body.get("throttled_events")))
+        throttled_users = set(body.get("throttled_users") or {})
+        throttled_devices = set(body.get("throttled_devices") or {})
+        specific = bool(
+            throttled_idx or throttled_users or throttled_devices or quota_users or quota_devices
+        )
+        result = _ChunkResult()
+        until = self._hold_until(response)
+        for index, item in enumerate(chunk):
+            if (item.user_id and item.user_id in quota_users) or (
+                item.device_id and item.device_id in quota_devices
+            ):
+                who = (
+                    f"user_id {item.user_id!r}"
+                    if item.user_id in quota_users
+                    else f"device_id {item.device_id!r}"
+                )
+                result.rejected.append(
+                    (item, f"{who} is over Amplitude's daily event quota (HTTP 429); not retried")
+                )
+            elif (
+                not specific
+                or index in throttled_idx
+                or (
+                    not throttled_idx
+                    and (item.user_id in throttled_users or item.device_id in throttled_devices)
+                )
+            ):
+                result.held[item.key] = until
+        # Everything else was not stored either: it stays pending and is resent at once.
+        return result
+
+    def _bad_request(
+        self, endpoint: Endpoint, chunk: list[Item], response: Response, outcome: Outcome
+    ) -> _ChunkResult:
+        body = response.body
+        error = str(body.get("error") or response.text or "")
+        if error.startswith("Invalid API key") or body.get("missing_field"):
+            what = (
+                "the api_key"
+                if error.startswith("Invalid API key")
+                else f"a required field for the whole request ({body.get('missing_field')})"
+            )
+            msg = (
+                f"{endpoint.path}: Amplitude refused {what} (HTTP 400 {error[:120]}). "
+                f"{self._fatal_hint}"
+            )
+            raise DeliveryError(msg)
+        reasons: dict[int, list[str]] = {}
+        for list_key, label in _INDEX_LISTS.items():
+            per_field = body.get(list_key)
+            if isinstance(per_field, dict):
+                for field_name, indices in per_field.items():
+                    for i in _indices(indices):
+                        reasons.setdefault(i, []).append(f"{label} '{field_name}'")
+        for i in _indices(body.get("silenced_events")):
+            reasons.setdefault(i, []).append("device silenced by Amplitude's spam protection")
+        listed = {i: r for i, r in reasons.items() if 0 <= i < len(chunk)}
+        if not listed:
+            # No usable index list: isolate the bad items by halving.
+            return self._split(
+                endpoint, chunk, outcome, f"HTTP 400 at {endpoint.path}: {error[:200]}"
+            )
+        return _ChunkResult(
+            rejected=[
+                (chunk[i], f"Amplitude 400 ({error[:80]}): {'; '.join(r)}")
+                for i, r in sorted(listed.items())
+            ]
+        )

@@ -1,0 +1,336 @@
+"""Record -> Amplitude payload, per object kind (pure; the hot path).
+
+A mapping problem in one record raises RecordRejectedError with a reason: the sink turns it into a
+rejected record, never a failed run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import hashlib
+import typing as t
+
+import msgspec
+
+from target_amplitude.settings import EVENT_TOP_LEVEL_KEYS, StreamMapping
+
+
+class RecordRejectedError(ValueError):
+    """This record cannot become a valid Amplitude payload; the message is the reason."""
+
+
+def _enc_hook(obj: t.Any) -> t.Any:
+    return str(obj)
+
+
+# One encoder for payloads and hashes: Decimal (what the msgspec reader gives for JSON floats)
+# stays a JSON number, datetimes become RFC 3339.
+ENCODER = msgspec.json.Encoder(enc_hook=_enc_hook, decimal_format="number")
+_HASH_ENCODER = msgspec.json.Encoder(enc_hook=_enc_hook, decimal_format="number", order="sorted")
+
+# Export record (tap-amplitude's `events` stream) -> ingest key renames (reference section 8).
+EXPORT_RENAMES = {
+    "$insert_id": "insert_id",
+    "version_name": "app_version",
+    "device_carrier": "carrier",
+    "ip_address": "ip",
+}
+# Export-only and server-side fields: never sent back at ingest.
+EXPORT_ONLY_FIELDS = frozenset(
+    {
+        "uuid", "amplitude_id", "server_received_time", "server_upload_time", "processed_time",
+        "client_upload_time", "data", "data_type", "app", "amplitude_event_type", "$schema",
+        "$insert_key", "user_creation_time", "event_time", "client_event_time",
+        "device_family", "device_type", "global_user_properties", "group_properties",
+        "is_attribution_event", "sample_rate", "amplitude_attribution_ids", "library",
+        "source_id", "start_version", "paying", "_sdc_extracted_at", "_sdc_received_at",
+        "_sdc_batched_at", "_sdc_deleted_at", "_sdc_sequence", "_sdc_table_version",
+        "_sdc_sync_started_at",
+    }
+)  # fmt: skip
+# Keys an ingest event carries at its top level.
+INGEST_EVENT_KEYS = EVENT_TOP_LEVEL_KEYS - {"paying", "start_version"} | {
+    "event_type", "user_id", "device_id", "time", "insert_id", "event_properties",
+    "user_properties", "groups", "partner_id", "$skip_user_properties_sync",
+}  # fmt: skip
+_EXPORT_MARKERS = ("uuid", "$insert_id", "server_upload_time", "amplitude_id")
+
+
+def to_epoch_ms(value: t.Any) -> int:
+    """RFC 3339 / ISO 8601 string (zone-less = UTC), datetime, or epoch ms -> epoch ms."""
+    if isinstance(value, bool):
+        raise ValueError(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float | decimal.Decimal):
+        if not value.is_finite() if isinstance(value, decimal.Decimal) else value != value:  # noqa: PLR0124
+            raise ValueError(value)
+        return int(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isdigit():
+            return int(text)
+        parsed = dt.datetime.fromisoformat(text)
+    elif isinstance(value, dt.datetime):
+        parsed = value
+    else:
+        raise ValueError(value)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return int(parsed.timestamp() * 1000)
+
+
+def _id(value: t.Any, what: str) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, decimal.Decimal) and value == value.to_integral_value():
+        return str(int(value))
+    msg = f"{what} must be a string or an integer, got {type(value).__name__} {value!r}"
+    raise RecordRejectedError(msg)
+
+
+def _group_value(value: t.Any, what: str) -> str | list[str]:
+    if isinstance(value, list):
+        out = [_id(v, what) for v in value]
+        return [v for v in out if v is not None]
+    out_one = _id(value, what)
+    if out_one is None:
+        msg = f"{what} is null"
+        raise RecordRejectedError(msg)
+    return out_one
+
+
+def insert_id_for(
+    stream: str, record: t.Mapping[str, t.Any], key_properties: t.Sequence[str]
+) -> str:
+    """A deterministic insert_id: hash of stream + key property values, else of the record."""
+    if key_properties and all(record.get(k) is not None for k in key_properties):
+        material = _HASH_ENCODER.encode([stream, [record[k] for k in key_properties]])
+    else:
+        material = _HASH_ENCODER.encode([stream, record])
+    return hashlib.blake2b(material, digest_size=16).hexdigest()
+
+
+def _time(record: t.Mapping[str, t.Any], field: str) -> int | None:
+    value = record.get(field)
+    if value is None:
+        return None
+    try:
+        return to_epoch_ms(value)
+    except (ValueError, TypeError, OverflowError):
+        msg = (
+            f"time field '{field}' has an unparseable value {value!r}: "
+            "expected an RFC 3339 / ISO 8601 string or epoch milliseconds"
+        )
+        raise RecordRejectedError(msg) from None
+
+
+def _top_level_fields(mapping: StreamMapping, record: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    return {key: record[f] for key, f in mapping.fields if record.get(f) is not None}
+
+
+def _properties(
+    record: t.Mapping[str, t.Any], selected: t.Sequence[str] | None, used: frozenset[str]
+) -> dict[str, t.Any]:
+    if selected is not None:
+        return {f: record[f] for f in selected if f in record}
+    return {k: v for k, v in record.items() if k not in used and not k.startswith("_sdc_")}
+
+
+def _property_operations(
+    mapping: StreamMapping,
+    record: t.Mapping[str, t.Any],
+    set_fields: t.Sequence[str] | None,
+) -> dict[str, t.Any]:
+    """Plain dict ($set) when no operation is configured, else a dict of operations only."""
+    used = mapping.used_fields()
+    to_set = {k: v for k, v in _properties(record, set_fields, used).items() if v is not None}
+    if not mapping.operations and not mapping.clear_all:
+        return to_set
+    ops: dict[str, dict[str, t.Any] | str] = {}
+    if mapping.clear_all:
+        ops["$clearAll"] = "-"
+    if to_set:
+        ops["$set"] = to_set
+    for op, op_fields in mapping.operations:
+        if op == "$unset":
+            values: dict[str, t.Any] = dict.fromkeys(op_fields, "-")
+        else:
+            values = {f: record[f] for f in op_fields if record.get(f) is not None}
+        if values:
+            existing = ops.get(op)
+            ops[op] = {**existing, **values} if isinstance(existing, dict) else values
+    return ops
+
+
+def map_event(
+    mapping: StreamMapping,
+    record: t.Mapping[str, t.Any],
+    key_properties: t.Sequence[str],
+    *,
+    skip_user_properties_sync: bool,
+) -> dict[str, t.Any]:
+    """A record of a stream mapped with object: event -> an ingest event."""
+    if mapping.passthrough:
+        return map_amplitude_shaped(
+            mapping.stream,
+            record,
+            key_properties,
+            skip_user_properties_sync=skip_user_properties_sync,
+        )
+    event: dict[str, t.Any] = _top_level_fields(mapping, record)
+    if mapping.event_type_field:
+        event["event_type"] = record.get(mapping.event_type_field)
+    else:
+        event["event_type"] = mapping.event_type
+    if mapping.user_id_field:
+        user_id = _id(record.get(mapping.user_id_field), f"user_id field '{mapping.user_id_field}'")
+        if user_id is not None:
+            event["user_id"] = user_id
+    if mapping.device_id_field:
+        device_id = _id(
+            record.get(mapping.device_id_field), f"device_id field '{mapping.device_id_field}'"
+        )
+        if device_id is not None:
+            event["device_id"] = device_id
+    if mapping.time_field:
+        ms = _time(record, mapping.time_field)
+        if ms is not None:
+            event["time"] = ms
+    if mapping.insert_id_field:
+        insert_id = _id(
+            record.get(mapping.insert_id_field), f"insert_id field '{mapping.insert_id_field}'"
+        )
+        if insert_id is None:
+            msg = f"insert_id field '{mapping.insert_id_field}' is missing or null"
+            raise RecordRejectedError(msg)
+        event["insert_id"] = insert_id
+    else:
+        event["insert_id"] = insert_id_for(mapping.stream, record, key_properties)
+    user_props = mapping.user_properties or ()
+    used = mapping.used_fields() | set(user_props)
+    event["event_properties"] = _properties(record, mapping.event_properties, used)
+    if user_props:
+        event["user_properties"] = {f: record[f] for f in user_props if f in record}
+    if mapping.groups:
+        groups = {}
+        for group_type, group_field in mapping.groups:
+            if record.get(group_field) is not None:
+                groups[group_type] = _group_value(record[group_field], f"groups.{group_type}")
+        if groups:
+            event["groups"] = groups
+    if skip_user_properties_sync:
+        event["$skip_user_properties_sync"] = True
+    return event
+
+
+def is_export_shaped(record: t.Mapping[str, t.Any]) -> bool:
+    """True for a record in Amplitude's export shape (tap-amplitude's events stream)."""
+    return any(marker in record for marker in _EXPORT_MARKERS)
+
+
+def map_amplitude_shaped(
+    stream: str,
+    record: t.Mapping[str, t.Any],
+    key_properties: t.Sequence[str],
+    *,
+    skip_user_properties_sync: bool,
+) -> dict[str, t.Any]:
+    """An Amplitude-shaped record (ingest or export shape) -> an ingest event (section 8)."""
+    exported = is_export_shaped(record)
+    event: dict[str, t.Any] = {}
+    extra: dict[str, t.Any] = {}
+    for key, value in record.items():
+        key = EXPORT_RENAMES.get(key, key)  # noqa: PLW2901
+        if key in EXPORT_ONLY_FIELDS:
+            continue
+        if key in INGEST_EVENT_KEYS:
+            if value is not None:
+                event[key] = value
+        elif not key.startswith("_sdc_"):
+            extra[key] = value
+    for id_key in ("user_id", "device_id"):
+        if id_key in event:
+            event[id_key] = _id(event[id_key], id_key)
+    if "time" in event:
+        event["time"] = _time(event, "time")
+    else:
+        for source in ("event_time", "client_event_time"):
+            if record.get(source) is not None:
+                event["time"] = _time(record, source)
+                break
+    props = event.get("event_properties")
+    if extra:
+        if props is not None and not isinstance(props, dict):
+            msg = f"event_properties must be an object, got {type(props).__name__}"
+            raise RecordRejectedError(msg)
+        event["event_properties"] = {**extra, **(props or {})}
+    if event.get("insert_id") is None:
+        event["insert_id"] = insert_id_for(stream, record, key_properties)
+    else:
+        event["insert_id"] = _id(event["insert_id"], "insert_id")
+    if exported or skip_user_properties_sync:
+        event["$skip_user_properties_sync"] = True
+    return event
+
+
+def map_identify(mapping: StreamMapping, record: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """A record of a user or device stream -> one /identify identification."""
+    ident: dict[str, t.Any] = _top_level_fields(mapping, record)
+    if mapping.user_id_field:
+        user_id = _id(record.get(mapping.user_id_field), f"user_id field '{mapping.user_id_field}'")
+        if user_id is not None:
+            ident["user_id"] = user_id
+    if mapping.device_id_field:
+        device_id = _id(
+            record.get(mapping.device_id_field), f"device_id field '{mapping.device_id_field}'"
+        )
+        if device_id is not None:
+            ident["device_id"] = device_id
+    ident["user_properties"] = _property_operations(mapping, record, mapping.user_properties)
+    if mapping.groups:
+        groups = {}
+        for group_type, group_field in mapping.groups:
+            if record.get(group_field) is not None:
+                groups[group_type] = _group_value(record[group_field], f"groups.{group_type}")
+        if groups:
+            ident["groups"] = groups
+    return ident
+
+
+def map_group(mapping: StreamMapping, record: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """A record of a group stream -> one /groupidentify identification."""
+    group_type = mapping.group_type
+    if mapping.group_type_field:
+        group_type = _id(
+            record.get(mapping.group_type_field), f"group_type field '{mapping.group_type_field}'"
+        )
+    value_field = mapping.group_value_field or ""
+    group_value = _id(record.get(value_field), f"group_value field '{value_field}'")
+    return {
+        "group_type": group_type,
+        "group_value": group_value,
+        "group_properties": _property_operations(mapping, record, mapping.group_properties),
+    }
+
+
+def map_record(
+    mapping: StreamMapping,
+    record: t.Mapping[str, t.Any],
+    key_properties: t.Sequence[str],
+    *,
+    skip_user_properties_sync: bool,
+) -> dict[str, t.Any]:
+    """Dispatch on the mapping's object kind."""
+    if mapping.object == "event":
+        return map_event(
+            mapping, record, key_properties, skip_user_properties_sync=skip_user_properties_sync
+        )
+    if mapping.object == "group":
+        return map_group(mapping, record)
+    return map_identify(mapping, record)

@@ -1,0 +1,70 @@
+"""The rejected-records file: one JSON line per record Amplitude or our validation refused."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import threading
+import typing as t
+from pathlib import Path
+
+from target_amplitude.mapping import ENCODER
+
+
+class RejectsWriter:
+    """Appends {stream, record, payload, reason, endpoint, at} lines; opened on first reject.
+
+    The api_key is never part of a line: records and payloads carry none, and reasons coming
+    from Amplitude are redacted by the caller (see delivery.redact).
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._file: t.BinaryIO | None = None
+        self._lock = threading.Lock()
+        self.count = 0
+
+    def write(
+        self,
+        *,
+        stream: str,
+        record: t.Any,
+        payload: t.Any,
+        reason: str,
+        endpoint: str | None,
+    ) -> None:
+        """Append one rejected record (buffered; flush() makes it durable)."""
+        line = ENCODER.encode(
+            {
+                "stream": stream,
+                "record": record,
+                "payload": payload,
+                "reason": reason,
+                "endpoint": endpoint,
+                "at": dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z"),
+            }
+        )
+        with self._lock:
+            if self._file is None:
+                if self.path.parent != Path():
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._file = self.path.open("ab")
+            self._file.write(line + b"\n")
+            self.count += 1
+
+    def flush(self) -> None:
+        """Make every line written so far durable (called before STATE is emitted)."""
+        with self._lock:
+            if self._file is not None:
+                self._file.flush()
+                with contextlib.suppress(OSError):  # not a regular file (a pipe, /dev/null)
+                    os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        """Flush and close."""
+        self.flush()
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None

@@ -1,0 +1,373 @@
+"""Typed, validated settings: the target's config and each stream's mapping (pure)."""
+
+from __future__ import annotations
+
+import decimal
+import math
+import typing as t
+from dataclasses import dataclass, field
+
+ObjectKind = t.Literal["event", "user", "device", "group"]
+OBJECT_KINDS: tuple[ObjectKind, ...] = ("event", "user", "device", "group")
+
+REGION_URLS: dict[str, str] = {
+    "Standard Server": "https://api2.amplitude.com",
+    "EU Residency Server": "https://api.eu.amplitude.com",
+}
+EVENTS_ENDPOINTS = ("batch", "httpapi")
+
+# Setting name -> Amplitude operation, in the order Amplitude documents them.
+USER_OPERATIONS: dict[str, str] = {
+    "set": "$set",
+    "set_once": "$setOnce",
+    "add": "$add",
+    "append": "$append",
+    "prepend": "$prepend",
+    "unset": "$unset",
+    "pre_insert": "$preInsert",
+    "post_insert": "$postInsert",
+    "remove": "$remove",
+    "clear_all": "$clearAll",
+}
+GROUP_OPERATIONS: dict[str, str] = {
+    k: USER_OPERATIONS[k] for k in ("set", "set_once", "add", "append", "prepend", "unset")
+}
+
+# Amplitude top-level event/identify keys a mapping may fill from a record field via `fields`.
+EVENT_TOP_LEVEL_KEYS = frozenset(
+    {
+        "session_id", "event_id", "app_version", "platform", "os_name", "os_version",
+        "device_brand", "device_manufacturer", "device_model", "carrier", "country", "region",
+        "city", "dma", "language", "location_lat", "location_lng", "ip", "user_agent", "price",
+        "quantity", "revenue", "productId", "revenueType", "currency", "idfa", "idfv", "adid",
+        "android_id", "paying", "start_version", "plan",
+    }
+)  # fmt: skip
+
+_MAPPING_KEYS = frozenset(
+    {
+        "object", "event_type", "event_type_field", "user_id_field", "device_id_field",
+        "time_field", "insert_id_field", "event_properties", "user_properties", "groups",
+        "operations", "group_type", "group_type_field", "group_value_field",
+        "group_properties", "fields",
+    }
+)  # fmt: skip
+
+
+class ConfigError(ValueError):
+    """A setting is missing or invalid; the message names the setting and what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class StreamMapping:
+    """How the records of one incoming stream become Amplitude payloads."""
+
+    stream: str
+    object: ObjectKind
+    event_type: str | None = None
+    event_type_field: str | None = None
+    user_id_field: str | None = None
+    device_id_field: str | None = None
+    time_field: str | None = None
+    insert_id_field: str | None = None
+    # None: every field not used above.
+    event_properties: tuple[str, ...] | None = None
+    user_properties: tuple[str, ...] | None = None
+    groups: tuple[tuple[str, str], ...] = ()
+    # Amplitude operation ("$setOnce") -> fields; clear_all is a flag.
+    operations: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    clear_all: bool = False
+    group_type: str | None = None
+    group_type_field: str | None = None
+    group_value_field: str | None = None
+    group_properties: tuple[str, ...] | None = None
+    # Amplitude top-level key -> record field (platform, revenue, session_id, ...).
+    fields: tuple[tuple[str, str], ...] = ()
+    # True when no mapping was configured and the stream is loaded as Amplitude-shaped events.
+    passthrough: bool = False
+
+    def used_fields(self) -> frozenset[str]:
+        """Record fields consumed by ids, time, type, groups, operations and `fields`."""
+        used = {
+            f
+            for f in (
+                self.event_type_field,
+                self.user_id_field,
+                self.device_id_field,
+                self.time_field,
+                self.insert_id_field,
+                self.group_type_field,
+                self.group_value_field,
+            )
+            if f
+        }
+        used.update(f for _, f in self.groups)
+        used.update(f for _, f in self.fields)
+        for _, op_fields in self.operations:
+            used.update(op_fields)
+        return frozenset(used)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The target's validated configuration (secrets kept out of repr)."""
+
+    api_key: str = field(repr=False)
+    base_url: str
+    data_region: str
+    events_endpoint: str = "batch"
+    min_id_length: int | None = None
+    max_concurrent_requests: int = 4
+    rejected_records_path: str = "rejected-records.jsonl"
+    fail_on_rejected: bool = False
+    dry_run: bool = False
+    skip_user_properties_sync: bool = False
+    retry_deadline_seconds: float = 300.0
+    retry_initial_delay_seconds: float = 1.0
+    throttle_delay_seconds: float = 15.0
+    connect_timeout_seconds: float = 10.0
+    read_timeout_seconds: float = 60.0
+    stream_mappings: dict[str, StreamMapping] = field(default_factory=dict)
+
+
+def _positive_number(config: t.Mapping[str, t.Any], key: str, default: float) -> float:
+    value = config.get(key)
+    if value is None:
+        return default
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float | decimal.Decimal)
+        or not math.isfinite(value)
+    ):
+        msg = f"Setting '{key}' must be a number, got {value!r}."
+        raise ConfigError(msg)
+    if value < 0:
+        msg = f"Setting '{key}' must be zero or more, got {value!r}."
+        raise ConfigError(msg)
+    return float(value)
+
+
+def _bool(config: t.Mapping[str, t.Any], key: str) -> bool:
+    value = config.get(key, False)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        msg = f"Setting '{key}' must be true or false, got {value!r}."
+        raise ConfigError(msg)
+    return value
+
+
+def parse_settings(config: t.Mapping[str, t.Any]) -> Settings:
+    """Validate the raw config; raise ConfigError naming the setting on bad input."""
+    api_key = config.get("api_key")
+    if not isinstance(api_key, str) or not api_key.strip():
+        msg = "Setting 'api_key' is required: the Amplitude project's API key."
+        raise ConfigError(msg)
+    region = config.get("data_region") or "Standard Server"
+    if region not in REGION_URLS:
+        msg = f"Setting 'data_region' must be one of {sorted(REGION_URLS)}, got {region!r}."
+        raise ConfigError(msg)
+    api_url = config.get("api_url")
+    if api_url is not None and (
+        not isinstance(api_url, str) or not api_url.startswith(("http://", "https://"))
+    ):
+        msg = f"Setting 'api_url' must be an http(s) base URL, got {api_url!r}."
+        raise ConfigError(msg)
+    base_url = (api_url or REGION_URLS[region]).rstrip("/")
+    endpoint = config.get("events_endpoint") or "batch"
+    if endpoint not in EVENTS_ENDPOINTS:
+        msg = f"Setting 'events_endpoint' must be 'batch' or 'httpapi', got {endpoint!r}."
+        raise ConfigError(msg)
+    min_id_length = config.get("min_id_length")
+    if min_id_length is not None and (
+        isinstance(min_id_length, bool) or not isinstance(min_id_length, int) or min_id_length < 1
+    ):
+        msg = f"Setting 'min_id_length' must be a positive integer, got {min_id_length!r}."
+        raise ConfigError(msg)
+    concurrency = config.get("max_concurrent_requests", 4)
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        msg = f"Setting 'max_concurrent_requests' must be an integer >= 1, got {concurrency!r}."
+        raise ConfigError(msg)
+    rejected_path = config.get("rejected_records_path") or "rejected-records.jsonl"
+    if not isinstance(rejected_path, str):
+        msg = "Setting 'rejected_records_path' must be a file path."
+        raise ConfigError(msg)
+    raw_mappings = config.get("stream_mappings")
+    raw_mappings = {} if raw_mappings is None else raw_mappings
+    if not isinstance(raw_mappings, dict):
+        msg = "Setting 'stream_mappings' must be an object keyed by stream name."
+        raise ConfigError(msg)
+    mappings = {name: parse_stream_mapping(name, raw) for name, raw in raw_mappings.items()}
+    return Settings(
+        api_key=api_key,
+        base_url=base_url,
+        data_region=region,
+        events_endpoint=endpoint,
+        min_id_length=min_id_length,
+        max_concurrent_requests=concurrency,
+        rejected_records_path=rejected_path,
+        fail_on_rejected=_bool(config, "fail_on_rejected"),
+        dry_run=_bool(config, "dry_run"),
+        skip_user_properties_sync=_bool(config, "skip_user_properties_sync"),
+        retry_deadline_seconds=_positive_number(config, "retry_deadline_seconds", 300.0),
+        retry_initial_delay_seconds=_positive_number(config, "retry_initial_delay_seconds", 1.0),
+        throttle_delay_seconds=_positive_number(config, "throttle_delay_seconds", 15.0),
+        connect_timeout_seconds=_positive_number(config, "connect_timeout_seconds", 10.0),
+        read_timeout_seconds=_positive_number(config, "read_timeout_seconds", 60.0),
+        stream_mappings=mappings,
+    )
+
+
+class _MappingReader:
+    """Reads one stream mapping's keys with errors naming the stream and the key."""
+
+    def __init__(self, stream: str, raw: t.Mapping[str, t.Any]) -> None:
+        self.stream = stream
+        self.raw = raw
+
+    def fail(self, key: str, problem: str) -> t.NoReturn:
+        msg = f"stream_mappings.{self.stream}.{key}: {problem}"
+        raise ConfigError(msg)
+
+    def text(self, key: str) -> str | None:
+        value = self.raw.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value:
+            self.fail(key, f"must be a non-empty string, got {value!r}.")
+        return value
+
+    def names(self, key: str, value: t.Any = None) -> tuple[str, ...]:
+        value = self.raw.get(key) if value is None else value
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            self.fail(key, f"must be a list of field names, got {value!r}.")
+        return tuple(value)
+
+    def optional_names(self, key: str) -> tuple[str, ...] | None:
+        return None if self.raw.get(key) is None else self.names(key)
+
+    def string_map(self, key: str) -> tuple[tuple[str, str], ...]:
+        value = self.raw.get(key) or {}
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and k and isinstance(v, str) and v for k, v in value.items()
+        ):
+            self.fail(key, f"must be an object of name -> field name, got {value!r}.")
+        return tuple(value.items())
+
+
+def _operations(
+    reader: _MappingReader, allowed: dict[str, str]
+) -> tuple[tuple[tuple[str, tuple[str, ...]], ...], bool]:
+    raw = reader.raw.get("operations") or {}
+    if not isinstance(raw, dict):
+        reader.fail("operations", "must be an object of operation -> list of fields.")
+    ops: list[tuple[str, tuple[str, ...]]] = []
+    clear_all = False
+    for name, value in raw.items():
+        if name not in allowed:
+            reader.fail(
+                f"operations.{name}",
+                f"unknown operation; allowed here: {', '.join(allowed)}.",
+            )
+        if name == "clear_all":
+            if not isinstance(value, bool):
+                reader.fail("operations.clear_all", "must be true or false.")
+            clear_all = value
+            continue
+        ops.append((allowed[name], reader.names(f"operations.{name}", value)))
+    return tuple(ops), clear_all
+
+
+def parse_stream_mapping(stream: str, raw: t.Any) -> StreamMapping:
+    """Validate one entry of stream_mappings; errors name the stream and the key."""
+    reader = _MappingReader(stream, raw if isinstance(raw, dict) else {})
+    if not isinstance(raw, dict):
+        reader.fail("object", "the mapping must be an object with at least an 'object' key.")
+    unknown = sorted(set(raw) - _MAPPING_KEYS)
+    if unknown:
+        reader.fail(unknown[0], f"unknown key; known keys: {', '.join(sorted(_MAPPING_KEYS))}.")
+    kind = raw.get("object")
+    if kind not in OBJECT_KINDS:
+        reader.fail("object", f"must be one of {', '.join(OBJECT_KINDS)}, got {kind!r}.")
+    fields = reader.string_map("fields")
+    for key, _ in fields:
+        if key not in EVENT_TOP_LEVEL_KEYS:
+            reader.fail(f"fields.{key}", "not an Amplitude event/identify key.")
+    common: dict[str, t.Any] = {
+        "stream": stream,
+        "object": kind,
+        "user_id_field": reader.text("user_id_field"),
+        "device_id_field": reader.text("device_id_field"),
+        "fields": fields,
+    }
+    if kind == "event":
+        event_type, event_type_field = reader.text("event_type"), reader.text("event_type_field")
+        if (event_type is None) == (event_type_field is None):
+            reader.fail("event_type", "set exactly one of event_type or event_type_field.")
+        if not (common["user_id_field"] or common["device_id_field"]):
+            reader.fail("user_id_field", "an event needs user_id_field or device_id_field.")
+        return StreamMapping(
+            **common,
+            event_type=event_type,
+            event_type_field=event_type_field,
+            time_field=reader.text("time_field"),
+            insert_id_field=reader.text("insert_id_field"),
+            event_properties=reader.optional_names("event_properties"),
+            user_properties=reader.optional_names("user_properties") or (),
+            groups=reader.string_map("groups"),
+        )
+    if kind == "group":
+        group_type, group_type_field = reader.text("group_type"), reader.text("group_type_field")
+        if (group_type is None) == (group_type_field is None):
+            reader.fail("group_type", "set exactly one of group_type or group_type_field.")
+        value_field = reader.text("group_value_field")
+        if value_field is None:
+            reader.fail("group_value_field", "required for object: group.")
+        ops, _ = _operations(reader, GROUP_OPERATIONS)
+        return StreamMapping(
+            stream=stream,
+            object="group",
+            group_type=group_type,
+            group_type_field=group_type_field,
+            group_value_field=value_field,
+            group_properties=reader.optional_names("group_properties"),
+            operations=ops,
+        )
+    # user or device: an identify.
+    id_key = "user_id_field" if kind == "user" else "device_id_field"
+    if common[id_key] is None:
+        reader.fail(id_key, f"required for object: {kind}.")
+    ops, clear_all = _operations(reader, USER_OPERATIONS)
+    return StreamMapping(
+        **common,
+        user_properties=reader.optional_names("user_properties"),
+        groups=reader.string_map("groups"),
+        operations=ops,
+        clear_all=clear_all,
+    )
+
+
+def passthrough_mapping(stream: str) -> StreamMapping:
+    """The mapping for an unmapped stream that already has Amplitude's event shape."""
+    return StreamMapping(stream=stream, object="event", passthrough=True)
+
+
+def looks_like_events(schema: t.Mapping[str, t.Any]) -> bool:
+    """True when a stream's schema has event_type and user_id or device_id."""
+    props = schema.get("properties") or {}
+    return "event_type" in props and ("user_id" in props or "device_id" in props)
+
+
+def missing_mapping_message(stream: str, schema: t.Mapping[str, t.Any]) -> str:
+    """The error for an unmapped stream, with a stream_mappings snippet to add."""
+    props = list((schema.get("properties") or {}).keys())
+    id_field = next((p for p in props if "id" in p.lower()), props[0] if props else "id")
+    return (
+        f"Stream '{stream}' has no entry in stream_mappings and does not look like Amplitude "
+        "events (no event_type with user_id or device_id), so nothing was sent. Add a mapping, "
+        "for example:\n"
+        f"  stream_mappings:\n    {stream}:\n"
+        "      object: user        # event | user | device | group\n"
+        f"      user_id_field: {id_field}\n"
+        f"Fields of this stream: {', '.join(props) or '(none)'}."
+    )

@@ -1,0 +1,298 @@
+"""The SDK sink: map and validate each record, hand full batches to the delivery engine."""
+
+from __future__ import annotations
+
+import typing as t
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from urllib.parse import unquote_to_bytes
+
+import fastjsonschema
+import msgspec
+from singer_sdk.sinks import BatchSink
+
+from target_amplitude.client import quote_item
+from target_amplitude.delivery import DeliveryEngine, DeliveryError, Item, Outcome
+from target_amplitude.endpoints import GROUPIDENTIFY, IDENTIFY, Endpoint, events_endpoint
+from target_amplitude.mapping import ENCODER, RecordRejectedError, map_record
+from target_amplitude.rejects import RejectsWriter
+from target_amplitude.settings import (
+    ConfigError,
+    Settings,
+    StreamMapping,
+    looks_like_events,
+    missing_mapping_message,
+    passthrough_mapping,
+)
+from target_amplitude.stats import RunStats
+from target_amplitude.validation import check_event, check_group, check_identify, check_size
+
+if t.TYPE_CHECKING:
+    from singer_sdk.sinks.core import BaseJSONSchemaValidator
+    from singer_sdk.target_base import Target
+
+# A batch is also full at this many serialized bytes, whatever its row count (bounded memory).
+MAX_BATCH_BYTES = 48_000_000
+
+
+@dataclass
+class RunContext:
+    """What every sink of one run shares.
+
+    One batch is delivered in the background while the next is read and mapped; wait()
+    completes it. Batches are delivered one after the other (per-device order holds across
+    batches) and the target waits before every STATE it emits.
+    """
+
+    settings: Settings
+    engine: DeliveryEngine | None
+    rejects: RejectsWriter
+    stats: RunStats
+    progressed: bool = False
+    _dispatcher: ThreadPoolExecutor | None = None
+    _pending: tuple[Future[Outcome], t.Callable[[Outcome], None]] | None = None
+
+    def submit(
+        self, endpoint: Endpoint, items: list[Item], complete: t.Callable[[Outcome], None]
+    ) -> None:
+        """Deliver items in the background after the previous batch completes."""
+        self.wait()
+        assert self.engine is not None
+        if self._dispatcher is None:
+            self._dispatcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="delivery")
+        self._pending = (self._dispatcher.submit(self.engine.deliver, endpoint, items), complete)
+
+    def wait(self) -> None:
+        """Complete the batch in flight, if any (raises what its delivery raised)."""
+        if self._pending is None:
+            return
+        future, complete = self._pending
+        self._pending = None
+        complete(future.result())
+
+    @property
+    def busy(self) -> bool:
+        """A batch is in flight."""
+        return self._pending is not None
+
+    def close(self) -> None:
+        """Stop background threads (after wait())."""
+        if self._dispatcher is not None:
+            self._dispatcher.shutdown(wait=True)
+            self._dispatcher = None
+        if self.engine is not None:
+            self.engine.close()
+
+
+def resolve_mapping(
+    settings: Settings, stream: str, schema: t.Mapping[str, t.Any]
+) -> StreamMapping:
+    """The stream's mapping, checked against its SCHEMA; ConfigError names what to fix."""
+    mapping = settings.stream_mappings.get(stream)
+    if mapping is None:
+        if looks_like_events(schema):
+            return passthrough_mapping(stream)
+        raise ConfigError(missing_mapping_message(stream, schema))
+    props = schema.get("properties") or {}
+    if props and not schema.get("additionalProperties"):
+        for field_name in sorted(mapping.used_fields()):
+            if field_name not in props:
+                msg = (
+                    f"stream_mappings.{stream}: field '{field_name}' is not in the stream's "
+                    f"SCHEMA (fields: {', '.join(props)})."
+                )
+                raise ConfigError(msg)
+    return mapping
+
+
+def endpoint_for(settings: Settings, mapping: StreamMapping) -> Endpoint:
+    """Where a mapping's payloads go."""
+    if mapping.object == "event":
+        return events_endpoint(settings.events_endpoint)
+    return GROUPIDENTIFY if mapping.object == "group" else IDENTIFY
+
+
+def _schema_checker(schema: dict[str, t.Any]) -> t.Callable[[t.Any], t.Any] | None:
+    try:
+        return fastjsonschema.compile(schema, use_default=False, use_formats=False)
+    except (fastjsonschema.JsonSchemaDefinitionException, ValueError, TypeError, KeyError):
+        return None
+
+
+class AmplitudeSink(BatchSink):
+    """One incoming stream -> events, user/device identifies or group identifies."""
+
+    def __init__(
+        self,
+        target: Target,
+        stream_name: str,
+        schema: dict,
+        key_properties: t.Sequence[str] | None,
+    ) -> None:
+        self._run: RunContext = target.run_context  # type: ignore[attr-defined]
+        settings = self._run.settings
+        # Fails at the SCHEMA message, before any record of this stream is read.
+        self.mapping = resolve_mapping(settings, stream_name, schema)
+        self.endpoint = endpoint_for(settings, self.mapping)
+        super().__init__(target, stream_name, schema, key_properties)
+        self._keys = tuple(key_properties or ())
+        self._check_schema = (
+            _schema_checker(schema) if target.config.get("validate_records", True) else None
+        )
+        self._records: list[dict[str, t.Any]] = []
+        self._items: list[Item] = []
+        self._bytes = 0
+        self._received = 0
+        self._rejected_early = 0
+
+    # The SDK's jsonschema validation is most of a target's CPU time: records are checked in
+    # process_record with fastjsonschema instead, and a mismatch is a rejected record, not a crash.
+    def get_validator(self) -> BaseJSONSchemaValidator | None:
+        """Disable the SDK's validator (see process_record)."""
+        return None
+
+    def _validate_and_parse(self, record: dict) -> dict:
+        """Skip the SDK's per-field datetime parsing: mapping reads the strings directly."""
+        return record
+
+    @property
+    def max_size(self) -> int:
+        """Rows per batch: enough to keep every lane busy with full requests."""
+        if self.batch_size_rows is not None:
+            return self.batch_size_rows
+        return self._run.settings.max_concurrent_requests * self.endpoint.max_count
+
+    @property
+    def is_full(self) -> bool:
+        """Full by rows or by serialized bytes."""
+        return self.current_size >= self.max_size or self._bytes >= MAX_BATCH_BYTES
+
+    def _reject(self, record: dict, payload: t.Any, reason: str) -> None:
+        self._run.rejects.write(
+            stream=self.stream_name,
+            record=record,
+            payload=payload,
+            reason=reason,
+            endpoint=self.endpoint.path,
+        )
+        self._rejected_early += 1
+
+    def _check_payload(self, payload: dict[str, t.Any]) -> str | None:
+        min_len = self._run.settings.min_id_length
+        if self.mapping.object == "event":
+            return check_event(payload, min_len)
+        if self.mapping.object == "group":
+            return check_group(payload)
+        return check_identify(payload, min_len)
+
+    def _ordering_key(self, payload: dict[str, t.Any]) -> str:
+        if self.mapping.object == "group":
+            return f"{payload['group_type']}\x1f{payload['group_value']}"
+        if self.mapping.object == "event":
+            return str(payload.get("device_id") or payload.get("user_id"))
+        return str(payload.get("user_id") or payload.get("device_id"))
+
+    def process_record(self, record: dict, context: dict) -> None:  # noqa: ARG002
+        """Map and validate one record; a bad record is written as rejected, never raised."""
+        self._received += 1
+        if self._check_schema is not None:
+            try:
+                self._check_schema(record)
+            except fastjsonschema.JsonSchemaValueException as exc:
+                self._reject(record, None, f"record does not match the stream's SCHEMA: {exc}")
+                return
+        try:
+            payload = map_record(
+                self.mapping,
+                record,
+                self._keys,
+                skip_user_properties_sync=self._run.settings.skip_user_properties_sync,
+            )
+        except RecordRejectedError as exc:
+            self._reject(record, None, str(exc))
+            return
+        reason = self._check_payload(payload)
+        if reason is None:
+            wire = ENCODER.encode(payload)
+            if self.endpoint.form:
+                wire = quote_item(wire)
+            reason = check_size(len(wire), self.endpoint.max_item_bytes, self.endpoint.path)
+        if reason is not None:
+            self._reject(record, payload, reason)
+            return
+        self._items.append(
+            Item(
+                ref=len(self._records),
+                key=self._ordering_key(payload),
+                wire=wire,
+                user_id=payload.get("user_id"),
+                device_id=payload.get("device_id"),
+            )
+        )
+        self._records.append(record)
+        self._bytes += len(wire)
+
+    def _payload_of(self, item: Item) -> t.Any:
+        wire = unquote_to_bytes(item.wire) if self.endpoint.form else item.wire
+        return msgspec.json.decode(wire)
+
+    def process_batch(self, context: dict) -> None:  # noqa: ARG002
+        """Hand the batch to the delivery engine (completed before the next batch or STATE)."""
+        items, records = self._items, self._records
+        received, rejected_early = self._received, self._rejected_early
+        self._items, self._records, self._bytes = [], [], 0
+        self._received = self._rejected_early = 0
+        run = self._run
+        name = self.endpoint.name
+        if run.settings.dry_run or run.engine is None:
+            run.stats.add(
+                self.stream_name,
+                name,
+                received=received,
+                rejected=rejected_early,
+                would_send=len(items),
+            )
+            run.rejects.flush()
+            run.progressed = True
+            return
+
+        def complete(outcome: Outcome) -> None:
+            self._complete(outcome, items, records, received, rejected_early)
+
+        run.submit(self.endpoint, items, complete)
+
+    def _complete(
+        self,
+        outcome: Outcome,
+        items: list[Item],
+        records: list[dict[str, t.Any]],
+        received: int,
+        rejected_early: int,
+    ) -> None:
+        """Record a delivered batch: rejects to the file, figures to the summary."""
+        run = self._run
+        for ref, reason in outcome.rejected:
+            run.rejects.write(
+                stream=self.stream_name,
+                record=records[ref],
+                payload=self._payload_of(items[ref]),
+                reason=reason,
+                endpoint=self.endpoint.path,
+            )
+        run.rejects.flush()
+        run.stats.add(
+            self.stream_name,
+            self.endpoint.name,
+            received=received,
+            accepted=outcome.accepted,
+            rejected=rejected_early + len(outcome.rejected),
+            retried=outcome.retried,
+            requests=outcome.requests,
+        )
+        if outcome.accepted + len(outcome.rejected) != len(items):
+            msg = (
+                f"{self.stream_name}: {len(items)} payloads, but only {outcome.accepted} accepted "
+                f"and {len(outcome.rejected)} rejected; stopping before STATE moves past them."
+            )
+            raise DeliveryError(msg)
+        run.progressed = True

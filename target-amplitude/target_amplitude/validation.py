@@ -1,0 +1,105 @@
+"""What Amplitude would refuse, checked before sending (pure). Each check returns a reason."""
+
+from __future__ import annotations
+
+import typing as t
+
+# Ids Amplitude refuses (case-insensitive), reference section 6.
+REFUSED_IDS = frozenset(
+    {
+        "anonymous", "nil", "none", "null", "n/a", "na", "undefined", "unknown", "", "0", "-1",
+        "00000000-0000-0000-0000-000000000000", "{}", "lmy47d",
+    }
+)  # fmt: skip
+RESERVED_EVENT_TYPES = frozenset(
+    {
+        "$identify", "$groupidentify", "[Amplitude] Start Session", "[Amplitude] End Session",
+        "[Amplitude] Revenue", "[Amplitude] Revenue (Verified)",
+        "[Amplitude] Revenue (Unverified)", "[Amplitude] Merged User",
+    }
+)  # fmt: skip
+DEFAULT_MIN_ID_LENGTH = 5
+_OBJECT_KEYS = ("event_properties", "user_properties", "groups", "plan")
+_INTEGER_KEYS = ("session_id", "event_id")
+_STRING_KEYS = ("insert_id", "app_version", "platform", "os_name", "country", "ip", "language")
+
+
+def check_id(value: t.Any, key: str, min_id_length: int | None) -> str | None:
+    """Why Amplitude would refuse this user_id/device_id, or None."""
+    if not isinstance(value, str):
+        return f"{key} must be a string, got {type(value).__name__}"
+    if value.strip().lower() in REFUSED_IDS:
+        return f"{key} {value!r} is a placeholder Amplitude refuses"
+    minimum = min_id_length or DEFAULT_MIN_ID_LENGTH
+    if len(value) < minimum:
+        return (
+            f"{key} {value!r} is shorter than min_id_length ({minimum}); "
+            "set the min_id_length setting lower if such ids are valid for you"
+        )
+    return None
+
+
+def _check_ids(payload: t.Mapping[str, t.Any], min_id_length: int | None) -> str | None:
+    present = [k for k in ("user_id", "device_id") if payload.get(k) is not None]
+    if not present:
+        return "missing user_id and device_id (one is required)"
+    for key in present:
+        reason = check_id(payload[key], key, min_id_length)
+        if reason:
+            return reason
+    return None
+
+
+def check_event(payload: t.Mapping[str, t.Any], min_id_length: int | None) -> str | None:
+    """Why Amplitude would refuse this ingest event, or None."""
+    event_type = payload.get("event_type")
+    if not isinstance(event_type, str) or not event_type.strip():
+        return f"event_type must be a non-empty string, got {event_type!r}"
+    if event_type in RESERVED_EVENT_TYPES:
+        return f"event_type {event_type!r} is reserved by Amplitude"
+    reason = _check_ids(payload, min_id_length)
+    if reason:
+        return reason
+    time = payload.get("time")
+    if time is not None and (isinstance(time, bool) or not isinstance(time, int) or time < 0):
+        return f"time must be epoch milliseconds (a non-negative integer), got {time!r}"
+    for key in _OBJECT_KEYS:
+        value = payload.get(key)
+        if value is not None and not isinstance(value, dict):
+            return f"{key} must be an object, got {type(value).__name__}"
+    for key in _INTEGER_KEYS:
+        value = payload.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            return f"{key} must be an integer, got {value!r}"
+    for key in _STRING_KEYS:
+        value = payload.get(key)
+        if value is not None and not isinstance(value, str):
+            return f"{key} must be a string, got {value!r}"
+    return None
+
+
+def check_identify(payload: t.Mapping[str, t.Any], min_id_length: int | None) -> str | None:
+    """Why Amplitude would refuse this /identify identification, or None."""
+    reason = _check_ids(payload, min_id_length)
+    if reason:
+        return reason
+    props = payload.get("user_properties")
+    if not isinstance(props, dict):
+        return f"user_properties must be an object, got {type(props).__name__}"
+    return None
+
+
+def check_group(payload: t.Mapping[str, t.Any]) -> str | None:
+    """Why Amplitude would refuse this /groupidentify identification, or None."""
+    for key in ("group_type", "group_value"):
+        value = payload.get(key)
+        if not isinstance(value, str) or not value.strip():
+            return f"{key} must be a non-empty string, got {value!r}"
+    return None
+
+
+def check_size(size: int, limit: int, endpoint: str) -> str | None:
+    """Why one serialized payload can never fit in a request to this endpoint, or None."""
+    if size > limit:
+        return f"payload is {size} bytes, over the {limit}-byte request limit of {endpoint}"
+    return None

@@ -1,0 +1,66 @@
+"""Keeps the README's settings tables equal to what the plugins say of themselves.
+
+`python -m tests.docs_sync` rewrites the tables between the README's markers from
+`<plugin> --about --format=markdown`; tests/test_docs.py fails when they drift.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+PLUGINS = ("tap-amplitude", "target-amplitude")
+
+
+def _executable(plugin: str) -> str:
+    local = Path(sys.executable).with_name(plugin)
+    return str(local) if local.exists() else (shutil.which(plugin) or plugin)
+
+
+def settings_table(plugin: str) -> str:
+    """The settings table of `<plugin> --about --format=markdown`, as printed."""
+    about = subprocess.run(
+        [_executable(plugin), "--about", "--format=markdown"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    match = re.search(r"^## Settings\n\n(.*?)(?:\n\n|\Z)", about, flags=re.S | re.M)
+    if match is None:
+        msg = f"{plugin} --about --format=markdown printed no '## Settings' table"
+        raise RuntimeError(msg)
+    return match.group(1).strip()
+
+
+def _markers(plugin: str) -> tuple[str, str]:
+    return f"<!-- {plugin} settings: start -->", f"<!-- {plugin} settings: end -->"
+
+
+def readme_table(plugin: str, text: str | None = None) -> str:
+    """The table the README holds for `plugin`, between its markers."""
+    text = README.read_text() if text is None else text
+    start, end = _markers(plugin)
+    try:
+        return text.split(start, 1)[1].split(end, 1)[0].strip()
+    except IndexError as exc:
+        msg = f"README.md lacks the markers {start!r} ... {end!r}"
+        raise RuntimeError(msg) from exc
+
+
+def write_readme() -> None:
+    """Replace each plugin's README table with the one its --about prints."""
+    text = README.read_text()
+    for plugin in PLUGINS:
+        start, end = _markers(plugin)
+        old = readme_table(plugin, text)
+        text = text.replace(f"{start}\n{old}\n{end}", f"{start}\n{settings_table(plugin)}\n{end}")
+    README.write_text(text)
+
+
+if __name__ == "__main__":
+    write_readme()

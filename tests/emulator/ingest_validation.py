@@ -1,0 +1,259 @@
+"""Validation of write-side requests, as Amplitude answers them (pure functions).
+
+Each function returns the parsed request or raises :class:`Rejection` carrying the HTTP status
+and the JSON body Amplitude sends. Nothing is stored for a rejected request.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs
+
+from tests.emulator.profiles import (
+    GROUP_OPERATIONS,
+    USER_OPERATIONS,
+    PropertyOperationError,
+    normalise_operations,
+)
+
+MAX_EVENTS_PER_REQUEST = 2000
+MAX_IDENTIFICATIONS = 2000
+MAX_GROUP_IDENTIFICATIONS = 1024
+DEFAULT_MIN_ID_LENGTH = 5
+
+REFUSED_IDS = frozenset(
+    {
+        "anonymous",
+        "nil",
+        "none",
+        "null",
+        "n/a",
+        "na",
+        "undefined",
+        "unknown",
+        "",
+        "0",
+        "-1",
+        "00000000-0000-0000-0000-000000000000",
+        "{}",
+        "lmy47d",
+    }
+)
+RESERVED_EVENT_TYPES = frozenset(
+    {
+        "$identify",
+        "$groupidentify",
+        "[Amplitude] Start Session",
+        "[Amplitude] End Session",
+        "[Amplitude] Revenue",
+        "[Amplitude] Revenue (Verified)",
+        "[Amplitude] Revenue (Unverified)",
+        "[Amplitude] Merged User",
+    }
+)
+_OBJECT_FIELDS = ("event_properties", "user_properties", "groups", "group_properties", "plan")
+_STRING_FIELDS = ("insert_id", "app_version", "platform", "os_name", "country", "ip", "language")
+_INTEGER_FIELDS = ("time", "session_id", "event_id")
+
+
+class Rejection(Exception):  # noqa: N818 - it is a response, not a bug
+    """A request Amplitude refuses: ``status`` and JSON ``body`` to send."""
+
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        super().__init__(body.get("error", status))
+        self.status = status
+        self.body = body
+
+
+def missing_field(field: str) -> Rejection:
+    return Rejection(
+        400, {"code": 400, "error": "Request missing required field", "missing_field": field}
+    )
+
+
+def invalid_api_key(api_key: str) -> Rejection:
+    return Rejection(400, {"code": 400, "error": f"Invalid API key: {api_key}"})
+
+
+def payload_too_large() -> Rejection:
+    return Rejection(413, {"code": 413, "error": "Payload too large"})
+
+
+@dataclass(frozen=True)
+class EventBatch:
+    api_key: str
+    events: list[dict[str, Any]]
+    min_id_length: int
+
+
+@dataclass(frozen=True)
+class IdentifyRequest:
+    api_key: str
+    identifications: list[dict[str, Any]]
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def parse_event_batch(body: bytes) -> EventBatch:
+    """A /batch or /2/httpapi body -> EventBatch, or the 400/413 Amplitude answers."""
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, ValueError):
+        raise Rejection(400, {"code": 400, "error": "Invalid JSON request body"}) from None
+    if not isinstance(payload, dict):
+        raise Rejection(400, {"code": 400, "error": "Invalid JSON request body"})
+    api_key = payload.get("api_key")
+    if not isinstance(api_key, str) or not api_key:
+        raise missing_field("api_key")
+    events = payload.get("events")
+    if not isinstance(events, list) or not events:
+        raise missing_field("events")
+    if len(events) > MAX_EVENTS_PER_REQUEST:
+        raise payload_too_large()
+    options = payload.get("options") or {}
+    min_id_length: Any = None
+    if isinstance(options, dict):
+        min_id_length = options.get("min_id_length", DEFAULT_MIN_ID_LENGTH)
+    if not _is_int(min_id_length) or min_id_length < 1:
+        raise Rejection(
+            400,
+            {"code": 400, "error": "Invalid options: min_id_length must be a positive integer"},
+        )
+    return EventBatch(api_key, events, min_id_length)
+
+
+def _id_problem(value: Any, min_length: int) -> str | None:
+    """None when fine, else "invalid" or "length"."""
+    if not isinstance(value, str):
+        return "invalid"
+    if value.strip().lower() in REFUSED_IDS:
+        return "invalid"
+    if len(value) < min_length:
+        return "length"
+    return None
+
+
+def check_events(events: list[Any], min_id_length: int) -> None:
+    """Per-event validation; raises the 400 with index lists when any event is bad."""
+    invalid: dict[str, list[int]] = {}
+    missing: dict[str, list[int]] = {}
+    lengths: dict[str, list[int]] = {}
+
+    def add(target: dict[str, list[int]], field: str, index: int) -> None:
+        target.setdefault(field, []).append(index)
+
+    for index, event in enumerate(events):
+        if not isinstance(event, dict):
+            add(invalid, "event", index)
+            continue
+        event_type = event.get("event_type")
+        if event_type is None or event_type == "":
+            add(missing, "event_type", index)
+        elif not isinstance(event_type, str) or event_type in RESERVED_EVENT_TYPES:
+            add(invalid, "event_type", index)
+        user_id, device_id = event.get("user_id"), event.get("device_id")
+        if user_id is None and device_id is None:
+            add(missing, "user_id_or_device_id", index)
+        for field, value in (("user_id", user_id), ("device_id", device_id)):
+            if value is None:
+                continue
+            problem = _id_problem(value, min_id_length)
+            if problem == "invalid":
+                add(invalid, field, index)
+            elif problem == "length":
+                add(lengths, field, index)
+        for field in _INTEGER_FIELDS:
+            if field in event and event[field] is not None and not _is_int(event[field]):
+                add(invalid, field, index)
+        for field in _STRING_FIELDS:
+            if field in event and event[field] is not None and not isinstance(event[field], str):
+                add(invalid, field, index)
+        for field in _OBJECT_FIELDS:
+            if field in event and event[field] is not None and not isinstance(event[field], dict):
+                add(invalid, field, index)
+        if isinstance(event.get("user_properties"), dict):
+            try:
+                normalise_operations(event["user_properties"], USER_OPERATIONS)
+            except PropertyOperationError:
+                add(invalid, "user_properties", index)
+    if invalid or missing or lengths:
+        body: dict[str, Any] = {
+            "code": 400,
+            "error": "Invalid field values on some events",
+            "events_with_invalid_fields": invalid,
+            "events_with_missing_fields": missing,
+        }
+        if lengths:
+            body["events_with_invalid_id_lengths"] = lengths
+        raise Rejection(400, body)
+
+
+def _form(body: bytes) -> dict[str, str]:
+    try:
+        fields = parse_qs(body.decode("utf-8"), keep_blank_values=True)
+    except UnicodeDecodeError:
+        raise Rejection(400, {"code": 400, "error": "missing_event"}) from None
+    return {key: values[-1] for key, values in fields.items()}
+
+
+def _identifications(form: dict[str, str], limit: int) -> IdentifyRequest:
+    api_key = form.get("api_key", "")
+    if not api_key:
+        raise missing_field("api_key")
+    raw = form.get("identification")
+    try:
+        parsed = json.loads(raw) if raw else None
+    except ValueError:
+        parsed = None
+    items = [parsed] if isinstance(parsed, dict) else parsed
+    if not isinstance(items, list) or not items or not all(isinstance(i, dict) for i in items):
+        raise Rejection(400, {"code": 400, "error": "missing_event"})
+    if len(items) > limit:
+        raise payload_too_large()
+    return IdentifyRequest(api_key, items)
+
+
+def _bad_identification(index: int, reason: str) -> Rejection:
+    return Rejection(
+        400, {"code": 400, "error": f"Invalid identification at index {index}: {reason}"}
+    )
+
+
+def parse_identify(body: bytes) -> IdentifyRequest:
+    """A form-encoded /identify body, validated as a whole (nothing applied on error)."""
+    request = _identifications(_form(body), MAX_IDENTIFICATIONS)
+    for index, item in enumerate(request.identifications):
+        user_id, device_id = item.get("user_id"), item.get("device_id")
+        if user_id is None and device_id is None:
+            raise _bad_identification(index, "user_id or device_id is required")
+        for field, value in (("user_id", user_id), ("device_id", device_id)):
+            if value is not None and _id_problem(value, DEFAULT_MIN_ID_LENGTH):
+                raise _bad_identification(index, f"invalid {field} {value!r}")
+        try:
+            normalise_operations(item.get("user_properties"), USER_OPERATIONS)
+        except PropertyOperationError as error:
+            raise _bad_identification(index, f"user_properties: {error}") from None
+        groups = item.get("groups")
+        if groups is not None and not (
+            isinstance(groups, dict) and all(isinstance(v, str | list) for v in groups.values())
+        ):
+            raise _bad_identification(index, "groups must map a group type to a value or list")
+    return request
+
+
+def parse_group_identify(body: bytes) -> IdentifyRequest:
+    """A form-encoded /groupidentify body, validated as a whole."""
+    request = _identifications(_form(body), MAX_GROUP_IDENTIFICATIONS)
+    for index, item in enumerate(request.identifications):
+        for field in ("group_type", "group_value"):
+            if not isinstance(item.get(field), str) or not item[field]:
+                raise _bad_identification(index, f"{field} is required")
+        try:
+            normalise_operations(item.get("group_properties"), GROUP_OPERATIONS)
+        except PropertyOperationError as error:
+            raise _bad_identification(index, f"group_properties: {error}") from None
+    return request

@@ -1,0 +1,568 @@
+"""HTTP handling: routing, auth, faults, and the Amplitude endpoints over a :class:`Project`."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import json
+import socket
+import time
+from collections.abc import Callable
+from datetime import date, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlsplit
+
+from tests.emulator import responses
+from tests.emulator.dashboard import (
+    GROUP_BY_PROPERTIES,
+    DashboardError,
+    compute_figures,
+    events_list_body,
+    sessions_body,
+    users_body,
+)
+from tests.emulator.export import ZipLayout
+from tests.emulator.ingest_validation import (
+    Rejection,
+    check_events,
+    invalid_api_key,
+    parse_event_batch,
+    parse_group_identify,
+    parse_identify,
+    payload_too_large,
+)
+from tests.emulator.store import Project
+from tests.emulator.timefmt import (
+    MS_PER_DAY,
+    datetime_to_ms,
+    ms_to_datetime,
+    parse_day_param,
+    parse_hour_param,
+)
+
+if TYPE_CHECKING:
+    from tests.emulator.emulator import Emulator
+
+MAX_EXPORT_HOURS = 365 * 24
+WRITE_LIMITS = {
+    "/batch": 20 * 1024 * 1024,
+    "/2/httpapi": 1024 * 1024,
+    "/identify": 1024 * 1024,
+    "/groupidentify": 1024 * 1024,
+}
+EPS_THRESHOLDS = {"/batch": 1000, "/2/httpapi": 30}
+READ_PATHS = frozenset(
+    {
+        "/api/2/export",
+        "/api/2/users",
+        "/api/2/sessions/average",
+        "/api/2/events/list",
+        "/api/2/annotations",
+        "/api/3/annotations",
+        "/api/3/cohorts",
+    }
+)
+_REDACTED_HEADERS = frozenset({"authorization"})
+_SEND_CHUNK = 1 << 20
+
+
+class EmulatorHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], emulator: Emulator) -> None:
+        self.emulator = emulator
+        self.open_sockets: set[socket.socket] = set()
+        super().__init__(address, EmulatorHandler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self.open_sockets.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        self.open_sockets.discard(request)
+        super().shutdown_request(request)
+
+    def close_all(self) -> None:
+        for sock in list(self.open_sockets):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+class _Dropped(Exception):  # noqa: N818 - control flow: the connection was closed on purpose
+    pass
+
+
+class EmulatorHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: EmulatorHTTPServer
+    server_version = "AmplitudeEmulator/1.0"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+    # -- entry points ----------------------------------------------------------------------
+
+    def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_POST(self) -> None:
+        self._handle("POST")
+
+    def do_PUT(self) -> None:
+        self._handle("PUT")
+
+    def do_DELETE(self) -> None:
+        self._handle("DELETE")
+
+    def _handle(self, method: str) -> None:
+        emulator = self.server.emulator
+        started = time.monotonic()
+        split = urlsplit(self.path)
+        path, region = split.path, "standard"
+        if path == "/eu" or path.startswith("/eu/"):
+            path, region = path[3:] or "/", "eu"
+        self.route_path, self.region = path, region
+        self.query = dict(parse_qsl(split.query, keep_blank_values=True))
+        self.status = 0
+        self.project: Project | None = None
+        length = int(self.headers.get("Content-Length") or 0)
+        self.body = self.rfile.read(length) if length else b""
+        try:
+            self._dispatch(method, path)
+        except _Dropped:
+            self.close_connection = True
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+        finally:
+            if not path.startswith("/_emulator/"):
+                headers = {
+                    k: ("<redacted>" if k.lower() in _REDACTED_HEADERS else v)
+                    for k, v in self.headers.items()
+                }
+                emulator._record(
+                    method=method,
+                    path=path,
+                    region=region,
+                    query=self.query,
+                    headers=headers,
+                    body=self.body,
+                    status=self.status,
+                    started=started,
+                    finished=time.monotonic(),
+                    project_id=self.project.project_id if self.project else None,
+                )
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def _send(
+        self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None
+    ) -> None:
+        self.status = status
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+        self._send(status, json.dumps(payload).encode(), "application/json", headers)
+
+    def _text(self, status: int, text: bytes) -> None:
+        self._send(status, text, "text/plain; charset=utf-8")
+
+    def _drop(self) -> None:
+        self.status = 0
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+        raise _Dropped
+
+    # -- routing ---------------------------------------------------------------------------
+
+    def _dispatch(self, method: str, path: str) -> None:
+        if path.startswith("/_emulator/"):
+            self._control(method, path)
+            return
+        read_routes: dict[str, Callable[[Project], None]] = {
+            "/api/2/export": self._export,
+            "/api/2/users": self._users,
+            "/api/2/sessions/average": self._sessions,
+            "/api/2/events/list": self._events_list,
+            "/api/2/annotations": self._annotations_v2,
+            "/api/3/annotations": self._annotations_v3,
+            "/api/3/cohorts": self._cohorts,
+        }
+        write_routes: dict[str, Callable[[], None]] = {
+            "/batch": self._batch,
+            "/2/httpapi": self._batch,
+            "/identify": self._identify,
+            "/groupidentify": self._group_identify,
+        }
+        if path not in read_routes and path not in write_routes:
+            self._json(404, responses.read_fault_body(404))
+            return
+        expected = "GET" if path in read_routes else "POST"
+        if method != expected:
+            self._json(
+                405,
+                {"code": 405, "error": f"Method {method} not allowed; use {expected}"},
+                {"Allow": expected},
+            )
+            return
+        faults = self.server.emulator.faults
+        if faults.take_drop(path):
+            self._drop()
+        delay = faults.take_slow(path)
+        if delay:
+            time.sleep(delay)
+        if path in read_routes:
+            project = self._authenticate()
+            if project is None:
+                return
+            if self._status_fault(path, read_side=True):
+                return
+            read_routes[path](project)
+        else:
+            try:
+                write_routes[path]()
+            except Rejection as rejection:
+                self._json(rejection.status, rejection.body)
+
+    def _status_fault(
+        self, path: str, read_side: bool, events: list[dict[str, Any]] | None = None
+    ) -> bool:
+        taken = self.server.emulator.faults.take_status(path)
+        if taken is None:
+            return False
+        status, retry_after = taken
+        headers = {"Retry-After": f"{retry_after:g}"} if status == 429 and retry_after else {}
+        if status in (502, 504):
+            self.status = status
+            self._send(status, responses.gateway_page(status), "text/html", headers)
+        elif read_side:
+            self._json(status, responses.read_fault_body(status), headers)
+        elif status == 429:
+            indices = list(range(len(events or [])))
+            body = responses.throttle_body(
+                EPS_THRESHOLDS.get(path, 1000),
+                indices,
+                _count(events or [], "device_id"),
+                _count(events or [], "user_id"),
+            )
+            self._json(429, body, headers)
+        else:
+            self._json(status, responses.write_fault_body(status), headers)
+        return True
+
+    # -- read side -------------------------------------------------------------------------
+
+    def _authenticate(self) -> Project | None:
+        header = self.headers.get("Authorization", "")
+        api_key = secret = None
+        if header.startswith("Basic "):
+            try:
+                decoded = base64.b64decode(header[6:], validate=True).decode("utf-8")
+                api_key, _, secret = decoded.partition(":")
+            except (binascii.Error, UnicodeDecodeError):
+                api_key = None
+        project = self.server.emulator.project_for_key(api_key or "", self.region)
+        if project is None or project.secret_key != secret:
+            self._json(401, responses.read_fault_body(401))
+            return None
+        self.project = project
+        return project
+
+    def _bad_request(self, message: str) -> None:
+        self._json(400, DashboardError(400, "invalid", message).body)
+
+    def _export(self, project: Project) -> None:
+        try:
+            start = parse_hour_param(self.query.get("start", ""))
+            end = parse_hour_param(self.query.get("end", ""))
+        except ValueError as error:
+            self._bad_request(
+                f"Invalid start or end parameter ({error}): both are required as YYYYMMDDTHH"
+            )
+            return
+        if end < start:
+            self._bad_request("Invalid range: end is before start")
+            return
+        if end - start + 1 > MAX_EXPORT_HOURS:
+            self._bad_request("Invalid range: the export window is limited to 365 days")
+            return
+        max_hours = self.server.emulator.faults.too_large_hours("/api/2/export")
+        if max_hours is not None and end - start + 1 > max_hours:
+            self._json(400, DashboardError(400, "invalid", responses.EXPORT_TOO_LARGE_MESSAGE).body)
+            return
+        hours = project.hours_with_data(start, end)
+        if not hours:
+            self._text(404, responses.EXPORT_NOT_FOUND)
+            return
+        faults = self.server.emulator.faults
+        if faults.take_corrupt("/api/2/export"):
+            self._send(200, responses.CORRUPT_PAGE, "text/html")
+            return
+        blobs = [blob for hour in hours for blob in project.hour_blobs(hour)]
+        layout = ZipLayout(project.project_id, blobs, project.zip_directory_entry)
+        cut = faults.take_truncate("/api/2/export")
+        self.status = 200
+        self.send_response(200)
+        self.send_header("Content-Type", "application/zip")
+        self.send_header("Content-Disposition", f'attachment; filename="{project.project_id}.zip"')
+        self.send_header("Content-Length", str(layout.content_length))
+        self.end_headers()
+        budget = None if cut is None else int(layout.content_length * cut)
+        for chunk in layout.chunks():
+            view = memoryview(chunk)
+            if budget is not None:
+                view = view[:budget]
+                budget -= len(view)
+            for offset in range(0, len(view), _SEND_CHUNK):
+                self.wfile.write(view[offset : offset + _SEND_CHUNK])
+            if budget is not None and budget <= 0:
+                self.wfile.flush()
+                self._drop()
+
+    def _day_range(self) -> tuple[date, date] | None:
+        try:
+            start = parse_day_param(self.query.get("start", ""))
+            end = parse_day_param(self.query.get("end", ""))
+        except ValueError as error:
+            self._bad_request(f"Invalid start or end parameter ({error}): both are YYYYMMDD")
+            return None
+        if end < start:
+            self._bad_request("Invalid range: end is before start")
+            return None
+        return start, end
+
+    def _users(self, project: Project) -> None:
+        days = self._day_range()
+        if days is None:
+            return
+        metric = self.query.get("m", "active")
+        interval = self.query.get("i", "1")
+        group_by = self.query.get("g") or None
+        if metric not in ("active", "new"):
+            self._bad_request(f"Invalid metric m={metric}: use active or new")
+            return
+        if interval not in ("1", "7", "30"):
+            self._bad_request(f"Invalid interval i={interval}: use 1, 7 or 30")
+            return
+        if group_by is not None and (
+            group_by not in GROUP_BY_PROPERTIES
+            or (group_by == "country" and not project.country_group_by_ok)
+        ):
+            self._json(
+                400,
+                DashboardError(
+                    400,
+                    "invalid",
+                    f"Invalid user property {group_by}",
+                    details=f"g={group_by} cannot be used to group users in this project",
+                ).body,
+            )
+            return
+        figures = project.cached_figures(lambda p: compute_figures(p.all_metas()))
+        self._json(200, users_body(figures, days[0], days[1], metric, int(interval), group_by))
+
+    def _sessions(self, project: Project) -> None:
+        days = self._day_range()
+        if days is None:
+            return
+        figures = project.cached_figures(lambda p: compute_figures(p.all_metas()))
+        self._json(200, sessions_body(figures, days[0], days[1]))
+
+    def _events_list(self, project: Project) -> None:
+        figures = project.cached_figures(lambda p: compute_figures(p.all_metas()))
+        declared = project.generated.spec.event_types if project.generated else ()
+        self._json(200, events_list_body(figures, declared))
+
+    def _annotations_v2(self, project: Project) -> None:
+        data = [
+            {
+                "id": item["id"],
+                "date": ms_to_datetime(item["start_ms"]).date().isoformat(),
+                "label": item["label"],
+                "details": item["details"] or "",
+            }
+            for item in project.annotations()
+        ]
+        self._json(200, {"data": data})
+
+    def _annotations_v3(self, project: Project) -> None:
+        if not project.annotations_v3:
+            self._json(404, responses.read_fault_body(404))
+            return
+        try:
+            low = _moment_ms(self.query.get("start"))
+            high = _moment_ms(self.query.get("end"), end_of_day=True)
+        except ValueError as error:
+            self._bad_request(f"Invalid start or end parameter: {error}")
+            return
+        category, chart_id = self.query.get("category"), self.query.get("chart_id")
+        data = []
+        for item in project.annotations():
+            if low is not None and item["start_ms"] < low:
+                continue
+            if high is not None and item["start_ms"] > high:
+                continue
+            names = (
+                (str(item["category"]["id"]), item["category"]["name"]) if item["category"] else ()
+            )
+            if category and category not in names:
+                continue
+            if chart_id and item["chart_id"] != chart_id:
+                continue
+            end = item["end_ms"]
+            data.append(
+                {
+                    "id": item["id"],
+                    "start": ms_to_datetime(item["start_ms"]).isoformat(),
+                    "end": None if end is None else ms_to_datetime(end).isoformat(),
+                    "label": item["label"],
+                    "details": item["details"],
+                    "category": item["category"],
+                    "chart_id": item["chart_id"],
+                }
+            )
+        self._json(200, {"data": data})
+
+    def _cohorts(self, project: Project) -> None:
+        if not project.cohorts_enabled:
+            self._json(403, DashboardError(403, "forbidden", responses.COHORTS_DISABLED).body)
+            return
+        cohorts = project.cohorts()
+        if self.query.get("includeSyncInfo", "").lower() == "true":
+            cohorts = [{**cohort, "syncMetadata": []} for cohort in cohorts]
+        self._json(200, {"cohorts": cohorts})
+
+    # -- write side ------------------------------------------------------------------------
+
+    def _write_project(self, api_key: str) -> Project:
+        project = self.server.emulator.project_for_key(api_key, self.region)
+        if project is None:
+            raise invalid_api_key(api_key)
+        self.project = project
+        return project
+
+    def _check_size(self) -> None:
+        path = self.route_path
+        limit = self.server.emulator.faults.payload_limit_for(path) or WRITE_LIMITS[path]
+        if len(self.body) > limit:
+            raise payload_too_large()
+
+    def _batch(self) -> None:
+        path = self.route_path
+        self._check_size()
+        batch = parse_event_batch(self.body)
+        project = self._write_project(batch.api_key)
+        if self._status_fault(path, read_side=False, events=batch.events):
+            return
+        check_events(batch.events, batch.min_id_length)
+        decision = self.server.emulator.faults.throttle_events(path, batch.events)
+        if decision is not None:
+            body = responses.throttle_body(
+                EPS_THRESHOLDS[path],
+                decision.events,
+                decision.devices,
+                decision.users,
+                decision.quota_devices,
+                decision.quota_users,
+            )
+            self._json(429, body)
+            return
+        project.ingest(batch.events, path)
+        self._json(
+            200,
+            {
+                "code": 200,
+                "events_ingested": len(batch.events),
+                "payload_size_bytes": len(self.body),
+                "server_upload_time": self.server.emulator.clock_ms(),
+            },
+        )
+
+    def _identify(self) -> None:
+        self._check_size()
+        request = parse_identify(self.body)
+        project = self._write_project(request.api_key)
+        if self._status_fault(self.route_path, read_side=False):
+            return
+        project.identify(request.identifications)
+        self._send(200, b"success", "text/plain; charset=utf-8")
+
+    def _group_identify(self) -> None:
+        self._check_size()
+        request = parse_group_identify(self.body)
+        project = self._write_project(request.api_key)
+        if self._status_fault(self.route_path, read_side=False):
+            return
+        project.group_identify(request.identifications)
+        self._send(200, b"success", "text/plain; charset=utf-8")
+
+    # -- control API -----------------------------------------------------------------------
+
+    def _control(self, method: str, path: str) -> None:
+        emulator = self.server.emulator
+        try:
+            payload = json.loads(self.body) if self.body else {}
+        except ValueError:
+            self._json(400, {"error": "the body must be JSON"})
+            return
+        if method == "GET" and path == "/_emulator/state":
+            include = self.query.get("events", "1") not in ("0", "false")
+            self._json(200, emulator.state(include_events=include))
+        elif method == "GET" and path == "/_emulator/requests":
+            self._json(200, {"requests": [record.summary() for record in emulator.requests]})
+        elif method == "POST" and path == "/_emulator/faults":
+            try:
+                emulator.faults.apply(payload)
+            except (TypeError, ValueError) as error:
+                self._json(400, {"error": str(error)})
+                return
+            self._json(200, {"ok": True})
+        elif method == "POST" and path == "/_emulator/reset":
+            emulator.reset(data=bool(payload.get("data")))
+            self._json(200, {"ok": True})
+        elif method == "POST" and path == "/_emulator/clock":
+            try:
+                emulator.clock = _parse_clock(payload.get("now"))
+            except ValueError as error:
+                self._json(400, {"error": str(error)})
+                return
+            self._json(200, {"clock": emulator.clock.isoformat()})
+        else:
+            self._json(404, {"error": f"unknown control endpoint {method} {path}"})
+
+
+def _count(events: list[dict[str, Any]], key: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for event in events:
+        value = event.get(key) if isinstance(event, dict) else None
+        if value is not None:
+            counts[str(value)] = counts.get(str(value), 0) + 1
+    return counts
+
+
+def _moment_ms(value: str | None, end_of_day: bool = False) -> int | None:
+    """``YYYY-MM-DD``, ``YYYYMMDD`` or an ISO datetime -> epoch ms (None when absent)."""
+    if not value:
+        return None
+    if len(value) in (8, 10) and "T" not in value:
+        day = parse_day_param(value.replace("-", ""))
+        ms = (day - date(1970, 1, 1)).days * MS_PER_DAY
+        return ms + MS_PER_DAY - 1 if end_of_day else ms
+    return datetime_to_ms(datetime.fromisoformat(value.replace("Z", "+00:00")))
+
+
+def _parse_clock(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError("now must be an ISO-8601 string or null")
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))

@@ -1,0 +1,491 @@
+"""One Amplitude project's stored state: events, profiles, groups, dedup, export blobs."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from datetime import datetime
+from typing import Any
+
+from tests.emulator.export import HourBlob, build_hour_blobs
+from tests.emulator.generator import EventMeta, GeneratedData, GeneratorSpec
+from tests.emulator.profiles import (
+    GROUP_OPERATIONS,
+    USER_OPERATIONS,
+    apply_operations,
+    normalise_operations,
+)
+from tests.emulator.timefmt import (
+    MS_PER_DAY,
+    MS_PER_HOUR,
+    datetime_to_ms,
+    parse_hour_param,
+    parse_start,
+    raw_timestamp,
+)
+
+DEDUP_WINDOW_MS = 7 * MS_PER_DAY
+REGIONS = ("standard", "eu")
+_UUID_NAMESPACE = uuid.UUID("6f1c2a4e-8d1b-4c55-9a57-3f0f2b9d7e10")
+_REVENUE_FIELDS = ("price", "quantity", "revenue", "productId", "revenueType", "currency")
+_COPIED_FIELDS = (
+    "platform",
+    "os_name",
+    "os_version",
+    "device_brand",
+    "device_manufacturer",
+    "device_model",
+)
+_LOCATION_FIELDS = ("country", "region", "city", "dma", "language", "location_lat", "location_lng")
+
+
+def to_hour(value: int | str | datetime) -> int:
+    """An hour given as epoch-hour int, ``YYYYMMDDTHH``/``2026-01-01T00`` or datetime."""
+    if isinstance(value, datetime):
+        return datetime_to_ms(value) // MS_PER_HOUR
+    if isinstance(value, str):
+        return parse_hour_param(value) if "-" not in value else parse_start(value)
+    return value
+
+
+def _build_generated(job: tuple[GeneratedData, int, int]) -> list[HourBlob]:
+    generated, hour, partition_events = job
+    lines, _ = generated.generate_hour(hour)
+    return build_hour_blobs(hour, lines, partition_events)
+
+
+class BlobCache:
+    """LRU of per-hour gzip blobs, bounded in bytes."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[int, list[HourBlob]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, hour: int) -> list[HourBlob] | None:
+        with self._lock:
+            blobs = self._items.get(hour)
+            if blobs is not None:
+                self._items.move_to_end(hour)
+            return blobs
+
+    def put(self, hour: int, blobs: list[HourBlob]) -> None:
+        with self._lock:
+            self._drop(hour)
+            self._items[hour] = blobs
+            self._bytes += sum(len(b.data) for b in blobs)
+            while self._bytes > self.max_bytes and len(self._items) > 1:
+                oldest = next(iter(self._items))
+                self._drop(oldest)
+
+    def invalidate(self, hour: int) -> None:
+        with self._lock:
+            self._drop(hour)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._bytes = 0
+
+    def _drop(self, hour: int) -> None:
+        blobs = self._items.pop(hour, None)
+        if blobs:
+            self._bytes -= sum(len(b.data) for b in blobs)
+
+
+class Project:
+    """A project: keys, region, generated and ingested events, profiles and groups."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        secret_key: str,
+        region: str = "standard",
+        project_id: int = 187520,
+        cohorts_enabled: bool = True,
+        country_group_by_ok: bool = True,
+        annotations_v3: bool = True,
+        partition_events: int = 50_000,
+        zip_directory_entry: bool = True,
+        blob_cache_bytes: int = 1 << 30,
+        clock_ms: Callable[[], int] | None = None,
+    ) -> None:
+        if region not in REGIONS:
+            raise ValueError(f"region must be one of {REGIONS}, got {region!r}")
+        self.api_key = api_key
+        self.secret_key = secret_key
+        self.region = region
+        self.project_id = project_id
+        self.cohorts_enabled = cohorts_enabled
+        self.country_group_by_ok = country_group_by_ok
+        self.annotations_v3 = annotations_v3
+        self.partition_events = partition_events
+        self.zip_directory_entry = zip_directory_entry
+        self._clock_ms = clock_ms or (lambda: 0)
+        self.generated: GeneratedData | None = None
+        self.ingested: list[dict[str, Any]] = []
+        self.users: dict[str, dict[str, Any]] = {}
+        self.devices: dict[str, dict[str, Any]] = {}
+        self.groups: dict[tuple[str, str], dict[str, Any]] = {}
+        self.user_groups: dict[str, dict[str, Any]] = {}
+        self.extra_annotations: list[dict[str, Any]] = []
+        self.extra_cohorts: list[dict[str, Any]] = []
+        self._lines: dict[int, list[str]] = {}
+        self._metas: dict[int, list[EventMeta]] = {}
+        self._dedup: dict[str, dict[str, int]] = {}
+        self._amplitude_ids: dict[str, int] = {}
+        self._lock = threading.RLock()
+        self._cache = BlobCache(blob_cache_bytes)
+        self._figures_cache: Any = None
+        self.version = 0  # bumped on every change of exportable data
+
+    # -- data generation -------------------------------------------------------------------
+
+    def generate(self, spec: GeneratorSpec) -> Project:
+        """Replace the generated data with ``spec``'s (deterministic, built lazily per hour)."""
+        with self._lock:
+            self.generated = GeneratedData(spec, self.project_id)
+            self._changed(None)
+        return self
+
+    # -- export side -----------------------------------------------------------------------
+
+    def hours_with_data(self, start_hour: int, end_hour: int) -> list[int]:
+        with self._lock:
+            hours = set(self._lines)
+            if self.generated is not None:
+                hours.update(self.generated.hours_with_data())
+        return sorted(h for h in hours if start_hour <= h <= end_hour)
+
+    def _hour_content(self, hour: int) -> tuple[list[str], list[EventMeta]]:
+        lines: list[str] = []
+        metas: list[EventMeta] = []
+        if self.generated is not None:
+            lines, metas = self.generated.generate_hour(hour)
+        with self._lock:
+            lines = lines + self._lines.get(hour, [])
+            metas = metas + self._metas.get(hour, [])
+        return lines, metas
+
+    def hour_blobs(self, hour: int) -> list[HourBlob]:
+        """The cached gzip partitions of one hour (built on first use)."""
+        blobs = self._cache.get(hour)
+        if blobs is None:
+            lines, _ = self._hour_content(hour)
+            blobs = build_hour_blobs(hour, lines, self.partition_events)
+            self._cache.put(hour, blobs)
+        return blobs
+
+    def warm(self, processes: int | None = None) -> None:
+        """Build every hour's blobs now (benchmarks call this before timing).
+
+        Hours holding only generated events are built in worker processes (the data depends
+        only on the spec and the hour), so a million events take seconds, not a minute.
+        """
+        hours = self.hours_with_data(0, 1 << 40)
+        with self._lock:
+            generated_only = [h for h in hours if h not in self._lines]
+        workers = processes if processes is not None else min(4, os.cpu_count() or 1)
+        if self.generated is not None and workers > 1 and len(generated_only) > 1:
+            jobs = [(self.generated, h, self.partition_events) for h in generated_only]
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                for hour, blobs in zip(
+                    generated_only, pool.map(_build_generated, jobs), strict=True
+                ):
+                    self._cache.put(hour, blobs)
+        for hour in hours:
+            self.hour_blobs(hour)
+
+    def export_events(
+        self, start_hour: int | str | datetime, end_hour: int | str | datetime
+    ) -> Iterator[dict[str, Any]]:
+        """Export-shaped events of the hours (inclusive) in the order the export serves them."""
+        for hour in self.hours_with_data(to_hour(start_hour), to_hour(end_hour)):
+            lines, _ = self._hour_content(hour)
+            for line in lines:
+                yield json.loads(line)
+
+    def export_count(
+        self,
+        start_hour: int | str | datetime | None = None,
+        end_hour: int | str | datetime | None = None,
+    ) -> int:
+        first = 0 if start_hour is None else to_hour(start_hour)
+        last = 1 << 40 if end_hour is None else to_hour(end_hour)
+        total = 0
+        with self._lock:
+            for hour, lines in self._lines.items():
+                if first <= hour <= last:
+                    total += len(lines)
+        if self.generated is not None:
+            total += sum(
+                self.generated.count_in(h)
+                for h in self.generated.hours_with_data()
+                if first <= h <= last
+            )
+        return total
+
+    def all_metas(self) -> Iterator[EventMeta]:
+        for hour in self.hours_with_data(0, 1 << 40):
+            yield from self._hour_content(hour)[1]
+
+    def cached_figures(self, build: Callable[[Project], Any]) -> Any:
+        """Dashboard figures, computed once per data version."""
+        with self._lock:
+            version = self.version
+            cached = self._figures_cache
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        figures = build(self)
+        with self._lock:
+            self._figures_cache = (version, figures)
+        return figures
+
+    def _changed(self, hour: int | None) -> None:
+        self.version += 1
+        if hour is None:
+            self._cache.clear()
+        else:
+            self._cache.invalidate(hour)
+
+    # -- profiles --------------------------------------------------------------------------
+
+    def profile_for(self, user_id: str | None, device_id: str | None) -> dict[str, Any]:
+        """The live profile dict of a user/device; ties the device to the user when both given."""
+        with self._lock:
+            if user_id is not None:
+                profile = self.users.setdefault(user_id, {})
+                if device_id is not None:
+                    anonymous = self.devices.get(device_id)
+                    if anonymous is not None and anonymous is not profile:
+                        for key, value in anonymous.items():
+                            profile.setdefault(key, value)
+                    self.devices[device_id] = profile
+                return profile
+            assert device_id is not None
+            return self.devices.setdefault(device_id, {})
+
+    def _update(self, profile: dict[str, Any], operations: dict[str, Any]) -> None:
+        updated = apply_operations(profile, operations)
+        profile.clear()
+        profile.update(updated)
+
+    def identify(self, identifications: list[dict[str, Any]]) -> None:
+        """Apply validated /identify objects to the stored profiles."""
+        with self._lock:
+            for item in identifications:
+                user_id, device_id = item.get("user_id"), item.get("device_id")
+                profile = self.profile_for(user_id, device_id)
+                operations = normalise_operations(item.get("user_properties"), USER_OPERATIONS)
+                self._update(profile, operations)
+                groups = item.get("groups")
+                if groups:
+                    owner = user_id or device_id
+                    assert owner is not None
+                    self.user_groups.setdefault(owner, {}).update(groups)
+                    profile.update(groups)
+
+    def group_identify(self, identifications: list[dict[str, Any]]) -> None:
+        """Apply validated /groupidentify objects to the stored groups."""
+        with self._lock:
+            for item in identifications:
+                key = (item["group_type"], item["group_value"])
+                props = self.groups.setdefault(key, {})
+                self._update(
+                    props, normalise_operations(item.get("group_properties"), GROUP_OPERATIONS)
+                )
+
+    # -- ingest ----------------------------------------------------------------------------
+
+    def ingest(self, events: list[dict[str, Any]], path: str) -> int:
+        """Store validated events (insert_id dedup per device for 7 days); returns how many."""
+        now = self._clock_ms()
+        hour = now // MS_PER_HOUR
+        stored = 0
+        with self._lock:
+            for event in events:
+                if self._is_duplicate(event, now):
+                    continue
+                line, meta = self._to_export(event, now, path)
+                self.ingested.append(event)
+                self._lines.setdefault(hour, []).append(line)
+                self._metas.setdefault(hour, []).append(meta)
+                stored += 1
+            if stored:
+                self._changed(hour)
+        return stored
+
+    def _is_duplicate(self, event: dict[str, Any], now: int) -> bool:
+        insert_id = event.get("insert_id")
+        if not insert_id:
+            return False
+        owner = event.get("device_id") or event.get("user_id")
+        seen = self._dedup.setdefault(str(owner), {})
+        previous = seen.get(insert_id)
+        if previous is not None and now - previous < DEDUP_WINDOW_MS:
+            return True
+        seen[insert_id] = now
+        return False
+
+    def _amplitude_id(self, key: str) -> int:
+        if key not in self._amplitude_ids:
+            self._amplitude_ids[key] = 900_000_000_000 + len(self._amplitude_ids)
+        return self._amplitude_ids[key]
+
+    def _to_export(self, event: dict[str, Any], now: int, path: str) -> tuple[str, EventMeta]:
+        user_id, device_id = event.get("user_id"), event.get("device_id")
+        skip_sync = bool(event.get("$skip_user_properties_sync"))
+        event_props = event.get("user_properties") or {}
+        if skip_sync:
+            carried = dict(normalise_operations(event_props).get("$set", {}))
+            updated = False
+        else:
+            profile = self.profile_for(user_id, device_id)
+            operations = normalise_operations(event_props)
+            self._update(profile, operations)
+            carried = dict(profile)
+            updated = bool(operations)
+        groups: dict[str, Any] = dict(self.user_groups.get(user_id or device_id or "", {}))
+        groups.update(event.get("groups") or {})
+        group_properties: dict[str, Any] = {}
+        for group_type, values in groups.items():
+            for value in values if isinstance(values, list) else [values]:
+                props = self.groups.get((group_type, str(value)))
+                if props is not None:
+                    group_properties.setdefault(group_type, {})[str(value)] = dict(props)
+        event_properties = dict(event.get("event_properties") or {})
+        for field in _REVENUE_FIELDS:
+            if field in event:
+                event_properties[f"${field}"] = event[field]
+        event_ms = event.get("time")
+        if event_ms is None:
+            event_ms = now
+        owner = user_id or device_id
+        assert owner is not None
+        number = len(self.ingested)
+        record: dict[str, Any] = {
+            "uuid": str(uuid.uuid5(_UUID_NAMESPACE, f"{self.project_id}:{number}:{now}")),
+            "$insert_id": event.get("insert_id"),
+            "$insert_key": None,
+            "$schema": None,
+            "event_id": event.get("event_id"),
+            "event_type": event["event_type"],
+            "amplitude_event_type": None,
+            "session_id": event.get("session_id", -1),
+            "event_time": raw_timestamp(event_ms),
+            "client_event_time": raw_timestamp(event_ms),
+            "client_upload_time": raw_timestamp(now),
+            "server_received_time": raw_timestamp(now),
+            "server_upload_time": raw_timestamp(now),
+            "processed_time": raw_timestamp(now),
+            "event_properties": event_properties,
+            "group_properties": group_properties,
+            "groups": groups,
+            "global_user_properties": {},
+            "data": {
+                "path": path,
+                "user_properties_updated": updated,
+                "group_first_event": {},
+                "group_ids": {},
+            },
+            "data_type": "event",
+            "amplitude_attribution_ids": None,
+            "is_attribution_event": False,
+            "sample_rate": None,
+            "plan": event.get("plan") or {},
+            "partner_id": event.get("partner_id"),
+            "source_id": None,
+            "user_id": user_id,
+            "device_id": device_id,
+            "amplitude_id": self._amplitude_id(owner),
+            "app": self.project_id,
+            "user_creation_time": None,
+            "user_properties": carried,
+            "library": event.get("library")
+            or ("http/2.0" if path == "/2/httpapi" else "batch/1.0"),
+            **{field: event.get(field) for field in _COPIED_FIELDS},
+            "device_family": None,
+            "device_type": None,
+            "device_carrier": event.get("carrier"),
+            "version_name": event.get("app_version"),
+            "start_version": None,
+            "ip_address": event.get("ip"),
+            **{field: event.get(field) for field in _LOCATION_FIELDS},
+            "paying": None,
+            "adid": event.get("adid"),
+            "idfa": event.get("idfa"),
+        }
+        meta = EventMeta(
+            owner,
+            event_ms,
+            record["session_id"] if isinstance(record["session_id"], int) else -1,
+            record["event_type"],
+            event.get("country") or carried.get("country"),
+            event.get("platform"),
+        )
+        return json.dumps(record, separators=(", ", ": ")), meta
+
+    def reset_ingested(self) -> None:
+        """Forget everything the write side stored (generated data stays)."""
+        with self._lock:
+            self.ingested.clear()
+            self.users.clear()
+            self.devices.clear()
+            self.groups.clear()
+            self.user_groups.clear()
+            self._lines.clear()
+            self._metas.clear()
+            self._dedup.clear()
+            self._changed(None)
+
+    # -- annotations and cohorts -----------------------------------------------------------
+
+    def annotations(self) -> list[dict[str, Any]]:
+        """Annotations (internal shape: start_ms, end_ms, label, details, category, chart_id)."""
+        generated = self.generated.annotations() if self.generated else []
+        return generated + list(self.extra_annotations)
+
+    def cohorts(self) -> list[dict[str, Any]]:
+        if self.generated is None:
+            return list(self.extra_cohorts)
+        start_ms = self.generated.start_hour * MS_PER_HOUR
+        return self.generated.cohorts(start_ms) + list(self.extra_cohorts)
+
+    @property
+    def event_types(self) -> list[str]:
+        declared = list(self.generated.spec.event_types) if self.generated else []
+        seen = {event.get("event_type") for event in self.ingested}
+        return declared + sorted(str(t) for t in seen if t not in declared)
+
+    # -- summary ---------------------------------------------------------------------------
+
+    def summary(self, include_events: bool = True) -> dict[str, Any]:
+        """JSON-able view for the inspection API."""
+        with self._lock:
+            body: dict[str, Any] = {
+                "api_key": self.api_key,
+                "region": self.region,
+                "project_id": self.project_id,
+                "cohorts_enabled": self.cohorts_enabled,
+                "country_group_by_ok": self.country_group_by_ok,
+                "annotations_v3": self.annotations_v3,
+                "export_count": self.export_count(),
+                "ingested_count": len(self.ingested),
+                "users": self.users,
+                "devices": self.devices,
+                "groups": [
+                    {"group_type": t, "group_value": v, "group_properties": p}
+                    for (t, v), p in self.groups.items()
+                ],
+                "user_groups": self.user_groups,
+            }
+            if include_events:
+                body["ingested"] = list(self.ingested)
+            return body

@@ -1,0 +1,131 @@
+"""Drive tap-amplitude as a user does: a subprocess with config/state files, Singer on stdout."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+try:  # the package API once tests/emulator/__init__.py exists
+    from tests.emulator import Emulator, GeneratorSpec
+except ImportError:  # pragma: no cover - while the emulator package is being assembled
+    from tests.emulator.emulator import Emulator  # type: ignore[no-redef]
+    from tests.emulator.generator import GeneratorSpec  # type: ignore[no-redef]
+
+TAP = str(Path(sys.executable).parent / "tap-amplitude")
+KEY, SECRET = "key-tap-std", "secret-tap-std-7f3a"
+EU_KEY, EU_SECRET = "key-tap-eu", "secret-tap-eu-91bc"
+START, END = "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z"
+FAST_RETRIES = {"backoff_base_seconds": 0.01, "backoff_max_seconds": 0.05, "max_attempts": 4}
+
+__all__ = [
+    "END",
+    "EU_KEY",
+    "EU_SECRET",
+    "KEY",
+    "SECRET",
+    "START",
+    "TAP",
+    "Emulator",
+    "GeneratorSpec",
+    "Run",
+    "base_config",
+    "make_emulator",
+    "run_tap",
+    "write_json",
+]
+
+
+@dataclass
+class Run:
+    """One finished tap run."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    messages: list[dict[str, Any]] = field(default_factory=list)
+
+    def records(self, stream: str) -> list[dict[str, Any]]:
+        return [
+            m["record"] for m in self.messages if m["type"] == "RECORD" and m["stream"] == stream
+        ]
+
+    @property
+    def states(self) -> list[dict[str, Any]]:
+        return [m["value"] for m in self.messages if m["type"] == "STATE"]
+
+    def bookmark(self, stream: str = "events") -> Any:
+        return self.states[-1]["bookmarks"][stream].get("replication_key_value")
+
+
+def make_emulator(events: int = 2000, hours: int = 24, **project: Any) -> Emulator:
+    emu = Emulator()
+    proj = emu.add_project(
+        api_key=KEY, secret_key=SECRET, region="standard", project_id=187520, **project
+    )
+    proj.generate(
+        GeneratorSpec(seed=7, events=events, start="2026-01-01T00", hours=hours, users=60)
+    )
+    emu.add_project(api_key=EU_KEY, secret_key=EU_SECRET, region="eu", project_id=187521)
+    return emu.start()
+
+
+def base_config(emu: Emulator, **overrides: Any) -> dict[str, Any]:
+    return {
+        "api_key": KEY,
+        "secret_key": SECRET,
+        "api_url": emu.url("standard"),
+        "start_date": START,
+        "end_date": END,
+        **FAST_RETRIES,
+        **overrides,
+    }
+
+
+def write_json(path: Path, value: Any) -> Path:
+    path.write_text(json.dumps(value))
+    return path
+
+
+def parse_messages(stdout: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
+
+
+def select_catalog(tmp: Path, config: Path, streams: set[str]) -> Path:
+    discovered = subprocess.run(
+        [TAP, "--config", str(config), "--discover"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    catalog = json.loads(discovered.stdout)
+    for entry in catalog["streams"]:
+        for item in entry["metadata"]:
+            if item["breadcrumb"] == []:
+                item["metadata"]["selected"] = entry["tap_stream_id"] in streams
+    return write_json(tmp / "catalog.json", catalog)
+
+
+def run_tap(
+    tmp: Path,
+    config: dict[str, Any],
+    *,
+    streams: set[str] | None = None,
+    state: dict[str, Any] | None = None,
+    args: tuple[str, ...] = (),
+    timeout: float = 120,
+) -> Run:
+    """Run the tap to completion (selecting ``streams`` only, when given)."""
+    config_path = write_json(tmp / "config.json", config)
+    command = [TAP, "--config", str(config_path), *args]
+    if streams is not None:
+        command += ["--catalog", str(select_catalog(tmp, config_path, streams))]
+    if state is not None:
+        command += ["--state", str(write_json(tmp / "state.json", state))]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+    messages = parse_messages(done.stdout) if not args else []
+    return Run(done.returncode, done.stdout, done.stderr, messages)

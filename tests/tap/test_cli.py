@@ -1,0 +1,88 @@
+"""The command line: --about, --discover, --test, stream maps; and the SDK's standard tap tests."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from singer_sdk.testing import get_tap_test_class
+from tap_amplitude.tap import TapAmplitude
+
+from tests.tap.helpers import SECRET, TAP, base_config, make_emulator, run_tap, write_json
+
+# The SDK's standard suite needs a running server when the module is collected.
+_EMULATOR = make_emulator(events=300)
+_CONFIG = base_config(_EMULATOR)
+
+TestTapAmplitude = get_tap_test_class(TapAmplitude, config=_CONFIG)
+
+
+def teardown_module() -> None:
+    _EMULATOR.stop()
+
+
+def _cli(tmp_path: Path, *args: str, config: dict | None = None) -> subprocess.CompletedProcess:
+    path = write_json(tmp_path / "config.json", config or _CONFIG)
+    return subprocess.run(
+        [TAP, "--config", str(path), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_about_lists_settings_with_secrets_marked() -> None:
+    done = subprocess.run(
+        [TAP, "--about", "--format=json"], capture_output=True, text=True, check=True, timeout=60
+    )
+    about = json.loads(done.stdout)
+    settings = about["settings"]["properties"]
+    assert settings["api_key"]["secret"] is True
+    assert settings["secret_key"]["secret"] is True
+    assert set(settings["data_region"]["enum"]) == {"Standard Server", "EU Residency Server"}
+    assert all(prop.get("description") for prop in settings.values())
+    assert {"catalog", "state", "discover", "about", "stream-maps"} <= set(about["capabilities"])
+
+
+def test_discover_lists_six_streams_with_keys(tmp_path: Path) -> None:
+    catalog = json.loads(_cli(tmp_path, "--discover").stdout)
+    streams = {s["tap_stream_id"]: s for s in catalog["streams"]}
+    assert set(streams) == {
+        "events",
+        "active_users",
+        "average_session_length",
+        "annotations",
+        "cohorts",
+        "events_list",
+    }
+    assert streams["events"]["key_properties"] == ["uuid"]
+    assert streams["events"]["replication_key"] == "server_upload_time"
+    assert streams["active_users"]["replication_key"] == "date"
+    for stream in catalog["streams"]:
+        for name, prop in stream["schema"]["properties"].items():
+            assert prop.get("description"), (stream["tap_stream_id"], name)
+
+
+def test_test_flag_passes_and_names_what_failed(tmp_path: Path) -> None:
+    assert _cli(tmp_path, "--test").returncode == 0
+    bad = _cli(tmp_path, "--test", config={**_CONFIG, "secret_key": "nope-nope"})
+    assert bad.returncode == 1
+    assert "Connection test failed" in bad.stderr
+    assert "secret_key" in bad.stderr
+    assert "nope-nope" not in bad.stderr
+
+
+def test_stream_maps_and_flattening_apply(tmp_path: Path) -> None:
+    config = {
+        **_CONFIG,
+        "stream_maps": {"events": {"__else__": None, "uuid": "uuid", "kind": "event_type"}},
+        "flattening_enabled": True,
+        "flattening_max_depth": 1,
+    }
+    run = run_tap(tmp_path, config, streams={"events", "annotations"})
+    assert run.returncode == 0, run.stderr
+    assert set(run.records("events")[0]) == {"uuid", "kind"}
+    assert {"category__id", "category__name"} <= set(run.records("annotations")[0])
+    assert SECRET not in run.stdout + run.stderr

@@ -1,0 +1,305 @@
+"""Unit tests of the tap's pure modules: timestamps, windows, settings, export reader, retry."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import io
+import itertools
+import logging
+import zipfile
+from pathlib import Path
+
+import pytest
+from tap_amplitude.errors import (
+    CorruptExportError,
+    ExportGatewayTimeoutError,
+    ExportTimeoutError,
+    RetriesExhaustedError,
+    RetryableError,
+)
+from tap_amplitude.export_reader import ExportArchive
+from tap_amplitude.retry import RetryPolicy, call_with_retries, parse_retry_after
+from tap_amplitude.settings import DEFAULT_START_DATE, SettingsError, parse_settings
+from tap_amplitude.streams.dashboard import active_users_records, session_length_records
+from tap_amplitude.timestamps import InvalidTimestampError, normalize_timestamp
+from tap_amplitude.windows import Window, export_range, plan_windows
+
+UTC = dt.UTC
+
+
+def hour(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+# -- timestamps -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("2026-01-01 10:00:00", "2026-01-01T10:00:00.000000Z"),
+        ("2026-01-01 10:00:00.1", "2026-01-01T10:00:00.100000Z"),
+        ("2026-01-01 10:00:00.123", "2026-01-01T10:00:00.123000Z"),
+        ("2026-01-01 10:00:00.123456", "2026-01-01T10:00:00.123456Z"),
+        ("2026-01-01T10:00:00.123456", "2026-01-01T10:00:00.123456Z"),
+        ("2026-01-01T10:00:00Z", "2026-01-01T10:00:00.000000Z"),
+        ("2026-01-01T10:00:00.5Z", "2026-01-01T10:00:00.500000Z"),
+        ("2026-01-01 10:00:00.123+00:00", "2026-01-01T10:00:00.123000Z"),
+        ("2026-01-01T10:00:00.1234567", "2026-01-01T10:00:00.123456Z"),
+        ("2026-01-01T12:00:00+02:00", "2026-01-01T10:00:00.000000Z"),
+        ("2026-01-01", "2026-01-01T00:00:00.000000Z"),
+        (None, None),
+        ("", None),
+    ],
+)
+def test_every_amplitude_timestamp_form_normalises(raw: str | None, expected: str | None) -> None:
+    assert normalize_timestamp(raw) == expected
+
+
+@pytest.mark.parametrize("raw", ["yesterday", "2026-13-01 10:00:00", 1735725600, "2026-01-01 1"])
+def test_a_non_timestamp_is_refused_with_the_value(raw: object) -> None:
+    with pytest.raises(InvalidTimestampError, match="not a timestamp"):
+        normalize_timestamp(raw)
+
+
+# -- windows ----------------------------------------------------------------------------------
+
+
+def test_windows_cover_the_range_without_gap_or_overlap() -> None:
+    windows = list(plan_windows(hour("2026-01-01T00:00"), hour("2026-01-03T05:00"), 24))
+    assert [w.hours for w in windows] == [24, 24, 5]
+    assert windows[0].export_params == {"start": "20260101T00", "end": "20260101T23"}
+    assert windows[-1].export_params == {"start": "20260103T00", "end": "20260103T04"}
+    assert all(a.end == b.start for a, b in itertools.pairwise(windows))
+
+
+def test_halves_split_odd_windows_on_whole_hours() -> None:
+    first, second = Window(hour("2026-01-01T00:00"), hour("2026-01-01T05:00")).halves()
+    assert (first.hours, second.hours) == (3, 2)
+    assert first.end == second.start
+
+
+def test_export_range_stops_at_the_newest_complete_hour_and_end_date() -> None:
+    now = hour("2026-01-03T10:30")
+    start, end = export_range(
+        bookmark=None, start_date=hour("2026-01-01T00:00"), end_date=None, now=now, lag_hours=2
+    )
+    assert (start, end) == (hour("2026-01-01T00:00"), hour("2026-01-03T08:00"))
+    _, end = export_range(
+        bookmark=None,
+        start_date=hour("2026-01-01T00:00"),
+        end_date=hour("2026-01-02T00:30"),
+        now=now,
+        lag_hours=2,
+    )
+    assert end == hour("2026-01-02T01:00")
+
+
+def test_start_date_later_than_the_bookmark_wins_and_a_mid_hour_bookmark_rereads_its_hour() -> None:
+    now = hour("2026-02-01T00:00")
+    start, _ = export_range(
+        bookmark=hour("2026-01-01T05:00"),
+        start_date=hour("2026-01-10T00:00"),
+        end_date=None,
+        now=now,
+        lag_hours=2,
+    )
+    assert start == hour("2026-01-10T00:00")
+    start, _ = export_range(
+        bookmark=hour("2026-01-12T05:00") + dt.timedelta(minutes=35),
+        start_date=hour("2026-01-10T00:00"),
+        end_date=None,
+        now=now,
+        lag_hours=2,
+    )
+    assert start == hour("2026-01-12T05:00")
+
+
+# -- settings ---------------------------------------------------------------------------------
+
+BASE = {"api_key": "k-123", "secret_key": "s-456"}
+
+
+def test_settings_defaults_and_regions() -> None:
+    settings = parse_settings(BASE)
+    assert settings.base_url == "https://amplitude.com"
+    assert settings.start_date == DEFAULT_START_DATE
+    assert settings.request_time_range == 24
+    assert settings.export_lag_hours == 2
+    eu = parse_settings({**BASE, "data_region": "EU Residency Server"})
+    assert eu.base_url == "https://analytics.eu.amplitude.com"
+    proxied = parse_settings(
+        {**BASE, "data_region": "EU Residency Server", "api_url": "http://x/eu/"}
+    )
+    assert proxied.url("/api/2/export") == "http://x/eu/api/2/export"
+    assert "s-456" not in repr(settings)
+    assert "k-123" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("override", "setting"),
+    [
+        ({"data_region": "Mars"}, "data_region"),
+        ({"start_date": "01/02/2024"}, "start_date"),
+        ({"start_date": "2024-02-01T00:00:00Z", "end_date": "2024-01-01T00:00:00Z"}, "end_date"),
+        ({"request_time_range": 0}, "request_time_range"),
+        ({"request_time_range": 9000}, "request_time_range"),
+        ({"api_url": "amplitude.com"}, "api_url"),
+        ({"secret_key": ""}, "secret_key"),
+        ({"max_concurrent_requests": 6}, "max_concurrent_requests"),
+    ],
+)
+def test_invalid_settings_are_named(override: dict, setting: str) -> None:
+    with pytest.raises(SettingsError, match=f"`{setting}`"):
+        parse_settings({**BASE, **override})
+
+
+# -- export reader ----------------------------------------------------------------------------
+
+WINDOW = Window(hour("2026-01-01T00:00"), hour("2026-01-01T02:00"))
+
+
+def _zip(tmp_path: Path, entries: dict[str, bytes | None], *, deflate: bool = False) -> Path:
+    path = tmp_path / "export.zip"
+    method = zipfile.ZIP_DEFLATED if deflate else zipfile.ZIP_STORED
+    with zipfile.ZipFile(path, "w", compression=method) as archive:
+        for name, lines in entries.items():
+            if lines is None:
+                archive.writestr(zipfile.ZipInfo(name), b"")  # a directory entry
+            else:
+                archive.writestr(name, gzip.compress(lines))
+    return path
+
+
+def test_archive_yields_every_line_of_every_entry_and_deletes_its_file(tmp_path: Path) -> None:
+    lines = b"".join(b'{"n":%d}\n' % i for i in range(5000))
+    path = _zip(
+        tmp_path,
+        {
+            "187/": None,
+            "187/187_2026-01-01_0#0.json.gz": lines,
+            "187/187_2026-01-01_1#0.json.gz": b'{"n":"last"}',
+        },
+        deflate=True,
+    )
+    with ExportArchive(path, WINDOW) as archive:
+        text = b"".join(archive.blocks())
+    assert text.count(b"\n") == 5000
+    assert text.endswith(b'{"n":4999}\n{"n":"last"}')
+    assert not path.exists()
+
+
+@pytest.mark.parametrize("body", [b"", b"<html>Internal error</html>", b"PK\x03\x04truncated"])
+def test_a_body_that_is_not_a_zip_is_corrupt_naming_the_window(tmp_path: Path, body: bytes) -> None:
+    path = tmp_path / "bad.zip"
+    path.write_bytes(body)
+    with pytest.raises(CorruptExportError, match="2026-01-01T00:00Z to 2026-01-01T01:59Z"):
+        ExportArchive(path, WINDOW)
+    assert not path.exists()
+
+
+def test_a_truncated_zip_is_corrupt(tmp_path: Path) -> None:
+    good = _zip(tmp_path, {"a.json.gz": b'{"n":1}\n' * 1000}).read_bytes()
+    path = tmp_path / "cut.zip"
+    path.write_bytes(good[: len(good) // 2])
+    with pytest.raises(CorruptExportError):
+        ExportArchive(path, WINDOW)
+
+
+def test_an_entry_failing_its_crc_is_corrupt(tmp_path: Path) -> None:
+    payload = gzip.compress(b'{"n":1}\n' * 1000)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("a.json.gz", payload)
+    data = bytearray(buffer.getvalue())
+    data[100] ^= 0xFF  # flip a byte inside the stored entry
+    path = tmp_path / "crc.zip"
+    path.write_bytes(bytes(data))
+    with pytest.raises(CorruptExportError, match=r"CRC|corrupt|decompress"):
+        ExportArchive(path, WINDOW)
+
+
+# -- retry ------------------------------------------------------------------------------------
+
+LOG = logging.getLogger("test")
+
+
+def test_retry_honours_retry_after_then_succeeds() -> None:
+    waits: list[float] = []
+    outcomes: list[Exception | str] = [
+        RetryableError("429", retry_after=7.0),
+        RetryableError("503"),
+        "ok",
+    ]
+
+    def attempt() -> str:
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    policy = RetryPolicy(max_attempts=5, base=0.5, cap=2.0)
+    assert call_with_retries(attempt, policy, what="x", logger=LOG, sleep=waits.append) == "ok"
+    assert waits[0] == 7.0
+    assert 0.0 <= waits[1] <= 1.0  # full jitter under base * 2**1
+
+
+def test_retry_gives_up_with_a_message_naming_the_request() -> None:
+    def attempt() -> None:
+        raise RetryableError("HTTP 503 on /api/2/users")
+
+    with pytest.raises(RetriesExhaustedError, match="Gave up on GET /api/2/users after 3 attempts"):
+        call_with_retries(
+            attempt,
+            RetryPolicy(max_attempts=3),
+            what="GET /api/2/users",
+            logger=LOG,
+            sleep=lambda _: None,
+        )
+
+
+def test_export_504_gets_its_own_attempt_limit_then_asks_for_halving() -> None:
+    calls = []
+
+    def attempt() -> None:
+        calls.append(1)
+        raise ExportGatewayTimeoutError(WINDOW, max_attempts=2)
+
+    with pytest.raises(ExportTimeoutError):
+        call_with_retries(
+            attempt, RetryPolicy(max_attempts=8), what="x", logger=LOG, sleep=lambda _: None
+        )
+    assert len(calls) == 2
+
+
+def test_retry_after_header_parsing() -> None:
+    assert parse_retry_after("3") == 3.0
+    assert parse_retry_after(None) is None
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") is None
+
+
+# -- dashboard bodies -------------------------------------------------------------------------
+
+
+def test_active_users_one_record_per_day_with_a_count_per_label() -> None:
+    body = {
+        "data": {
+            "series": [[46109, 47542], [42845, 42626]],
+            "seriesLabels": [[0, "United States"], [0, "Canada"]],
+            "seriesMeta": [{"segmentIndex": 0}],
+            "xValues": ["2017-08-14", "2017-08-15"],
+        }
+    }
+    assert list(active_users_records(body)) == [
+        {"date": "2017-08-14", "statistics": {"United States": 46109, "Canada": 42845}},
+        {"date": "2017-08-15", "statistics": {"United States": 47542, "Canada": 42626}},
+    ]
+
+
+def test_session_length_one_record_per_day() -> None:
+    body = {"data": {"series": [[1204.02, 1197.41]], "xValues": ["2017-08-14", "2017-08-15"]}}
+    assert list(session_length_records(body)) == [
+        {"date": "2017-08-14", "length": 1204.02},
+        {"date": "2017-08-15", "length": 1197.41},
+    ]

@@ -1,0 +1,104 @@
+"""Crash safety (kill -9, resume from the last STATE) and project-to-project replay."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import typing as t
+from pathlib import Path
+
+from tests.target.helpers import (
+    FAST_RETRIES,
+    TARGET,
+    props,
+    record,
+    run_target,
+    schema,
+    state,
+    write_config,
+)
+
+if t.TYPE_CHECKING:
+    from tests.emulator import Emulator
+
+TOTAL = 24_000
+
+
+def _lines(start: int) -> list[str]:
+    lines = [
+        schema("clicks", {**props("event_type", "device_id"), "n": {"type": "integer"}}, ["n"])
+    ]
+    for n in range(start, TOTAL):
+        lines.append(
+            record("clicks", {"event_type": "Click", "device_id": f"device-{n % 97:05d}", "n": n})
+        )
+        if n % 500 == 499:
+            lines.append(state({"next": n + 1}))
+    return lines
+
+
+def test_kill_9_midway_then_resume_stores_every_record_once(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    emulator.faults.slow("/batch", 0.2, times=1000)
+    cfg = write_config(
+        tmp_path, {"api_key": "key-std", "api_url": emulator.base_url, **FAST_RETRIES}
+    )
+    proc = subprocess.Popen(
+        [TARGET, "--config", str(cfg)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    proc.stdin.write("\n".join(_lines(0)) + "\n")
+    proc.stdin.flush()
+    last_state = json.loads(proc.stdout.readline())  # the first checkpoint the target emitted
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    assert 0 < last_state["next"] < TOTAL
+    emulator.faults.clear()
+    resumed = run_target(
+        tmp_path,
+        {"api_key": "key-std", "api_url": emulator.base_url, **FAST_RETRIES},
+        _lines(last_state["next"]),
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.states[-1] == {"next": TOTAL}
+    stored = [e["event_properties"]["n"] for e in emulator.project("key-std").ingested]
+    assert sorted(stored) == list(range(TOTAL))  # every record once: resends were deduplicated
+    assert resumed.rejected == []
+
+
+def test_export_replay_into_another_project_copies_every_event_once(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    source = emulator.project("key-std")
+    exported = list(source.export_events("20260101T00", "20260101T23"))
+    assert len(exported) == 2000
+    lines = [schema("events", {k: {} for k in exported[0]}, ["uuid"])]
+    lines += [record("events", e) for e in exported]
+    config = {
+        "api_key": "key-eu",
+        "api_url": emulator.url("eu"),
+        "data_region": "EU Residency Server",
+        **FAST_RETRIES,
+    }
+    for _ in range(2):  # a re-run adds nothing
+        run = run_target(tmp_path, config, lines)
+        assert run.returncode == 0, run.stderr
+        assert run.rejected == []
+    target = emulator.project("key-eu")
+    assert len(target.ingested) == 2000
+    stored_ids = {e["insert_id"] for e in target.ingested}
+    assert len(stored_ids) == 2000
+    assert {e["$insert_id"] for e in exported if e.get("$insert_id")} <= stored_ids
+    first = target.ingested[0]
+    assert first["$skip_user_properties_sync"] is True
+    assert "uuid" not in first
+    assert "amplitude_id" not in first
+    assert isinstance(first["time"], int)

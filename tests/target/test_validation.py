@@ -1,0 +1,52 @@
+"""Pre-send validation: what Amplitude would refuse gets a reason."""
+
+from __future__ import annotations
+
+import pytest
+from target_amplitude.validation import check_event, check_group, check_identify, check_size
+
+OK = {"event_type": "Order", "user_id": "user-0001", "time": 1_700_000_000_000}
+
+
+def test_valid_event_passes() -> None:
+    assert check_event(OK, None) is None
+
+
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [
+        ({"event_type": ""}, "event_type must be a non-empty string"),
+        ({"event_type": "$identify"}, "reserved"),
+        ({"event_type": "[Amplitude] Revenue"}, "reserved"),
+        ({"user_id": None}, "missing user_id and device_id"),
+        ({"user_id": "null"}, "placeholder"),
+        ({"user_id": "Anonymous"}, "placeholder"),
+        ({"user_id": "00000000-0000-0000-0000-000000000000"}, "placeholder"),
+        ({"user_id": "abc"}, "shorter than min_id_length (5)"),
+        ({"time": "yesterday"}, "time must be epoch milliseconds"),
+        ({"event_properties": [1]}, "event_properties must be an object"),
+    ],
+)
+def test_refused_events(change: dict, needle: str) -> None:
+    assert needle in (check_event({**OK, **change}, None) or "")
+
+
+def test_min_id_length_setting_lowers_the_bar() -> None:
+    assert check_event({**OK, "user_id": "abc"}, 3) is None
+
+
+def test_identify_and_group() -> None:
+    assert check_identify({"user_id": "user-1", "user_properties": {}}, None) is None
+    assert "user_properties" in (check_identify({"user_id": "user-1"}, None) or "")
+    assert check_group({"group_type": "company", "group_value": "acme"}) is None
+    assert "group_value" in (check_group({"group_type": "company", "group_value": ""}) or "")
+
+
+def test_oversize() -> None:
+    assert check_size(10, 10, "/batch") is None
+    assert "over the 10-byte request limit of /batch" in (check_size(11, 10, "/batch") or "")
+
+
+def test_wrong_types_for_mapped_top_level_fields() -> None:
+    assert "session_id must be an integer" in (check_event({**OK, "session_id": "s"}, None) or "")
+    assert "platform must be a string" in (check_event({**OK, "platform": 3}, None) or "")
