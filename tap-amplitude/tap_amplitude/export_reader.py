@@ -50,12 +50,15 @@ class ExportArchive:
     def __init__(self, path: Path, window: Window) -> None:
         self.path = path
         self.window = window
+        self._zip: zipfile.ZipFile | None = None
         try:
             self._zip = zipfile.ZipFile(path)
             # CRC-check every entry now, while the download can still be retried: afterwards
             # the gzip payloads are exactly what Amplitude produced.
             bad = self._zip.testzip()
         except _DECODE_ERRORS as exc:
+            if self._zip is not None:
+                self._zip.close()
             size = path.stat().st_size
             path.unlink(missing_ok=True)
             raise CorruptExportError(
@@ -78,13 +81,15 @@ class ExportArchive:
 
     def close(self) -> None:
         """Close the zip and delete the temporary file."""
-        self._zip.close()
+        if self._zip is not None:
+            self._zip.close()
         self.path.unlink(missing_ok=True)
 
     @property
     def entry_names(self) -> list[str]:
         """Names of the file entries (directory entries excluded)."""
-        return [info.filename for info in self._zip.infolist() if not info.is_dir()]
+        infos = self._zip.infolist() if self._zip is not None else []
+        return [info.filename for info in infos if not info.is_dir()]
 
     def blocks(self) -> Iterator[bytes]:
         """Blocks of whole JSON lines, entry after entry, in the order of the archive.
@@ -92,11 +97,14 @@ class ExportArchive:
         Raises:
             CorruptExportError: an entry is not valid gzip, is truncated or fails its CRC.
         """
-        for info in self._zip.infolist():
+        archive = self._zip
+        if archive is None:
+            return
+        for info in archive.infolist():
             if info.is_dir():
                 continue
             try:
-                yield from _entry_blocks(self._zip, info)
+                yield from _entry_blocks(archive, info)
             except _DECODE_ERRORS as exc:
                 raise CorruptExportError(
                     self.window, f"entry {info.filename!r} cannot be decompressed ({exc})"

@@ -119,7 +119,7 @@ def count_lines(folder: Path) -> dict[str, int]:
 
 
 def emulator_state(url: str) -> dict[str, Any]:
-    response = requests.get(f"{url}/_emulator/state", timeout=30)
+    response = requests.get(f"{url}/_emulator/state", params={"events": "0"}, timeout=30)
     response.raise_for_status()
     return response.json()  # type: ignore[no-any-return]
 
@@ -128,7 +128,7 @@ def export_requests(url: str) -> list[str]:
     response = requests.get(f"{url}/_emulator/requests", timeout=30)
     response.raise_for_status()
     windows = []
-    for request in response.json():
+    for request in response.json()["requests"]:
         if request["path"] == "/api/2/export":
             windows.append(f"{request['query'].get('start')}..{request['query'].get('end')}")
     return windows

@@ -18,7 +18,6 @@ from tests.emulator import responses
 from tests.emulator.dashboard import (
     GROUP_BY_PROPERTIES,
     DashboardError,
-    compute_figures,
     events_list_body,
     sessions_body,
     users_body,
@@ -119,7 +118,6 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         self._handle("DELETE")
 
     def _handle(self, method: str) -> None:
-        emulator = self.server.emulator
         started = time.monotonic()
         split = urlsplit(self.path)
         path, region = split.path, "standard"
@@ -131,6 +129,7 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         self.project: Project | None = None
         length = int(self.headers.get("Content-Length") or 0)
         self.body = self.rfile.read(length) if length else b""
+        self._method, self._started, self._recorded = method, started, False
         try:
             self._dispatch(method, path)
         except _Dropped:
@@ -138,23 +137,30 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
         finally:
-            if not path.startswith("/_emulator/"):
-                headers = {
-                    k: ("<redacted>" if k.lower() in _REDACTED_HEADERS else v)
-                    for k, v in self.headers.items()
-                }
-                emulator._record(
-                    method=method,
-                    path=path,
-                    region=region,
-                    query=self.query,
-                    headers=headers,
-                    body=self.body,
-                    status=self.status,
-                    started=started,
-                    finished=time.monotonic(),
-                    project_id=self.project.project_id if self.project else None,
-                )
+            self._record_once()
+
+    def _record_once(self) -> None:
+        """Log the request. Called before the last byte goes out, so a client that has its
+        answer always finds the request in ``emu.requests``."""
+        if self._recorded or self.route_path.startswith("/_emulator/"):
+            return
+        self._recorded = True
+        headers = {
+            k: ("<redacted>" if k.lower() in _REDACTED_HEADERS else v)
+            for k, v in self.headers.items()
+        }
+        self.server.emulator._record(
+            method=self._method,
+            path=self.route_path,
+            region=self.region,
+            query=self.query,
+            headers=headers,
+            body=self.body,
+            status=self.status,
+            started=self._started,
+            finished=time.monotonic(),
+            project_id=self.project.project_id if self.project else None,
+        )
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -167,6 +173,7 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         for name, value in (headers or {}).items():
             self.send_header(name, value)
+        self._record_once()
         self.end_headers()
         self.wfile.write(body)
 
@@ -177,7 +184,10 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         self._send(status, text, "text/plain; charset=utf-8")
 
     def _drop(self) -> None:
-        self.status = 0
+        """Close the connection now; a request dropped before any answer is logged as 0."""
+        if not self._recorded:
+            self.status = 0
+        self._record_once()
         with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
         raise _Dropped
@@ -317,11 +327,16 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(layout.content_length))
         self.end_headers()
         budget = None if cut is None else int(layout.content_length * cut)
-        for chunk in layout.chunks():
+        if budget is not None:
+            self._record_once()  # logged as 200: the client saw a 200 with a cut body
+        pieces = list(layout.chunks())
+        for index, chunk in enumerate(pieces):
             view = memoryview(chunk)
             if budget is not None:
                 view = view[:budget]
                 budget -= len(view)
+            if index == len(pieces) - 1:
+                self._record_once()
             for offset in range(0, len(view), _SEND_CHUNK):
                 self.wfile.write(view[offset : offset + _SEND_CHUNK])
             if budget is not None and budget <= 0:
@@ -367,18 +382,18 @@ class EmulatorHandler(BaseHTTPRequestHandler):
                 ).body,
             )
             return
-        figures = project.cached_figures(lambda p: compute_figures(p.all_metas()))
+        figures = project.figures()
         self._json(200, users_body(figures, days[0], days[1], metric, int(interval), group_by))
 
     def _sessions(self, project: Project) -> None:
         days = self._day_range()
         if days is None:
             return
-        figures = project.cached_figures(lambda p: compute_figures(p.all_metas()))
+        figures = project.figures()
         self._json(200, sessions_body(figures, days[0], days[1]))
 
     def _events_list(self, project: Project) -> None:
-        figures = project.cached_figures(lambda p: compute_figures(p.all_metas()))
+        figures = project.figures()
         declared = project.generated.spec.event_types if project.generated else ()
         self._json(200, events_list_body(figures, declared))
 

@@ -10,8 +10,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
+from tests.emulator.dashboard import Figures, compute_figures
 from tests.emulator.export import HourBlob, build_hour_blobs
 from tests.emulator.generator import EventMeta, GeneratedData, GeneratorSpec
 from tests.emulator.profiles import (
@@ -247,6 +248,10 @@ class Project:
         with self._lock:
             self._figures_cache = (version, figures)
         return figures
+
+    def figures(self) -> Figures:
+        """The per-day facts behind /api/2/users, /sessions/average and /events/list."""
+        return cast("Figures", self.cached_figures(lambda p: compute_figures(p.all_metas())))
 
     def _changed(self, hour: int | None) -> None:
         self.version += 1

@@ -9,11 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-try:  # the package API once tests/emulator/__init__.py exists
-    from tests.emulator import Emulator, GeneratorSpec
-except ImportError:  # pragma: no cover - while the emulator package is being assembled
-    from tests.emulator.emulator import Emulator  # type: ignore[no-redef]
-    from tests.emulator.generator import GeneratorSpec  # type: ignore[no-redef]
+from tests.emulator import Emulator, GeneratorSpec
 
 TAP = str(Path(sys.executable).parent / "tap-amplitude")
 KEY, SECRET = "key-tap-std", "secret-tap-std-7f3a"
