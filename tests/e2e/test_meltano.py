@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -53,7 +52,7 @@ def meltano_installed() -> None:
 
 
 @pytest.fixture
-def meltano_env(tmp_path: Path, emulator: Emulator, meltano_installed: None) -> Iterator[dict]:
+def meltano_env(tmp_path: Path, emulator: Emulator, meltano_installed: None) -> dict[str, str]:
     """The `emulator` environment of meltano.yml, with a state backend of this test's own."""
     env = {
         **os.environ,
@@ -68,7 +67,7 @@ def meltano_env(tmp_path: Path, emulator: Emulator, meltano_installed: None) -> 
         "TARGET_AMPLITUDE_REJECTED_RECORDS_PATH": str(tmp_path / "rejected.jsonl"),
     }
     (tmp_path / "output").mkdir()
-    yield env
+    return env
 
 
 def _jsonl(path: Path) -> list[dict]:

@@ -19,6 +19,7 @@ from tap_amplitude.errors import (
     RetryableError,
 )
 from tap_amplitude.export_reader import ExportArchive
+from tap_amplitude.progress import ExportProgress
 from tap_amplitude.retry import RetryPolicy, call_with_retries, parse_retry_after
 from tap_amplitude.settings import DEFAULT_START_DATE, SettingsError, parse_settings
 from tap_amplitude.streams.dashboard import active_users_records, session_length_records
@@ -303,3 +304,16 @@ def test_session_length_one_record_per_day() -> None:
         {"date": "2017-08-14", "length": 1204.02},
         {"date": "2017-08-15", "length": 1197.41},
     ]
+
+
+def test_export_progress_line_says_window_i_of_n_events_so_far_and_rate() -> None:
+    progress = ExportProgress(total_windows=2)
+    first = Window(dt.datetime(2026, 1, 1, tzinfo=dt.UTC), dt.datetime(2026, 1, 2, tzinfo=dt.UTC))
+    progress.add(1500)
+    progress.add(500)  # the second half of a split window
+    line = progress.window_done(first)
+    assert line.startswith("window 1 of 2 ")
+    assert "done: 2,000 events; 2,000 events so far" in line
+    assert line.endswith(" events/s")
+    second = Window(first.end, first.end + dt.timedelta(days=1))
+    assert "done: 0 events; 2,000 events so far" in progress.window_done(second)

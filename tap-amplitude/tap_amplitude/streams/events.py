@@ -27,10 +27,11 @@ from tap_amplitude.errors import (
     InvalidRecordError,
 )
 from tap_amplitude.export_reader import ExportArchive
+from tap_amplitude.progress import ExportProgress
 from tap_amplitude.settings import parse_datetime_setting
 from tap_amplitude.streams.base import AmplitudeStream
 from tap_amplitude.timestamps import InvalidTimestampError, format_rfc3339, normalize_fields
-from tap_amplitude.windows import MAX_EXPORT_HOURS, Window, export_range, next_window
+from tap_amplitude.windows import HOUR, MAX_EXPORT_HOURS, Window, export_range, next_window
 
 TIMESTAMP_FIELDS = (
     "event_time",
@@ -60,6 +61,7 @@ class EventsStream(AmplitudeStream):
         super().__init__(*args, **kwargs)
         self._decoder = msgspec.json.Decoder()
         self._everything_selected: bool | None = None
+        self._progress = ExportProgress(total_windows=0)
 
     # -- state -------------------------------------------------------------------------------
 
@@ -146,10 +148,12 @@ class EventsStream(AmplitudeStream):
             f"{end:%Y-%m-%dT%H}",
             hours,
         )
+        self._progress = ExportProgress(total_windows=-(-int((end - start) / HOUR) // hours))
         cursor, size = start, hours
         while cursor < end:
             window = next_window(cursor, end, size)
             found = yield from self._export(window)
+            self.logger.info("events: %s", self._progress.window_done(window))
             cursor = window.end
             if scanning and not found:
                 size = min(size * 2, MAX_EXPORT_HOURS)
@@ -183,7 +187,7 @@ class EventsStream(AmplitudeStream):
                         count += 1
                         yield record
                 found = found or count > 0
-                self.logger.info("events: %s done, %d events", part, count)
+                self._progress.add(count)
             self._finish_window(part)
         return found
 
