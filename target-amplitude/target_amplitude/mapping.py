@@ -147,9 +147,18 @@ def _property_operations(
     record: t.Mapping[str, t.Any],
     set_fields: t.Sequence[str] | None,
 ) -> dict[str, t.Any]:
-    """Plain dict ($set) when no operation is configured, else a dict of operations only."""
+    """Plain dict ($set) when no operation is configured, else a dict of operations only.
+
+    A field named in an operation gets that operation only, never also $set (even when it is
+    listed in the properties too): `$set` then `$append` of one value would append it twice.
+    """
     used = mapping.used_fields()
-    to_set = {k: v for k, v in _properties(record, set_fields, used).items() if v is not None}
+    operated = mapping.operation_fields()
+    to_set = {
+        k: v
+        for k, v in _properties(record, set_fields, used).items()
+        if v is not None and k not in operated
+    }
     if not mapping.operations and not mapping.clear_all:
         return to_set
     ops: dict[str, dict[str, t.Any] | str] = {}

@@ -103,9 +103,12 @@ class StreamMapping:
         }
         used.update(f for _, f in self.groups)
         used.update(f for _, f in self.fields)
-        for _, op_fields in self.operations:
-            used.update(op_fields)
+        used.update(self.operation_fields())
         return frozenset(used)
+
+    def operation_fields(self) -> frozenset[str]:
+        """Record fields named in a property operation (they are not also $set)."""
+        return frozenset(f for _, op_fields in self.operations for f in op_fields)
 
 
 @dataclass(frozen=True, slots=True)

@@ -159,6 +159,7 @@ def main() -> int:
         "MELTANO_DATABASE_URI": f"sqlite:///{DEMO / 'meltano.db'}",
         "DEMO_START_DATE": start_hour.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "DEMO_PG_PORT": "5432",
+        "DEMO_PG_PASSWORD": "local-trust-auth",
     }
 
     heading("Installing the Meltano plugins (first run only takes a minute)")

@@ -62,6 +62,7 @@ def meltano_env(tmp_path: Path, emulator: Emulator, meltano_installed: None) -> 
         "EMULATOR_URL": emulator.base_url,
         "DEMO_START_DATE": "2026-01-01T00:00:00Z",
         "DEMO_PG_PORT": "5432",
+        "DEMO_PG_PASSWORD": "local-trust-auth",
         "TAP_AMPLITUDE_END_DATE": "2026-01-02T00:00:00Z",
         "TARGET_JSONL_DESTINATION_PATH": str(tmp_path / "output"),
         "TARGET_AMPLITUDE_REJECTED_RECORDS_PATH": str(tmp_path / "rejected.jsonl"),
@@ -80,7 +81,7 @@ def test_extract_all_streams_then_incremental_from_meltano_state(
     meltano_env: dict[str, str], emulator: Emulator, tmp_path: Path
 ) -> None:
     project = emulator.project("key-std")
-    expected_uuids = {e["uuid"] for e in project.export_events()}
+    expected_uuids = {e["uuid"] for e in project.export_events("2026-01-01T00", "2026-01-01T23")}
     assert expected_uuids, "the emulator fixture holds no events"
 
     run_meltano(meltano_env, "run", "tap-amplitude", "target-jsonl")

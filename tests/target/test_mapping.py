@@ -141,6 +141,23 @@ def test_user_plain_set_and_operations() -> None:
     assert ident["groups"] == {"company": "acme"}
 
 
+def test_field_in_an_operation_is_not_also_set_when_listed_in_user_properties() -> None:
+    ident = _map(
+        {
+            "object": "user",
+            "user_id_field": "id",
+            "user_properties": ["plan", "tags", "signup"],
+            "operations": {"append": ["tags"], "set_once": ["signup"]},
+        },
+        {"id": "user-1", "plan": "pro", "tags": "beta", "signup": "2024-01-01"},
+    )
+    assert ident["user_properties"] == {
+        "$set": {"plan": "pro"},
+        "$append": {"tags": "beta"},
+        "$setOnce": {"signup": "2024-01-01"},
+    }
+
+
 def test_device_ties_user() -> None:
     ident = _map(
         {"object": "device", "device_id_field": "d", "user_id_field": "o"},

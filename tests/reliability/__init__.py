@@ -1,0 +1,1 @@
+"""Reliability suite (issue 6): fault matrices, crash-resume, bad input and secrets."""
