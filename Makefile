@@ -14,7 +14,7 @@ BIN := $(VENV)/bin
 MELTANO_VENV := .venv-meltano
 MELTANO_VERSION := 4.4.1
 
-.PHONY: demo test lint typecheck pytest venv meltano-venv clean emulator bench-tap bench-target bench-pipe
+.PHONY: demo test lint typecheck pytest venv meltano-venv postgres-server clean emulator bench-tap bench-target bench-pipe
 
 $(BIN)/.installed: tap-amplitude/pyproject.toml target-amplitude/pyproject.toml requirements-dev.txt
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is needed (python3 --version)"; exit 1; }
@@ -34,6 +34,11 @@ $(MELTANO_VENV)/bin/.installed:
 
 meltano-venv: $(MELTANO_VENV)/bin/.installed
 
+# The PostgreSQL server binaries for the warehouse end-to-end test and the demo, from the
+# distribution's packages when missing; never fails (the test then says why it is skipped).
+postgres-server:
+	@bash tests/e2e/install_postgres.sh
+
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -41,7 +46,7 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
-pytest: venv meltano-venv
+pytest: venv meltano-venv postgres-server
 	PATH="$(CURDIR)/$(BIN):$(CURDIR)/$(MELTANO_VENV)/bin:$$PATH" $(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
@@ -49,7 +54,7 @@ test: lint typecheck pytest
 emulator: venv
 	$(BIN)/python -m tests.emulator serve
 
-demo: venv meltano-venv
+demo: venv meltano-venv postgres-server
 	PATH="$(CURDIR)/$(BIN):$(CURDIR)/$(MELTANO_VENV)/bin:$$PATH" $(BIN)/python -m tests.demo
 
 clean:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-import uuid
+import typing as t
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -32,7 +32,6 @@ from tests.emulator.timefmt import (
 
 DEDUP_WINDOW_MS = 7 * MS_PER_DAY
 REGIONS = ("standard", "eu")
-_UUID_NAMESPACE = uuid.UUID("6f1c2a4e-8d1b-4c55-9a57-3f0f2b9d7e10")
 _REVENUE_FIELDS = ("price", "quantity", "revenue", "productId", "revenueType", "currency")
 _COPIED_FIELDS = (
     "platform",
@@ -43,6 +42,22 @@ _COPIED_FIELDS = (
     "device_model",
 )
 _LOCATION_FIELDS = ("country", "region", "city", "dma", "language", "location_lat", "location_lng")
+
+
+class _PendingExport(t.NamedTuple):
+    """An ingested event and the project state captured at ingest, before its export record."""
+
+    event: dict[str, Any]
+    carried: dict[str, Any]
+    updated: bool
+    groups: dict[str, Any]
+    group_properties: dict[str, Any]
+    now_raw: str
+    event_ms: int
+    now: int
+    counter: int
+    amplitude_id: int
+    path: str
 
 
 def to_hour(value: int | str | datetime) -> int:
@@ -138,7 +153,10 @@ class Project:
         self.user_groups: dict[str, dict[str, Any]] = {}
         self.extra_annotations: list[dict[str, Any]] = []
         self.extra_cohorts: list[dict[str, Any]] = []
-        self._lines: dict[int, list[str]] = {}
+        # Ingested events of an hour: export lines, built on first export (a _PendingExport
+        # until then), so ingesting stays cheap enough for benchmarks of the write side.
+        self._lines: dict[int, list[str | _PendingExport]] = {}
+        self._ingest_counter = 0  # never reset: uuids stay unique across resets
         self._metas: dict[int, list[EventMeta]] = {}
         self._dedup: dict[str, dict[str, int]] = {}
         self._amplitude_ids: dict[str, int] = {}
@@ -171,7 +189,12 @@ class Project:
         if self.generated is not None:
             lines, metas = self.generated.generate_hour(hour)
         with self._lock:
-            lines = lines + self._lines.get(hour, [])
+            pending = self._lines.get(hour, [])
+            for index, line in enumerate(pending):
+                if not isinstance(line, str):
+                    record = self._export_record(line)
+                    pending[index] = json.dumps(record, separators=(", ", ": "))
+            lines = lines + t.cast("list[str]", pending)
             metas = metas + self._metas.get(hour, [])
         return lines, metas
 
@@ -312,13 +335,14 @@ class Project:
     def ingest(self, events: list[dict[str, Any]], path: str) -> int:
         """Store validated events (insert_id dedup per device for 7 days); returns how many."""
         now = self._clock_ms()
+        now_raw = raw_timestamp(now)
         hour = now // MS_PER_HOUR
         stored = 0
         with self._lock:
             for event in events:
                 if self._is_duplicate(event, now):
                     continue
-                line, meta = self._to_export(event, now, path)
+                line, meta = self._to_export(event, now, now_raw, path)
                 self.ingested.append(event)
                 self._lines.setdefault(hour, []).append(line)
                 self._metas.setdefault(hour, []).append(meta)
@@ -344,7 +368,14 @@ class Project:
             self._amplitude_ids[key] = 900_000_000_000 + len(self._amplitude_ids)
         return self._amplitude_ids[key]
 
-    def _to_export(self, event: dict[str, Any], now: int, path: str) -> tuple[str, EventMeta]:
+    def _to_export(
+        self, event: dict[str, Any], now: int, now_raw: str, path: str
+    ) -> tuple[_PendingExport, EventMeta]:
+        """Apply the event to the project's state now; build its export record later.
+
+        What depends on the project's state at ingest (the profile the event carries, groups,
+        ids) is captured here; the export record is built when the hour is first exported.
+        """
         user_id, device_id = event.get("user_id"), event.get("device_id")
         skip_sync = bool(event.get("$skip_user_properties_sync"))
         event_props = event.get("user_properties") or {}
@@ -365,18 +396,60 @@ class Project:
                 props = self.groups.get((group_type, str(value)))
                 if props is not None:
                     group_properties.setdefault(group_type, {})[str(value)] = dict(props)
-        event_properties = dict(event.get("event_properties") or {})
-        for field in _REVENUE_FIELDS:
-            if field in event:
-                event_properties[f"${field}"] = event[field]
         event_ms = event.get("time")
         if event_ms is None:
             event_ms = now
         owner = user_id or device_id
         assert owner is not None
-        number = len(self.ingested)
+        self._ingest_counter += 1
+        pending = _PendingExport(
+            event,
+            carried,
+            updated,
+            groups,
+            group_properties,
+            now_raw,
+            event_ms,
+            now,
+            self._ingest_counter,
+            self._amplitude_id(owner),
+            path,
+        )
+        session_id = event.get("session_id", -1)
+        meta = EventMeta(
+            owner,
+            event_ms,
+            session_id if isinstance(session_id, int) else -1,
+            event["event_type"],
+            event.get("country") or carried.get("country"),
+            event.get("platform"),
+        )
+        return pending, meta
+
+    def _export_record(self, pending: _PendingExport) -> dict[str, Any]:
+        """The export-shaped record of an ingested event."""
+        (
+            event,
+            carried,
+            updated,
+            groups,
+            group_properties,
+            now_raw,
+            event_ms,
+            now,
+            counter,
+            amplitude_id,
+            path,
+        ) = pending
+        user_id, device_id = event.get("user_id"), event.get("device_id")
+        event_properties = dict(event.get("event_properties") or {})
+        for field in _REVENUE_FIELDS:
+            if field in event:
+                event_properties[f"${field}"] = event[field]
+        event_raw = now_raw if event_ms == now else raw_timestamp(event_ms)
         record: dict[str, Any] = {
-            "uuid": str(uuid.uuid5(_UUID_NAMESPACE, f"{self.project_id}:{number}:{now}")),
+            # Deterministic, unique per project (a version-4-shaped uuid: project id, counter).
+            "uuid": f"{self.project_id % (1 << 32):08x}-0000-4000-8000-{counter:012x}",
             "$insert_id": event.get("insert_id"),
             "$insert_key": None,
             "$schema": None,
@@ -384,12 +457,12 @@ class Project:
             "event_type": event["event_type"],
             "amplitude_event_type": None,
             "session_id": event.get("session_id", -1),
-            "event_time": raw_timestamp(event_ms),
-            "client_event_time": raw_timestamp(event_ms),
-            "client_upload_time": raw_timestamp(now),
-            "server_received_time": raw_timestamp(now),
-            "server_upload_time": raw_timestamp(now),
-            "processed_time": raw_timestamp(now),
+            "event_time": event_raw,
+            "client_event_time": event_raw,
+            "client_upload_time": now_raw,
+            "server_received_time": now_raw,
+            "server_upload_time": now_raw,
+            "processed_time": now_raw,
             "event_properties": event_properties,
             "group_properties": group_properties,
             "groups": groups,
@@ -409,7 +482,7 @@ class Project:
             "source_id": None,
             "user_id": user_id,
             "device_id": device_id,
-            "amplitude_id": self._amplitude_id(owner),
+            "amplitude_id": amplitude_id,
             "app": self.project_id,
             "user_creation_time": None,
             "user_properties": carried,
@@ -427,15 +500,7 @@ class Project:
             "adid": event.get("adid"),
             "idfa": event.get("idfa"),
         }
-        meta = EventMeta(
-            owner,
-            event_ms,
-            record["session_id"] if isinstance(record["session_id"], int) else -1,
-            record["event_type"],
-            event.get("country") or carried.get("country"),
-            event.get("platform"),
-        )
-        return json.dumps(record, separators=(", ", ": ")), meta
+        return record
 
     def reset_ingested(self) -> None:
         """Forget everything the write side stored (generated data stays)."""
