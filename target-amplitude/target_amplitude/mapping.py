@@ -54,6 +54,8 @@ INGEST_EVENT_KEYS = EVENT_TOP_LEVEL_KEYS - {"paying", "start_version"} | {
     "event_type", "user_id", "device_id", "time", "insert_id", "event_properties",
     "user_properties", "groups", "partner_id", "$skip_user_properties_sync",
 }  # fmt: skip
+# Amplitude object keys whose names are common column names in a source table.
+_OPEN_COLUMN_KEYS = frozenset({"plan"})
 _EXPORT_MARKERS = ("uuid", "$insert_id", "server_upload_time", "amplitude_id")
 
 
@@ -258,7 +260,10 @@ def map_amplitude_shaped(
         key = EXPORT_RENAMES.get(key, key)  # noqa: PLW2901
         if key in EXPORT_ONLY_FIELDS:
             continue
-        if key in INGEST_EVENT_KEYS:
+        if key in _OPEN_COLUMN_KEYS and value is not None and not isinstance(value, dict):
+            # A source column that only shares Amplitude's name (e.g. a 'plan' string): data.
+            extra[key] = value
+        elif key in INGEST_EVENT_KEYS:
             if value is not None:
                 event[key] = value
         elif not key.startswith("_sdc_"):

@@ -267,6 +267,12 @@ class TargetAmplitude(Target):
         self.run_context.wait()
         self.run_context.rejects.flush()
         self.run_context.progressed = False
+        if self.settings.dry_run:
+            # Nothing was sent: a saved STATE would make the next real run skip these records.
+            if self._last_written_state is None:
+                self.logger.info("dry_run: STATE messages are not emitted (nothing was sent).")
+                self._last_written_state = {}
+            return
         if state != self._last_written_state:
             self._last_written_state = state
             super()._write_state_message(state)

@@ -6,6 +6,7 @@ helpers are for what those cannot do: stop a run at a chosen point.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import subprocess
@@ -30,9 +31,7 @@ def kill_tap_after_lines(
     command = [TAP, "--config", str(config), "--catalog", str(catalog)]
     if state is not None:
         command += ["--state", str(state)]
-    proc = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    )
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     assert proc.stdout is not None
     messages: list[dict[str, t.Any]] = []
     try:
@@ -72,11 +71,10 @@ class LiveTarget:
     def _write(self, lines: t.Sequence[str]) -> None:
         stdin = self.proc.stdin
         assert stdin is not None
-        try:
+        # A target that died (killed, or failed) refuses the rest: what it read is what counts.
+        with contextlib.suppress(BrokenPipeError, OSError):
             stdin.write("\n".join(lines) + "\n")
             stdin.flush()
-        except (BrokenPipeError, OSError):
-            pass  # the target died (killed, or failed): what it read is what counts
 
     def join_writer(self) -> None:
         """Wait for the lines sent so far to be written (or refused by a dead target)."""
@@ -91,33 +89,36 @@ class LiveTarget:
         line = stdout.readline()
         return json.loads(line) if line else None
 
-    def kill(self) -> int:
-        """kill -9, and the exit status."""
+    def kill(self) -> tuple[int, list[dict[str, t.Any]]]:
+        """kill -9; the exit status, and the STATE values it had emitted that were not read."""
         self.proc.send_signal(signal.SIGKILL)
-        return self._reap()
+        self.proc.wait(timeout=60)
+        return self._reap(), self._unread_states()
+
+    def _unread_states(self) -> list[dict[str, t.Any]]:
+        """Every STATE left in the pipe, up to its end (then the pipe is closed)."""
+        rest: list[dict[str, t.Any]] = []
+        while (state := self.read_state()) is not None:
+            rest.append(state)
+        assert self.proc.stdout is not None
+        self.proc.stdout.close()
+        return rest
 
     def finish(self) -> tuple[int, list[dict[str, t.Any]], str]:
         """Close stdin, let the target end; exit code, the STATE values still unread, stderr."""
         self.join_writer()
         assert self.proc.stdin is not None
-        try:
+        with contextlib.suppress(BrokenPipeError, OSError):
             self.proc.stdin.close()
-        except (BrokenPipeError, OSError):
-            pass
-        rest: list[dict[str, t.Any]] = []
-        while (state := self.read_state()) is not None:
-            rest.append(state)
+        rest = self._unread_states()
         code = self._reap()
         return code, rest, self.stderr_path.read_text()
 
     def _reap(self) -> int:
         code = self.proc.wait(timeout=120)
         self.join_writer()
-        for stream in (self.proc.stdin, self.proc.stdout):
-            if stream is not None:
-                try:
-                    stream.close()
-                except (BrokenPipeError, OSError):
-                    pass
+        if self.proc.stdin is not None:
+            with contextlib.suppress(BrokenPipeError, OSError):
+                self.proc.stdin.close()
         self._stderr_file.close()
         return code

@@ -324,8 +324,11 @@ def test_retry_deadline_exhausted_mid_run_then_resumed_from_the_last_state(
     resumed = run_target(
         tmp_path,
         _config(emu, load),
-        [load.schema_line, *(record(load.stream, r) for r in records[ROWS // 2 :])]
-        + [state({"next": ROWS})],
+        [
+            load.schema_line,
+            *(record(load.stream, r) for r in records[ROWS // 2 :]),
+            state({"next": ROWS}),
+        ],
     )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert resumed.states == [{"next": ROWS}]

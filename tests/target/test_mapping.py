@@ -8,6 +8,7 @@ import pytest
 from target_amplitude.mapping import (
     RecordRejectedError,
     insert_id_for,
+    map_amplitude_shaped,
     map_record,
     to_epoch_ms,
 )
@@ -234,3 +235,21 @@ def test_ingest_shaped_stream_extra_fields_become_event_properties() -> None:
     assert event["event_properties"] == {"button": "buy"}
     assert "$skip_user_properties_sync" not in event
     assert len(event["insert_id"]) == 32
+
+
+def test_auto_detected_event_stream_keeps_a_plan_column_as_an_event_property() -> None:
+    event = map_amplitude_shaped(
+        "orders",
+        {"event_type": "Order", "user_id": "user-1", "plan": "pro", "amount": 3},
+        (),
+        skip_user_properties_sync=False,
+    )
+    assert "plan" not in event
+    assert event["event_properties"] == {"plan": "pro", "amount": 3}
+    tracking = map_amplitude_shaped(
+        "orders",
+        {"event_type": "Order", "user_id": "user-1", "plan": {"branch": "main"}},
+        (),
+        skip_user_properties_sync=False,
+    )
+    assert tracking["plan"] == {"branch": "main"}

@@ -263,11 +263,15 @@ def test_dry_run_sends_nothing_and_counts(emulator: Emulator, tmp_path: Path) ->
     lines = [
         schema("u", props("id", "plan")),
         *(record("u", {"id": f"user-{i:04d}", "plan": "p"}) for i in range(5)),
+        state({"bookmarks": {"u": {"replication_key_value": "5"}}}),
     ]
     run = run_target(tmp_path, _config(emulator, {"u": mapping}, dry_run=True), lines)
     assert run.returncode == 0, run.stderr
     assert emulator.requests_to("/identify") == []
     assert "Summary endpoint=identify in=5 would_send=5 rejected=0" in run.stderr
+    # Nothing was sent: a STATE saved by Meltano would make the real run skip these records.
+    assert run.states == []
+    assert "dry_run: STATE messages are not emitted" in run.stderr
 
 
 def test_unmapped_stream_fails_at_schema_before_sending(emulator: Emulator, tmp_path: Path) -> None:
