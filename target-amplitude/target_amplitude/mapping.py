@@ -179,6 +179,30 @@ def _property_operations(
     return ops
 
 
+def _add_ids(
+    mapping: StreamMapping, record: t.Mapping[str, t.Any], payload: dict[str, t.Any]
+) -> None:
+    """user_id and device_id from the mapped fields (absent or null fields add nothing)."""
+    for key, field in (("user_id", mapping.user_id_field), ("device_id", mapping.device_id_field)):
+        if field:
+            value = _id(record.get(field), f"{key} field '{field}'")
+            if value is not None:
+                payload[key] = value
+
+
+def _add_groups(
+    mapping: StreamMapping, record: t.Mapping[str, t.Any], payload: dict[str, t.Any]
+) -> None:
+    """groups: {group type: value(s)} from the mapped fields."""
+    groups = {
+        group_type: _group_value(record[group_field], f"groups.{group_type}")
+        for group_type, group_field in mapping.groups
+        if record.get(group_field) is not None
+    }
+    if groups:
+        payload["groups"] = groups
+
+
 def map_event(
     mapping: StreamMapping,
     record: t.Mapping[str, t.Any],
@@ -199,16 +223,7 @@ def map_event(
         event["event_type"] = record.get(mapping.event_type_field)
     else:
         event["event_type"] = mapping.event_type
-    if mapping.user_id_field:
-        user_id = _id(record.get(mapping.user_id_field), f"user_id field '{mapping.user_id_field}'")
-        if user_id is not None:
-            event["user_id"] = user_id
-    if mapping.device_id_field:
-        device_id = _id(
-            record.get(mapping.device_id_field), f"device_id field '{mapping.device_id_field}'"
-        )
-        if device_id is not None:
-            event["device_id"] = device_id
+    _add_ids(mapping, record, event)
     if mapping.time_field:
         ms = _time(record, mapping.time_field)
         if ms is not None:
@@ -228,13 +243,7 @@ def map_event(
     event["event_properties"] = _properties(record, mapping.event_properties, used)
     if user_props:
         event["user_properties"] = {f: record[f] for f in user_props if f in record}
-    if mapping.groups:
-        groups = {}
-        for group_type, group_field in mapping.groups:
-            if record.get(group_field) is not None:
-                groups[group_type] = _group_value(record[group_field], f"groups.{group_type}")
-        if groups:
-            event["groups"] = groups
+    _add_groups(mapping, record, event)
     if skip_user_properties_sync:
         event["$skip_user_properties_sync"] = True
     return event
@@ -296,24 +305,9 @@ def map_amplitude_shaped(
 def map_identify(mapping: StreamMapping, record: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
     """A record of a user or device stream -> one /identify identification."""
     ident: dict[str, t.Any] = _top_level_fields(mapping, record)
-    if mapping.user_id_field:
-        user_id = _id(record.get(mapping.user_id_field), f"user_id field '{mapping.user_id_field}'")
-        if user_id is not None:
-            ident["user_id"] = user_id
-    if mapping.device_id_field:
-        device_id = _id(
-            record.get(mapping.device_id_field), f"device_id field '{mapping.device_id_field}'"
-        )
-        if device_id is not None:
-            ident["device_id"] = device_id
+    _add_ids(mapping, record, ident)
     ident["user_properties"] = _property_operations(mapping, record, mapping.user_properties)
-    if mapping.groups:
-        groups = {}
-        for group_type, group_field in mapping.groups:
-            if record.get(group_field) is not None:
-                groups[group_type] = _group_value(record[group_field], f"groups.{group_type}")
-        if groups:
-            ident["groups"] = groups
+    _add_groups(mapping, record, ident)
     return ident
 
 
