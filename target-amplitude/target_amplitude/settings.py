@@ -361,16 +361,30 @@ def looks_like_events(schema: t.Mapping[str, t.Any]) -> bool:
     return "event_type" in props and ("user_id" in props or "device_id" in props)
 
 
+def _suggested_mapping(fields: t.Sequence[str]) -> list[str]:
+    """A plausible stream_mappings entry for the fields, or a template to fill in."""
+    lowered = {f.lower(): f for f in fields}
+
+    def find(*words: str) -> str | None:
+        return next((f for low, f in lowered.items() if any(w in low for w in words)), None)
+
+    if (field := find("device")) is not None:
+        return ["object: device", f"device_id_field: {field}"]
+    if (field := find("account", "company", "organization", "org_id", "group")) is not None:
+        return ["object: group", "group_type: company", f"group_value_field: {field}"]
+    if (field := find("user", "customer", "member", "person")) is not None:
+        return ["object: user", f"user_id_field: {field}"]
+    return ["object: user        # event | user | device | group", "user_id_field: <a field>"]
+
+
 def missing_mapping_message(stream: str, schema: t.Mapping[str, t.Any]) -> str:
-    """The error for an unmapped stream, with a stream_mappings snippet to add."""
+    """The error for an unmapped stream: deselect it, or a stream_mappings snippet to add."""
     props = list((schema.get("properties") or {}).keys())
-    id_field = next((p for p in props if "id" in p.lower()), props[0] if props else "id")
+    snippet = "".join(f"\n      {line}" for line in _suggested_mapping(props))
     return (
         f"Stream '{stream}' has no entry in stream_mappings and does not look like Amplitude "
-        "events (no event_type with user_id or device_id), so nothing was sent. Add a mapping, "
-        "for example:\n"
-        f"  stream_mappings:\n    {stream}:\n"
-        "      object: user        # event | user | device | group\n"
-        f"      user_id_field: {id_field}\n"
+        "events (no event_type with user_id or device_id), so nothing was sent. Either leave "
+        "it out of the tap's selection (Meltano: `select` only the streams to load), or add a "
+        f"mapping, for example:\n  stream_mappings:\n    {stream}:{snippet}\n"
         f"Fields of this stream: {', '.join(props) or '(none)'}."
     )

@@ -7,12 +7,12 @@ import sys
 import typing as t
 
 from singer_sdk import typing as th
-from singer_sdk.contrib.msgspec import MsgSpecReader
 from singer_sdk.helpers.capabilities import PluginCapabilities, TargetCapabilities
 from singer_sdk.target_base import Target
 
 from target_amplitude.client import AmplitudeClient
 from target_amplitude.delivery import DeliveryEngine, DeliveryError, RetryPolicy
+from target_amplitude.reader import InputLineError, LineCountingReader
 from target_amplitude.rejects import RejectsWriter
 from target_amplitude.settings import (
     EVENTS_ENDPOINTS,
@@ -105,7 +105,7 @@ class TargetAmplitude(Target):
 
     name = "target-amplitude"
     default_sink_class = AmplitudeSink
-    message_reader_class = MsgSpecReader
+    message_reader_class = LineCountingReader
     capabilities: t.ClassVar[list[CapabilitiesEnum]] = [
         PluginCapabilities.ABOUT,
         PluginCapabilities.STREAM_MAPS,
@@ -219,6 +219,8 @@ class TargetAmplitude(Target):
         self.max_parallelism = 1  # sinks drain one at a time; the engine owns concurrency
         self.settings: Settings = parse_settings(self.config)
         self.run_context = self._build_run_context(self.settings)
+        if isinstance(self.message_reader, LineCountingReader):
+            self.message_reader.before_failing = self._deliver_before_failing
 
     @staticmethod
     def _build_run_context(settings: Settings) -> RunContext:
@@ -292,6 +294,14 @@ class TargetAmplitude(Target):
             )
             raise RejectedRecordsError(msg)
 
+    def _deliver_before_failing(self) -> None:
+        """A bad input line: deliver what was read before it and emit the last STATE."""
+        try:
+            self.drain_all()
+            self.run_context.wait()
+        finally:
+            self._finish()
+
     def _finish(self) -> None:
         ctx = self.run_context
         ctx.rejects.close()
@@ -304,6 +314,6 @@ class TargetAmplitude(Target):
         """Run the CLI; known errors end the run with their message and exit code 1."""
         try:
             super().invoke(*args, **kwargs)
-        except (ConfigError, DeliveryError, RejectedRecordsError) as exc:
+        except (ConfigError, DeliveryError, InputLineError, RejectedRecordsError) as exc:
             logging.getLogger(cls.name).error("%s: %s", type(exc).__name__, exc)
             sys.exit(1)

@@ -47,7 +47,7 @@ KILLS = 5
 _rng = random.Random(SEED)
 TAP_KILL_FRACTIONS = [round(_rng.uniform(0.02, 0.98), 3) for _ in range(KILLS)]
 TARGET_KILLS = [
-    (round(_rng.uniform(0.05, 0.9), 3), round(_rng.uniform(0.0, 0.05), 3)) for _ in range(KILLS)
+    (round(_rng.uniform(0.05, 0.75), 3), round(_rng.uniform(0.0, 0.05), 3)) for _ in range(KILLS)
 ]
 
 # -- tap --------------------------------------------------------------------------------------

@@ -96,11 +96,6 @@ def test_a_bad_line_stops_the_run_and_no_state_passes_it(
     assert set(_stored_rows(emu)) <= set(range(BEFORE + AFTER))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="target-amplitude: the SDK's InvalidInputLine / RecordsWithoutSchemaException escape "
-    "TargetAmplitude.invoke as a traceback, without the input line number",
-)
 @pytest.mark.parametrize("case", list(BAD_LINES))
 def test_a_bad_line_fails_with_one_message_naming_its_line_number(
     emu: Emulator, tmp_path: Path, case: str
@@ -111,11 +106,6 @@ def test_a_bad_line_fails_with_one_message_naming_its_line_number(
     assert re.search(rf"\bline {BAD_LINE_NUMBER}\b", run.stderr), run.stderr[-2000:]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="target-amplitude: on a bad input line the records read before it are dropped "
-    "undelivered and the STATE before it is never emitted (no drain before exiting)",
-)
 @pytest.mark.parametrize("case", list(BAD_LINES))
 def test_everything_before_a_bad_line_is_delivered_and_checkpointed(
     emu: Emulator, tmp_path: Path, case: str
@@ -263,25 +253,25 @@ def test_records_not_matching_their_schema_are_rejected_naming_the_field(
         assert field_name in by_row[row]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="target-amplitude: a record missing a key property raises the SDK's "
-    "MissingKeyPropertiesError (Sink._singer_validate_message): traceback, exit 1, and the "
-    "valid records of the batch are never delivered",
-)
-def test_a_record_missing_its_key_property_is_rejected_and_the_rest_delivered(
+def test_a_record_missing_its_key_property_stops_the_run_after_delivering_what_came_before(
     emu: Emulator, tmp_path: Path
 ) -> None:
+    """The Singer spec (and the SDK's standard target tests) make a record without its key
+    properties an error: one message naming the line, everything before it delivered and
+    checkpointed, nothing after it read, so a fixed re-run from that STATE loses nothing."""
     lines = [schema("ticks", TICK_PROPS, ["row"])]
     lines += [_tick(n) for n in range(10)]
+    lines.append(state({"s": 1}))
     lines.append(record("ticks", {"event_type": "Tick", "device_id": "device-00001"}))  # no row
     lines += [_tick(n) for n in range(10, 20)]
-    lines.append(state({"s": 1}))
+    lines.append(state({"s": 2}))
     run = run_target(tmp_path, _config(emu), lines)
-    assert run.returncode == 0, run.stderr[-3000:]
-    assert sorted(_stored_rows(emu)) == list(range(20))
-    [rejected] = run.rejected
-    assert "row" in rejected["reason"]
+    assert run.returncode == 1
+    assert "Traceback" not in run.stderr
+    assert "input line 13 " in run.stderr
+    assert "key_properties" in run.stderr
+    assert "'row'" in run.stderr
+    assert sorted(_stored_rows(emu)) == list(range(10))
     assert run.states == [{"s": 1}]
 
 

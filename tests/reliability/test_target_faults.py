@@ -157,6 +157,15 @@ def _partial_400(load: Load) -> list[dict[str, t.Any]]:
     return [row]
 
 
+def _burst(code: int) -> Fault:
+    """Three answers of this 5xx status in a row, on every endpoint."""
+    return Fault(
+        lambda emu, path: emu.faults.statuses(path, [code] * 3),
+        ALL,
+        lambda statuses: statuses.count(code) == 3,
+    )
+
+
 FAULTS: dict[str, Fault] = {
     "413-split": Fault(
         lambda emu, path: emu.faults.payload_limit(path, SMALL_LIMIT),
@@ -197,14 +206,7 @@ FAULTS: dict[str, Fault] = {
         ALL,
         lambda s: s.count(429) == 3,
     ),
-    **{
-        f"{code}-burst": Fault(
-            lambda emu, path, code=code: emu.faults.statuses(path, [code] * 3),  # type: ignore[misc]
-            ALL,
-            lambda s, code=code: s.count(code) == 3,  # type: ignore[misc]
-        )
-        for code in (500, 502, 503, 504)
-    },
+    **{f"{code}-burst": _burst(code) for code in (500, 502, 503, 504)},
     "dropped-connections": Fault(
         lambda emu, path: emu.faults.drop(path, times=3),
         ALL,

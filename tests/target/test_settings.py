@@ -122,3 +122,15 @@ def test_unmapped_stream_detection_and_message() -> None:
     assert "stream_mappings:" in msg
     assert "customers:" in msg
     assert "user_id_field: customer_id" in msg
+
+
+def test_unmapped_stream_message_suggests_deselecting_and_never_a_non_id_field() -> None:
+    msg = missing_mapping_message("active_users", {"properties": {"date": {}, "statistics": {}}})
+    assert "leave it out of the tap's selection" in msg
+    assert "user_id_field: date" not in msg
+    assert "user_id_field: <a field>" in msg
+    devices = missing_mapping_message("devs", {"properties": {"device_id": {}, "owner": {}}})
+    assert "object: device" in devices
+    assert "device_id_field: device_id" in devices
+    accounts = missing_mapping_message("accts", {"properties": {"account_id": {}, "name": {}}})
+    assert "group_value_field: account_id" in accounts
