@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 from functools import cached_property
 from typing import Any
@@ -210,6 +212,15 @@ class TapAmplitude(Tap):
             super().invoke(*args, **kwargs)
         except AmplitudeError as exc:
             _fail(cls, exc)
+        except BrokenPipeError:
+            # The consumer of stdout (the target) exited: its own log says why.
+            with contextlib.suppress(OSError):
+                sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - no flush error at exit
+            cls.logger.error(
+                "The process reading the tap's output (the target) stopped reading; see its "
+                "log for why. The state it last emitted is where a re-run resumes."
+            )
+            sys.exit(1)
 
     @classmethod
     def cb_test(cls, ctx: Any, param: Any, value: str) -> None:

@@ -50,6 +50,8 @@ class RejectsWriter:
                 if self.path.parent != Path():
                     self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._file = self.path.open("ab")
+                if _ends_mid_line(self.path):  # a run killed while writing: end its line
+                    self._file.write(b"\n")
             self._file.write(line + b"\n")
             self.count += 1
 
@@ -68,3 +70,16 @@ class RejectsWriter:
             if self._file is not None:
                 self._file.close()
                 self._file = None
+
+
+def _ends_mid_line(path: Path) -> bool:
+    """True when the file is not empty and its last byte is not a newline."""
+    try:
+        with path.open("rb") as existing:
+            existing.seek(0, os.SEEK_END)
+            if existing.tell() == 0:
+                return False
+            existing.seek(-1, os.SEEK_END)
+            return existing.read(1) != b"\n"
+    except OSError:  # not seekable (a pipe, /dev/null)
+        return False

@@ -170,6 +170,7 @@ def test_all_six_streams_unselected_fail_at_the_first_non_event_schema(
     pipe = run_pipe(tmp_path, emulator, None)
     assert pipe.target_code == 1
     assert pipe.tap_code != 0
+    assert "stopped reading" in pipe.tap_stderr, pipe.tap_stderr[-2000:]
     assert "Stream 'active_users' has no entry in stream_mappings" in pipe.target_stderr
     assert "Traceback" not in pipe.target_stderr
     assert pipe.states == []

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
+from target_amplitude.rejects import RejectsWriter
 from target_amplitude.validation import check_event, check_group, check_identify, check_size
 
 OK = {"event_type": "Order", "user_id": "user-0001", "time": 1_700_000_000_000}
@@ -50,3 +54,14 @@ def test_oversize() -> None:
 def test_wrong_types_for_mapped_top_level_fields() -> None:
     assert "session_id must be an integer" in (check_event({**OK, "session_id": "s"}, None) or "")
     assert "platform must be a string" in (check_event({**OK, "platform": 3}, None) or "")
+
+
+def test_rejects_file_cut_by_a_kill_gets_its_line_ended_before_new_lines(tmp_path: Path) -> None:
+    path = tmp_path / "rejected.jsonl"
+    path.write_bytes(b'{"stream": "s", "reason": "ok"}\n{"stream": "s", "rea')
+    writer = RejectsWriter(path)
+    writer.write(stream="t", record={"a": 1}, payload=None, reason="why", endpoint="/batch")
+    writer.close()
+    lines = path.read_bytes().split(b"\n")
+    assert lines[1] == b'{"stream": "s", "rea'
+    assert json.loads(lines[2])["reason"] == "why"
