@@ -14,7 +14,7 @@ BIN := $(VENV)/bin
 MELTANO_VENV := .venv-meltano
 MELTANO_VERSION := 4.4.1
 
-.PHONY: demo test lint typecheck pytest venv meltano-venv postgres-server clean emulator bench-tap bench-target bench-pipe
+.PHONY: demo test lint typecheck pytest venv meltano-venv postgres-server clean emulator bench-deps bench-tap bench-target bench-pipe
 
 $(BIN)/.installed: tap-amplitude/pyproject.toml target-amplitude/pyproject.toml requirements-dev.txt
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is needed (python3 --version)"; exit 1; }
@@ -57,5 +57,19 @@ emulator: venv
 demo: venv meltano-venv postgres-server
 	PATH="$(CURDIR)/$(BIN):$(CURDIR)/$(MELTANO_VENV)/bin:$$PATH" $(BIN)/python -m tests.demo
 
+# Benchmarks (issue 6): contenders side by side against the same emulator data, medians and
+# ratios printed; BENCH_ARGS passes options (e.g. BENCH_ARGS="--quick"). See benchmarks/README.md.
+bench-deps: venv
+	$(BIN)/python -m pip install -q -r benchmarks/requirements.txt
+
+bench-tap: bench-deps
+	$(BIN)/python -m benchmarks.bench_tap $(BENCH_ARGS)
+
+bench-target: bench-deps
+	$(BIN)/python -m benchmarks.bench_target $(BENCH_ARGS)
+
+bench-pipe: bench-deps
+	$(BIN)/python -m benchmarks.bench_pipe $(BENCH_ARGS)
+
 clean:
-	rm -rf $(VENV) $(MELTANO_VENV) .meltano .demo output
+	rm -rf $(VENV) $(MELTANO_VENV) .meltano .demo output benchmarks/.cache
