@@ -100,10 +100,18 @@ class AmplitudeClient:
         return len(self._json_head) + len(self._json_tail)
 
     def body(self, endpoint: Endpoint, items: t.Sequence[bytes]) -> bytes:
-        """The request body for these wire-form items."""
-        if endpoint.form:
-            return self._form_head + b"%2C".join(items) + self._form_tail
-        return self._json_head + b",".join(items) + self._json_tail
+        """The request body for these wire-form items (built in one copy: bodies are MBs)."""
+        head, sep, tail = (
+            (self._form_head, b"%2C", self._form_tail)
+            if endpoint.form
+            else (self._json_head, b",", self._json_tail)
+        )
+        if not items:
+            return head + tail
+        parts = [sep] * (2 * len(items) + 1)  # head, item, sep, item, ..., item, tail
+        parts[1::2] = items
+        parts[0], parts[-1] = head, tail
+        return b"".join(parts)
 
     def post(self, endpoint: Endpoint, items: t.Sequence[bytes]) -> Response:
         """POST one request; raise TransientError for 5xx and transport failures."""

@@ -56,31 +56,36 @@ INGEST_EVENT_KEYS = EVENT_TOP_LEVEL_KEYS - {"paying", "start_version"} | {
 }  # fmt: skip
 # Amplitude object keys whose names are common column names in a source table.
 _OPEN_COLUMN_KEYS = frozenset({"plan"})
-_EXPORT_MARKERS = ("uuid", "$insert_id", "server_upload_time", "amplitude_id")
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_EPOCH_NAIVE = dt.datetime(1970, 1, 1)  # zone-less times are UTC
+_ONE_MS = dt.timedelta(milliseconds=1)
 
 
 def to_epoch_ms(value: t.Any) -> int:
-    """RFC 3339 / ISO 8601 string (zone-less = UTC), datetime, or epoch ms -> epoch ms."""
-    if isinstance(value, bool):
-        raise ValueError(value)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float | decimal.Decimal):
-        if not value.is_finite() if isinstance(value, decimal.Decimal) else value != value:  # noqa: PLR0124
-            raise ValueError(value)
-        return int(value)
+    """RFC 3339 / ISO 8601 string (zone-less = UTC), datetime, or epoch ms -> epoch ms.
+
+    Exact integer arithmetic: `.013` is 13 ms, never 12 through float rounding.
+    """
     if isinstance(value, str):
         text = value.strip()
         if text.isdigit():
             return int(text)
         parsed = dt.datetime.fromisoformat(text)
+    elif isinstance(value, bool):
+        raise ValueError(value)
+    elif isinstance(value, int):
+        return value
+    elif isinstance(value, float | decimal.Decimal):
+        if not value.is_finite() if isinstance(value, decimal.Decimal) else value != value:  # noqa: PLR0124
+            raise ValueError(value)
+        return int(value)
     elif isinstance(value, dt.datetime):
         parsed = value
     else:
         raise ValueError(value)
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.UTC)
-    return int(parsed.timestamp() * 1000)
+    return (parsed - (_EPOCH_NAIVE if parsed.tzinfo is None else _EPOCH)) // _ONE_MS
 
 
 def _id(value: t.Any, what: str) -> str | None:
@@ -251,7 +256,41 @@ def map_event(
 
 def is_export_shaped(record: t.Mapping[str, t.Any]) -> bool:
     """True for a record in Amplitude's export shape (tap-amplitude's events stream)."""
-    return any(marker in record for marker in _EXPORT_MARKERS)
+    return (
+        "uuid" in record
+        or "$insert_id" in record
+        or "server_upload_time" in record
+        or "amplitude_id" in record
+    )
+
+
+# What map_amplitude_shaped does with a record key: drop it, send it as the ingest key (when not
+# null), keep it as an event property, or (an open column key such as 'plan') send an object as
+# the ingest key and anything else as an event property.
+_DROP, _INGEST, _EXTRA, _OPEN = range(4)
+_KEY_ACTIONS: dict[str, tuple[int, str]] = {}
+_MAX_CACHED_KEYS = 10_000
+
+
+def _key_action(key: str) -> tuple[int, str]:
+    """(action, ingest key) for one record key; cached, as every record repeats its keys."""
+    action = _KEY_ACTIONS.get(key)
+    if action is not None:
+        return action
+    target = EXPORT_RENAMES.get(key, key)
+    if target in EXPORT_ONLY_FIELDS:
+        action = (_DROP, target)
+    elif target in _OPEN_COLUMN_KEYS:
+        action = (_OPEN, target)
+    elif target in INGEST_EVENT_KEYS:
+        action = (_INGEST, target)
+    elif target.startswith("_sdc_"):
+        action = (_DROP, target)
+    else:
+        action = (_EXTRA, target)
+    if len(_KEY_ACTIONS) < _MAX_CACHED_KEYS:
+        _KEY_ACTIONS[key] = action
+    return action
 
 
 def map_amplitude_shaped(
@@ -262,24 +301,23 @@ def map_amplitude_shaped(
     skip_user_properties_sync: bool,
 ) -> dict[str, t.Any]:
     """An Amplitude-shaped record (ingest or export shape) -> an ingest event (section 8)."""
-    exported = is_export_shaped(record)
     event: dict[str, t.Any] = {}
     extra: dict[str, t.Any] = {}
+    cached = _KEY_ACTIONS.get
     for key, value in record.items():
-        key = EXPORT_RENAMES.get(key, key)  # noqa: PLW2901
-        if key in EXPORT_ONLY_FIELDS:
-            continue
-        if key in _OPEN_COLUMN_KEYS and value is not None and not isinstance(value, dict):
-            # A source column that only shares Amplitude's name (e.g. a 'plan' string): data.
-            extra[key] = value
-        elif key in INGEST_EVENT_KEYS:
+        action, target = cached(key) or _key_action(key)
+        if action == _INGEST:
             if value is not None:
-                event[key] = value
-        elif not key.startswith("_sdc_"):
-            extra[key] = value
+                event[target] = value
+        elif action == _EXTRA:
+            extra[target] = value
+        elif action == _OPEN and value is not None:
+            # A source column that only shares Amplitude's name (e.g. a 'plan' string): data.
+            (event if isinstance(value, dict) else extra)[target] = value
     for id_key in ("user_id", "device_id"):
-        if id_key in event:
-            event[id_key] = _id(event[id_key], id_key)
+        value = event.get(id_key)
+        if value is not None and type(value) is not str:
+            event[id_key] = _id(value, id_key)
     if "time" in event:
         event["time"] = _time(event, "time")
     else:
@@ -287,17 +325,22 @@ def map_amplitude_shaped(
             if record.get(source) is not None:
                 event["time"] = _time(record, source)
                 break
-    props = event.get("event_properties")
     if extra:
-        if props is not None and not isinstance(props, dict):
+        props = event.get("event_properties")
+        if props is None:
+            event["event_properties"] = extra
+        elif isinstance(props, dict):
+            extra.update(props)
+            event["event_properties"] = extra
+        else:
             msg = f"event_properties must be an object, got {type(props).__name__}"
             raise RecordRejectedError(msg)
-        event["event_properties"] = {**extra, **(props or {})}
-    if event.get("insert_id") is None:
+    insert_id = event.get("insert_id")
+    if insert_id is None:
         event["insert_id"] = insert_id_for(stream, record, key_properties)
-    else:
-        event["insert_id"] = _id(event["insert_id"], "insert_id")
-    if exported or skip_user_properties_sync:
+    elif type(insert_id) is not str:
+        event["insert_id"] = _id(insert_id, "insert_id")
+    if skip_user_properties_sync or is_export_shaped(record):
         event["$skip_user_properties_sync"] = True
     return event
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import typing as t
 
 import msgspec
@@ -45,13 +46,14 @@ class LineCountingReader(MsgSpecReader):
         self.before_failing: t.Callable[[], None] | None = None
         self._decode = msgspec.json.Decoder().decode
 
-    def deserialize_json(self, line: str) -> dict:
+    def deserialize_json(self, line: str | bytes) -> dict:
         """Decode one line (without logging it with a traceback, as the SDK's reader does)."""
         self.line_number += 1
         try:
             return self._decode(line)
         except msgspec.DecodeError as exc:
-            quoted = line[:_MAX_QUOTED] + ("..." if len(line) > _MAX_QUOTED else "")
+            text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
+            quoted = text[:_MAX_QUOTED] + ("..." if len(text) > _MAX_QUOTED else "")
             msg = f"not valid JSON ({exc}): {quoted.rstrip()}"
             raise InvalidInputLine(msg) from None
 
@@ -65,6 +67,9 @@ class LineCountingReader(MsgSpecReader):
         callbacks: dict[str, t.Callable[[dict], None]],
     ) -> t.Counter[str]:
         """Process every line; a bad one raises InputLineError naming it."""
+        if file_input is None:
+            # Standard input as bytes: msgspec decodes UTF-8 itself, no text layer in between.
+            file_input = t.cast("t.IO[str]", getattr(sys.stdin, "buffer", sys.stdin))
         try:
             return super().process_lines(file_input, callbacks)
         except tuple(_LINE_ERRORS) as exc:

@@ -7,7 +7,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
-import fastjsonschema
 import msgspec
 from singer_sdk.sinks import BatchSink
 
@@ -16,6 +15,7 @@ from target_amplitude.delivery import DeliveryEngine, DeliveryError, Item, Outco
 from target_amplitude.endpoints import GROUPIDENTIFY, IDENTIFY, Endpoint, events_endpoint
 from target_amplitude.mapping import ENCODER, RecordRejectedError, map_record
 from target_amplitude.rejects import RejectsWriter
+from target_amplitude.schema_check import compile_record_check
 from target_amplitude.settings import (
     ConfigError,
     Settings,
@@ -31,7 +31,8 @@ if t.TYPE_CHECKING:
     from singer_sdk.sinks.core import BaseJSONSchemaValidator
     from singer_sdk.target_base import Target
 
-# A batch is also full at this many serialized bytes, whatever its row count (bounded memory).
+# A batch is also full at this many bytes (payloads plus the source records kept for the rejected
+# file), whatever its row count: memory stays bounded for records of any size.
 MAX_BATCH_BYTES = 48_000_000
 
 
@@ -112,13 +113,6 @@ def endpoint_for(settings: Settings, mapping: StreamMapping) -> Endpoint:
     return GROUPIDENTIFY if mapping.object == "group" else IDENTIFY
 
 
-def _schema_checker(schema: dict[str, t.Any]) -> t.Callable[[t.Any], t.Any] | None:
-    try:
-        return fastjsonschema.compile(schema, use_default=False, use_formats=False)
-    except (fastjsonschema.JsonSchemaDefinitionException, ValueError, TypeError, KeyError):
-        return None
-
-
 class AmplitudeSink(BatchSink):
     """One incoming stream -> events, user/device identifies or group identifies."""
 
@@ -137,13 +131,16 @@ class AmplitudeSink(BatchSink):
         super().__init__(target, stream_name, schema, key_properties)
         self._keys = tuple(key_properties or ())
         self._check_schema = (
-            _schema_checker(schema) if target.config.get("validate_records", True) else None
+            compile_record_check(schema) if target.config.get("validate_records", True) else None
         )
-        self._records: list[dict[str, t.Any]] = []
+        # Source records of the batch, kept only as compact JSON for the rejected file: a
+        # decoded record is ~10x its JSON in memory, and dicts kept alive slow every GC pass.
+        self._records: list[bytes] = []
         self._items: list[Item] = []
         self._bytes = 0
         self._received = 0
         self._rejected_early = 0
+        self._max_rows = self.max_size
 
     # The SDK's jsonschema validation is most of a target's CPU time: records are checked in
     # process_record with fastjsonschema instead, and a mismatch is a rejected record, not a crash.
@@ -164,8 +161,18 @@ class AmplitudeSink(BatchSink):
 
     @property
     def is_full(self) -> bool:
-        """Full by rows or by serialized bytes."""
-        return self.current_size >= self.max_size or self._bytes >= MAX_BATCH_BYTES
+        """Full by rows or by bytes kept."""
+        return self._received >= self._max_rows or self._bytes >= MAX_BATCH_BYTES
+
+    # Per-record SDK hooks that do nothing for this sink, made cheap (they run for every record).
+    def _singer_validate_message(self, record: dict) -> None:
+        """Key properties must be present (the Singer spec); nothing to check without any."""
+        for key in self._keys:
+            if key not in record:
+                super()._singer_validate_message(record)  # raises, naming the keys
+
+    def _after_process_record(self, context: dict) -> None:
+        """No per-record debug log line."""
 
     def _reject(self, record: dict, payload: t.Any, reason: str) -> None:
         self._run.rejects.write(
@@ -196,10 +203,9 @@ class AmplitudeSink(BatchSink):
         """Map and validate one record; a bad record is written as rejected, never raised."""
         self._received += 1
         if self._check_schema is not None:
-            try:
-                self._check_schema(record)
-            except fastjsonschema.JsonSchemaValueException as exc:
-                self._reject(record, None, f"record does not match the stream's SCHEMA: {exc}")
+            mismatch = self._check_schema(record)
+            if mismatch is not None:
+                self._reject(record, None, f"record does not match the stream's SCHEMA: {mismatch}")
                 return
         try:
             payload = map_record(
@@ -229,8 +235,9 @@ class AmplitudeSink(BatchSink):
                 device_id=payload.get("device_id"),
             )
         )
-        self._records.append(record)
-        self._bytes += len(wire)
+        kept = ENCODER.encode(record)
+        self._records.append(kept)
+        self._bytes += len(wire) + len(kept)
 
     def _payload_of(self, item: Item) -> t.Any:
         wire = unquote_to_bytes(item.wire) if self.endpoint.form else item.wire
@@ -265,7 +272,7 @@ class AmplitudeSink(BatchSink):
         self,
         outcome: Outcome,
         items: list[Item],
-        records: list[dict[str, t.Any]],
+        records: list[bytes],
         received: int,
         rejected_early: int,
     ) -> None:
@@ -274,7 +281,7 @@ class AmplitudeSink(BatchSink):
         for ref, reason in outcome.rejected:
             run.rejects.write(
                 stream=self.stream_name,
-                record=records[ref],
+                record=msgspec.Raw(records[ref]),
                 payload=self._payload_of(items[ref]),
                 reason=reason,
                 endpoint=self.endpoint.path,
