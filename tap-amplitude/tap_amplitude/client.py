@@ -162,11 +162,11 @@ class AmplitudeClient:
                     raise ExportTooLargeError(window)
                 self._raise_for_status(Endpoint.EXPORT, resp, window.export_params)
                 try:
-                    path = spool_to_tempfile(resp.iter_content(CHUNK_SIZE))
+                    spool = spool_to_tempfile(resp.iter_content(CHUNK_SIZE))
                 except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
                     msg = f"the export download of {window} was cut off ({type(exc).__name__})"
                     raise RetryableError(msg) from None
-            return ExportArchive(path, window)
+            return ExportArchive(spool, window)
 
         return call_with_retries(
             attempt, self.policy, what=f"export of {window}", logger=self.logger

@@ -7,60 +7,67 @@ peak memory depends on the block size, not on the size of the window.
 
 from __future__ import annotations
 
-import gzip
 import os
 import tempfile
+import typing as t
 import zipfile
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 
 from tap_amplitude.errors import CorruptExportError
+from tap_amplitude.prefetch import prefetch
 from tap_amplitude.windows import Window
 
-__all__ = ["BLOCK_SIZE", "ExportArchive", "spool_to_tempfile"]
+__all__ = ["BLOCK_SIZE", "ExportArchive", "gunzip", "line_blocks", "spool_to_tempfile"]
 
-BLOCK_SIZE = 1 << 20
-_DECODE_ERRORS = (zipfile.BadZipFile, EOFError, zlib.error, gzip.BadGzipFile, OSError)
+BLOCK_SIZE = 1 << 20  # decompressed bytes per block handed out (bounds memory per block)
+READ_SIZE = 1 << 20  # compressed bytes per read of a zip entry
+PREFETCH_BLOCKS = 2  # decompressed blocks made ready ahead of the parser
+_GZIP_WBITS = 16 + zlib.MAX_WBITS  # zlib: gzip header and trailer (CRC-32, length)
+_DECODE_ERRORS = (zipfile.BadZipFile, EOFError, zlib.error, OSError)
 
 
-def spool_to_tempfile(chunks: Iterable[bytes]) -> Path:
-    """Write ``chunks`` to a new temporary file and return its path (deleted on error)."""
-    handle, name = tempfile.mkstemp(prefix="tap-amplitude-export-", suffix=".zip")
-    path = Path(name)
+def spool_to_tempfile(chunks: Iterable[bytes]) -> t.BinaryIO:
+    """Write ``chunks`` to a new anonymous temporary file, returned open at its start.
+
+    The file has no name (O_TMPFILE on Linux; unlinked at once elsewhere), so it disappears with
+    the process even when the process is killed mid-export.
+    """
+    spool = tempfile.TemporaryFile(prefix="tap-amplitude-export-", suffix=".zip")  # noqa: SIM115
     try:
-        with os.fdopen(handle, "wb") as out:
-            for chunk in chunks:
-                out.write(chunk)
+        for chunk in chunks:
+            spool.write(chunk)
+        spool.seek(0)
     except BaseException:
-        path.unlink(missing_ok=True)
+        spool.close()
         raise
-    return path
+    return t.cast("t.BinaryIO", spool)
 
 
 class ExportArchive:
-    """An export zip on disk; owns the file and deletes it on :meth:`close`.
+    """An export zip: a spooled file (closed by :meth:`close`) or a path (deleted by it).
 
     Raises:
         CorruptExportError: (from the constructor) the file is not a zip, e.g. a truncated
             download or an HTML error page.
     """
 
-    def __init__(self, path: Path, window: Window) -> None:
-        self.path = path
+    def __init__(self, source: t.BinaryIO | Path, window: Window) -> None:
+        self.path = source if isinstance(source, Path) else None
+        self._file: t.BinaryIO = source.open("rb") if isinstance(source, Path) else source
         self.window = window
         self._zip: zipfile.ZipFile | None = None
         try:
-            self._zip = zipfile.ZipFile(path)
+            self._zip = zipfile.ZipFile(self._file)
             # CRC-check every entry now, while the download can still be retried: afterwards
             # the gzip payloads are exactly what Amplitude produced.
             bad = self._zip.testzip()
         except _DECODE_ERRORS as exc:
-            if self._zip is not None:
-                self._zip.close()
-            size = path.stat().st_size
-            path.unlink(missing_ok=True)
+            size = self._file.seek(0, os.SEEK_END)
+            self.close()
             raise CorruptExportError(
                 window, f"the body ({size} bytes) is not a zip: {exc}"
             ) from None
@@ -80,10 +87,13 @@ class ExportArchive:
         self.close()
 
     def close(self) -> None:
-        """Close the zip and delete the temporary file."""
+        """Close the zip and its file (a path given to the constructor is deleted)."""
         if self._zip is not None:
             self._zip.close()
-        self.path.unlink(missing_ok=True)
+            self._zip = None
+        self._file.close()
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
 
     @property
     def entry_names(self) -> list[str]:
@@ -91,12 +101,18 @@ class ExportArchive:
         infos = self._zip.infolist() if self._zip is not None else []
         return [info.filename for info in infos if not info.is_dir()]
 
-    def blocks(self) -> Iterator[bytes]:
+    def blocks(self) -> Generator[bytes, None, None]:
         """Blocks of whole JSON lines, entry after entry, in the order of the archive.
+
+        The next blocks are decompressed in a background thread while the caller works on the
+        current one (at most ``PREFETCH_BLOCKS`` ahead).
 
         Raises:
             CorruptExportError: an entry is not valid gzip, is truncated or fails its CRC.
         """
+        return prefetch(self._blocks(), depth=PREFETCH_BLOCKS, name="export-gunzip")
+
+    def _blocks(self) -> Iterator[bytes]:
         archive = self._zip
         if archive is None:
             return
@@ -112,15 +128,52 @@ class ExportArchive:
 
 
 def _entry_blocks(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Iterator[bytes]:
-    with archive.open(info) as member, gzip.GzipFile(fileobj=member, mode="rb") as lines:
-        pending = b""
-        while chunk := lines.read(BLOCK_SIZE):
-            cut = chunk.rfind(b"\n")
-            if cut < 0:
-                pending += chunk
-                continue
-            block = pending + chunk[: cut + 1] if pending else chunk[: cut + 1]
-            pending = chunk[cut + 1 :]
-            yield block
-        if pending.strip():
-            yield pending
+    with archive.open(info) as member:
+        yield from line_blocks(gunzip(iter(partial(member.read, READ_SIZE), b"")))
+
+
+def gunzip(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """Decompress gzip data (one member or several in a row) given in ``chunks``.
+
+    Yields pieces of at most ``BLOCK_SIZE`` bytes. zlib checks each member's CRC and length.
+
+    Raises:
+        zlib.error: the data is not gzip or fails its CRC or length check.
+        EOFError: the data ends inside a member.
+    """
+    inflater: zlib._Decompress | None = None  # None between members
+    for chunk in chunks:
+        data = chunk
+        while data:
+            if inflater is None:
+                data = data.lstrip(b"\0")  # zero padding between members, as gzip allows
+                if not data:
+                    break
+                inflater = zlib.decompressobj(_GZIP_WBITS)
+            piece = inflater.decompress(data, BLOCK_SIZE)
+            if piece:
+                yield piece
+            if inflater.eof:
+                data, inflater = inflater.unused_data, None
+            else:
+                data = inflater.unconsumed_tail
+    if inflater is not None:
+        if rest := inflater.flush():
+            yield rest
+        if not inflater.eof:
+            msg = "Compressed file ended before the end-of-stream marker was reached"
+            raise EOFError(msg)
+
+
+def line_blocks(pieces: Iterable[bytes]) -> Iterator[bytes]:
+    """Regroup ``pieces`` of text into blocks that end at a newline (the last may not)."""
+    pending = b""
+    for piece in pieces:
+        cut = piece.rfind(b"\n")
+        if cut < 0:
+            pending += piece
+            continue
+        yield pending + piece[: cut + 1] if pending else piece[: cut + 1]
+        pending = piece[cut + 1 :]
+    if pending.strip():
+        yield pending

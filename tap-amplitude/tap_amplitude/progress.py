@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from tap_amplitude.windows import Window
+from tap_amplitude.windows import HOUR, Window
 
 
 @dataclass
@@ -28,9 +28,12 @@ class ExportProgress:
         self.windows_done += 1
         elapsed = max(time.monotonic() - self.started, 1e-9)
         of = max(self.total_windows, self.windows_done)
+        last = window.end - HOUR
         line = (
-            f"window {self.windows_done} of {of} ({window}) done: {self.window_events:,} events; "
-            f"{self.events:,} events so far, {self.events / elapsed:,.0f} events/s"
+            f"window {self.windows_done} of {of} done "
+            f"[{window.start:%Y-%m-%dT%H}:00Z to {last:%Y-%m-%dT%H}:59Z]: "
+            f"{self.window_events:,} events; {self.events:,} events so far, "
+            f"{self.events / elapsed:,.0f} events/s"
         )
         self.window_events = 0
         return line

@@ -2,19 +2,31 @@
 
 Amplitude documents ISO 8601 but sends ``2023-08-25 11:05:08.013000`` (space separator, no zone,
 UTC implied), sometimes with 0 to 6 fraction digits, a ``T`` separator or a ``Z``/``+00:00``
-zone. Every form becomes ``2023-08-25T11:05:08.013000Z``. The common forms are handled by string
-slicing; anything else (other offsets, date-only values) goes through :mod:`datetime` once.
+zone. Every form becomes ``2023-08-25T11:05:08.013000Z``.
+
+Three paths, cheapest first: the form Amplitude sends for nearly every value (26 characters, space
+separator, 6 fraction digits) is checked by one compiled pattern and rewritten by slicing; the
+other common forms are handled by string slicing; anything else (other offsets, date-only values)
+goes through :mod:`datetime` once.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable
 
 __all__ = ["InvalidTimestampError", "format_rfc3339", "normalize_fields", "normalize_timestamp"]
 
 _UTC_SUFFIXES = ("Z", "z", "+00:00", "+0000", "-00:00", "+00")
 _ZEROS = "000000"
+
+# Amplitude's raw form, e.g. "2023-08-25 11:05:08.013000": exactly 26 ASCII characters.
+_RAW_FORM_LENGTH = 26
+_is_raw_form = re.compile(
+    r"[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
+    r" (?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]\.[0-9]{6}"
+).fullmatch
 
 
 class InvalidTimestampError(ValueError):
@@ -46,6 +58,8 @@ def normalize_timestamp(value: object) -> str | None:
     Raises:
         InvalidTimestampError: the value is not a timestamp.
     """
+    if type(value) is str and len(value) == _RAW_FORM_LENGTH and _is_raw_form(value):
+        return value[:10] + "T" + value[11:] + "Z"  # the raw form: nearly every value
     if value is None or value == "":
         return None
     if type(value) is not str:

@@ -206,11 +206,14 @@ def test_kill_9_mid_export_then_resume_loses_nothing(tmp_path: Path) -> None:
     try:
         emulator.faults.slow(EXPORT, 0.4, times=100)  # one-hour windows, each slow to start
         config = write_json(tmp_path / "config.json", base_config(emulator, request_time_range=1))
+        spool_dir = tmp_path / "tmp"
+        spool_dir.mkdir()
         proc = subprocess.Popen(
             [TAP, "--config", str(config)],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
+            env={**os.environ, "TMPDIR": str(spool_dir)},
         )
         assert proc.stdout is not None
         first: list[dict] = []
@@ -224,6 +227,7 @@ def test_kill_9_mid_export_then_resume_loses_nothing(tmp_path: Path) -> None:
                 break  # mid-window: records of an unfinished window already out
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
+        assert list(spool_dir.iterdir()) == []  # the export spool has no name: gone with the tap
         last_state = [m["value"] for m in first if m["type"] == "STATE"][-1]
         killed_at = last_state["bookmarks"]["events"]["replication_key_value"]
         assert "2026-01-01T01" <= killed_at < "2026-01-02"

@@ -10,7 +10,8 @@ at the first unfinished window: nothing skipped, at most that window repeated.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Generator, Iterable
+from contextlib import closing
 from typing import Any
 
 import msgspec
@@ -18,6 +19,7 @@ from singer_sdk import singerlib as singer
 from singer_sdk.helpers._util import utc_now
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.helpers.types import Context, Record
+from singer_sdk.mapper import SameRecordTransform
 
 from tap_amplitude.errors import (
     AmplitudeAPIError,
@@ -27,6 +29,8 @@ from tap_amplitude.errors import (
     InvalidRecordError,
 )
 from tap_amplitude.export_reader import ExportArchive
+from tap_amplitude.gc_tuning import bulk_allocation_gc
+from tap_amplitude.output import BufferedMsgSpecWriter, RecordLineEncoder
 from tap_amplitude.progress import ExportProgress
 from tap_amplitude.settings import parse_datetime_setting
 from tap_amplitude.streams.base import AmplitudeStream
@@ -61,6 +65,9 @@ class EventsStream(AmplitudeStream):
         super().__init__(*args, **kwargs)
         self._decoder = msgspec.json.Decoder()
         self._everything_selected: bool | None = None
+        # Decided at the first record (the catalog and stream maps are applied by then).
+        self._direct_output: tuple[RecordLineEncoder, BufferedMsgSpecWriter] | None = None
+        self._direct_output_decided = False
         self._progress = ExportProgress(total_windows=0)
 
     # -- state -------------------------------------------------------------------------------
@@ -91,6 +98,53 @@ class EventsStream(AmplitudeStream):
         self._write_state_message()
 
     # -- records -----------------------------------------------------------------------------
+
+    def _process_record(
+        self,
+        record: Record,
+        child_context: Context | None = None,
+        partition_context: Context | None = None,
+    ) -> None:
+        """The SDK's step adds partition keys and syncs child streams: events has neither (it
+        would only copy each record), so the step runs only if a subclass adds them."""
+        if partition_context or self.child_streams:
+            super()._process_record(record, child_context, partition_context)
+
+    def _write_record_message(self, record: Record) -> None:
+        """Write the RECORD line straight from the record when no SDK step would change it
+        (every field selected, no stream map or flattening, this tap's writer); otherwise the
+        SDK's path. Both produce the same line."""
+        if not self._direct_output_decided:
+            self._direct_output = self._direct_output_if_identity()
+            self._direct_output_decided = True
+        if self._direct_output is None:
+            super()._write_record_message(record)
+            return
+        encoder, writer = self._direct_output
+        writer.write_line(encoder.encode(record))
+        self.state_manager.is_flushed = False
+
+    def _direct_output_if_identity(self) -> tuple[RecordLineEncoder, BufferedMsgSpecWriter] | None:
+        writer = self._tap.message_writer
+        maps = self.stream_maps
+        if not (
+            isinstance(writer, BufferedMsgSpecWriter)
+            and all(self.mask.values())
+            and len(maps) == 1
+            and type(maps[0]) is SameRecordTransform
+            and not maps[0].flattening_enabled
+            and maps[0].stream_alias == self.name
+        ):
+            return None
+        encoder = RecordLineEncoder(
+            self.name, version=self._stream_version, time_extracted=utc_now()
+        )
+        return encoder, writer
+
+    def _stamp_time_extracted(self) -> None:
+        """time_extracted of direct RECORD lines: taken once per decoded block, not per record."""
+        if self._direct_output is not None:
+            self._direct_output[0].stamp(utc_now())
 
     def _generate_record_messages(
         self, record: Record
@@ -150,15 +204,16 @@ class EventsStream(AmplitudeStream):
         )
         self._progress = ExportProgress(total_windows=-(-int((end - start) / HOUR) // hours))
         cursor, size = start, hours
-        while cursor < end:
-            window = next_window(cursor, end, size)
-            found = yield from self._export(window)
-            self.logger.info("events: %s", self._progress.window_done(window))
-            cursor = window.end
-            if scanning and not found:
-                size = min(size * 2, MAX_EXPORT_HOURS)
-            else:
-                scanning, size = False, hours
+        with bulk_allocation_gc():
+            while cursor < end:
+                window = next_window(cursor, end, size)
+                found = yield from self._export(window)
+                self.logger.info("events: %s", self._progress.window_done(window))
+                cursor = window.end
+                if scanning and not found:
+                    size = min(size * 2, MAX_EXPORT_HOURS)
+                else:
+                    scanning, size = False, hours
 
     def _export(self, window: Window) -> Generator[dict[str, Any], None, bool]:
         """Export ``window``, halving it on 'too large' and on persistent 504s.
@@ -182,29 +237,38 @@ class EventsStream(AmplitudeStream):
                 self.logger.info("events: %s is empty (404)", part)
             else:
                 with archive:
-                    count = 0
-                    for record in self._records(archive):
-                        count += 1
-                        yield record
+                    count = yield from self._records(archive)
                 found = found or count > 0
                 self._progress.add(count)
             self._finish_window(part)
         return found
 
-    def _records(self, archive: ExportArchive) -> Iterator[dict[str, Any]]:
-        decode = self._decoder.decode_lines
+    def _records(self, archive: ExportArchive) -> Generator[dict[str, Any], None, int]:
+        """The archive's events, timestamps normalised; returns how many there were."""
+        count = 0
+        # closing: an early exit stops the decompressing thread before the archive is closed
+        with closing(archive.blocks()) as blocks:
+            for block in blocks:
+                events = self._decode_block(block, archive.window)
+                self._stamp_time_extracted()
+                count += len(events)
+                yield from events
+        return count
+
+    def _decode_block(self, block: bytes, window: Window) -> list[dict[str, Any]]:
+        """The events of a block of JSON lines, their timestamps normalised."""
+        try:
+            events: list[dict[str, Any]] = self._decoder.decode_lines(block)
+        except msgspec.DecodeError as exc:
+            raise CorruptExportError(window, f"a line is not JSON ({exc})") from None
         fields = TIMESTAMP_FIELDS
-        for block in archive.blocks():
-            try:
-                events = decode(block)
-            except msgspec.DecodeError as exc:
-                raise CorruptExportError(archive.window, f"a line is not JSON ({exc})") from None
+        event: dict[str, Any] = {}
+        try:
             for event in events:
-                try:
-                    normalize_fields(event, fields)
-                except InvalidTimestampError as exc:
-                    raise InvalidRecordError(
-                        f"Event uuid={event.get('uuid')!r} in the export of {archive.window}: "
-                        f"{exc}. Please report this value to the tap's maintainers."
-                    ) from None
-                yield event
+                normalize_fields(event, fields)
+        except InvalidTimestampError as exc:
+            raise InvalidRecordError(
+                f"Event uuid={event.get('uuid')!r} in the export of {window}: "
+                f"{exc}. Please report this value to the tap's maintainers."
+            ) from None
+        return events

@@ -1,0 +1,375 @@
+"""The events stream's fast paths give exactly what the general paths give.
+
+Timestamps (raw form vs every other form), gunzip in large reads (several members, truncation,
+CRC), the prefetching thread, RECORD lines encoded directly vs the SDK's writer, the GC tuning,
+and a sync in which a deselected field sends the stream back through the SDK's path.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gc
+import gzip
+import json
+import random
+import subprocess
+import threading
+import zipfile
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import msgspec
+import pytest
+from singer_sdk.contrib.msgspec import MsgSpecWriter
+from singer_sdk.singerlib import RecordMessage
+from tap_amplitude.errors import CorruptExportError
+from tap_amplitude.export_reader import BLOCK_SIZE, ExportArchive, gunzip, line_blocks
+from tap_amplitude.gc_tuning import bulk_allocation_gc
+from tap_amplitude.output import RecordLineEncoder
+from tap_amplitude.prefetch import prefetch
+from tap_amplitude.timestamps import (
+    InvalidTimestampError,
+    format_rfc3339,
+    normalize_fields,
+    normalize_timestamp,
+)
+from tap_amplitude.windows import Window
+
+from tests.tap.helpers import (
+    TAP,
+    Emulator,
+    base_config,
+    make_emulator,
+    parse_messages,
+    write_json,
+)
+
+UTC = dt.UTC
+
+# -- timestamps -------------------------------------------------------------------------------
+
+
+def _reference(raw: str) -> str:
+    """What the general datetime path makes of a zone-less timestamp."""
+    return format_rfc3339(dt.datetime.fromisoformat(raw))
+
+
+def test_the_raw_form_equals_the_datetime_path_for_random_instants() -> None:
+    rng = random.Random(11)
+    base = dt.datetime(2012, 1, 1)
+    for _ in range(3000):
+        instant = base + dt.timedelta(microseconds=rng.randrange(15 * 365 * 86400 * 10**6))
+        raw = instant.strftime("%Y-%m-%d %H:%M:%S.%f")
+        assert len(raw) == 26
+        assert normalize_timestamp(raw) == _reference(raw) == raw.replace(" ", "T") + "Z"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("2026-03-04 05:06:07", "2026-03-04T05:06:07.000000Z"),  # 0 fraction digits
+        ("2026-03-04 05:06:07.8", "2026-03-04T05:06:07.800000Z"),
+        ("2026-03-04 05:06:07.89", "2026-03-04T05:06:07.890000Z"),
+        ("2026-03-04 05:06:07.891", "2026-03-04T05:06:07.891000Z"),
+        ("2026-03-04 05:06:07.8912", "2026-03-04T05:06:07.891200Z"),
+        ("2026-03-04 05:06:07.89123", "2026-03-04T05:06:07.891230Z"),
+        ("2026-03-04 05:06:07.891234", "2026-03-04T05:06:07.891234Z"),  # the raw form
+        ("2026-03-04T05:06:07.891234", "2026-03-04T05:06:07.891234Z"),  # 'T', 26 characters
+        ("2026-03-04 05:06:07.891234Z", "2026-03-04T05:06:07.891234Z"),
+        ("2026-03-04 05:06:07.891234+00:00", "2026-03-04T05:06:07.891234Z"),
+        ("2026-03-04T05:06:07+0000", "2026-03-04T05:06:07.000000Z"),
+        ("2026-03-04T07:06:07.5+02:00", "2026-03-04T05:06:07.500000Z"),
+        ("2026-03-04 05:06:07,891234", "2026-03-04T05:06:07.891234Z"),  # comma, 26 characters
+        ("2026-03-04", "2026-03-04T00:00:00.000000Z"),
+        (None, None),
+        ("", None),
+    ],
+)
+def test_every_other_form_takes_the_general_path(raw: str | None, expected: str | None) -> None:
+    assert normalize_timestamp(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "2026-13-04 05:06:07.891234",  # month 13, otherwise the raw form
+        "2026-00-04 05:06:07.891234",
+        "2026-03-32 05:06:07.891234",
+        "2026-03-04 24:06:07.891234",
+        "2026-03-04 05:60:07.891234",
+        "2026-03-04 05:06:60.891234",
+        "2026-03-04 05:06:07.89123x",
+        "\uff12026-03-04 05:06:07.891234",  # a non-ASCII digit (fullwidth two)
+        "2026/03/04 05:06:07.891234",
+    ],
+)
+def test_near_misses_of_the_raw_form_are_refused(raw: str) -> None:
+    with pytest.raises(InvalidTimestampError, match="not a timestamp"):
+        normalize_timestamp(raw)
+
+
+def test_normalize_fields_touches_only_the_named_top_level_fields() -> None:
+    raw = "2026-03-04 05:06:07.891234"
+    record = {
+        "event_time": raw,
+        "processed_time": None,
+        "event_properties": {"event_time": raw},
+        "user_properties": {"processed_time": raw},
+        "other": raw,
+    }
+    normalize_fields(record, ("event_time", "processed_time", "absent_time"))
+    assert record == {
+        "event_time": "2026-03-04T05:06:07.891234Z",
+        "processed_time": None,
+        "event_properties": {"event_time": raw},
+        "user_properties": {"processed_time": raw},
+        "other": raw,
+    }
+
+
+def test_a_bad_field_is_named() -> None:
+    record = {"event_time": "2026-03-04 05:06:07.891234", "client_event_time": "soon"}
+    with pytest.raises(InvalidTimestampError, match=r"field 'client_event_time'.*'soon'"):
+        normalize_fields(record, ("event_time", "client_event_time"))
+
+
+# -- gunzip and blocks ------------------------------------------------------------------------
+
+WINDOW = Window(dt.datetime(2026, 1, 1, tzinfo=UTC), dt.datetime(2026, 1, 1, 2, tzinfo=UTC))
+
+
+def _lines(count: int, start: int = 0) -> bytes:
+    return b"".join(b'{"n":%d,"pad":"%s"}\n' % (i, b"x" * (i % 97)) for i in range(start, count))
+
+
+def _chunks(data: bytes, size: int) -> Iterator[bytes]:
+    return (data[i : i + size] for i in range(0, len(data), size))
+
+
+@pytest.mark.parametrize("chunk_size", [1, 7, 4096, 1 << 20])
+def test_gunzip_reads_several_members_and_zero_padding_in_any_chunking(chunk_size: int) -> None:
+    first, second = _lines(200), _lines(300, 200)
+    data = gzip.compress(first) + b"\0\0\0" + gzip.compress(second) + gzip.compress(b"")
+    assert b"".join(gunzip(_chunks(data, chunk_size))) == first + second
+
+
+def test_gunzip_hands_out_bounded_pieces_of_a_large_member() -> None:
+    text = _lines(120_000)  # about 8 MB, compressing very well
+    assert len(text) > 4 * BLOCK_SIZE
+    pieces = list(gunzip(_chunks(gzip.compress(text), 1 << 20)))
+    assert max(len(piece) for piece in pieces) <= BLOCK_SIZE
+    assert b"".join(pieces) == text
+    blocks = list(line_blocks(pieces))
+    assert all(block.endswith(b"\n") for block in blocks)
+    assert b"".join(blocks) == text
+
+
+def test_gunzip_refuses_a_truncated_member_and_a_bad_crc() -> None:
+    data = gzip.compress(_lines(2000))
+    with pytest.raises(EOFError):
+        list(gunzip([data[: len(data) - 20]]))
+    bad_crc = bytearray(data)
+    bad_crc[-8] ^= 0xFF  # the CRC-32 in the member's trailer
+    with pytest.raises(zlib.error):
+        list(gunzip([bytes(bad_crc)]))
+    with pytest.raises(zlib.error):
+        list(gunzip([b"this is not gzip at all"]))
+
+
+def test_line_blocks_join_lines_split_across_pieces() -> None:
+    pieces = [b'{"a":', b"1}\n{", b'"b":2}\n{"c"', b":3}"]
+    assert list(line_blocks(pieces)) == [b'{"a":1}\n', b'{"b":2}\n', b'{"c":3}']
+
+
+def _archive_with(tmp_path: Path, payload: bytes) -> Path:
+    path = tmp_path / "export.zip"
+    with zipfile.ZipFile(path, "w") as archive:  # the zip CRC is right: gzip is what is wrong
+        archive.writestr("187/187_2026-01-01_0#0.json.gz", payload)
+    return path
+
+
+def test_a_truncated_gzip_entry_is_corrupt_naming_the_entry(tmp_path: Path) -> None:
+    payload = gzip.compress(_lines(3000))
+    path = _archive_with(tmp_path, payload[: len(payload) // 2])
+    with (
+        ExportArchive(path, WINDOW) as archive,
+        pytest.raises(CorruptExportError, match=r"187_2026-01-01_0#0\.json\.gz.*decompress"),
+    ):
+        list(archive.blocks())
+    assert not path.exists()
+
+
+def test_an_archive_yields_the_same_lines_as_gzip_module(tmp_path: Path) -> None:
+    text = _lines(40_000)
+    path = _archive_with(tmp_path, gzip.compress(text, compresslevel=1))
+    with ExportArchive(path, WINDOW) as archive:
+        blocks = list(archive.blocks())
+    assert b"".join(blocks) == gzip.decompress(gzip.compress(text))
+    assert all(len(block) <= 2 * BLOCK_SIZE for block in blocks)
+
+
+# -- prefetch ---------------------------------------------------------------------------------
+
+
+def _threads_named(name: str) -> list[threading.Thread]:
+    return [thread for thread in threading.enumerate() if thread.name == name]
+
+
+def test_prefetch_yields_every_item_in_order_then_stops_its_thread() -> None:
+    assert list(prefetch(iter(range(1000)), depth=2, name="t-order")) == list(range(1000))
+    assert not _threads_named("t-order")
+
+
+def test_prefetch_raises_the_producers_error_after_the_items_before_it() -> None:
+    def items() -> Iterator[int]:
+        yield 1
+        yield 2
+        raise ValueError("entry 3 is broken")
+
+    reader = prefetch(items(), depth=1, name="t-error")
+    assert [next(reader), next(reader)] == [1, 2]
+    with pytest.raises(ValueError, match="entry 3 is broken"):
+        next(reader)
+    assert not _threads_named("t-error")
+
+
+def test_prefetch_closed_early_closes_its_source_and_stops() -> None:
+    closed = threading.Event()
+
+    def endless() -> Iterator[int]:
+        try:
+            n = 0
+            while True:
+                yield n
+                n += 1
+        finally:
+            closed.set()
+
+    reader = prefetch(endless(), depth=2, name="t-close")
+    assert [next(reader) for _ in range(5)] == [0, 1, 2, 3, 4]
+    reader.close()
+    assert closed.is_set()
+    assert not _threads_named("t-close")
+
+
+# -- RECORD lines -----------------------------------------------------------------------------
+
+RECORD = {
+    "uuid": "5f0c2f4e-1",
+    "event_time": "2026-03-04T05:06:07.891234Z",
+    "event_properties": {"price": 1.5, "tags": ["a", "é"], "nested": {"n": None}},
+    "amount": 12345678901234,
+    "quote": 'say "hi"\n',
+}
+
+
+@pytest.mark.parametrize("version", [None, 1767225600])
+def test_a_direct_record_line_equals_the_sdks(version: int | None) -> None:
+    extracted = dt.datetime(2026, 11, 23, 2, 45, 49, 528970, tzinfo=UTC)
+    encoder = RecordLineEncoder("events", version=version, time_extracted=extracted)
+    sdk = MsgSpecWriter().format_message(
+        RecordMessage(stream="events", record=RECORD, version=version, time_extracted=extracted)
+    )
+    assert bytes(encoder.encode(RECORD)) == bytes(sdk)
+    assert bytes(encoder.encode({"uuid": "2"})).startswith(b'{"type":"RECORD","stream":"events"')
+
+
+def test_stamp_changes_time_extracted_of_the_following_lines() -> None:
+    first = dt.datetime(2026, 1, 1, tzinfo=UTC)
+    encoder = RecordLineEncoder("events", version=None, time_extracted=first)
+    encoder.stamp(dt.datetime(2026, 1, 1, 3, tzinfo=dt.timezone(dt.timedelta(hours=2))))
+    line = json.loads(bytes(encoder.encode({"uuid": "1"})))
+    assert line == {
+        "type": "RECORD",
+        "stream": "events",
+        "record": {"uuid": "1"},
+        "time_extracted": "2026-01-01T01:00:00Z",
+    }
+    with pytest.raises(ValueError, match="aware"):
+        encoder.stamp(dt.datetime(2026, 1, 1))  # naive
+
+
+# -- GC tuning --------------------------------------------------------------------------------
+
+
+def test_bulk_allocation_gc_restores_the_collector() -> None:
+    before = gc.get_threshold()
+    with bulk_allocation_gc():
+        assert gc.get_threshold()[0] >= 50_000
+        assert gc.get_freeze_count() > 0
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
+
+
+# -- a sync with one field deselected (the SDK's path) ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def emu() -> Iterator[Emulator]:
+    emulator = make_emulator(events=300, hours=6)
+    yield emulator
+    emulator.stop()
+
+
+def _catalog(tmp_path: Path, config: Path, deselect: str | None) -> Path:
+    done = subprocess.run(
+        [TAP, "--config", str(config), "--discover"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    catalog = json.loads(done.stdout)
+    for entry in catalog["streams"]:
+        for item in entry["metadata"]:
+            if item["breadcrumb"] == []:
+                item["metadata"]["selected"] = entry["tap_stream_id"] == "events"
+            elif deselect is not None and item["breadcrumb"] == ["properties", deselect]:
+                item["metadata"]["selected"] = False
+    return write_json(tmp_path / f"catalog-{deselect}.json", catalog)
+
+
+def _events(tmp_path: Path, emu: Emulator, deselect: str | None) -> list[dict]:
+    config = write_json(
+        tmp_path / "config.json",
+        base_config(emu, end_date="2026-01-01T06:00:00Z", request_time_range=6),
+    )
+    done = subprocess.run(
+        [TAP, "--config", str(config), "--catalog", str(_catalog(tmp_path, config, deselect))],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    messages = parse_messages(done.stdout)
+    records = [m for m in messages if m["type"] == "RECORD"]
+    assert all(set(m) == {"type", "stream", "record", "time_extracted"} for m in records)
+    return [m["record"] for m in records]
+
+
+def test_a_deselected_field_is_dropped_and_nothing_else_changes(
+    tmp_path: Path, emu: Emulator
+) -> None:
+    direct = _events(tmp_path, emu, None)
+    through_sdk = _events(tmp_path, emu, "ip_address")
+    assert len(direct) == len(through_sdk) == 300
+    assert any("ip_address" in record for record in direct)
+    assert all("ip_address" not in record for record in through_sdk)
+    for full, reduced in zip(direct, through_sdk, strict=True):
+        assert {k: v for k, v in full.items() if k != "ip_address"} == reduced
+
+
+def test_direct_lines_decode_as_the_emulators_events(tmp_path: Path, emu: Emulator) -> None:
+    records = _events(tmp_path, emu, None)
+    start = dt.datetime(2026, 1, 1, tzinfo=UTC)
+    held = {e["uuid"]: e for e in emu.project(base_config(emu)["api_key"]).export_events(
+        start, start + dt.timedelta(hours=5)
+    )}  # fmt: skip
+    assert sorted(held) == sorted(r["uuid"] for r in records)
+    for record in records:
+        original = held[record["uuid"]]
+        assert record["event_properties"] == original["event_properties"]
+        assert record["event_time"] == _reference(original["event_time"].removesuffix("Z"))
+        assert msgspec.json.encode(record)  # plain JSON types only
