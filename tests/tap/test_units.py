@@ -312,8 +312,8 @@ def test_export_progress_line_says_window_i_of_n_events_so_far_and_rate() -> Non
     progress.add(1500)
     progress.add(500)  # the second half of a split window
     line = progress.window_done(first)
-    assert line.startswith("window 1 of 2 ")
-    assert "done: 2,000 events; 2,000 events so far" in line
+    assert line.startswith("window 1 of 2 done [2026-01-01T00:00Z to 2026-01-01T23:59Z]: ")
+    assert ": 2,000 events; 2,000 events so far" in line
     assert line.endswith(" events/s")
     second = Window(first.end, first.end + dt.timedelta(days=1))
-    assert "done: 0 events; 2,000 events so far" in progress.window_done(second)
+    assert ": 0 events; 2,000 events so far" in progress.window_done(second)
