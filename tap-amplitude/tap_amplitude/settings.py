@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from tap_amplitude.timestamps import InvalidTimestampError, parse_iso_utc
+
 __all__ = [
     "DEFAULT_START_DATE",
     "REGION_URLS",
@@ -68,22 +70,13 @@ class Settings:
 
 def parse_datetime_setting(name: str, value: Any) -> dt.datetime:
     """Parse an RFC 3339 date-time (or a plain date) into an aware UTC datetime."""
+    expected = f"expected an RFC 3339 date-time like 2024-01-31T00:00:00Z, got {value!r}"
     if not isinstance(value, str) or not value.strip():
-        raise SettingsError(
-            name, f"expected an RFC 3339 date-time like 2024-01-31T00:00:00Z, got {value!r}"
-        )
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
+        raise SettingsError(name, expected)
     try:
-        parsed = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise SettingsError(
-            name, f"expected an RFC 3339 date-time like 2024-01-31T00:00:00Z, got {value!r}"
-        ) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.UTC)
-    return parsed.astimezone(dt.UTC)
+        return parse_iso_utc(value)
+    except InvalidTimestampError:
+        raise SettingsError(name, expected) from None
 
 
 def _int(config: Mapping[str, Any], name: str, default: int, low: int, high: int) -> int:

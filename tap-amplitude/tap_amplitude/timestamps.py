@@ -16,7 +16,13 @@ import datetime as dt
 import re
 from collections.abc import Iterable
 
-__all__ = ["InvalidTimestampError", "format_rfc3339", "normalize_fields", "normalize_timestamp"]
+__all__ = [
+    "InvalidTimestampError",
+    "format_rfc3339",
+    "normalize_fields",
+    "normalize_timestamp",
+    "parse_iso_utc",
+]
 
 _UTC_SUFFIXES = ("Z", "z", "+00:00", "+0000", "-00:00", "+00")
 _ZEROS = "000000"
@@ -40,7 +46,12 @@ def format_rfc3339(value: dt.datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _slow_path(value: str) -> str:
+def parse_iso_utc(value: str) -> dt.datetime:
+    """Parse an ISO 8601 / RFC 3339 date-time or date (no zone means UTC) into aware UTC.
+
+    Raises:
+        InvalidTimestampError: the value is not a date-time.
+    """
     text = value.strip()
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
@@ -49,7 +60,13 @@ def _slow_path(value: str) -> str:
     except ValueError:
         msg = f"not a timestamp: {value!r}"
         raise InvalidTimestampError(msg) from None
-    return format_rfc3339(parsed)
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=dt.UTC)
+    return parsed.astimezone(dt.UTC)
+
+
+def _slow_path(value: str) -> str:
+    return format_rfc3339(parse_iso_utc(value))
 
 
 def normalize_timestamp(value: object) -> str | None:
