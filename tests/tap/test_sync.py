@@ -214,3 +214,19 @@ def test_eu_region_through_the_eu_base(tmp_path: Path) -> None:
         assert "data_region" in wrong.stderr
     finally:
         emulator.stop()
+
+
+def test_dashboard_history_is_read_in_ranges_of_90_days(emu: Emulator, tmp_path: Path) -> None:
+    emu.reset_requests()
+    run = run_tap(
+        tmp_path,
+        base_config(emu, start_date="2025-09-01T00:00:00Z"),
+        streams={"average_session_length"},
+    )
+    assert run.returncode == 0, run.stderr
+    ranges = [
+        (r.query["start"], r.query["end"]) for r in emu.requests_to("/api/2/sessions/average")
+    ]
+    assert ranges == [("20250901", "20251129"), ("20251130", "20260101")]
+    days = [r["date"] for r in run.records("average_session_length")]
+    assert len(days) == len(set(days)) == 123  # 2025-09-01 .. 2026-01-01, each day once

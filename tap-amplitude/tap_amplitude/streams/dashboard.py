@@ -16,6 +16,8 @@ from tap_amplitude.client import Endpoint
 from tap_amplitude.errors import AmplitudeAPIError
 from tap_amplitude.streams.base import AmplitudeStream
 
+CHUNK_DAYS = 90  # days per Dashboard REST request
+
 
 def _series_body(body: Any, endpoint: Endpoint) -> dict[str, Any]:
     data = body.get("data") if isinstance(body, dict) else None
@@ -89,12 +91,17 @@ class _DashboardStream(AmplitudeStream):
         raise NotImplementedError
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
-        """One record per day from the bookmark (inclusive) to today."""
+        """One record per day from the bookmark (inclusive) to today, in ranges of
+        ``CHUNK_DAYS`` days (a whole history in one query is slow, costly and may be refused)."""
         days = self._date_range(context)
         if days is None:
             return
-        body = self.client.get_json(self.endpoint, self.params(*days))
-        yield from self.parse(body)
+        first, last = days
+        while first <= last:
+            chunk_end = min(last, first + dt.timedelta(days=CHUNK_DAYS - 1))
+            body = self.client.get_json(self.endpoint, self.params(first, chunk_end))
+            yield from self.parse(body)
+            first = chunk_end + dt.timedelta(days=1)
 
 
 class ActiveUsersStream(_DashboardStream):
