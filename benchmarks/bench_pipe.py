@@ -17,7 +17,6 @@ from pathlib import Path
 
 from benchmarks.common import (
     DEST_KEYS,
-    SOURCE_KEYS,
     ExportWindow,
     events_only_catalog,
     machine_line,
@@ -28,20 +27,13 @@ from benchmarks.common import (
     tool,
     verdict,
     write_json,
+    write_tap_config,
 )
 
 
 def one_round(events: int, window: ExportWindow, workdir: Path) -> dict[str, float]:
     with running_emulator(events, workdir, window=window) as emulator:
-        tap_config = write_json(
-            workdir / "tap-config.json",
-            {
-                "api_key": SOURCE_KEYS[0],
-                "secret_key": SOURCE_KEYS[1],
-                "api_url": emulator.url,
-                **window.tap_settings(),
-            },
-        )
+        tap_config = write_tap_config(workdir, emulator, window)
         target_config = write_json(
             workdir / "target-config.json",
             {

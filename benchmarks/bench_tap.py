@@ -21,7 +21,6 @@ from pathlib import Path
 
 from benchmarks.common import (
     PYTHON,
-    SOURCE_KEYS,
     ExportWindow,
     Sample,
     Series,
@@ -35,7 +34,7 @@ from benchmarks.common import (
     scratch_dir,
     tool,
     verdict,
-    write_json,
+    write_tap_config,
 )
 
 RATIO_GOAL = 0.5
@@ -67,15 +66,7 @@ def contender_commands(config: Path, catalog: Path) -> dict[str, list[str]]:
 def bench_size(events: int, rounds: int, window: ExportWindow, workdir: Path) -> SizeResult:
     print(f"\n== {events:,} events ({window.hours} hours from {window.start_hour}) ==", flush=True)
     with running_emulator(events, workdir, window=window) as emulator:
-        config = write_json(
-            workdir / "tap-config.json",
-            {
-                "api_key": SOURCE_KEYS[0],
-                "secret_key": SOURCE_KEYS[1],
-                "api_url": emulator.url,
-                **window.tap_settings(),
-            },
-        )
+        config = write_tap_config(workdir, emulator, window)
         catalog = events_only_catalog(config, workdir / "catalog.json")
         commands = contender_commands(config, catalog)
 

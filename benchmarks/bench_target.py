@@ -24,7 +24,6 @@ from benchmarks.common import (
     DEST_KEYS,
     PYTHON,
     REPO_ROOT,
-    SOURCE_KEYS,
     ExportWindow,
     Sample,
     Series,
@@ -38,6 +37,7 @@ from benchmarks.common import (
     tool,
     verdict,
     write_json,
+    write_tap_config,
 )
 
 CACHE_DIR = REPO_ROOT / "benchmarks" / ".cache"
@@ -78,15 +78,7 @@ def build_input(events: int, window: ExportWindow, workdir: Path) -> tuple[Path,
     if not path.exists():
         print(f"  making the input: tap-amplitude export of {events:,} events", flush=True)
         with running_emulator(events, workdir, window=window, warm_up=False) as emulator:
-            config = write_json(
-                workdir / "tap-config.json",
-                {
-                    "api_key": SOURCE_KEYS[0],
-                    "secret_key": SOURCE_KEYS[1],
-                    "api_url": emulator.url,
-                    **window.tap_settings(),
-                },
-            )
+            config = write_tap_config(workdir, emulator, window)
             catalog = events_only_catalog(config, workdir / "catalog.json")
             partial = path.with_suffix(".partial")
             run_one(

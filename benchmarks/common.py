@@ -205,6 +205,19 @@ def download_export(
 # ----------------------------------------------------------------------------- tap catalog
 
 
+def write_tap_config(workdir: Path, emulator: RunningEmulator, window: ExportWindow) -> Path:
+    """tap-amplitude's config for the emulator's generated (source) project over ``window``."""
+    return write_json(
+        workdir / "tap-config.json",
+        {
+            "api_key": SOURCE_KEYS[0],
+            "secret_key": SOURCE_KEYS[1],
+            "api_url": emulator.url,
+            **window.tap_settings(),
+        },
+    )
+
+
 def events_only_catalog(tap_config: Path, destination: Path) -> Path:
     """Run ``tap-amplitude --discover`` and select the events stream only."""
     discovered = subprocess.run(

@@ -428,28 +428,16 @@ class Project:
 
     def _export_record(self, pending: _PendingExport) -> dict[str, Any]:
         """The export-shaped record of an ingested event."""
-        (
-            event,
-            carried,
-            updated,
-            groups,
-            group_properties,
-            now_raw,
-            event_ms,
-            now,
-            counter,
-            amplitude_id,
-            path,
-        ) = pending
+        event, now_raw, event_ms = pending.event, pending.now_raw, pending.event_ms
         user_id, device_id = event.get("user_id"), event.get("device_id")
         event_properties = dict(event.get("event_properties") or {})
         for field in _REVENUE_FIELDS:
             if field in event:
                 event_properties[f"${field}"] = event[field]
-        event_raw = now_raw if event_ms == now else raw_timestamp(event_ms)
+        event_raw = now_raw if event_ms == pending.now else raw_timestamp(event_ms)
         record: dict[str, Any] = {
             # Deterministic, unique per project (a version-4-shaped uuid: project id, counter).
-            "uuid": f"{self.project_id % (1 << 32):08x}-0000-4000-8000-{counter:012x}",
+            "uuid": f"{self.project_id % (1 << 32):08x}-0000-4000-8000-{pending.counter:012x}",
             "$insert_id": event.get("insert_id"),
             "$insert_key": None,
             "$schema": None,
@@ -464,12 +452,12 @@ class Project:
             "server_upload_time": now_raw,
             "processed_time": now_raw,
             "event_properties": event_properties,
-            "group_properties": group_properties,
-            "groups": groups,
+            "group_properties": pending.group_properties,
+            "groups": pending.groups,
             "global_user_properties": {},
             "data": {
-                "path": path,
-                "user_properties_updated": updated,
+                "path": pending.path,
+                "user_properties_updated": pending.updated,
                 "group_first_event": {},
                 "group_ids": {},
             },
@@ -482,12 +470,12 @@ class Project:
             "source_id": None,
             "user_id": user_id,
             "device_id": device_id,
-            "amplitude_id": amplitude_id,
+            "amplitude_id": pending.amplitude_id,
             "app": self.project_id,
             "user_creation_time": None,
-            "user_properties": carried,
+            "user_properties": pending.carried,
             "library": event.get("library")
-            or ("http/2.0" if path == "/2/httpapi" else "batch/1.0"),
+            or ("http/2.0" if pending.path == "/2/httpapi" else "batch/1.0"),
             **{field: event.get(field) for field in _COPIED_FIELDS},
             "device_family": None,
             "device_type": None,
