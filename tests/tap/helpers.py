@@ -90,7 +90,10 @@ def parse_messages(stdout: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stdout.splitlines() if line.strip()]
 
 
-def select_catalog(tmp: Path, config: Path, streams: set[str]) -> Path:
+def select_catalog(
+    tmp: Path, config: Path, streams: set[str], deselect_fields: tuple[str, ...] = ()
+) -> Path:
+    """The discovered catalog with only ``streams`` selected (minus ``deselect_fields``)."""
     discovered = subprocess.run(
         [TAP, "--config", str(config), "--discover"],
         capture_output=True,
@@ -103,7 +106,10 @@ def select_catalog(tmp: Path, config: Path, streams: set[str]) -> Path:
         for item in entry["metadata"]:
             if item["breadcrumb"] == []:
                 item["metadata"]["selected"] = entry["tap_stream_id"] in streams
-    return write_json(tmp / "catalog.json", catalog)
+            elif item["breadcrumb"] in [["properties", f] for f in deselect_fields]:
+                item["metadata"]["selected"] = False
+    suffix = "-".join(("", *deselect_fields))
+    return write_json(tmp / f"catalog{suffix}.json", catalog)
 
 
 def run_tap(

@@ -42,6 +42,7 @@ from tests.tap.helpers import (
     base_config,
     make_emulator,
     parse_messages,
+    select_catalog,
     write_json,
 )
 
@@ -312,31 +313,14 @@ def emu() -> Iterator[Emulator]:
     emulator.stop()
 
 
-def _catalog(tmp_path: Path, config: Path, deselect: str | None) -> Path:
-    done = subprocess.run(
-        [TAP, "--config", str(config), "--discover"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    catalog = json.loads(done.stdout)
-    for entry in catalog["streams"]:
-        for item in entry["metadata"]:
-            if item["breadcrumb"] == []:
-                item["metadata"]["selected"] = entry["tap_stream_id"] == "events"
-            elif deselect is not None and item["breadcrumb"] == ["properties", deselect]:
-                item["metadata"]["selected"] = False
-    return write_json(tmp_path / f"catalog-{deselect}.json", catalog)
-
-
 def _events(tmp_path: Path, emu: Emulator, deselect: str | None) -> list[dict]:
     config = write_json(
         tmp_path / "config.json",
         base_config(emu, end_date="2026-01-01T06:00:00Z", request_time_range=6),
     )
+    catalog = select_catalog(tmp_path, config, {"events"}, (deselect,) if deselect else ())
     done = subprocess.run(
-        [TAP, "--config", str(config), "--catalog", str(_catalog(tmp_path, config, deselect))],
+        [TAP, "--config", str(config), "--catalog", str(catalog)],
         capture_output=True,
         text=True,
         check=False,
