@@ -5,6 +5,8 @@ from __future__ import annotations
 import typing as t
 from pathlib import Path
 
+import pytest
+
 from tests.target.helpers import FAST_RETRIES, props, record, run_target, schema, state
 
 if t.TYPE_CHECKING:
@@ -228,7 +230,7 @@ def test_validation_rejects_and_fail_on_rejected(emulator: Emulator, tmp_path: P
     rows = [
         {"kind": "Good", "uid": "user-00001", "at": "2026-01-02T00:00:00Z"},
         {"kind": "Good", "uid": "abc", "at": "2026-01-02T00:00:00Z"},
-        {"kind": "$identify", "uid": "user-00002", "at": "2026-01-02T00:00:00Z"},
+        {"kind": "[Amplitude] Start Session", "uid": "user-00002", "at": "2026-01-02T00:00:00Z"},
         {"kind": "Good", "uid": "undefined", "at": "2026-01-02T00:00:00Z"},
         {"kind": "Good", "uid": "user-00003", "at": "tomorrow"},
         {"kind": "Good", "uid": None, "at": "2026-01-02T00:00:00Z"},
@@ -294,3 +296,20 @@ def test_mapping_naming_unknown_field_fails_at_schema(emulator: Emulator, tmp_pa
     run = run_target(tmp_path, _config(emulator, {"u": mapping}), [schema("u", props("id"))])
     assert run.returncode == 1
     assert "stream_mappings.u: field 'uid' is not in the stream's SCHEMA" in run.stderr
+
+
+@pytest.mark.xfail(reason="issue 11: target refuses $identify", strict=True)
+def test_identify_event_rows_are_delivered(emulator: Emulator, tmp_path: Path) -> None:
+    """Amplitude accepts $identify events (issue 9): a row of that kind is delivered."""
+    mapping = {
+        "object": "event",
+        "event_type_field": "kind",
+        "user_id_field": "uid",
+        "time_field": "at",
+    }
+    row = {"kind": "$identify", "uid": "user-00002", "at": "2026-01-02T00:00:00Z"}
+    lines = [schema("ev", props("kind", "uid", "at")), record("ev", row), state({"done": True})]
+    run = run_target(tmp_path, _config(emulator, {"ev": mapping}), lines)
+    assert run.returncode == 0, run.stderr
+    assert run.rejected == []
+    assert [e["event_type"] for e in emulator.project("key-std").ingested] == ["$identify"]
