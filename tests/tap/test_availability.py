@@ -217,3 +217,27 @@ def test_batch_and_activate_version_are_not_advertised_and_their_options_refused
     assert done.returncode != 0
     assert "batch_config" in done.stderr
     assert '"type":"BATCH"' not in done.stdout.replace(" ", "")
+
+
+def test_reading_again_never_moves_the_bookmark_back(tmp_path: Path) -> None:
+    emu = _emulator()
+    try:
+        state = {
+            "bookmarks": {
+                "events": {
+                    "replication_key": "server_upload_time",
+                    "replication_key_value": "2026-01-02T04:00:00.000000Z",
+                    "reread_from": "2026-01-02T01:00:00.000000Z",
+                }
+            }
+        }
+        # 06:30 with export_lag_hours=3: hours up to 03:00 only, below the saved bookmark
+        run = _run(tmp_path, emu, T0 + dt.timedelta(minutes=30), state)
+        starts = [(r.query["start"], r.query["end"]) for r in emu.requests_to("/api/2/export")]
+        assert starts == [("20260102T01", "20260102T02")]
+        assert run.bookmark() == "2026-01-02T04:00:00.000000Z"
+        assert run.states[-1]["bookmarks"]["events"]["reread_from"] == (
+            "2026-01-02T01:00:00.000000Z"
+        )
+    finally:
+        emu.stop()

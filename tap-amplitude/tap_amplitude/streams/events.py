@@ -83,6 +83,7 @@ class EventsStream(AmplitudeStream):
         self._direct_output_decided = False
         self._progress = ExportProgress(total_windows=0)
         self._run_start: dt.datetime | None = None
+        self._resumed_bookmark: dt.datetime | None = None
 
     # -- state -------------------------------------------------------------------------------
 
@@ -108,7 +109,10 @@ class EventsStream(AmplitudeStream):
         settings = self.settings
         state = self.stream_state
         state["replication_key"] = self.replication_key
-        state["replication_key_value"] = format_rfc3339(window.end)
+        # Never backwards: re-reading hours before the bookmark (reread_from, or a larger
+        # export_lag_hours than last time) does not undo what earlier runs emitted.
+        done = max(window.end, self._resumed_bookmark or window.end)
+        state["replication_key_value"] = format_rfc3339(done)
         state["reread_from"] = format_rfc3339(
             reread_point(
                 run_start=self._run_start or window.start,
@@ -196,6 +200,7 @@ class EventsStream(AmplitudeStream):
         now = clock.utc_now()
         bookmark = self._saved_time("replication_key_value")
         reread_from = self._saved_time("reread_from")  # absent: resume at the bookmark
+        self._resumed_bookmark = bookmark
         start, end = export_range(
             bookmark=bookmark,
             reread_from=reread_from,
