@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tap_amplitude.timestamps import InvalidTimestampError, parse_iso_utc
 
@@ -31,6 +32,23 @@ REGION_URLS = {
 # Amplitude was founded in 2012: no project holds data before this, so "all data" starts here.
 DEFAULT_START_DATE = dt.datetime(2012, 1, 1, tzinfo=dt.UTC)
 MAX_CONCURRENCY = 5  # Amplitude's limit of concurrent REST requests per project
+# Amplitude documents hour H as exportable at H+3h ("data sent between 8 and 9 PM begins loading
+# at 9 PM and is available through the Export API at 11 PM"): export_lag_hours=2 reads it then,
+# with no margin. The default adds one hour of margin; lookback_hours re-reads the recent hours.
+DOCUMENTED_EXPORT_LAG_HOURS = 2
+DEFAULT_EXPORT_LAG_HOURS = DOCUMENTED_EXPORT_LAG_HOURS + 1
+DEFAULT_LOOKBACK_HOURS = 2
+DEFAULT_DASHBOARD_LOOKBACK_DAYS = 3
+# SDK options this tap does not implement: refused by name rather than silently half-working.
+UNSUPPORTED_SDK_SETTINGS = {
+    "batch_config": (
+        "is not supported: tap-amplitude writes RECORD messages only, so that a bookmark is "
+        "never written before the records it covers. Remove batch_config"
+    ),
+    "emit_activate_version_messages": (
+        "is not supported: tap-amplitude does not send ACTIVATE_VERSION messages. Remove it"
+    ),
+}
 
 
 class SettingsError(ValueError):
@@ -54,6 +72,9 @@ class Settings:
     end_date: dt.datetime | None
     request_time_range: int
     export_lag_hours: int
+    lookback_hours: int
+    project_timezone: str
+    dashboard_lookback_days: int
     active_users_group_by_country: bool
     request_timeout: float
     export_timeout: float
@@ -62,6 +83,11 @@ class Settings:
     backoff_base: float
     backoff_max: float
     max_concurrent_requests: int
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The project's time zone (the Dashboard REST API's days are days there)."""
+        return ZoneInfo(self.project_timezone)
 
     def url(self, path: str) -> str:
         """Absolute URL of an API path such as ``/api/2/export``."""
@@ -120,6 +146,23 @@ def _bool(config: Mapping[str, Any], name: str, *, default: bool) -> bool:
     raise SettingsError(name, f"expected true or false, got {value!r}")
 
 
+def _timezone(config: Mapping[str, Any]) -> str:
+    value = config.get("project_timezone")
+    if value in (None, ""):
+        return "UTC"
+    expected = (
+        "expected an IANA time zone name like America/Los_Angeles (copy it from Amplitude: "
+        f"Settings > Projects > the project > General), got {value!r}"
+    )
+    if not isinstance(value, str):
+        raise SettingsError("project_timezone", expected)
+    try:
+        ZoneInfo(value.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError("project_timezone", expected) from None
+    return value.strip()
+
+
 def _secret(config: Mapping[str, Any], name: str) -> str:
     value = config.get(name)
     if not isinstance(value, str) or not value.strip():
@@ -151,6 +194,9 @@ def parse_settings(config: Mapping[str, Any]) -> Settings:
     Raises:
         SettingsError: the first invalid setting, named.
     """
+    for name, problem in UNSUPPORTED_SDK_SETTINGS.items():
+        if config.get(name):
+            raise SettingsError(name, problem)
     api_key = _secret(config, "api_key")
     secret_key = _secret(config, "secret_key")
     region = config.get("data_region") or STANDARD_REGION
@@ -183,7 +229,12 @@ def parse_settings(config: Mapping[str, Any]) -> Settings:
         start_date_is_default=not config.get("start_date"),
         end_date=end_date,
         request_time_range=_int(config, "request_time_range", 24, 1, 8760),
-        export_lag_hours=_int(config, "export_lag_hours", 2, 0, 168),
+        export_lag_hours=_int(config, "export_lag_hours", DEFAULT_EXPORT_LAG_HOURS, 0, 168),
+        lookback_hours=_int(config, "lookback_hours", DEFAULT_LOOKBACK_HOURS, 0, 168),
+        project_timezone=_timezone(config),
+        dashboard_lookback_days=_int(
+            config, "dashboard_lookback_days", DEFAULT_DASHBOARD_LOOKBACK_DAYS, 0, 365
+        ),
         active_users_group_by_country=_bool(config, "active_users_group_by_country", default=True),
         request_timeout=_float(config, "request_timeout", 60.0, 1.0),
         export_timeout=_float(config, "export_timeout", 180.0, 1.0),

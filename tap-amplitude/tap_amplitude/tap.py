@@ -11,11 +11,15 @@ from typing import Any
 from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.helpers.capabilities import PluginCapabilities, TapCapabilities
 
 from tap_amplitude.client import AmplitudeClient
 from tap_amplitude.errors import AmplitudeError
 from tap_amplitude.output import BufferedMsgSpecWriter
 from tap_amplitude.settings import (
+    DEFAULT_DASHBOARD_LOOKBACK_DAYS,
+    DEFAULT_EXPORT_LAG_HOURS,
+    DEFAULT_LOOKBACK_HOURS,
     DEFAULT_START_DATE,
     EU_REGION,
     MAX_CONCURRENCY,
@@ -58,8 +62,9 @@ CONFIG_SCHEMA = th.PropertiesList(
         th.DateTimeType,
         title="End Date",
         description=(
-            "Optional RFC 3339 upper bound (exclusive, rounded up to a whole hour for events), "
-            "e.g. to split a backfill across parallel jobs."
+            "Optional RFC 3339 upper bound (exclusive), e.g. to split a backfill across parallel "
+            "jobs. Events are read in whole UTC hours: start_date and end_date are both rounded "
+            "down to the hour, so slices that meet at any instant never read the same hour."
         ),
     ),
     th.Property(
@@ -86,11 +91,43 @@ CONFIG_SCHEMA = th.PropertiesList(
     th.Property(
         "export_lag_hours",
         th.IntegerType,
-        default=2,
+        default=DEFAULT_EXPORT_LAG_HOURS,
         title="Export Lag Hours",
         description=(
-            "Hours the Export API lags ingestion: only hours older than now minus this are "
-            "exported, so every exported hour is complete (0 to 168)."
+            "Hours after an hour ends before it is exported (0 to 168). Amplitude documents an "
+            "hour as exportable 2 hours after it ends; the default 3 adds one hour of margin."
+        ),
+    ),
+    th.Property(
+        "lookback_hours",
+        th.IntegerType,
+        default=DEFAULT_LOOKBACK_HOURS,
+        title="Lookback Hours",
+        description=(
+            "Hours read again by the next run when they were read less than export_lag_hours "
+            "plus this after they ended, in case Amplitude was still loading them (0 to 168). "
+            "Events read twice keep their uuid: merge targets deduplicate on it; append-only "
+            "targets get those events twice (set 0 there and raise export_lag_hours instead)."
+        ),
+    ),
+    th.Property(
+        "project_timezone",
+        th.StringType,
+        default="UTC",
+        title="Project Time Zone",
+        description=(
+            "The project's time zone, an IANA name like America/Los_Angeles: copy it from "
+            "Amplitude's project settings. The dashboard streams' days are days in this zone."
+        ),
+    ),
+    th.Property(
+        "dashboard_lookback_days",
+        th.IntegerType,
+        default=DEFAULT_DASHBOARD_LOOKBACK_DAYS,
+        title="Dashboard Lookback Days",
+        description=(
+            "Days before the bookmarked day that active_users and average_session_length read "
+            "again on each run: late events change recent days' figures (0 to 365)."
         ),
     ),
     th.Property(
@@ -176,6 +213,14 @@ class TapAmplitude(Tap):
 
     name = "tap-amplitude"
     config_jsonschema = CONFIG_SCHEMA
+    # Not advertised: `batch` (the SDK would write every window's bookmark before the one BATCH
+    # message holding the records) and `activate-version` (no stream sends it). Checked against
+    # singer-sdk 0.54's default list; settings.UNSUPPORTED_SDK_SETTINGS refuses their options.
+    capabilities = [  # noqa: RUF012 - the SDK declares it as a ClassVar list
+        capability
+        for capability in Tap.capabilities
+        if capability not in (PluginCapabilities.BATCH, TapCapabilities.ACTIVATE_VERSION)
+    ]
     message_writer_class = BufferedMsgSpecWriter
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:

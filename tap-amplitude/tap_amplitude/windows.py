@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 __all__ = [
+    "DAY_GROUPED_BEFORE",
     "HOUR",
     "Window",
     "ceil_hour",
@@ -20,9 +21,12 @@ __all__ = [
     "floor_hour",
     "next_window",
     "plan_windows",
+    "reread_point",
 ]
 
 MAX_EXPORT_HOURS = 365 * 24  # the Export API's longest range
+# "Events before November 12, 2014 are grouped by day, instead of by the hour." (Export API docs)
+DAY_GROUPED_BEFORE = dt.datetime(2014, 11, 12, tzinfo=dt.UTC)
 
 HOUR = dt.timedelta(hours=1)
 
@@ -56,6 +60,11 @@ class Window:
         return int((self.end - self.start) / HOUR)
 
     @property
+    def day_grouped(self) -> bool:
+        """Whether Amplitude may answer with whole days (hours before 2014-11-12)."""
+        return self.start < DAY_GROUPED_BEFORE
+
+    @property
     def export_params(self) -> dict[str, str]:
         """The Export API's ``start``/``end`` query parameters (both hours inclusive)."""
         return {"start": _export_hour(self.start), "end": _export_hour(self.end - HOUR)}
@@ -78,6 +87,7 @@ class Window:
 def export_range(
     *,
     bookmark: dt.datetime | None,
+    reread_from: dt.datetime | None,
     start_date: dt.datetime,
     end_date: dt.datetime | None,
     now: dt.datetime,
@@ -85,18 +95,39 @@ def export_range(
 ) -> tuple[dt.datetime, dt.datetime]:
     """The hours to export: ``[start, end)``; empty when ``start >= end``.
 
-    ``start`` is the later of the bookmark and ``start_date`` (a start_date moved forward on
-    purpose wins), floored to the hour so a bookmark mid-hour re-reads that hour rather than skip
-    it. ``end`` is the newest complete hour (``now - lag_hours``) or ``end_date`` rounded up to a
-    whole hour, whichever comes first.
+    Both bounds fall on whole UTC hours, both rounded down: an hour belongs to the run (or
+    backfill slice) whose ``[start_date, end_date)`` holds the hour's first instant rounded down,
+    so two slices meeting at any instant never read the same hour and never skip one.
+
+    ``start`` is the later of ``start_date`` and the state's resume point (a start_date moved
+    forward on purpose wins). The resume point is the bookmark, or ``reread_from`` when that is
+    earlier: the first hour that was still recent when it was read (see :func:`reread_point`).
+    ``end`` is the newest hour Amplitude has finished with a margin (``now - lag_hours``), or
+    ``end_date``, whichever comes first.
     """
     start = floor_hour(start_date)
     if bookmark is not None:
-        start = max(start, floor_hour(bookmark))
+        resume = bookmark if reread_from is None else min(bookmark, reread_from)
+        start = max(start, floor_hour(resume))
     end = floor_hour(now - dt.timedelta(hours=lag_hours))
     if end_date is not None:
-        end = min(end, ceil_hour(end_date))
+        end = min(end, floor_hour(end_date))
     return start, end
+
+
+def reread_point(
+    *, run_start: dt.datetime, done_until: dt.datetime, now: dt.datetime, settle_hours: int
+) -> dt.datetime:
+    """The first hour the next run must read again, after this run read ``[run_start,
+    done_until)`` at ``now``.
+
+    An hour read when it had been over for ``settle_hours`` hours or more (``export_lag_hours``
+    plus ``lookback_hours``) is settled: Amplitude had finished it, with margin and look-back. A
+    younger one may have been read while Amplitude was still loading it (a 404 or part of its
+    events), so the next run reads it again. Equal to ``done_until`` when nothing needs it.
+    """
+    settled = floor_hour(now - dt.timedelta(hours=settle_hours))
+    return max(run_start, min(done_until, settled))
 
 
 def next_window(cursor: dt.datetime, end: dt.datetime, hours: int) -> Window:

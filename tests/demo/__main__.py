@@ -179,8 +179,9 @@ def main() -> int:
             say(f"     {stream:<24} {n:>7,}")
         pending = DEMO_EVENTS - first.get("events", 0)
         say(
-            f"   the {pending:,} events of the last hours are not exported yet: the Export API "
-            "lags ingestion by ~2 hours (export_lag_hours), a later run picks them up"
+            f"   the {pending:,} events of the last hours are not exported yet: Amplitude makes "
+            "an hour exportable 2 hours after it ends, the tap waits 3 (export_lag_hours), "
+            "a later run picks them up"
         )
         show_state(env)
 

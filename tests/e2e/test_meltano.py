@@ -148,3 +148,103 @@ def test_warehouse_model_from_postgres_into_amplitude(
     rejected = _jsonl(tmp_path / "rejected.jsonl")
     assert [r["record"]["order_id"] for r in rejected] == ["order-bad-1"] * 2  # once per run
     assert "n/a" in rejected[0]["reason"]
+
+
+# -- the README's scale-out recipe ------------------------------------------------------------
+
+# Three backfill slices whose bounds are not whole hours (the tap rounds both bounds down, so no
+# hour is read by two slices and none is skipped).
+SLICES = {
+    "a": ("2026-01-01T00:00:00Z", "2026-01-01T07:30:00Z"),
+    "b": ("2026-01-01T07:30:00Z", "2026-01-01T16:45:00Z"),
+    "c": ("2026-01-01T16:45:00Z", "2026-01-02T00:00:00Z"),
+}
+
+
+def _scale_out_project(tmp_path: Path) -> Path:
+    """A project directory laid out as the README's recipe says: the repository's meltano.yml
+    plus one inherited extractor per slice. Its plugins' virtual environments are the ones
+    `meltano install` built for the repository (same pip_url, so nothing is reinstalled)."""
+    project = tmp_path / "project"
+    (project / ".meltano").mkdir(parents=True)
+    text = (ROOT / "meltano.yml").read_text().replace("${MELTANO_PROJECT_ROOT}", str(ROOT))
+    slices = "".join(
+        f"""  - name: tap-amplitude--backfill-{name}
+    inherit_from: tap-amplitude
+    config:
+      start_date: '{start}'
+      end_date: '{end}'
+    select: [events.*]
+"""
+        for name, (start, end) in SLICES.items()
+    )
+    text = text.replace("  - name: tap-postgres\n", slices + "  - name: tap-postgres\n", 1)
+    (project / "meltano.yml").write_text(text)
+    for kind in ("extractors", "loaders"):
+        (project / ".meltano" / kind).symlink_to(ROOT / ".meltano" / kind)
+    return project
+
+
+def test_readme_scale_out_recipe_three_slices_at_once_from_one_project(
+    meltano_env: dict[str, str], emulator: Emulator, tmp_path: Path
+) -> None:
+    project = _scale_out_project(tmp_path)
+    env = {
+        **meltano_env,
+        "MELTANO_STATE_BACKEND_URI": (tmp_path / "state").as_uri(),
+        "MELTANO_PROJECT_ROOT": str(project),
+    }
+    env.pop("TAP_AMPLITUDE_END_DATE")
+    # The recipe's one-time setup is `meltano install`, which also creates the system database
+    # the jobs share; the plugins are installed already, so only the database is created here.
+    run_meltano(env, "--cwd", str(project), "state", "list")
+    expected = {
+        e["uuid"]
+        for e in emulator.project("key-std").export_events("2026-01-01T00", "2026-01-01T23")
+    }
+    jobs = {}
+    for name in SLICES:  # started together, as an orchestrator's parallel tasks are
+        output = tmp_path / f"output-{name}"
+        output.mkdir()
+        jobs[name] = subprocess.Popen(
+            [_meltano(), "run", f"tap-amplitude--backfill-{name}", "target-jsonl"],
+            cwd=project,
+            env={**env, "TARGET_JSONL_DESTINATION_PATH": str(output)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    for name, job in jobs.items():
+        _, stderr = job.communicate(timeout=600)
+        assert job.returncode == 0, f"slice {name} failed:\n{stderr[-4000:]}"
+
+    delivered = [
+        e["uuid"] for name in SLICES for e in _jsonl(tmp_path / f"output-{name}" / "events.jsonl")
+    ]
+    assert len(delivered) == len(set(delivered)), "an event was delivered by two slices"
+    assert set(delivered) == expected, "the slices together missed events"
+    hours = [
+        hour
+        for r in emulator.requests_to("/api/2/export")
+        for hour in range(int(r.query["start"][-2:]), int(r.query["end"][-2:]) + 1)
+    ]  # every window lies within 2026-01-01
+    assert sorted(hours) == list(range(24)), "an hour was read by two slices, or by none"
+
+    for name, (_, end) in SLICES.items():
+        state_id = f"emulator:tap-amplitude--backfill-{name}-to-target-jsonl"
+        state = json.loads(
+            run_meltano({**env}, "--cwd", str(project), "state", "get", state_id).stdout
+        )
+        bookmark = state["singer_state"]["bookmarks"]["events"]["replication_key_value"]
+        assert bookmark[:13] == end[:13], (name, bookmark)  # the slice's end, rounded down
+
+    emulator.reset_requests()
+    run_meltano(
+        {**env, "TARGET_JSONL_DESTINATION_PATH": str(tmp_path / "output-b")},
+        "--cwd",
+        str(project),
+        "run",
+        "tap-amplitude--backfill-b",
+        "target-jsonl",
+    )
+    assert emulator.requests_to("/api/2/export") == [], "a finished slice requested an export"

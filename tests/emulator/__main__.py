@@ -25,6 +25,8 @@ _PROJECT_KEYS = {
     "annotations_v3",
     "partition_events",
     "zip_directory_entry",
+    "export_lag_hours",
+    "timezone",
 }
 
 
@@ -43,6 +45,14 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--url-file", type=Path, help="also write EMULATOR_URL=... here")
     serve.add_argument("--clock", help="freeze the clock at this ISO time (default: real time)")
     serve.add_argument("--warm", action="store_true", help="build every export blob at start")
+    serve.add_argument(
+        "--export-lag",
+        type=float,
+        metavar="HOURS",
+        help="model the Export API's loading delay for every project (an hour is 404 until it "
+        "ends, partial while loading, complete HOURS after it ends; Amplitude documents 2). "
+        "Default: off, every event is exportable at once",
+    )
     serve.add_argument(
         "--no-record-bodies", action="store_true", help="keep request bodies out of the log"
     )
@@ -73,14 +83,25 @@ def build(args: argparse.Namespace) -> Emulator:
         config = json.loads(args.config.read_text())
         items = config["projects"] if isinstance(config, dict) else config
         for item in items:
-            emulator.add_project(**_project_from_config(item, spec))
+            project = _project_from_config(item, spec)
+            if args.export_lag is not None:
+                project.setdefault("export_lag_hours", args.export_lag)
+            emulator.add_project(**project)
         if isinstance(config, dict) and config.get("clock"):
             emulator.clock = datetime.fromisoformat(config["clock"].replace("Z", "+00:00"))
     else:
+        lag = args.export_lag
         emulator.add_project(
-            "key-std", "secret-std", region="standard", project_id=187520, spec=spec
+            "key-std",
+            "secret-std",
+            region="standard",
+            project_id=187520,
+            spec=spec,
+            export_lag_hours=lag,
         )
-        emulator.add_project("key-eu", "secret-eu", region="eu", project_id=287520)
+        emulator.add_project(
+            "key-eu", "secret-eu", region="eu", project_id=287520, export_lag_hours=lag
+        )
     if args.clock:
         emulator.clock = datetime.fromisoformat(args.clock.replace("Z", "+00:00"))
     return emulator

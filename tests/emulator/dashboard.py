@@ -1,16 +1,19 @@
 """Dashboard REST figures (/api/2/users, /api/2/sessions/average, /api/2/events/list).
 
-Figures are derived from the project's events (generated and ingested), by event_time in UTC
-(the emulator's project time zone), and computed once per data version.
+Figures are derived from the project's events (generated and ingested), by event_time day in
+the project's time zone ("The Dashboard REST API time zone matches your Amplitude project's time
+zone", Dashboard REST API docs; UTC unless the project says otherwise), and computed once per
+data version.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from tests.emulator.generator import EventMeta
 from tests.emulator.labels import GROUP_BY_PROPERTIES, NO_VALUE
@@ -37,6 +40,13 @@ def dashboard_error_body(
     return {"error": error}
 
 
+def zone_day(ms: int, zone: ZoneInfo) -> date:
+    """The calendar day of an epoch-ms instant in ``zone``."""
+    if zone.key == "UTC":
+        return ms_to_date(ms)
+    return datetime.fromtimestamp(ms / 1000, UTC).astimezone(zone).date()
+
+
 @dataclass
 class Figures:
     """Per-day facts every dashboard answer is computed from."""
@@ -46,19 +56,23 @@ class Figures:
     labels: dict[str, dict[str, str]] = field(default_factory=dict)  # property -> user -> value
     sessions: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
     event_totals: Counter[str] = field(default_factory=Counter)
+    day_of: Callable[[int], date] = ms_to_date  # epoch ms -> the project's day
 
 
 def compute_figures(
-    metas: Iterable[EventMeta], canonical: Mapping[str, str] | None = None
+    metas: Iterable[EventMeta],
+    canonical: Mapping[str, str] | None = None,
+    day_of: Callable[[int], date] = ms_to_date,
 ) -> Figures:
     """The per-day facts; ``canonical`` maps an anonymous device's key to the user it was
-    merged into (one person, counted once in new and active users)."""
-    figures = Figures(labels={name: {} for name in GROUP_BY_PROPERTIES})
+    merged into (one person, counted once in new and active users); ``day_of`` turns an
+    event time into the project's day (its time zone)."""
+    figures = Figures(labels={name: {} for name in GROUP_BY_PROPERTIES}, day_of=day_of)
     canonical = canonical or {}
     labels = figures.labels
     for meta in metas:
         user_key = canonical.get(meta.user_key, meta.user_key)
-        day = ms_to_date(meta.event_time_ms)
+        day = day_of(meta.event_time_ms)
         figures.active.setdefault(day, set()).add(user_key)
         first = figures.first_seen.get(user_key)
         if first is None or day < first:
@@ -154,7 +168,7 @@ def sessions_body(figures: Figures, start: date, end: date) -> dict[str, Any]:
     """The /api/2/sessions/average body: mean session length in seconds per day."""
     lengths: dict[date, list[float]] = {}
     for low, high in figures.sessions.values():
-        lengths.setdefault(ms_to_date(low), []).append((high - low) / 1000)
+        lengths.setdefault(figures.day_of(low), []).append((high - low) / 1000)
     days = [first for first, _ in _periods(start, end, 1)]
     averages = [round(sum(v) / len(v), 2) if (v := lengths.get(day)) else 0.0 for day in days]
     all_lengths = [x for day in days for x in lengths.get(day, [])]

@@ -82,6 +82,8 @@ class Emulator:
         partition_events: int = 50_000,
         zip_directory_entry: bool = True,
         spec: GeneratorSpec | None = None,
+        export_lag_hours: float | None = None,
+        timezone: str = "UTC",
     ) -> Project:
         if any(p.api_key == api_key for p in self.projects):
             raise ValueError(f"a project with api_key {api_key!r} already exists")
@@ -95,6 +97,8 @@ class Emulator:
             annotations_v3=annotations_v3,
             partition_events=partition_events,
             zip_directory_entry=zip_directory_entry,
+            export_lag_hours=export_lag_hours,
+            timezone=timezone,
             clock_ms=self.clock_ms,
         )
         if spec is not None:

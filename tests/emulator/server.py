@@ -318,15 +318,16 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         if max_hours is not None and end - start + 1 > max_hours:
             self._json(400, DashboardError(400, "invalid", responses.EXPORT_TOO_LARGE_MESSAGE).body)
             return
-        hours = project.hours_with_data(start, end)
-        if not hours:
+        now_ms = self.server.emulator.clock_ms()
+        hours = project.hours_with_data(*project.export_hours(start, end))
+        blobs = [blob for hour in hours for blob in project.export_blobs(hour, now_ms)]
+        if not blobs:
             self._text(404, responses.EXPORT_NOT_FOUND)
             return
         faults = self.server.emulator.faults
         if faults.take_corrupt("/api/2/export"):
             self._send(200, responses.CORRUPT_PAGE, "text/html")
             return
-        blobs = [blob for hour in hours for blob in project.hour_blobs(hour)]
         layout = ZipLayout(project.project_id, blobs, project.zip_directory_entry)
         cut = faults.take_truncate("/api/2/export")
         self.status = 200

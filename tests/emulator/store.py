@@ -9,10 +9,11 @@ import typing as t
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, cast
+from zoneinfo import ZoneInfo
 
-from tests.emulator.dashboard import Figures, compute_figures
+from tests.emulator.dashboard import Figures, compute_figures, zone_day
 from tests.emulator.export import HourBlob, build_hour_blobs
 from tests.emulator.generator import EventMeta, GeneratedData, GeneratorSpec
 from tests.emulator.identity import Identities, assigned_device_id
@@ -35,6 +36,8 @@ from tests.emulator.timefmt import (
 )
 
 DEDUP_WINDOW_MS = 7 * MS_PER_DAY
+# Export API docs: "Events before November 12, 2014 are grouped by day, instead of by the hour."
+DAY_GROUPED_BEFORE_HOUR = 16386 * 24  # 2014-11-12T00:00Z as an epoch hour
 REGIONS = ("standard", "eu")
 _COPIED_FIELDS = (
     "platform",
@@ -146,6 +149,8 @@ class Project:
         annotations_v3: bool = True,
         partition_events: int = 50_000,
         zip_directory_entry: bool = True,
+        export_lag_hours: float | None = None,
+        timezone: str = "UTC",
         blob_cache_bytes: int = 1 << 30,
         clock_ms: Callable[[], int] | None = None,
     ) -> None:
@@ -160,6 +165,11 @@ class Project:
         self.annotations_v3 = annotations_v3
         self.partition_events = partition_events
         self.zip_directory_entry = zip_directory_entry
+        if export_lag_hours is not None and export_lag_hours < 0:
+            raise ValueError(f"export_lag_hours must be >= 0 or None, got {export_lag_hours!r}")
+        self.export_lag_hours = export_lag_hours
+        self.timezone = timezone
+        self._zone = ZoneInfo(timezone)
         self._clock_ms = clock_ms or (lambda: 0)
         self.generated: GeneratedData | None = None
         self.ingested: list[dict[str, Any]] = []
@@ -224,6 +234,50 @@ class Project:
             blobs = build_hour_blobs(hour, lines, self.partition_events)
             self._cache.put(hour, blobs)
         return blobs
+
+    # -- export availability (read side) ----------------------------------------------------
+
+    def loaded_fraction(self, hour: int, now_ms: int) -> float:
+        """How much of ``hour`` the Export API serves at ``now_ms`` (0 = 404, 1 = complete).
+
+        Off (``export_lag_hours=None``): every stored event is exportable at once. On: the hour
+        begins loading when it ends and is complete ``export_lag_hours`` later (Amplitude
+        documents 2: "data sent between 8 and 9 PM begins loading at 9 PM and is available
+        through the Export API at 11 PM"); in between, the first events of the hour (in upload
+        order) in proportion to the time spent loading.
+        """
+        if self.export_lag_hours is None:
+            return 1.0
+        begins = (hour + 1) * MS_PER_HOUR
+        complete = begins + int(self.export_lag_hours * MS_PER_HOUR)
+        if now_ms >= complete:
+            return 1.0
+        if now_ms < begins:
+            return 0.0
+        return (now_ms - begins) / (complete - begins)
+
+    def export_blobs(self, hour: int, now_ms: int) -> list[HourBlob]:
+        """The gzip partitions the Export API serves for ``hour`` at ``now_ms``."""
+        fraction = self.loaded_fraction(hour, now_ms)
+        if fraction >= 1.0:
+            return self.hour_blobs(hour)
+        lines, _ = self._hour_content(hour)
+        loaded = int(len(lines) * fraction)
+        return build_hour_blobs(hour, lines[:loaded], self.partition_events) if loaded else []
+
+    @staticmethod
+    def export_hours(start_hour: int, end_hour: int) -> tuple[int, int]:
+        """The hours an export of ``[start_hour, end_hour]`` (inclusive) really serves: before
+        2014-11-12 Amplitude grouped events by day, so such an hour brings its whole UTC day."""
+        if start_hour < DAY_GROUPED_BEFORE_HOUR:
+            start_hour -= start_hour % 24
+        if end_hour < DAY_GROUPED_BEFORE_HOUR:
+            end_hour += 23 - end_hour % 24
+        return start_hour, end_hour
+
+    def day(self, ms: int) -> date:
+        """The day of an instant in the project's time zone (the Dashboard REST API's days)."""
+        return zone_day(ms, self._zone)
 
     def warm(self, processes: int | None = None) -> None:
         """Build every hour's blobs now (benchmarks call this before timing).
@@ -295,7 +349,7 @@ class Project:
         return cast(
             "Figures",
             self.cached_figures(
-                lambda p: compute_figures(p.all_metas(), dict(p._identities.merged))
+                lambda p: compute_figures(p.all_metas(), dict(p._identities.merged), p.day)
             ),
         )
 
@@ -596,6 +650,8 @@ class Project:
                 "cohorts_enabled": self.cohorts_enabled,
                 "country_group_by_ok": self.country_group_by_ok,
                 "annotations_v3": self.annotations_v3,
+                "export_lag_hours": self.export_lag_hours,
+                "timezone": self.timezone,
                 "export_count": self.export_count(),
                 "ingested_count": len(self.ingested),
                 "users": self.users,

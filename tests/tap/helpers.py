@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from typing import Any
 from tests.emulator import Emulator, GeneratorSpec
 
 TAP = str(Path(sys.executable).parent / "tap-amplitude")
+ROOT = Path(__file__).resolve().parents[2]
 KEY, SECRET = "key-tap-std", "secret-tap-std-7f3a"
 EU_KEY, EU_SECRET = "key-tap-eu", "secret-tap-eu-91bc"
 START, END = "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z"
@@ -120,14 +122,28 @@ def run_tap(
     state: dict[str, Any] | None = None,
     args: tuple[str, ...] = (),
     timeout: float = 120,
+    now: str | None = None,
 ) -> Run:
-    """Run the tap to completion (selecting ``streams`` only, when given)."""
+    """Run the tap to completion (selecting ``streams`` only, when given); with ``now`` (an
+    ISO instant) its clock is frozen there (see tests/tap/frozen_clock.py)."""
     config_path = write_json(tmp / "config.json", config)
     command = [TAP, "--config", str(config_path), *args]
+    env = None
+    if now is not None:
+        command[0:1] = [sys.executable, "-m", "tests.tap.frozen_clock"]
+        env = {**os.environ, "TAP_TEST_NOW": now}
     if streams is not None:
         command += ["--catalog", str(select_catalog(tmp, config_path, streams))]
     if state is not None:
         command += ["--state", str(write_json(tmp / "state.json", state))]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        cwd=ROOT,
+        env=env,
+    )
     messages = parse_messages(done.stdout) if not args else []
     return Run(done.returncode, done.stdout, done.stderr, messages)

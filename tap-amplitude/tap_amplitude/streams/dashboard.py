@@ -1,7 +1,10 @@
 """Dashboard REST streams, incremental on ``date``: active_users and average_session_length.
 
-Each run re-reads from the bookmarked date inclusive, so a day read while still in progress is
-corrected by the next run (same primary key: downstream upserts converge).
+Days are days in the project's time zone (``project_timezone``), as the Dashboard REST API
+counts them: "today" is the project's today, never a UTC date that has not begun there. Each run
+re-reads from ``dashboard_lookback_days`` before the bookmarked date, so the day read while still
+in progress, and recent days whose figures late events changed, are corrected by the next run
+(same primary key: downstream upserts converge).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import Any
 
 from singer_sdk.helpers.types import Context
 
+from tap_amplitude import clock
 from tap_amplitude.client import Endpoint
 from tap_amplitude.errors import AmplitudeAPIError
 from tap_amplitude.streams.base import AmplitudeStream
@@ -59,25 +63,31 @@ def session_length_records(body: Any) -> Iterator[dict[str, Any]]:
 class _DashboardStream(AmplitudeStream):
     primary_keys = ("date",)
     replication_key = "date"
-    is_sorted = True
+    # Days are in order, but each run starts dashboard_lookback_days before the bookmark: the
+    # SDK's sorted-stream check would refuse those days. The bookmark is the newest day read.
+    is_sorted = False
     endpoint: Endpoint
 
     def _date_range(self, context: Context | None) -> tuple[dt.date, dt.date] | None:
         settings = self.settings
-        start = settings.start_date.date()
+        zone = settings.zone
+        start = settings.start_date.astimezone(zone).date()
         bookmark = self.get_starting_replication_key_value(context)
         if bookmark:
-            # Inclusive: the bookmarked day may have been partial when it was read.
-            start = max(start, dt.date.fromisoformat(str(bookmark)[:10]))
-        end = dt.datetime.now(dt.UTC).date()
+            # The bookmarked day may have been partial, and late events change recent days.
+            again = dt.date.fromisoformat(str(bookmark)[:10])
+            start = max(start, again - dt.timedelta(days=settings.dashboard_lookback_days))
+        end = clock.utc_now().astimezone(zone).date()  # the project's today
         if settings.end_date is not None:
-            end = min(end, (settings.end_date - dt.timedelta(microseconds=1)).date())
+            last_instant = settings.end_date - dt.timedelta(microseconds=1)
+            end = min(end, last_instant.astimezone(zone).date())
         if start > end:
             self.logger.warning(
-                "%s: start %s is after the last day to read (%s); nothing to read",
+                "%s: start %s is after the last day to read (%s, in %s); nothing to read",
                 self.name,
                 start,
                 end,
+                settings.project_timezone,
             )
             return None
         return start, end

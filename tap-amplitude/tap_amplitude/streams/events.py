@@ -5,6 +5,10 @@ Meltano's state backend stores it) is the end of the last finished window, an RF
 every event with ``server_upload_time`` before it has been emitted. It is written, and stdout
 flushed, after each window (an empty 404 window included), so a run killed at any moment resumes
 at the first unfinished window: nothing skipped, at most that window repeated.
+
+Next to it, ``reread_from`` is the first hour that was read while still recent (less than
+``export_lag_hours + lookback_hours`` after it ended): the next run starts there, so an hour that
+Amplitude was still loading (a 404, or part of its events) is read again once it is complete.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.helpers.types import Context, Record
 from singer_sdk.mapper import SameRecordTransform
 
+from tap_amplitude import clock
 from tap_amplitude.errors import (
     AmplitudeAPIError,
     CorruptExportError,
@@ -32,10 +37,18 @@ from tap_amplitude.export_reader import ExportArchive
 from tap_amplitude.gc_tuning import bulk_allocation_gc
 from tap_amplitude.output import BufferedMsgSpecWriter, RecordLineEncoder
 from tap_amplitude.progress import ExportProgress
-from tap_amplitude.settings import parse_datetime_setting
+from tap_amplitude.settings import DOCUMENTED_EXPORT_LAG_HOURS, parse_datetime_setting
 from tap_amplitude.streams.base import AmplitudeStream
 from tap_amplitude.timestamps import InvalidTimestampError, format_rfc3339, normalize_fields
-from tap_amplitude.windows import HOUR, MAX_EXPORT_HOURS, Window, export_range, next_window
+from tap_amplitude.windows import (
+    HOUR,
+    MAX_EXPORT_HOURS,
+    Window,
+    export_range,
+    floor_hour,
+    next_window,
+    reread_point,
+)
 
 TIMESTAMP_FIELDS = (
     "event_time",
@@ -69,6 +82,8 @@ class EventsStream(AmplitudeStream):
         self._direct_output: tuple[RecordLineEncoder, BufferedMsgSpecWriter] | None = None
         self._direct_output_decided = False
         self._progress = ExportProgress(total_windows=0)
+        self._run_start: dt.datetime | None = None
+        self._resumed_bookmark: dt.datetime | None = None
 
     # -- state -------------------------------------------------------------------------------
 
@@ -77,12 +92,12 @@ class EventsStream(AmplitudeStream):
     ) -> None:
         """No per-record bookmark: the bookmark advances per finished window only."""
 
-    def _saved_bookmark(self) -> dt.datetime | None:
-        value = self.stream_state.get("replication_key_value")
+    def _saved_time(self, key: str) -> dt.datetime | None:
+        value = self.stream_state.get(key)
         if not value or self.replication_method != "INCREMENTAL":
             return None
         try:
-            return parse_datetime_setting("state.bookmarks.events.replication_key_value", value)
+            return parse_datetime_setting(f"state.bookmarks.events.{key}", value)
         except ValueError as exc:
             raise AmplitudeAPIError(
                 f"The saved state is not usable: {exc}. Fix or clear the events bookmark."
@@ -91,9 +106,21 @@ class EventsStream(AmplitudeStream):
     def _finish_window(self, window: Window) -> None:
         if self.replication_method != "INCREMENTAL":
             return
+        settings = self.settings
         state = self.stream_state
         state["replication_key"] = self.replication_key
-        state["replication_key_value"] = format_rfc3339(window.end)
+        # Never backwards: re-reading hours before the bookmark (reread_from, or a larger
+        # export_lag_hours than last time) does not undo what earlier runs emitted.
+        done = max(window.end, self._resumed_bookmark or window.end)
+        state["replication_key_value"] = format_rfc3339(done)
+        state["reread_from"] = format_rfc3339(
+            reread_point(
+                run_start=self._run_start or window.start,
+                done_until=window.end,
+                now=clock.utc_now(),
+                settle_hours=settings.export_lag_hours + settings.lookback_hours,
+            )
+        )
         self.state_manager.is_flushed = False
         self._write_state_message()
 
@@ -170,29 +197,50 @@ class EventsStream(AmplitudeStream):
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:  # noqa: ARG002
         """Events of every complete hour from the bookmark (or start_date) on."""
         settings = self.settings
-        now = dt.datetime.now(dt.UTC)
-        bookmark = self._saved_bookmark()
+        now = clock.utc_now()
+        bookmark = self._saved_time("replication_key_value")
+        reread_from = self._saved_time("reread_from")  # absent: resume at the bookmark
+        self._resumed_bookmark = bookmark
         start, end = export_range(
             bookmark=bookmark,
+            reread_from=reread_from,
             start_date=settings.start_date,
             end_date=settings.end_date,
             now=now,
             lag_hours=settings.export_lag_hours,
         )
+        self._log_slice_bounds(settings.start_date, settings.end_date)
+        if settings.export_lag_hours < DOCUMENTED_EXPORT_LAG_HOURS:
+            self.logger.warning(
+                "events: export_lag_hours=%d reads hours before Amplitude documents them as "
+                "exportable (2 hours after they end); they may be incomplete. lookback_hours=%d "
+                "re-reads them on the next run.",
+                settings.export_lag_hours,
+                settings.lookback_hours,
+            )
         if start >= end:
             self.logger.warning(
                 "events: nothing to export: the first hour to read (%s) is not before the "
-                "newest complete hour (%s; now minus export_lag_hours=%d, capped by end_date). "
+                "newest finished hour (%s; now minus export_lag_hours=%d, capped by end_date). "
                 "No request was made.",
                 f"{start:%Y-%m-%dT%H}:00Z",
                 f"{end:%Y-%m-%dT%H}:00Z",
                 settings.export_lag_hours,
             )
             return
+        if bookmark is not None and start < floor_hour(bookmark):
+            self.logger.info(
+                "events: reading again %s:00Z to %s:00Z, read while recent by the last run "
+                "(lookback_hours=%d); their events are emitted again with the same uuid",
+                f"{start:%Y-%m-%dT%H}",
+                f"{floor_hour(bookmark):%Y-%m-%dT%H}",
+                settings.lookback_hours,
+            )
         hours = settings.request_time_range
         if self.ABORT_AT_RECORD_COUNT is not None:
             # --test: a connection check reads one recent window, not the whole history.
             start = max(start, end - dt.timedelta(hours=hours))
+        self._run_start = start
         # Without start_date and bookmark, the project's history is scanned from 2012: while
         # windows come back empty, each next one doubles (up to the Export API's 365 days).
         scanning = settings.start_date_is_default and bookmark is None
@@ -214,6 +262,17 @@ class EventsStream(AmplitudeStream):
                     size = min(size * 2, MAX_EXPORT_HOURS)
                 else:
                     scanning, size = False, hours
+
+    def _log_slice_bounds(self, start_date: dt.datetime, end_date: dt.datetime | None) -> None:
+        for name, value in (("start_date", start_date), ("end_date", end_date)):
+            if value is not None and value != floor_hour(value):
+                self.logger.info(
+                    "events: %s %s is not on a whole hour: events are read in whole UTC hours, "
+                    "from %s:00Z (rounded down), so adjacent slices never share an hour",
+                    name,
+                    format_rfc3339(value),
+                    f"{floor_hour(value):%Y-%m-%dT%H}",
+                )
 
     def _export(self, window: Window) -> Generator[dict[str, Any], None, bool]:
         """Export ``window``, halving it on 'too large' and on persistent 504s.
@@ -246,10 +305,21 @@ class EventsStream(AmplitudeStream):
     def _records(self, archive: ExportArchive) -> Generator[dict[str, Any], None, int]:
         """The archive's events, timestamps normalised; returns how many there were."""
         count = 0
+        window = archive.window
+        # Before 2014-11-12 Amplitude answers with whole days: keep the window's hours only.
+        bounds = (
+            (format_rfc3339(window.start), format_rfc3339(window.end))
+            if window.day_grouped
+            else None
+        )
         # closing: an early exit stops the decompressing thread before the archive is closed
         with closing(archive.blocks()) as blocks:
             for block in blocks:
-                events = self._decode_block(block, archive.window)
+                events = self._decode_block(block, window)
+                if bounds is not None:
+                    low, high = bounds
+                    key = self.replication_key
+                    events = [e for e in events if low <= (e.get(key) or "") < high]
                 self._stamp_time_extracted()
                 count += len(events)
                 yield from events
