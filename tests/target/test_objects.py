@@ -228,7 +228,7 @@ def test_validation_rejects_and_fail_on_rejected(emulator: Emulator, tmp_path: P
     rows = [
         {"kind": "Good", "uid": "user-00001", "at": "2026-01-02T00:00:00Z"},
         {"kind": "Good", "uid": "abc", "at": "2026-01-02T00:00:00Z"},
-        {"kind": "$identify", "uid": "user-00002", "at": "2026-01-02T00:00:00Z"},
+        {"kind": "[Amplitude] Start Session", "uid": "user-00002", "at": "2026-01-02T00:00:00Z"},
         {"kind": "Good", "uid": "undefined", "at": "2026-01-02T00:00:00Z"},
         {"kind": "Good", "uid": "user-00003", "at": "tomorrow"},
         {"kind": "Good", "uid": None, "at": "2026-01-02T00:00:00Z"},
