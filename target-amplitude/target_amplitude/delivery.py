@@ -12,10 +12,10 @@ production), so every rule below is testable with a fake.
 - A request also holds at most the endpoint's property count (Group Identify: 1024 group
   properties over all its identifications).
 - 400 with index lists (or an error naming one item, "... at index N: ..."): the listed items
-  are rejected with Amplitude's reason, the rest resent, until accepted. A 400 without index lists is about the whole request (invalid API key,
-  missing_field, invalid JSON, text/plain `invalid_api_key` / `missing_event` from the form
-  endpoints): fatal at once, with the setting to check, never bisected. 403 and other 4xx are
-  fatal too: DeliveryError, no loop.
+  are rejected with Amplitude's reason, the rest resent, until accepted. A 400 without index
+  lists is about the whole request (invalid API key, missing_field, invalid JSON, text/plain
+  `invalid_api_key` / `missing_event` from the form endpoints): fatal at once, with the setting
+  to check, never bisected. 403 and other 4xx are fatal too: DeliveryError, no loop.
 - Circuit breaker: when a bisection's single-item requests fail with one same answer
   BREAKER_FAILURES times in a row (nothing accepted in between), the answer is about every
   request, not about those items: DeliveryError, instead of one rejected record per item.
