@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import hashlib
+import re
 import typing as t
 
 import msgspec
@@ -147,12 +148,15 @@ def namespaced_insert_id(namespace: str, value: str) -> str:
     return f"{namespace}:{value}"
 
 
+_NUMBER = re.compile(r"\d+(\.\d*)?")
+
+
 def _is_numeric_time(value: t.Any) -> bool:
     if isinstance(value, bool):
         return False
     if isinstance(value, int | float | decimal.Decimal):
         return True
-    return isinstance(value, str) and value.strip().isdigit()
+    return isinstance(value, str) and _NUMBER.fullmatch(value.strip()) is not None
 
 
 def _iso(ms: int) -> str:
@@ -176,9 +180,9 @@ def _time(
         return None
     numeric = _is_numeric_time(value)
     try:
-        if numeric and unit == "s":
-            seconds = decimal.Decimal(value.strip() if isinstance(value, str) else str(value))
-            ms = int(seconds * 1000)
+        if numeric:
+            number = decimal.Decimal(value.strip() if isinstance(value, str) else str(value))
+            ms = int(number * 1000) if unit == "s" else int(number)
         else:
             ms = to_epoch_ms(value)
     except (ValueError, TypeError, OverflowError, ArithmeticError):

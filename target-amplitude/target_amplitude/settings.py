@@ -343,7 +343,7 @@ def parse_stream_mapping(stream: str, raw: t.Any, *, hard_delete: bool = False) 
         if not (common["user_id_field"] or common["device_id_field"]):
             reader.fail("user_id_field", "an event needs user_id_field or device_id_field.")
         reader.only_for("null_behavior", "user, device, group")
-        if reader.choice("on_delete", ("skip",), "skip") != "skip":
+        if reader.choice("on_delete", ON_DELETE, "skip") != "skip":
             reader.fail("on_delete", "events only support skip.")
         time_field = reader.text("time_field")
         null_time = reader.choice("null_time", ("upload_time",), "reject")
