@@ -184,6 +184,15 @@ class AmplitudeSink(BatchSink):
             if key not in record:
                 super()._singer_validate_message(record)  # raises, naming the keys
 
+    # singer-sdk 0.54 (checked 0.54.2): without add_record_metadata the SDK strips every `_sdc_*`
+    # field from records through this private hook, `_sdc_deleted_at` included, and no public
+    # seam keeps one. A log-based tap's delete marker drives on_delete, so it is kept.
+    def _remove_sdc_metadata_from_record(self, record: dict) -> None:
+        deleted_at = record.get("_sdc_deleted_at")
+        super()._remove_sdc_metadata_from_record(record)
+        if deleted_at is not None:
+            record["_sdc_deleted_at"] = deleted_at
+
     def _after_process_record(self, context: dict) -> None:
         """No per-record debug log line."""
 
