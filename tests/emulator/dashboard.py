@@ -7,16 +7,16 @@ Figures are derived from the project's events (generated and ingested), by event
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
 from tests.emulator.generator import EventMeta
+from tests.emulator.labels import GROUP_BY_PROPERTIES, NO_VALUE
 from tests.emulator.timefmt import ms_to_date
 
-GROUP_BY_PROPERTIES = ("country", "platform")
-NO_VALUE = "(none)"
+GROUP_BY_REFUSED = "Invalid chart definition"
 
 
 class DashboardError(Exception):
@@ -48,19 +48,30 @@ class Figures:
     event_totals: Counter[str] = field(default_factory=Counter)
 
 
-def compute_figures(metas: Iterable[EventMeta]) -> Figures:
+def compute_figures(
+    metas: Iterable[EventMeta], canonical: Mapping[str, str] | None = None
+) -> Figures:
+    """The per-day facts; ``canonical`` maps an anonymous device's key to the user it was
+    merged into (one person, counted once in new and active users)."""
     figures = Figures(labels={name: {} for name in GROUP_BY_PROPERTIES})
+    canonical = canonical or {}
+    labels = figures.labels
     for meta in metas:
+        user_key = canonical.get(meta.user_key, meta.user_key)
         day = ms_to_date(meta.event_time_ms)
-        figures.active.setdefault(day, set()).add(meta.user_key)
-        first = figures.first_seen.get(meta.user_key)
+        figures.active.setdefault(day, set()).add(user_key)
+        first = figures.first_seen.get(user_key)
         if first is None or day < first:
-            figures.first_seen[meta.user_key] = day
-        figures.labels["country"][meta.user_key] = meta.country or NO_VALUE
-        figures.labels["platform"][meta.user_key] = meta.platform or NO_VALUE
+            figures.first_seen[user_key] = day
+        if meta.labels is None:
+            labels["country"][user_key] = meta.country or NO_VALUE
+            labels["platform"][user_key] = meta.platform or NO_VALUE
+        else:
+            for name, value in meta.labels.items():
+                labels[name][user_key] = value
         figures.event_totals[meta.event_type] += 1
         if meta.session_id != -1:
-            key = (meta.user_key, meta.session_id)
+            key = (user_key, meta.session_id)
             low, high = figures.sessions.get(key, (meta.event_time_ms, meta.event_time_ms))
             figures.sessions[key] = (min(low, meta.event_time_ms), max(high, meta.event_time_ms))
     return figures

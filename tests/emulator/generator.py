@@ -12,10 +12,11 @@ import json
 import math
 import random
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from tests.emulator.labels import group_labels
 from tests.emulator.timefmt import MS_PER_DAY, MS_PER_HOUR, parse_start, raw_timestamp
 
 DEFAULT_COUNTRIES = ("United States", "Germany", "France", "United Kingdom", "Brazil", "Japan")
@@ -100,6 +101,7 @@ class EventMeta(NamedTuple):
     event_type: str
     country: str | None
     platform: str | None
+    labels: Mapping[str, str] | None = None  # group-by property -> label (dashboard.label_of)
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,7 @@ class _User:
     country: str
     platform: str
     fragment: str  # the per-user JSON members, serialised once
+    labels: Mapping[str, str]  # the dashboard group-by labels of this user
 
     @property
     def key(self) -> str:
@@ -189,7 +192,7 @@ def _make_user(spec: GeneratorSpec, project_id: int, index: int, start_ms: int) 
         "idfa": str(uuid.UUID(int=rng.getrandbits(128), version=4)) if platform == "iOS" else None,
     }
     fragment = json.dumps(members, separators=(", ", ": "))[1:-1]
-    return _User(index, user_id, device_id, country, platform, fragment)
+    return _User(index, user_id, device_id, country, platform, fragment, group_labels(members))
 
 
 def _below(rng: random.Random, n: int) -> int:
@@ -300,11 +303,12 @@ class GeneratedData:
                 group_properties = {
                     "company": {company: {"industry": "retail", "seats": user.index % 17 * 10}}
                 }
-            attribution: Any = None
+            attribution: str | None = None
             if rng.random() < 0.02:
-                attribution = _pick(
-                    rng, [f"attr-{_below(rng, 10**6)}", [f"attr-{_below(rng, 10**6)}"]]
-                )
+                # A string, as the Export API docs type it (the draws of an earlier version,
+                # which sometimes made a list, are kept so the rest of the data is unchanged).
+                first, second = f"attr-{_below(rng, 10**6)}", f"attr-{_below(rng, 10**6)}"
+                attribution = _pick(rng, [first, second])
             event_ts = raw_timestamp(event_ms)
             event: dict[str, Any] = {
                 "uuid": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
@@ -351,7 +355,15 @@ class GeneratedData:
             }
             lines.append(f"{dumps(event, separators=(', ', ': '))[:-1]}, {user.fragment}}}")
             metas.append(
-                EventMeta(user.key, event_ms, session_id, event_type, user.country, user.platform)
+                EventMeta(
+                    user.key,
+                    event_ms,
+                    session_id,
+                    event_type,
+                    user.country,
+                    user.platform,
+                    user.labels,
+                )
             )
         return lines, metas
 

@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from tests.emulator import responses
 from tests.emulator.dashboard import (
-    GROUP_BY_PROPERTIES,
+    GROUP_BY_REFUSED,
     DashboardError,
     events_list_body,
     sessions_body,
@@ -26,12 +26,15 @@ from tests.emulator.export import ZipLayout
 from tests.emulator.ingest_validation import (
     Rejection,
     check_events,
+    form_fields,
     invalid_api_key,
+    legacy_text,
     parse_event_batch,
     parse_group_identify,
     parse_identify,
     payload_too_large,
 )
+from tests.emulator.labels import group_by_property
 from tests.emulator.store import Project
 from tests.emulator.timefmt import (
     MS_PER_DAY,
@@ -52,6 +55,7 @@ WRITE_LIMITS = {
     "/groupidentify": 1024 * 1024,
 }
 EPS_THRESHOLDS = {"/batch": 1000, "/2/httpapi": 30}
+FORM_PATHS = frozenset({"/identify", "/groupidentify"})
 READ_PATHS = frozenset(
     {
         "/api/2/export",
@@ -217,7 +221,9 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             self._json(404, responses.read_fault_body(404))
             return
         expected = "GET" if path in read_routes else "POST"
-        if method != expected:
+        # The Identify API takes "a POST or GET request" (the form endpoints only).
+        allowed = ("GET", "POST") if path in FORM_PATHS else (expected,)
+        if method not in allowed:
             self._json(
                 405,
                 {"code": 405, "error": f"Method {method} not allowed; use {expected}"},
@@ -241,7 +247,10 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             try:
                 write_routes[path]()
             except Rejection as rejection:
-                self._json(rejection.status, rejection.body)
+                if rejection.text is not None:
+                    self._text(rejection.status, rejection.text)
+                else:
+                    self._json(rejection.status, rejection.body)
 
     def _status_fault(
         self, path: str, read_side: bool, events: list[dict[str, Any]] | None = None
@@ -368,22 +377,19 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         if interval not in ("1", "7", "30"):
             self._bad_request(f"Invalid interval i={interval}: use 1, 7 or 30")
             return
+        prop = group_by_property(group_by) if group_by is not None else None
         if group_by is not None and (
-            group_by not in GROUP_BY_PROPERTIES
-            or (group_by == "country" and not project.country_group_by_ok)
+            prop is None or (prop == "country" and not project.country_group_by_ok)
         ):
             self._json(
                 400,
                 DashboardError(
-                    400,
-                    "invalid",
-                    f"Invalid user property {group_by}",
-                    details=f"g={group_by} cannot be used to group users in this project",
+                    400, "invalid", GROUP_BY_REFUSED, details=f"Invalid user property {group_by}"
                 ).body,
             )
             return
         figures = project.figures()
-        self._json(200, users_body(figures, days[0], days[1], metric, int(interval), group_by))
+        self._json(200, users_body(figures, days[0], days[1], metric, int(interval), prop))
 
     def _sessions(self, project: Project) -> None:
         days = self._day_range()
@@ -461,9 +467,14 @@ class EmulatorHandler(BaseHTTPRequestHandler):
     def _write_project(self, api_key: str) -> Project:
         project = self.server.emulator.project_for_key(api_key, self.region)
         if project is None:
+            if self.route_path in FORM_PATHS:
+                raise legacy_text(400, "invalid_api_key")
             raise invalid_api_key(api_key)
         self.project = project
         return project
+
+    def _form(self) -> dict[str, str]:
+        return form_fields(self.body, self.headers.get("Content-Type", ""), self.query)
 
     def _check_size(self) -> None:
         path = self.route_path
@@ -478,7 +489,7 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         project = self._write_project(batch.api_key)
         if self._status_fault(path, read_side=False, events=batch.events):
             return
-        check_events(batch.events, batch.min_id_length)
+        kept = check_events(batch.events, batch.min_id_length)
         decision = self.server.emulator.faults.throttle_events(path, batch.events)
         if decision is not None:
             body = responses.throttle_body(
@@ -491,7 +502,7 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             )
             self._json(429, body)
             return
-        project.ingest(batch.events, path)
+        project.ingest(kept, path)
         self._json(
             200,
             {
@@ -504,7 +515,7 @@ class EmulatorHandler(BaseHTTPRequestHandler):
 
     def _identify(self) -> None:
         self._check_size()
-        request = parse_identify(self.body)
+        request = parse_identify(self._form())
         project = self._write_project(request.api_key)
         if self._status_fault(self.route_path, read_side=False):
             return
@@ -513,7 +524,7 @@ class EmulatorHandler(BaseHTTPRequestHandler):
 
     def _group_identify(self) -> None:
         self._check_size()
-        request = parse_group_identify(self.body)
+        request = parse_group_identify(self._form())
         project = self._write_project(request.api_key)
         if self._status_fault(self.route_path, read_side=False):
             return

@@ -15,6 +15,10 @@ from typing import Any, cast
 from tests.emulator.dashboard import Figures, compute_figures
 from tests.emulator.export import HourBlob, build_hour_blobs
 from tests.emulator.generator import EventMeta, GeneratedData, GeneratorSpec
+from tests.emulator.identity import Identities, assigned_device_id
+from tests.emulator.ingest_validation import GROUP_IDENTIFY_EVENT, IDENTIFY_EVENT
+from tests.emulator.labels import group_labels
+from tests.emulator.normalise import is_revenue, language_name, revenue_properties
 from tests.emulator.profiles import (
     GROUP_OPERATIONS,
     USER_OPERATIONS,
@@ -32,7 +36,6 @@ from tests.emulator.timefmt import (
 
 DEDUP_WINDOW_MS = 7 * MS_PER_DAY
 REGIONS = ("standard", "eu")
-_REVENUE_FIELDS = ("price", "quantity", "revenue", "productId", "revenueType", "currency")
 _COPIED_FIELDS = (
     "platform",
     "os_name",
@@ -41,7 +44,7 @@ _COPIED_FIELDS = (
     "device_manufacturer",
     "device_model",
 )
-_LOCATION_FIELDS = ("country", "region", "city", "dma", "language", "location_lat", "location_lng")
+_LOCATION_FIELDS = ("country", "region", "city", "dma", "location_lat", "location_lng")
 
 
 class _PendingExport(t.NamedTuple):
@@ -58,6 +61,19 @@ class _PendingExport(t.NamedTuple):
     counter: int
     amplitude_id: int
     path: str
+    device_id: str | None  # as sent, or the one Amplitude assigns to a user_id-only event
+
+
+_LABEL_FIELDS = ("city", "region", "dma", "platform", "os_name", "os_version", "device_model")
+
+
+def _has_revenue_fields(event: dict[str, Any]) -> bool:
+    properties = event.get("event_properties")
+    return (
+        "price" in event
+        or "revenue" in event
+        or (isinstance(properties, dict) and ("$price" in properties or "$revenue" in properties))
+    )
 
 
 def to_hour(value: int | str | datetime) -> int:
@@ -159,7 +175,9 @@ class Project:
         self._ingest_counter = 0  # never reset: uuids stay unique across resets
         self._metas: dict[int, list[EventMeta]] = {}
         self._dedup: dict[str, dict[str, int]] = {}
-        self._amplitude_ids: dict[str, int] = {}
+        self._identities = Identities()
+        self._paying: set[str] = set()  # persons with a revenue event ("paying")
+        self._start_versions: dict[str, str] = {}  # person -> first app_version seen
         self._lock = threading.RLock()
         self._cache = BlobCache(blob_cache_bytes)
         self._figures_cache: Any = None
@@ -274,7 +292,12 @@ class Project:
 
     def figures(self) -> Figures:
         """The per-day facts behind /api/2/users, /sessions/average and /events/list."""
-        return cast("Figures", self.cached_figures(lambda p: compute_figures(p.all_metas())))
+        return cast(
+            "Figures",
+            self.cached_figures(
+                lambda p: compute_figures(p.all_metas(), dict(p._identities.merged))
+            ),
+        )
 
     def _changed(self, hour: int | None) -> None:
         self.version += 1
@@ -310,6 +333,10 @@ class Project:
         with self._lock:
             for item in identifications:
                 user_id, device_id = item.get("user_id"), item.get("device_id")
+                if user_id is not None and device_id is not None:
+                    self._identities.resolve(
+                        user_id, device_id
+                    )  # "set the User ID for a Device ID"
                 profile = self.profile_for(user_id, device_id)
                 operations = normalise_operations(item.get("user_properties"), USER_OPERATIONS)
                 self._update(profile, operations)
@@ -330,6 +357,14 @@ class Project:
                     props, normalise_operations(item.get("group_properties"), GROUP_OPERATIONS)
                 )
 
+    def _group_identify_event(self, event: dict[str, Any]) -> None:
+        """A ``$groupidentify`` event: its ``group_properties`` operations applied to every
+        group its ``groups`` names (it is not an exportable event of a user)."""
+        operations = normalise_operations(event.get("group_properties"), USER_OPERATIONS)
+        for group_type, values in (event.get("groups") or {}).items():
+            for value in values if isinstance(values, list) else [values]:
+                self._update(self.groups.setdefault((group_type, str(value)), {}), operations)
+
     # -- ingest ----------------------------------------------------------------------------
 
     def ingest(self, events: list[dict[str, Any]], path: str) -> int:
@@ -341,6 +376,11 @@ class Project:
         with self._lock:
             for event in events:
                 if self._is_duplicate(event, now):
+                    continue
+                if event.get("event_type") == GROUP_IDENTIFY_EVENT:
+                    self.ingested.append(event)
+                    self._group_identify_event(event)
+                    stored += 1
                     continue
                 line, meta = self._to_export(event, now, now_raw, path)
                 self.ingested.append(event)
@@ -356,17 +396,14 @@ class Project:
         if not insert_id:
             return False
         owner = event.get("device_id") or event.get("user_id")
+        if owner is None:  # a $groupidentify without ids: per group
+            owner = json.dumps(event.get("groups"), sort_keys=True)
         seen = self._dedup.setdefault(str(owner), {})
         previous = seen.get(insert_id)
         if previous is not None and now - previous < DEDUP_WINDOW_MS:
             return True
         seen[insert_id] = now
         return False
-
-    def _amplitude_id(self, key: str) -> int:
-        if key not in self._amplitude_ids:
-            self._amplitude_ids[key] = 900_000_000_000 + len(self._amplitude_ids)
-        return self._amplitude_ids[key]
 
     def _to_export(
         self, event: dict[str, Any], now: int, now_raw: str, path: str
@@ -377,6 +414,9 @@ class Project:
         ids) is captured here; the export record is built when the hour is first exported.
         """
         user_id, device_id = event.get("user_id"), event.get("device_id")
+        exported_device = device_id if device_id is not None else assigned_device_id(str(user_id))
+        amplitude_id = self._identities.resolve(user_id, exported_device)
+        person = self._identities.person(user_id, exported_device)
         skip_sync = bool(event.get("$skip_user_properties_sync"))
         event_props = event.get("user_properties") or {}
         if skip_sync:
@@ -388,7 +428,13 @@ class Project:
             self._update(profile, operations)
             carried = dict(profile)
             updated = bool(operations)
-        groups: dict[str, Any] = dict(self.user_groups.get(user_id or device_id or "", {}))
+        if event.get("event_type") == IDENTIFY_EVENT and event.get("groups"):
+            # set_group: an identify's groups join the user to them durably (as /identify's)
+            self.user_groups.setdefault(person, {}).update(event["groups"])
+            if not skip_sync:
+                profile.update(event["groups"])
+                carried = dict(profile)
+        groups: dict[str, Any] = dict(self.user_groups.get(person, {}))
         groups.update(event.get("groups") or {})
         group_properties: dict[str, Any] = {}
         for group_type, values in groups.items():
@@ -399,8 +445,10 @@ class Project:
         event_ms = event.get("time")
         if event_ms is None:
             event_ms = now
-        owner = user_id or device_id
-        assert owner is not None
+        if event.get("app_version"):
+            self._start_versions.setdefault(person, event["app_version"])
+        if _has_revenue_fields(event) and is_revenue(revenue_properties(event)):
+            self._paying.add(person)
         self._ingest_counter += 1
         pending = _PendingExport(
             event,
@@ -412,28 +460,38 @@ class Project:
             event_ms,
             now,
             self._ingest_counter,
-            self._amplitude_id(owner),
+            amplitude_id,
             path,
+            exported_device,
         )
         session_id = event.get("session_id", -1)
+        country = event.get("country") or carried.get("country")
+        labels = group_labels(
+            {
+                **{key: event.get(key) for key in _LABEL_FIELDS},
+                "country": country,
+                "language": language_name(event.get("language")),
+                "version_name": event.get("app_version"),
+                "start_version": self._start_versions.get(person),
+                "paying": True if person in self._paying else None,
+            }
+        )
         meta = EventMeta(
-            owner,
+            person,
             event_ms,
             session_id if isinstance(session_id, int) else -1,
             event["event_type"],
-            event.get("country") or carried.get("country"),
+            country,
             event.get("platform"),
+            labels,
         )
         return pending, meta
 
     def _export_record(self, pending: _PendingExport) -> dict[str, Any]:
         """The export-shaped record of an ingested event."""
         event, now_raw, event_ms = pending.event, pending.now_raw, pending.event_ms
-        user_id, device_id = event.get("user_id"), event.get("device_id")
-        event_properties = dict(event.get("event_properties") or {})
-        for field in _REVENUE_FIELDS:
-            if field in event:
-                event_properties[f"${field}"] = event[field]
+        user_id, device_id = event.get("user_id"), pending.device_id
+        event_properties = revenue_properties(event)
         event_raw = now_raw if event_ms == pending.now else raw_timestamp(event_ms)
         record: dict[str, Any] = {
             # Deterministic, unique per project (a version-4-shaped uuid: project id, counter).
@@ -484,6 +542,7 @@ class Project:
             "start_version": None,
             "ip_address": event.get("ip"),
             **{field: event.get(field) for field in _LOCATION_FIELDS},
+            "language": language_name(event.get("language")),
             "paying": None,
             "adid": event.get("adid"),
             "idfa": event.get("idfa"),
@@ -501,6 +560,9 @@ class Project:
             self._lines.clear()
             self._metas.clear()
             self._dedup.clear()
+            self._identities.clear()
+            self._paying.clear()
+            self._start_versions.clear()
             self._changed(None)
 
     # -- annotations and cohorts -----------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import requests
 
 from tests.emulator import Emulator
@@ -51,7 +52,8 @@ def test_users_errors(emulator_factory) -> None:
     error = response.json()["error"]
     assert error["http_code"] == 400
     assert error["type"] == "invalid"
-    assert error["message"] == "Invalid user property country"
+    assert error["message"] == "Invalid chart definition"
+    assert error["metadata"] == {"details": "Invalid user property country"}
     assert _get(emu, "/api/2/users", auth=("k-nc", "s-nc"), **DAYS).status_code == 200
     for params in [
         {"start": "2026-01-01", "end": "20260102"},
@@ -64,6 +66,41 @@ def test_users_errors(emulator_factory) -> None:
         bad = _get(emu, "/api/2/users", auth=("k-nc", "s-nc"), **params)
         assert bad.status_code == 400, params
         assert bad.json()["error"]["http_code"] == 400, params
+
+
+# The group-bys the Dashboard REST docs list; each label as the user property definitions
+# show it (OS = os_name + os_version, Paying "true" or none).
+GROUP_BYS = {
+    "country": "United States",
+    "city": "San Francisco",
+    "region": "California",
+    "DMA": "San Francisco-Oakland-San Jose, CA",
+    "language": "English",
+    "platform": "iOS",
+    "os": "ios 17.2",
+    "device": "Apple iPhone",
+    "version": None,
+    "start_version": None,
+    "paying": None,
+}
+
+
+@pytest.mark.parametrize(("group_by", "expected_label"), GROUP_BYS.items())
+def test_every_documented_group_by_splits_the_users(
+    emulator: Emulator, group_by: str, expected_label: str | None
+) -> None:
+    plain = _get(emulator, "/api/2/users", **DAYS).json()["data"]
+    response = _get(emulator, "/api/2/users", g=group_by, **DAYS)
+    assert response.status_code == 200, response.text
+    data = response.json()["data"]
+    assert len(data["seriesLabels"]) >= 2
+    assert all(isinstance(label, str) for label in data["seriesLabels"])
+    # every user is in exactly one group: the groups add up to the ungrouped counts
+    assert [sum(column) for column in zip(*data["series"], strict=True)] == plain["series"][0]
+    if expected_label is not None:
+        assert expected_label in data["seriesLabels"]
+    lower = _get(emulator, "/api/2/users", g=group_by.lower(), **DAYS)
+    assert lower.json()["data"]["seriesLabels"] == data["seriesLabels"]
 
 
 def test_sessions_average(emulator: Emulator) -> None:

@@ -108,7 +108,9 @@ def test_export_events_are_realistic_and_varied(emulator: Emulator) -> None:
     assert any(e["event_properties"]["referrer"] is None for e in events)
     assert any(e["groups"] for e in events)
     assert any(not e["groups"] for e in events)
-    assert any(isinstance(e["amplitude_attribution_ids"], list) for e in events)
+    attribution = [e["amplitude_attribution_ids"] for e in events]
+    assert any(isinstance(value, str) for value in attribution)
+    assert all(value is None or isinstance(value, str) for value in attribution)  # a string
     assert {e["session_id"] for e in events} & {-1}
 
 

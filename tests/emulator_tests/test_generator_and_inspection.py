@@ -184,3 +184,30 @@ def test_cli_default_projects() -> None:
     finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=10) == 0
+
+
+def test_cli_runs_on_the_standard_library_alone(tmp_path: Path) -> None:
+    """Issue 4's command line: `python -m tests.emulator serve --url-file FILE --events N` from
+    the repository root, with no site-packages at all (-S), demo keys key-std / secret-std."""
+    url_file = tmp_path / "emulator.url"
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    command = [sys.executable, "-S", "-m", "tests.emulator", "serve", "--url-file", str(url_file)]
+    process = subprocess.Popen(
+        [*command, "--events", "120", "--hours", "2"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline().strip()  # printed after the URL file is written
+        assert line.startswith("EMULATOR_URL=http://127.0.0.1:"), process.stderr
+        assert url_file.read_text() == line + "\n"
+        base = line.split("=", 1)[1]
+        response = export(base, "20260101T00", "20260101T01", auth=("key-std", "secret-std"))
+        assert len(unzip_events(response.content)[1]) == 120
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0

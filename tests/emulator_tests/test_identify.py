@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import requests
 
@@ -115,29 +117,28 @@ def test_group_identify_six_operations(emulator: Emulator) -> None:
 
 @pytest.mark.parametrize("path", ["/identify", "/groupidentify"])
 def test_identify_errors(emulator: Emulator, path: str) -> None:
+    # The legacy form endpoints answer in text/plain: missing_event, invalid_api_key.
     url = emulator.base_url + path
-    assert requests.post(url, data={"api_key": "key-std"}, timeout=10).json() == {
-        "code": 400,
-        "error": "missing_event",
-    }
+    missing = requests.post(url, data={"api_key": "key-std"}, timeout=10)
+    assert (missing.status_code, missing.text) == (400, "missing_event")
+    assert missing.headers["Content-Type"].startswith("text/plain")
     for raw in ["{bad json", "[]", "42", '["x"]']:
         response = requests.post(
             url, data={"api_key": "key-std", "identification": raw}, timeout=10
         )
-        assert response.status_code == 400
-        assert response.json()["error"] == "missing_event"
+        assert (response.status_code, response.text) == (400, "missing_event")
     no_key = requests.post(url, data={"identification": "{}"}, timeout=10)
-    assert no_key.status_code == 400
-    assert no_key.json()["missing_field"] == "api_key"
+    assert (no_key.status_code, no_key.text) == (400, "invalid_api_key")
     item = (
         {"user_id": "user-00001"}
         if path == "/identify"
         else {"group_type": "t", "group_value": "v"}
     )
     bad_key = identify(emulator.base_url, item, path=path, api_key="key-nope")
-    assert bad_key.json() == {"code": 400, "error": "Invalid API key: key-nope"}
+    assert (bad_key.status_code, bad_key.text) == (400, "invalid_api_key")
+    assert bad_key.headers["Content-Type"].startswith("text/plain")
     wrong_region = identify(emulator.url("eu"), item, path=path)
-    assert wrong_region.json() == {"code": 400, "error": "Invalid API key: key-std"}
+    assert (wrong_region.status_code, wrong_region.text) == (400, "invalid_api_key")
     limit = 2000 if path == "/identify" else 1024
     assert identify(emulator.base_url, [item] * (limit + 1), path=path).status_code == 413
     assert identify(emulator.base_url, [item] * limit, path=path).status_code == 200
@@ -169,3 +170,51 @@ def test_identify_validation_applies_nothing(emulator: Emulator) -> None:
         == 400
     )
     assert project.users == {}
+
+
+@pytest.mark.parametrize("path", ["/identify", "/groupidentify"])
+def test_every_documented_request_form(emulator: Emulator, path: str) -> None:
+    """GET with a query string, a form POST and a multipart POST are all accepted."""
+    project = emulator.project("key-std")
+    url = emulator.base_url + path
+    if path == "/identify":
+        items = [{"user_id": f"user-0000{n}", "user_properties": {"n": n}} for n in range(3)]
+    else:
+        items = [
+            {"group_type": "company", "group_value": f"acme-{n}", "group_properties": {"n": n}}
+            for n in range(3)
+        ]
+    fields = [{"api_key": "key-std", "identification": json.dumps(item)} for item in items]
+    answers = [
+        requests.get(url, params=fields[0], timeout=10),
+        requests.post(url, data=fields[1], timeout=10),
+        requests.post(url, files={k: (None, v) for k, v in fields[2].items()}, timeout=10),
+    ]
+    assert [(a.status_code, a.text) for a in answers] == [(200, "success")] * 3
+    assert "multipart/form-data" in emulator.requests_to(path)[-1].headers["Content-Type"]
+    if path == "/identify":
+        assert [project.users[f"user-0000{n}"] for n in range(3)] == [{"n": n} for n in range(3)]
+    else:
+        assert [project.groups[("company", f"acme-{n}")] for n in range(3)] == [
+            {"n": n} for n in range(3)
+        ]
+
+
+def test_group_identify_limits_group_properties_per_request(emulator: Emulator) -> None:
+    """At most 1024 group properties in one request, counted over all identifications."""
+    base = emulator.base_url
+
+    def groups(properties_each: int) -> list[dict]:
+        return [
+            {
+                "group_type": "company",
+                "group_value": f"acme-{n}",
+                "group_properties": {"$set": {f"p{i}": i for i in range(properties_each)}},
+            }
+            for n in range(4)
+        ]
+
+    assert identify(base, groups(256), path="/groupidentify").status_code == 200
+    over = identify(base, groups(257), path="/groupidentify")
+    assert over.status_code == 413
+    assert len(emulator.project("key-std").groups[("company", "acme-0")]) == 256

@@ -58,7 +58,12 @@ def test_accepted_events_answer_200_and_become_exportable(emulator: Emulator, pa
     assert first["ip_address"] == "10.1.2.3"
     assert first["event_time"] == "2026-01-01 00:00:01.234000"
     assert first["server_upload_time"] == "2026-01-03 00:00:00.000000"
-    assert first["event_properties"] == {"nested": {"a": [1, None]}, "$price": 9.5, "$quantity": 2}
+    assert first["event_properties"] == {
+        "nested": {"a": [1, None]},
+        "$price": 9.5,
+        "$quantity": 2,
+        "$revenue": 19.0,  # price x quantity
+    }
     assert first["country"] == "Germany"
     assert first["session_id"] == T0
     assert first["event_id"] == 7
@@ -142,9 +147,9 @@ def test_bad_events_are_listed_by_index_and_nothing_is_stored(
         {"event_type": "x"},
         _event(device_id="dev"),
         _event(device_id="null"),
-        _event(event_type="$identify"),
+        _event(event_type="[Amplitude] Revenue"),
         _event(user_id="Anonymous"),
-        _event(user_id="abcd"),
+        {"event_type": "x", "user_id": "abcd"},
         _event(user_properties={"plan": "a", "$set": {"b": 1}}),
         "not an event",
     ]

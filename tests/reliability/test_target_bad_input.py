@@ -156,6 +156,7 @@ BAD_ORDERS: list[tuple[dict[str, t.Any], str]] = [
     ({"kind": "[Amplitude] Start Session"}, "reserved"),
     ({"at": 1767348000}, "time_unit: s"),  # epoch seconds: never a 1970 event
     ({"at": None}, "null_time: upload_time"),
+    ({"kind": "[Amplitude] Merged User"}, "reserved"),
     ({"kind": "[Amplitude] Revenue"}, "reserved"),
     ({"plat": 3}, "platform must be a string"),
     ({"sess": "morning"}, "session_id must be an integer"),

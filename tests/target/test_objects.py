@@ -294,3 +294,19 @@ def test_mapping_naming_unknown_field_fails_at_schema(emulator: Emulator, tmp_pa
     run = run_target(tmp_path, _config(emulator, {"u": mapping}), [schema("u", props("id"))])
     assert run.returncode == 1
     assert "stream_mappings.u: field 'uid' is not in the stream's SCHEMA" in run.stderr
+
+
+def test_identify_event_rows_are_delivered(emulator: Emulator, tmp_path: Path) -> None:
+    """Amplitude accepts $identify events (issue 9): a row of that kind is delivered."""
+    mapping = {
+        "object": "event",
+        "event_type_field": "kind",
+        "user_id_field": "uid",
+        "time_field": "at",
+    }
+    row = {"kind": "$identify", "uid": "user-00002", "at": "2026-01-02T00:00:00Z"}
+    lines = [schema("ev", props("kind", "uid", "at")), record("ev", row), state({"done": True})]
+    run = run_target(tmp_path, _config(emulator, {"ev": mapping}), lines)
+    assert run.returncode == 0, run.stderr
+    assert run.rejected == []
+    assert [e["event_type"] for e in emulator.project("key-std").ingested] == ["$identify"]
