@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import requests
 from target_amplitude.mapping import insert_id_for
 
 from tests.emulator import Emulator
@@ -169,34 +170,70 @@ def test_replay_copies_every_event_once_with_its_properties(
     assert emulator.requests_to("/batch")[-1].region == "eu"
 
 
-@pytest.mark.xfail(
-    reason="needs issue-9 emulator: a generated project with $identify events, accepted on "
-    "/batch and applied to the destination's profiles",
-    strict=True,
-)
+def _ingest_identify_history(emulator: Emulator) -> list[dict[str, t.Any]]:
+    """Load profile history into the source project the way the official SDKs do: `$identify`
+    events (about 1 in 20 events, as in a realistic project) among ordinary events, at
+    2026-01-01 12:00 UTC, through /batch. Returns the events sent."""
+    base = dt.datetime(2026, 1, 1, 11, tzinfo=dt.UTC)
+    events: list[dict[str, t.Any]] = []
+    for n in range(400):
+        user = f"replay-user-{n % 10:02d}"
+        event: dict[str, t.Any] = {
+            "user_id": user,
+            "device_id": f"replay-device-{n % 10:02d}",
+            "time": int((base + dt.timedelta(seconds=n)).timestamp() * 1000),
+            "insert_id": f"replay-{n:04d}",
+        }
+        if n // 10 in (0, 20):  # each user: a first profile, then a change (5% of events)
+            event["event_type"] = "$identify"
+            event["user_properties"] = {"$set": {"plan": f"plan-{n // 20}", "seats": n}}
+        else:
+            event["event_type"] = "Viewed Page"
+            event["event_properties"] = {"n": n}
+        events.append(event)
+    clock = emulator.clock
+    emulator.clock = dt.datetime(2026, 1, 1, 12, tzinfo=dt.UTC)
+    try:
+        response = requests.post(
+            f"{emulator.url('standard')}/batch",
+            json={"api_key": "key-std", "events": events},
+            timeout=30,
+        )
+    finally:
+        emulator.clock = clock
+    assert response.status_code == 200, response.text
+    return events
+
+
 def test_replay_of_a_project_with_identify_calls_reproduces_its_profiles(
     emulator: Emulator, tmp_path: Path
 ) -> None:
     """Issue 11, done when: every event, `$identify` included, copied once with its insert_id;
     the destination's profiles match the source's."""
-    source = list(emulator.project("key-std").export_events("20260101T00", "20260101T23"))
+    sent = _ingest_identify_history(emulator)
+    source_project = emulator.project("key-std")
+    source = list(source_project.export_events("20260101T00", "20260101T23"))
     identifies = [e for e in source if e["event_type"] == "$identify"]
-    assert identifies, "the source project has no $identify events"
+    assert len(identifies) == sum(e["event_type"] == "$identify" for e in sent) == 20
+    source_profiles = {
+        u: dict(p) for u, p in source_project.users.items() if u.startswith("replay")
+    }
+    assert len(source_profiles) == 10
+    assert all(p for p in source_profiles.values()), source_profiles
+
     pipe = run_pipe(tmp_path, emulator, {"events"})
+    assert pipe.tap_code == 0, pipe.tap_stderr[-3000:]
     assert pipe.target_code == 0, pipe.target_stderr[-3000:]
     assert pipe.rejected == []
     stored = emulator.project("key-eu").ingested
     assert len(stored) == len(source)
-    copied = [e["insert_id"] for e in stored if e["event_type"] == "$identify"]
-    assert sorted(copied) == sorted(e["$insert_id"] for e in identifies)
-    # Each exported $identify carries the whole resulting profile: the last one of each user
-    # (in the order Amplitude received them) is the source's profile.
-    source_profiles: dict[str, dict[str, t.Any]] = {}
-    for event in sorted(identifies, key=lambda e: e["server_upload_time"]):
-        source_profiles[event["user_id"]] = event["user_properties"]
+    assert sorted(e["insert_id"] for e in stored if e["event_type"] == "$identify") == sorted(
+        e["$insert_id"] for e in identifies
+    )
+    assert len({e["insert_id"] for e in stored}) == len(stored)  # each event once
     destination = emulator.project("key-eu").users
     for user_id, profile in source_profiles.items():
-        assert destination[user_id] == profile, user_id
+        assert destination.get(user_id) == profile, user_id
 
 
 def test_all_six_streams_unselected_fail_at_the_first_non_event_schema(

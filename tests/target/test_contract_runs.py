@@ -10,8 +10,6 @@ import typing as t
 from pathlib import Path
 from urllib.parse import parse_qs
 
-import pytest
-
 from tests.target.helpers import (
     FAST_RETRIES,
     TARGET,
@@ -257,10 +255,6 @@ def test_quota_rejections_are_retryable_and_one_line_resends_them(
     assert read_rejected(tmp_path / "rejected.jsonl") == []
 
 
-@pytest.mark.xfail(
-    reason="needs issue-9 emulator: $identify events accepted on /batch and applied to profiles",
-    strict=True,
-)
 def test_identify_events_mapped_from_a_stream_update_the_profile(
     emulator: Emulator, tmp_path: Path
 ) -> None:
