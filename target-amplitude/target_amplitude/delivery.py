@@ -9,12 +9,19 @@ production), so every rule below is testable with a fake.
 - A request holds at most the endpoint's count and byte limits (bytes of the serialized items).
 - 413: the request is split in half and each half retried; a single item still too large is
   rejected. Later requests keep the full size.
-- 400 with index lists: the listed items are rejected with Amplitude's reason, the rest resent,
-  until accepted. 400 for the whole request (invalid API key, missing_field), 403 and other 4xx
-  are fatal: DeliveryError, no loop.
+- A request also holds at most the endpoint's property count (Group Identify: 1024 group
+  properties over all its identifications).
+- 400 with index lists (or an error naming one item, "... at index N: ..."): the listed items
+  are rejected with Amplitude's reason, the rest resent, until accepted. A 400 without index
+  lists is about the whole request (invalid API key, missing_field, invalid JSON, text/plain
+  `invalid_api_key` / `missing_event` from the form endpoints): fatal at once, with the setting
+  to check, never bisected. 403 and other 4xx are fatal too: DeliveryError, no loop.
+- Circuit breaker: when a bisection's single-item requests fail with one same answer
+  BREAKER_FAILURES times in a row (nothing accepted in between), the answer is about every
+  request, not about those items: DeliveryError, instead of one rejected record per item.
 - 429: only the throttled items' keys are held back (Retry-After, else the throttle delay with
   jitter); a held key's later items wait too, so order holds. Items of users/devices over the
-  daily quota are rejected with that reason.
+  daily quota are rejected with that reason, marked retryable (a later run can resend them).
 - 5xx, timeouts, dropped connections: retried with exponential backoff and full jitter until the
   retry deadline (one implementation, the `backoff` library), resending the same bytes, so the
   same insert_id.
@@ -23,6 +30,7 @@ production), so every rule below is testable with a fake.
 from __future__ import annotations
 
 import random
+import re
 import threading
 import time
 import typing as t
@@ -44,6 +52,11 @@ _INDEX_LISTS = {
 }
 
 
+BREAKER_FAILURES = 8
+# A 400 whose error names one item ("Invalid identification at index 3: ..."): item-level.
+_AT_INDEX = re.compile(r"\bat index (\d+)\b")
+
+
 class DeliveryError(Exception):
     """Delivery cannot continue (configuration problem, or retries exhausted)."""
 
@@ -57,6 +70,8 @@ class Item:
     wire: bytes
     user_id: str | None = None
     device_id: str | None = None
+    # What the item counts against the endpoint's max_properties.
+    weight: int = 0
 
 
 @dataclass(slots=True)
@@ -67,6 +82,11 @@ class Outcome:
     rejected: list[tuple[int, str]] = field(default_factory=list)
     retried: int = 0
     requests: int = 0
+    # refs of rejected items that can succeed later as they are (daily quota): resendable.
+    retryable: set[int] = field(default_factory=set)
+    # Circuit breaker: single-item failures in a row with the same answer (per lane).
+    same_failures: int = 0
+    last_failure: str = ""
 
     def merge(self, other: Outcome) -> None:
         """Add another outcome's figures to this one."""
@@ -74,6 +94,7 @@ class Outcome:
         self.rejected.extend(other.rejected)
         self.retried += other.retried
         self.requests += other.requests
+        self.retryable.update(other.retryable)
 
 
 @dataclass(slots=True)
@@ -81,6 +102,7 @@ class _ChunkResult:
     accepted: list[Item] = field(default_factory=list)
     rejected: list[tuple[Item, str]] = field(default_factory=list)
     held: dict[str, float] = field(default_factory=dict)
+    retryable: list[Item] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,16 +162,21 @@ class DeliveryEngine:
         """The next request: pending items in order, skipping held keys, within the limits."""
         chunk: list[Item] = []
         size = 0
+        weight = 0
+        max_weight = endpoint.max_properties
         for item in pending:
             if item.key in held:
                 continue
             item_size = len(item.wire) + 3
             if chunk and (
-                len(chunk) >= endpoint.max_count or size + item_size > endpoint.max_item_bytes
+                len(chunk) >= endpoint.max_count
+                or size + item_size > endpoint.max_item_bytes
+                or (max_weight is not None and weight + item.weight > max_weight)
             ):
                 break
             chunk.append(item)
             size += item_size
+            weight += item.weight
         return chunk
 
     # Delivery ----------------------------------------------------------------------------
@@ -206,6 +233,7 @@ class DeliveryEngine:
             done.update(id(i) for i, _ in result.rejected)
             outcome.accepted += len(result.accepted)
             outcome.rejected.extend((i.ref, reason) for i, reason in result.rejected)
+            outcome.retryable.update(i.ref for i in result.retryable)
             pending = [i for i in pending if id(i) not in done]
         return outcome
 
@@ -248,6 +276,7 @@ class DeliveryEngine:
         response = self._post_with_retry(endpoint, chunk, outcome)
         status = response.status
         if 200 <= status < 300:
+            outcome.same_failures = 0
             return _ChunkResult(accepted=list(chunk))
         if status == 413:
             return self._split(
@@ -270,6 +299,7 @@ class DeliveryEngine:
         self, endpoint: Endpoint, chunk: list[Item], outcome: Outcome, reason: str
     ) -> _ChunkResult:
         if len(chunk) == 1:
+            self._count_single_failure(endpoint, reason, outcome)
             return _ChunkResult(rejected=[(chunk[0], reason)])
         half = len(chunk) // 2
         result = self._attempt(endpoint, chunk[:half], outcome)
@@ -281,6 +311,22 @@ class DeliveryEngine:
             result.rejected.extend(second.rejected)
             result.held.update(second.held)
         return result
+
+    @staticmethod
+    def _count_single_failure(endpoint: Endpoint, reason: str, outcome: Outcome) -> None:
+        """The circuit breaker: the same answer for single items, again and again, is fatal."""
+        if reason == outcome.last_failure:
+            outcome.same_failures += 1
+        else:
+            outcome.last_failure, outcome.same_failures = reason, 1
+        if outcome.same_failures >= BREAKER_FAILURES:
+            msg = (
+                f"{endpoint.path}: {outcome.same_failures} single-record requests in a row got "
+                f"the same answer ({reason[:200]}): it is about every request, not about those "
+                "records. Stopped before STATE moves past them; check the settings api_key, "
+                "data_region and api_url, and the emulator or proxy in between."
+            )
+            raise DeliveryError(msg)
 
     def _throttled(self, chunk: list[Item], response: Response) -> _ChunkResult:
         body = response.body
@@ -304,8 +350,13 @@ class DeliveryEngine:
                     else f"device_id {item.device_id!r}"
                 )
                 result.rejected.append(
-                    (item, f"{who} is over Amplitude's daily event quota (HTTP 429); not retried")
+                    (
+                        item,
+                        f"{who} is over Amplitude's daily event quota (HTTP 429): retryable once "
+                        "its rolling 24 h drops below the quota; resend this file later",
+                    )
                 )
+                result.retryable.append(item)
             elif (
                 not specific
                 or index in throttled_idx
@@ -322,18 +373,16 @@ class DeliveryEngine:
         self, endpoint: Endpoint, chunk: list[Item], response: Response, outcome: Outcome
     ) -> _ChunkResult:
         body = response.body
-        error = str(body.get("error") or response.text or "")
-        if error.startswith("Invalid API key") or body.get("missing_field"):
-            what = (
-                "the api_key"
-                if error.startswith("Invalid API key")
-                else f"a required field for the whole request ({body.get('missing_field')})"
+        error = str(body.get("error") or response.text or "").strip()
+        named = _AT_INDEX.search(error)
+        if named is not None and int(named.group(1)) < len(chunk):
+            return _ChunkResult(
+                rejected=[(chunk[int(named.group(1))], f"Amplitude 400: {error[:200]}")]
             )
-            msg = (
-                f"{endpoint.path}: Amplitude refused {what} (HTTP 400 {error[:120]}). "
-                f"{self._fatal_hint}"
-            )
-            raise DeliveryError(msg)
+        if not any(isinstance(body.get(k), dict) for k in _INDEX_LISTS) and not _indices(
+            body.get("silenced_events")
+        ):
+            raise DeliveryError(self._request_level_message(endpoint, body, error))
         reasons: dict[int, list[str]] = {}
         for list_key, label in _INDEX_LISTS.items():
             per_field = body.get(list_key)
@@ -345,7 +394,8 @@ class DeliveryEngine:
             reasons.setdefault(i, []).append("device silenced by Amplitude's spam protection")
         listed = {i: r for i, r in reasons.items() if 0 <= i < len(chunk)}
         if not listed:
-            # No usable index list: isolate the bad items by halving.
+            # Index lists that name no item of this request: isolate the bad items by halving
+            # (the circuit breaker stops it if every single item gets the same answer).
             return self._split(
                 endpoint, chunk, outcome, f"HTTP 400 at {endpoint.path}: {error[:200]}"
             )
@@ -354,4 +404,37 @@ class DeliveryEngine:
                 (chunk[i], f"Amplitude 400 ({error[:80]}): {'; '.join(r)}")
                 for i, r in sorted(listed.items())
             ]
+        )
+
+    def _request_level_message(self, endpoint: Endpoint, body: dict[str, t.Any], error: str) -> str:
+        """A 400 about the whole request: what Amplitude said and the setting to check."""
+        said = f"HTTP 400 {error[:160]}" if error else "HTTP 400 without a reason"
+        lowered = error.lower()
+        if (
+            lowered.startswith("invalid api key")
+            or lowered == "invalid_api_key"
+            or body.get("missing_field") == "api_key"
+        ):
+            what = f"refused the api_key ({said}). {self._fatal_hint}"
+        elif body.get("missing_field") or lowered == "missing_event":
+            missing = body.get("missing_field") or "identification"
+            what = (
+                f"found a required field missing for the whole request ({missing}; {said}). "
+                "This is a bug in target-amplitude or a proxy changing requests: check the "
+                "api_url setting, and report it with the run's log"
+            )
+        elif "json" in lowered or "path" in lowered:
+            what = (
+                f"could not read the request ({said}). Check that the api_url setting points at "
+                "Amplitude's ingestion host (or a proxy that forwards bodies unchanged); if it "
+                "does, report it with the run's log"
+            )
+        else:
+            what = (
+                f"refused the whole request ({said}, no per-event index lists). Check the "
+                "api_key, data_region and api_url settings"
+            )
+        return (
+            f"{endpoint.path}: Amplitude {what.rstrip('.')}. Nothing was bisected into "
+            "per-record rejects and no STATE was emitted past this batch."
         )

@@ -17,6 +17,8 @@ class Endpoint:
     max_count: int
     max_bytes: int
     form: bool
+    # Properties per request over all items (Group Identify: 1024 group properties).
+    max_properties: int | None = None
 
     @property
     def max_item_bytes(self) -> int:
@@ -28,8 +30,14 @@ BATCH = Endpoint("batch", "/batch", max_count=2000, max_bytes=20_000_000, form=F
 # HTTP V2: "< 2000 events" and "< 1 MB" per request.
 HTTPAPI = Endpoint("httpapi", "/2/httpapi", max_count=1000, max_bytes=1_000_000, form=False)
 IDENTIFY = Endpoint("identify", "/identify", max_count=2000, max_bytes=1_000_000, form=True)
+# Group Identify: 1024 identifications and 1024 group properties in total per request.
 GROUPIDENTIFY = Endpoint(
-    "groupidentify", "/groupidentify", max_count=1024, max_bytes=1_000_000, form=True
+    "groupidentify",
+    "/groupidentify",
+    max_count=1024,
+    max_bytes=1_000_000,
+    form=True,
+    max_properties=1024,
 )
 
 

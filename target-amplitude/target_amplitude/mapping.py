@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import hashlib
+import re
 import typing as t
 
 import msgspec
@@ -18,6 +19,16 @@ from target_amplitude.settings import EVENT_TOP_LEVEL_KEYS, StreamMapping
 
 class RecordRejectedError(ValueError):
     """This record cannot become a valid Amplitude payload; the message is the reason."""
+
+
+class RecordSkippedError(Exception):
+    """This record is deliberately not sent (a delete under on_delete: skip); counted as skipped."""
+
+
+IDENTIFY_EVENT_TYPES = frozenset({"$identify", "$groupidentify"})
+# Earliest time a numeric time column may map to: anything before 2001 as milliseconds is a
+# unit mistake (epoch seconds, a yyyymmdd number), never sent as a January 1970 event.
+MIN_NUMERIC_TIME_MS = 978_307_200_000  # 2001-01-01T00:00:00Z
 
 
 def _enc_hook(obj: t.Any) -> t.Any:
@@ -113,28 +124,89 @@ def _group_value(value: t.Any, what: str) -> str | list[str]:
 
 
 def insert_id_for(
-    stream: str, record: t.Mapping[str, t.Any], key_properties: t.Sequence[str]
+    stream: str,
+    record: t.Mapping[str, t.Any],
+    key_properties: t.Sequence[str],
+    time_ms: int | None = None,
 ) -> str:
-    """A deterministic insert_id: hash of stream + key property values, else of the record."""
+    """A deterministic insert_id: a hash of the stream, the row's identity and the event time.
+
+    The row's identity is its key property values, else the whole record without Singer's
+    volatile `_sdc_*` metadata (which changes on every run). The mapped time is part of the hash,
+    so successive updates of one keyed row (a new updated_at) are distinct events.
+    """
     if key_properties and all(record.get(k) is not None for k in key_properties):
-        material = _HASH_ENCODER.encode([stream, [record[k] for k in key_properties]])
+        identity: t.Any = [record[k] for k in key_properties]
     else:
-        material = _HASH_ENCODER.encode([stream, record])
+        identity = {k: v for k, v in record.items() if not k.startswith("_sdc_")}
+    material = _HASH_ENCODER.encode([stream, identity, time_ms])
     return hashlib.blake2b(material, digest_size=16).hexdigest()
 
 
-def _time(record: t.Mapping[str, t.Any], field: str) -> int | None:
+def namespaced_insert_id(namespace: str, value: str) -> str:
+    """An `insert_id_field` value made unique across streams: `orders:5` vs `refunds:5`."""
+    return f"{namespace}:{value}"
+
+
+_NUMBER = re.compile(r"\d+(\.\d*)?")
+
+
+def _is_numeric_time(value: t.Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int | float | decimal.Decimal):
+        return True
+    return isinstance(value, str) and _NUMBER.fullmatch(value.strip()) is not None
+
+
+def _iso(ms: int) -> str:
+    try:
+        return (_EPOCH + dt.timedelta(milliseconds=ms)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except OverflowError:
+        return "out of range"
+
+
+def _time(
+    record: t.Mapping[str, t.Any], field: str, *, unit: str = "ms", hint: str | None = None
+) -> int | None:
+    """The record's time in epoch ms; None when null. Unit mistakes are rejected, not sent.
+
+    A numeric value or digit string is read in `unit` (ms or s); if it then falls before 2001
+    it is a unit or format mistake (epoch seconds read as ms, a yyyymmdd number): the record is
+    rejected with the column and the setting to use, never sent as a January 1970 event.
+    """
     value = record.get(field)
     if value is None:
         return None
+    numeric = _is_numeric_time(value)
     try:
-        return to_epoch_ms(value)
-    except (ValueError, TypeError, OverflowError):
+        if numeric:
+            number = decimal.Decimal(value.strip() if isinstance(value, str) else str(value))
+            ms = int(number * 1000) if unit == "s" else int(number)
+        else:
+            ms = to_epoch_ms(value)
+    except (ValueError, TypeError, OverflowError, ArithmeticError):
         msg = (
             f"time field '{field}' has an unparseable value {value!r}: "
             "expected an RFC 3339 / ISO 8601 string or epoch milliseconds"
+            + (" (time_unit: s: epoch seconds)" if unit == "s" else "")
         )
         raise RecordRejectedError(msg) from None
+    if numeric and ms < MIN_NUMERIC_TIME_MS:
+        as_unit = "seconds" if unit == "s" else "milliseconds"
+        msg = (
+            f"time field '{field}' value {value!r} read as epoch {as_unit} is {_iso(ms)}, before "
+            "2001: not sent as a 1970 event. "
+            + (
+                hint
+                or (
+                    "If the column holds epoch seconds, set time_unit: s in the stream's mapping; "
+                    "a yyyymmdd number must be converted to a date string"
+                )
+            )
+        )
+        raise RecordRejectedError(msg)
+    return ms
 
 
 def _top_level_fields(mapping: StreamMapping, record: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
@@ -154,25 +226,28 @@ def _property_operations(
     record: t.Mapping[str, t.Any],
     set_fields: t.Sequence[str] | None,
 ) -> dict[str, t.Any]:
-    """Plain dict ($set) when no operation is configured, else a dict of operations only.
+    """Plain dict ($set) when only values are set, else a dict of operations only.
 
     A field named in an operation gets that operation only, never also $set (even when it is
     listed in the properties too): `$set` then `$append` of one value would append it twice.
+    A null value is left out (null_behavior: skip) or becomes `$unset` (null_behavior: unset).
+    `$clearAll` is never part of it: it goes as its own identification first (see
+    clear_all_identification).
     """
     used = mapping.used_fields()
     operated = mapping.operation_fields()
-    to_set = {
-        k: v
-        for k, v in _properties(record, set_fields, used).items()
-        if v is not None and k not in operated
-    }
-    if not mapping.operations and not mapping.clear_all:
+    props = _properties(record, set_fields, used)
+    to_set = {k: v for k, v in props.items() if v is not None and k not in operated}
+    to_unset: dict[str, t.Any] = {}
+    if mapping.null_behavior == "unset":
+        to_unset = {k: "-" for k, v in props.items() if v is None and k not in operated}
+    if not mapping.operations and not to_unset:
         return to_set
-    ops: dict[str, dict[str, t.Any] | str] = {}
-    if mapping.clear_all:
-        ops["$clearAll"] = "-"
+    ops: dict[str, dict[str, t.Any]] = {}
     if to_set:
         ops["$set"] = to_set
+    if to_unset:
+        ops["$unset"] = to_unset
     for op, op_fields in mapping.operations:
         if op == "$unset":
             values: dict[str, t.Any] = dict.fromkeys(op_fields, "-")
@@ -182,6 +257,27 @@ def _property_operations(
             existing = ops.get(op)
             ops[op] = {**existing, **values} if isinstance(existing, dict) else values
     return ops
+
+
+def _mapped_property_names(
+    mapping: StreamMapping, record: t.Mapping[str, t.Any], set_fields: t.Sequence[str] | None
+) -> list[str]:
+    """Every property a user/device/group mapping writes for this record (for on_delete: unset)."""
+    names = list(_properties(record, set_fields, mapping.used_fields()))
+    for _, op_fields in mapping.operations:
+        names.extend(f for f in op_fields if f not in names)
+    return names
+
+
+def clear_all_identification(payload: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """The `$clearAll` identification sent alone, before the record's values (same ids).
+
+    Amplitude documents no order for `$clearAll` combined with other operations in one
+    identification, and the official SDKs refuse the combination.
+    """
+    ident = {k: payload[k] for k in ("user_id", "device_id") if payload.get(k) is not None}
+    ident["user_properties"] = {"$clearAll": "-"}
+    return ident
 
 
 def _add_ids(
@@ -208,6 +304,26 @@ def _add_groups(
         payload["groups"] = groups
 
 
+def _is_operations(value: t.Any) -> bool:
+    return isinstance(value, dict) and bool(value) and all(k.startswith("$") for k in value)
+
+
+def _as_operations(value: t.Any) -> t.Any:
+    """Properties for a `$identify`/`$groupidentify` event: plain values become `$set`."""
+    if isinstance(value, dict) and value and not _is_operations(value):
+        return {"$set": value}
+    return value
+
+
+def _finish_identify_event(event: dict[str, t.Any]) -> None:
+    """`$identify` / `$groupidentify` events carry operations and never skip the profile sync."""
+    if "user_properties" in event:
+        event["user_properties"] = _as_operations(event["user_properties"])
+    if "group_properties" in event:
+        event["group_properties"] = _as_operations(event["group_properties"])
+    event.pop("$skip_user_properties_sync", None)
+
+
 def map_event(
     mapping: StreamMapping,
     record: t.Mapping[str, t.Any],
@@ -229,10 +345,24 @@ def map_event(
     else:
         event["event_type"] = mapping.event_type
     _add_ids(mapping, record, event)
+    time_ms: int | None = None
     if mapping.time_field:
-        ms = _time(record, mapping.time_field)
-        if ms is not None:
-            event["time"] = ms
+        time_ms = _time(
+            record,
+            mapping.time_field,
+            unit=mapping.time_unit,
+            hint=f"If the column holds epoch seconds, set stream_mappings.{mapping.stream}."
+            "time_unit: s; a yyyymmdd number must be converted to a date string",
+        )
+        if time_ms is not None:
+            event["time"] = time_ms
+        elif mapping.null_time != "upload_time":
+            msg = (
+                f"time field '{mapping.time_field}' is null: not sent stamped with the sync "
+                f"time. Set stream_mappings.{mapping.stream}.null_time: upload_time to send "
+                "such rows at Amplitude's upload time"
+            )
+            raise RecordRejectedError(msg)
     if mapping.insert_id_field:
         insert_id = _id(
             record.get(mapping.insert_id_field), f"insert_id field '{mapping.insert_id_field}'"
@@ -240,56 +370,63 @@ def map_event(
         if insert_id is None:
             msg = f"insert_id field '{mapping.insert_id_field}' is missing or null"
             raise RecordRejectedError(msg)
-        event["insert_id"] = insert_id
+        event["insert_id"] = namespaced_insert_id(mapping.stream, insert_id)
     else:
-        event["insert_id"] = insert_id_for(mapping.stream, record, key_properties)
+        event["insert_id"] = insert_id_for(mapping.stream, record, key_properties, time_ms)
     user_props = mapping.user_properties or ()
     used = mapping.used_fields() | set(user_props)
     event["event_properties"] = _properties(record, mapping.event_properties, used)
     if user_props:
         event["user_properties"] = {f: record[f] for f in user_props if f in record}
     _add_groups(mapping, record, event)
-    if skip_user_properties_sync:
+    if event["event_type"] in IDENTIFY_EVENT_TYPES:
+        _finish_identify_event(event)
+    elif skip_user_properties_sync:
         event["$skip_user_properties_sync"] = True
     return event
 
 
 def is_export_shaped(record: t.Mapping[str, t.Any]) -> bool:
-    """True for a record in Amplitude's export shape (tap-amplitude's events stream)."""
-    return (
-        "uuid" in record
-        or "$insert_id" in record
-        or "server_upload_time" in record
-        or "amplitude_id" in record
-    )
+    """True for a record in Amplitude's export shape (tap-amplitude's events stream).
+
+    The test: both `$insert_id` and `server_upload_time` are keys of the record (their values
+    may be null). Every Export API event has both; an ingest-shaped table has neither
+    (Amplitude's ingest key is `insert_id`, and `server_upload_time` is assigned by Amplitude).
+    """
+    return "$insert_id" in record and "server_upload_time" in record
 
 
 # What map_amplitude_shaped does with a record key: drop it, send it as the ingest key (when not
 # null), keep it as an event property, or (an open column key such as 'plan') send an object as
 # the ingest key and anything else as an event property.
 _DROP, _INGEST, _EXTRA, _OPEN = range(4)
-_KEY_ACTIONS: dict[str, tuple[int, str]] = {}
+_EXPORT_ACTIONS: dict[str, tuple[int, str]] = {}
+_INGEST_ACTIONS: dict[str, tuple[int, str]] = {}
 _MAX_CACHED_KEYS = 10_000
 
 
-def _key_action(key: str) -> tuple[int, str]:
-    """(action, ingest key) for one record key; cached, as every record repeats its keys."""
-    action = _KEY_ACTIONS.get(key)
+def _key_action(key: str, *, export: bool) -> tuple[int, str]:
+    """(action, ingest key) for one record key; cached, as every record repeats its keys.
+
+    Export shape: renamed to ingest keys, server-side fields dropped. Ingest shape: Amplitude's
+    ingest keys stay top-level and every other column is an event property (only Singer's
+    `_sdc_*` metadata is left out).
+    """
+    cache = _EXPORT_ACTIONS if export else _INGEST_ACTIONS
+    action = cache.get(key)
     if action is not None:
         return action
-    target = EXPORT_RENAMES.get(key, key)
-    if target in EXPORT_ONLY_FIELDS:
+    target = EXPORT_RENAMES.get(key, key) if export else key
+    if target.startswith("_sdc_") or (export and target in EXPORT_ONLY_FIELDS):
         action = (_DROP, target)
     elif target in _OPEN_COLUMN_KEYS:
         action = (_OPEN, target)
     elif target in INGEST_EVENT_KEYS:
         action = (_INGEST, target)
-    elif target.startswith("_sdc_"):
-        action = (_DROP, target)
     else:
         action = (_EXTRA, target)
-    if len(_KEY_ACTIONS) < _MAX_CACHED_KEYS:
-        _KEY_ACTIONS[key] = action
+    if len(cache) < _MAX_CACHED_KEYS:
+        cache[key] = action
     return action
 
 
@@ -303,28 +440,47 @@ def map_amplitude_shaped(
     """An Amplitude-shaped record (ingest or export shape) -> an ingest event (section 8)."""
     event: dict[str, t.Any] = {}
     extra: dict[str, t.Any] = {}
-    cached = _KEY_ACTIONS.get
+    export = is_export_shaped(record)
+    identify = record.get("event_type") in IDENTIFY_EVENT_TYPES
+    cache = _EXPORT_ACTIONS if export else _INGEST_ACTIONS
     for key, value in record.items():
-        action, target = cached(key) or _key_action(key)
+        action, target = cache.get(key) or _key_action(key, export=export)
         if action == _INGEST:
             if value is not None:
                 event[target] = value
         elif action == _EXTRA:
-            extra[target] = value
+            if identify and target == "group_properties":
+                if value:
+                    event[target] = value
+            else:
+                extra[target] = value
         elif action == _OPEN and value is not None:
             # A source column that only shares Amplitude's name (e.g. a 'plan' string): data.
             (event if isinstance(value, dict) else extra)[target] = value
+        elif identify and target == "group_properties" and value:
+            event[target] = value  # kept on $identify / $groupidentify (export shape too)
     for id_key in ("user_id", "device_id"):
         value = event.get(id_key)
         if value is not None and type(value) is not str:
             event[id_key] = _id(value, id_key)
+    hint = (
+        "Map the stream with stream_mappings (time_field, time_unit: s) if the column holds "
+        "epoch seconds"
+    )
     if "time" in event:
-        event["time"] = _time(event, "time")
-    else:
+        event["time"] = _time(event, "time", hint=hint)
+    elif export:
         for source in ("event_time", "client_event_time"):
             if record.get(source) is not None:
-                event["time"] = _time(record, source)
+                event["time"] = _time(record, source, hint=hint)
                 break
+    elif "time" in record:
+        msg = (
+            "time is null: not sent stamped with the sync time. Map the stream with "
+            "stream_mappings (time_field, null_time: upload_time) to send such rows at "
+            "Amplitude's upload time"
+        )
+        raise RecordRejectedError(msg)
     if extra:
         props = event.get("event_properties")
         if props is None:
@@ -337,10 +493,12 @@ def map_amplitude_shaped(
             raise RecordRejectedError(msg)
     insert_id = event.get("insert_id")
     if insert_id is None:
-        event["insert_id"] = insert_id_for(stream, record, key_properties)
+        event["insert_id"] = insert_id_for(stream, record, key_properties, event.get("time"))
     elif type(insert_id) is not str:
         event["insert_id"] = _id(insert_id, "insert_id")
-    if skip_user_properties_sync or is_export_shaped(record):
+    if identify:
+        _finish_identify_event(event)
+    elif skip_user_properties_sync or export:
         event["$skip_user_properties_sync"] = True
     return event
 
@@ -354,8 +512,7 @@ def map_identify(mapping: StreamMapping, record: t.Mapping[str, t.Any]) -> dict[
     return ident
 
 
-def map_group(mapping: StreamMapping, record: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
-    """A record of a group stream -> one /groupidentify identification."""
+def _group_ids(mapping: StreamMapping, record: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
     group_type = mapping.group_type
     if mapping.group_type_field:
         group_type = _id(
@@ -363,11 +520,34 @@ def map_group(mapping: StreamMapping, record: t.Mapping[str, t.Any]) -> dict[str
         )
     value_field = mapping.group_value_field or ""
     group_value = _id(record.get(value_field), f"group_value field '{value_field}'")
+    return {"group_type": group_type, "group_value": group_value}
+
+
+def map_group(mapping: StreamMapping, record: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """A record of a group stream -> one /groupidentify identification."""
     return {
-        "group_type": group_type,
-        "group_value": group_value,
+        **_group_ids(mapping, record),
         "group_properties": _property_operations(mapping, record, mapping.group_properties),
     }
+
+
+def _map_delete(mapping: StreamMapping, record: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """A row deleted at the source (`_sdc_deleted_at` set), per the mapping's on_delete."""
+    if mapping.object == "event" or mapping.on_delete == "skip":
+        why = "an event is never sent for a delete" if mapping.object == "event" else "on_delete"
+        msg = f"deleted at the source (_sdc_deleted_at): skipped ({why})"
+        raise RecordSkippedError(msg)
+    if mapping.object == "group":
+        names = _mapped_property_names(mapping, record, mapping.group_properties)
+        return {
+            **_group_ids(mapping, record),
+            "group_properties": {"$unset": dict.fromkeys(names, "-")} if names else {},
+        }
+    ident: dict[str, t.Any] = {}
+    _add_ids(mapping, record, ident)
+    names = _mapped_property_names(mapping, record, mapping.user_properties)
+    ident["user_properties"] = {"$unset": dict.fromkeys(names, "-")} if names else {}
+    return ident
 
 
 def map_record(
@@ -377,7 +557,13 @@ def map_record(
     *,
     skip_user_properties_sync: bool,
 ) -> dict[str, t.Any]:
-    """Dispatch on the mapping's object kind."""
+    """Dispatch on deletes and the mapping's object kind.
+
+    Raises RecordRejectedError (a reason for the rejected file) or RecordSkippedError (a delete
+    deliberately not sent).
+    """
+    if record.get("_sdc_deleted_at") is not None and mapping.on_delete != "ignore":
+        return _map_delete(mapping, record)
     if mapping.object == "event":
         return map_event(
             mapping, record, key_properties, skip_user_properties_sync=skip_user_properties_sync

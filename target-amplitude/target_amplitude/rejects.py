@@ -13,7 +13,11 @@ from target_amplitude.mapping import ENCODER
 
 
 class RejectsWriter:
-    """Appends {stream, record, payload, reason, endpoint, at} lines; opened on first reject.
+    """Appends {stream, record, payload, reason, endpoint, retryable, key_properties, at} lines.
+
+    Opened on first reject. `retryable` is true when the same record can succeed later as it is
+    (a user over the daily quota); `key_properties` lets `target-amplitude-resend` turn the file
+    back into Singer input that maps to the same insert_ids.
 
     The api_key is never part of a line: records and payloads carry none, and reasons coming
     from Amplitude are redacted by the caller (see delivery.redact).
@@ -33,6 +37,8 @@ class RejectsWriter:
         payload: t.Any,
         reason: str,
         endpoint: str | None,
+        retryable: bool = False,
+        key_properties: t.Sequence[str] = (),
     ) -> None:
         """Append one rejected record (buffered; flush() makes it durable)."""
         line = ENCODER.encode(
@@ -42,6 +48,8 @@ class RejectsWriter:
                 "payload": payload,
                 "reason": reason,
                 "endpoint": endpoint,
+                "retryable": retryable,
+                "key_properties": list(key_properties),
                 "at": dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z"),
             }
         )

@@ -49,9 +49,13 @@ _MAPPING_KEYS = frozenset(
         "object", "event_type", "event_type_field", "user_id_field", "device_id_field",
         "time_field", "insert_id_field", "event_properties", "user_properties", "groups",
         "operations", "group_type", "group_type_field", "group_value_field",
-        "group_properties", "fields",
+        "group_properties", "fields", "time_unit", "null_time", "null_behavior", "on_delete",
     }
 )  # fmt: skip
+TIME_UNITS = ("ms", "s")
+NULL_TIMES = ("reject", "upload_time")
+NULL_BEHAVIORS = ("skip", "unset")
+ON_DELETE = ("ignore", "unset", "skip")
 
 
 class ConfigError(ValueError):
@@ -83,6 +87,13 @@ class StreamMapping:
     group_properties: tuple[str, ...] | None = None
     # Amplitude top-level key -> record field (platform, revenue, session_id, ...).
     fields: tuple[tuple[str, str], ...] = ()
+    # Events: the unit of a numeric time column, and what a null time means.
+    time_unit: str = "ms"
+    null_time: str = "reject"
+    # Users/devices/groups: a null value is left out (skip) or becomes $unset (unset).
+    null_behavior: str = "skip"
+    # A row with _sdc_deleted_at: events are always skipped; profiles ignore, unset or skip.
+    on_delete: str = "skip"
     # True when no mapping was configured and the stream is loaded as Amplitude-shaped events.
     passthrough: bool = False
 
@@ -130,6 +141,7 @@ class Settings:
     throttle_delay_seconds: float = 15.0
     connect_timeout_seconds: float = 10.0
     read_timeout_seconds: float = 60.0
+    hard_delete: bool = False
     stream_mappings: dict[str, StreamMapping] = field(default_factory=dict)
 
 
@@ -200,7 +212,11 @@ def parse_settings(config: t.Mapping[str, t.Any]) -> Settings:
     if not isinstance(raw_mappings, dict):
         msg = "Setting 'stream_mappings' must be an object keyed by stream name."
         raise ConfigError(msg)
-    mappings = {name: parse_stream_mapping(name, raw) for name, raw in raw_mappings.items()}
+    hard_delete = _bool(config, "hard_delete")
+    mappings = {
+        name: parse_stream_mapping(name, raw, hard_delete=hard_delete)
+        for name, raw in raw_mappings.items()
+    }
     return Settings(
         api_key=api_key,
         base_url=base_url,
@@ -217,6 +233,7 @@ def parse_settings(config: t.Mapping[str, t.Any]) -> Settings:
         throttle_delay_seconds=_positive_number(config, "throttle_delay_seconds", 15.0),
         connect_timeout_seconds=_positive_number(config, "connect_timeout_seconds", 10.0),
         read_timeout_seconds=_positive_number(config, "read_timeout_seconds", 60.0),
+        hard_delete=hard_delete,
         stream_mappings=mappings,
     )
 
@@ -248,6 +265,18 @@ class _MappingReader:
 
     def optional_names(self, key: str) -> tuple[str, ...] | None:
         return None if self.raw.get(key) is None else self.names(key)
+
+    def choice(self, key: str, allowed: t.Sequence[str], default: str) -> str:
+        value = self.raw.get(key)
+        if value is None:
+            return default
+        if value not in allowed:
+            self.fail(key, f"must be one of {', '.join(allowed)}, got {value!r}.")
+        return t.cast("str", value)
+
+    def only_for(self, key: str, kinds: str) -> None:
+        if self.raw.get(key) is not None:
+            self.fail(key, f"applies to object: {kinds} only.")
 
     def string_map(self, key: str) -> tuple[tuple[str, str], ...]:
         value = self.raw.get(key) or {}
@@ -281,8 +310,12 @@ def _operations(
     return tuple(ops), clear_all
 
 
-def parse_stream_mapping(stream: str, raw: t.Any) -> StreamMapping:
-    """Validate one entry of stream_mappings; errors name the stream and the key."""
+def parse_stream_mapping(stream: str, raw: t.Any, *, hard_delete: bool = False) -> StreamMapping:
+    """Validate one entry of stream_mappings; errors name the stream and the key.
+
+    `hard_delete` (the SDK's setting) makes on_delete default to unset for users, devices and
+    groups; events never send a delete.
+    """
     reader = _MappingReader(stream, raw if isinstance(raw, dict) else {})
     if not isinstance(raw, dict):
         reader.fail("object", "the mapping must be an object with at least an 'object' key.")
@@ -309,16 +342,32 @@ def parse_stream_mapping(stream: str, raw: t.Any) -> StreamMapping:
             reader.fail("event_type", "set exactly one of event_type or event_type_field.")
         if not (common["user_id_field"] or common["device_id_field"]):
             reader.fail("user_id_field", "an event needs user_id_field or device_id_field.")
+        reader.only_for("null_behavior", "user, device, group")
+        if reader.choice("on_delete", ON_DELETE, "skip") != "skip":
+            reader.fail("on_delete", "events only support skip.")
+        time_field = reader.text("time_field")
+        null_time = reader.choice("null_time", ("upload_time",), "reject")
+        if time_field is None:
+            reader.only_for("time_unit", "event with a time_field")
+            null_time = "upload_time"  # no time column: Amplitude's upload time, documented
         return StreamMapping(
             **common,
+            time_unit=reader.choice("time_unit", TIME_UNITS, "ms"),
+            null_time=null_time,
             event_type=event_type,
             event_type_field=event_type_field,
-            time_field=reader.text("time_field"),
+            time_field=time_field,
             insert_id_field=reader.text("insert_id_field"),
             event_properties=reader.optional_names("event_properties"),
             user_properties=reader.optional_names("user_properties") or (),
             groups=reader.string_map("groups"),
         )
+    for key in ("time_unit", "null_time"):
+        reader.only_for(key, "event")
+    profile_common: dict[str, t.Any] = {
+        "null_behavior": reader.choice("null_behavior", NULL_BEHAVIORS, "skip"),
+        "on_delete": reader.choice("on_delete", ON_DELETE, "unset" if hard_delete else "ignore"),
+    }
     if kind == "group":
         group_type, group_type_field = reader.text("group_type"), reader.text("group_type_field")
         if (group_type is None) == (group_type_field is None):
@@ -335,6 +384,7 @@ def parse_stream_mapping(stream: str, raw: t.Any) -> StreamMapping:
             group_value_field=value_field,
             group_properties=reader.optional_names("group_properties"),
             operations=ops,
+            **profile_common,
         )
     # user or device: an identify.
     id_key = "user_id_field" if kind == "user" else "device_id_field"
@@ -347,6 +397,7 @@ def parse_stream_mapping(stream: str, raw: t.Any) -> StreamMapping:
         groups=reader.string_map("groups"),
         operations=ops,
         clear_all=clear_all,
+        **profile_common,
     )
 
 

@@ -13,7 +13,13 @@ from singer_sdk.sinks import BatchSink
 from target_amplitude.client import quote_item
 from target_amplitude.delivery import DeliveryEngine, DeliveryError, Item, Outcome
 from target_amplitude.endpoints import GROUPIDENTIFY, IDENTIFY, Endpoint, events_endpoint
-from target_amplitude.mapping import ENCODER, RecordRejectedError, map_record
+from target_amplitude.mapping import (
+    ENCODER,
+    RecordRejectedError,
+    RecordSkippedError,
+    clear_all_identification,
+    map_record,
+)
 from target_amplitude.rejects import RejectsWriter
 from target_amplitude.schema_check import compile_record_check
 from target_amplitude.settings import (
@@ -25,7 +31,13 @@ from target_amplitude.settings import (
     passthrough_mapping,
 )
 from target_amplitude.stats import RunStats
-from target_amplitude.validation import check_event, check_group, check_identify, check_size
+from target_amplitude.validation import (
+    check_event,
+    check_group,
+    check_identify,
+    check_size,
+    group_property_count,
+)
 
 if t.TYPE_CHECKING:
     from singer_sdk.sinks.core import BaseJSONSchemaValidator
@@ -140,6 +152,7 @@ class AmplitudeSink(BatchSink):
         self._bytes = 0
         self._received = 0
         self._rejected_early = 0
+        self._skipped = 0
         self._max_rows = self.max_size
 
     # The SDK's jsonschema validation is most of a target's CPU time: records are checked in
@@ -171,6 +184,15 @@ class AmplitudeSink(BatchSink):
             if key not in record:
                 super()._singer_validate_message(record)  # raises, naming the keys
 
+    # singer-sdk 0.54 (checked 0.54.2): without add_record_metadata the SDK strips every `_sdc_*`
+    # field from records through this private hook, `_sdc_deleted_at` included, and no public
+    # seam keeps one. A log-based tap's delete marker drives on_delete, so it is kept.
+    def _remove_sdc_metadata_from_record(self, record: dict) -> None:
+        deleted_at = record.get("_sdc_deleted_at")
+        super()._remove_sdc_metadata_from_record(record)
+        if deleted_at is not None:
+            record["_sdc_deleted_at"] = deleted_at
+
     def _after_process_record(self, context: dict) -> None:
         """No per-record debug log line."""
 
@@ -181,6 +203,7 @@ class AmplitudeSink(BatchSink):
             payload=payload,
             reason=reason,
             endpoint=self.endpoint.path,
+            key_properties=self._keys,
         )
         self._rejected_early += 1
 
@@ -189,7 +212,7 @@ class AmplitudeSink(BatchSink):
         if self.mapping.object == "event":
             return check_event(payload, min_len)
         if self.mapping.object == "group":
-            return check_group(payload)
+            return check_group(payload, self.endpoint.max_properties)
         return check_identify(payload, min_len)
 
     def _ordering_key(self, payload: dict[str, t.Any]) -> str:
@@ -214,30 +237,48 @@ class AmplitudeSink(BatchSink):
                 self._keys,
                 skip_user_properties_sync=self._run.settings.skip_user_properties_sync,
             )
+        except RecordSkippedError:
+            self._skipped += 1
+            return
         except RecordRejectedError as exc:
             self._reject(record, None, str(exc))
             return
         reason = self._check_payload(payload)
+        wires: list[bytes] = []
         if reason is None:
-            wire = ENCODER.encode(payload)
-            if self.endpoint.form:
-                wire = quote_item(wire)
-            reason = check_size(len(wire), self.endpoint.max_item_bytes, self.endpoint.path)
+            payloads = [payload]
+            if self.mapping.clear_all and record.get("_sdc_deleted_at") is None:
+                # $clearAll alone first, then the values: same key, so same lane, in order.
+                payloads.insert(0, clear_all_identification(payload))
+            for part in payloads:
+                wire = ENCODER.encode(part)
+                if self.endpoint.form:
+                    wire = quote_item(wire)
+                wires.append(wire)
+                reason = reason or check_size(
+                    len(wire), self.endpoint.max_item_bytes, self.endpoint.path
+                )
         if reason is not None:
             self._reject(record, payload, reason)
             return
-        self._items.append(
-            Item(
-                ref=len(self._records),
-                key=self._ordering_key(payload),
-                wire=wire,
-                user_id=payload.get("user_id"),
-                device_id=payload.get("device_id"),
+        ref = len(self._records)
+        key = self._ordering_key(payload)
+        weight = group_property_count(payload) if self.mapping.object == "group" else 0
+        for wire in wires:
+            self._items.append(
+                Item(
+                    ref=ref,
+                    key=key,
+                    wire=wire,
+                    user_id=payload.get("user_id"),
+                    device_id=payload.get("device_id"),
+                    weight=weight,
+                )
             )
-        )
+            self._bytes += len(wire)
         kept = ENCODER.encode(record)
         self._records.append(kept)
-        self._bytes += len(wire) + len(kept)
+        self._bytes += len(kept)
 
     def _payload_of(self, item: Item) -> t.Any:
         wire = unquote_to_bytes(item.wire) if self.endpoint.form else item.wire
@@ -247,8 +288,9 @@ class AmplitudeSink(BatchSink):
         """Hand the batch to the delivery engine (completed before the next batch or STATE)."""
         items, records = self._items, self._records
         received, rejected_early = self._received, self._rejected_early
+        skipped = self._skipped
         self._items, self._records, self._bytes = [], [], 0
-        self._received = self._rejected_early = 0
+        self._received = self._rejected_early = self._skipped = 0
         run = self._run
         name = self.endpoint.name
         if run.settings.dry_run or run.engine is None:
@@ -257,14 +299,17 @@ class AmplitudeSink(BatchSink):
                 name,
                 received=received,
                 rejected=rejected_early,
-                would_send=len(items),
+                would_send=len(records),
+                skipped=skipped,
             )
             run.rejects.flush()
             run.progressed = True
             return
 
         def complete(outcome: Outcome) -> None:
-            self._complete(outcome, items, records, received, rejected_early)
+            self._complete(
+                outcome, items, records, received, rejected_early=rejected_early, skipped=skipped
+            )
 
         run.submit(self.endpoint, items, complete)
 
@@ -274,32 +319,47 @@ class AmplitudeSink(BatchSink):
         items: list[Item],
         records: list[bytes],
         received: int,
+        *,
         rejected_early: int,
+        skipped: int,
     ) -> None:
-        """Record a delivered batch: rejects to the file, figures to the summary."""
+        """Record a delivered batch: rejects to the file, figures to the summary.
+
+        A record can be more than one item (`$clearAll`, then its values): it is accepted when
+        all its items are, else rejected with the first reason.
+        """
         run = self._run
-        for ref, reason in outcome.rejected:
-            run.rejects.write(
-                stream=self.stream_name,
-                record=msgspec.Raw(records[ref]),
-                payload=self._payload_of(items[ref]),
-                reason=reason,
-                endpoint=self.endpoint.path,
-            )
-        run.rejects.flush()
-        run.stats.add(
-            self.stream_name,
-            self.endpoint.name,
-            received=received,
-            accepted=outcome.accepted,
-            rejected=rejected_early + len(outcome.rejected),
-            retried=outcome.retried,
-            requests=outcome.requests,
-        )
         if outcome.accepted + len(outcome.rejected) != len(items):
             msg = (
                 f"{self.stream_name}: {len(items)} payloads, but only {outcome.accepted} accepted "
                 f"and {len(outcome.rejected)} rejected; stopping before STATE moves past them."
             )
             raise DeliveryError(msg)
+        payload_item: dict[int, Item] = {}
+        for item in items:
+            payload_item[item.ref] = item  # the last item of a record holds its values
+        reasons: dict[int, str] = {}
+        for ref, reason in outcome.rejected:
+            reasons.setdefault(ref, reason)
+        for ref, reason in reasons.items():
+            run.rejects.write(
+                stream=self.stream_name,
+                record=msgspec.Raw(records[ref]),
+                payload=self._payload_of(payload_item[ref]),
+                reason=reason,
+                endpoint=self.endpoint.path,
+                retryable=ref in outcome.retryable,
+                key_properties=self._keys,
+            )
+        run.rejects.flush()
+        run.stats.add(
+            self.stream_name,
+            self.endpoint.name,
+            received=received,
+            accepted=len(records) - len(reasons),
+            rejected=rejected_early + len(reasons),
+            retried=outcome.retried,
+            requests=outcome.requests,
+            skipped=skipped,
+        )
         run.progressed = True

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 @dataclass(slots=True)
 class Counts:
-    """in = accepted + rejected once a run is complete (pending: mapped, not yet sent)."""
+    """in = accepted + rejected + skipped once a run is complete (pending: not yet sent)."""
 
     received: int = 0
     accepted: int = 0
@@ -16,6 +16,7 @@ class Counts:
     retried: int = 0
     requests: int = 0
     would_send: int = 0
+    skipped: int = 0
 
 
 @dataclass
@@ -37,6 +38,7 @@ class RunStats:
         retried: int = 0,
         requests: int = 0,
         would_send: int = 0,
+        skipped: int = 0,
     ) -> None:
         """Add figures to a stream's counts and, when given, to an endpoint's."""
         with self._lock:
@@ -50,6 +52,7 @@ class RunStats:
                 counts.retried += retried
                 counts.requests += requests
                 counts.would_send += would_send
+                counts.skipped += skipped
 
     @property
     def total_rejected(self) -> int:
@@ -57,7 +60,7 @@ class RunStats:
         return sum(c.rejected for c in self.streams.values())
 
     def summary_lines(self, *, dry_run: bool) -> list[str]:
-        """One line per stream and per endpoint."""
+        """One line per stream and per endpoint (skipped= only when rows were skipped)."""
         lines = []
         for kind, table in (("stream", self.streams), ("endpoint", self.endpoints)):
             for name, c in sorted(table.items()):
@@ -65,5 +68,6 @@ class RunStats:
                 lines.append(
                     f"Summary {kind}={name} in={c.received} {sent} rejected={c.rejected} "
                     f"requests={c.requests} retried={c.retried}"
+                    + (f" skipped={c.skipped}" if c.skipped else "")
                 )
         return lines

@@ -50,13 +50,27 @@ _STREAM_MAPPING = th.ObjectType(
     th.Property(
         "time_field",
         th.StringType,
-        description="Field with the event time: RFC 3339 / ISO 8601 string or epoch ms.",
+        description="Field with the event time: RFC 3339 / ISO 8601 string, or an epoch number "
+        "in time_unit. A numeric time before 2001 is rejected (a unit mistake), never sent as "
+        "1970. Without time_field, events get Amplitude's upload time.",
+    ),
+    th.Property(
+        "time_unit",
+        th.StringType(allowed_values=["ms", "s"]),
+        description="Events: unit of a numeric time_field: ms (default) or s (epoch seconds).",
+    ),
+    th.Property(
+        "null_time",
+        th.StringType(allowed_values=["upload_time"]),
+        description="Events: a null time_field value is rejected with a reason unless this is "
+        "upload_time (sent at Amplitude's upload time).",
     ),
     th.Property(
         "insert_id_field",
         th.StringType,
-        description="Field used as insert_id. Default: a deterministic hash of stream and key "
-        "properties (or of the whole record), so re-runs never duplicate.",
+        description="Field used as insert_id, sent as '<stream>:<value>' so ids of two streams "
+        "never collide. Default: a deterministic hash of the stream, the key properties (or the "
+        "record without _sdc_* fields) and the mapped time, so re-runs never duplicate.",
     ),
     th.Property(
         "event_properties",
@@ -92,6 +106,20 @@ _STREAM_MAPPING = th.ObjectType(
     th.Property("group_type_field", th.StringType, description="Groups: field with the type."),
     th.Property("group_value_field", th.StringType, description="Groups: field with the value."),
     th.Property(
+        "null_behavior",
+        th.StringType(allowed_values=["skip", "unset"]),
+        description="Users/devices/groups: a null value is left out (skip, the default) or "
+        "clears the property in Amplitude ($unset).",
+    ),
+    th.Property(
+        "on_delete",
+        th.StringType(allowed_values=["ignore", "unset", "skip"]),
+        description="A row with _sdc_deleted_at set (log-based sources, add_record_metadata). "
+        "Users/devices/groups: ignore (load it as any row; the default), unset (clear the "
+        "mapped properties; the default when hard_delete is true) or skip. Events: always skip "
+        "(a delete is never sent as a new event).",
+    ),
+    th.Property(
         "fields",
         th.ObjectType(additional_properties=th.StringType),
         description="Amplitude top-level key (platform, country, revenue, session_id, ...) -> "
@@ -111,6 +139,7 @@ class TargetAmplitude(Target):
         PluginCapabilities.STREAM_MAPS,
         PluginCapabilities.FLATTENING,
         TargetCapabilities.VALIDATE_RECORDS,
+        TargetCapabilities.HARD_DELETE,
     ]
 
     config_jsonschema = th.PropertiesList(
@@ -177,6 +206,14 @@ class TargetAmplitude(Target):
             th.BooleanType,
             default=False,
             description="Set $skip_user_properties_sync on events (backfills and replays).",
+        ),
+        th.Property(
+            "hard_delete",
+            th.BooleanType,
+            default=False,
+            description="Mirror deletes: rows with _sdc_deleted_at clear their mapped user, "
+            "device and group properties (on_delete: unset) unless a mapping sets on_delete. "
+            "Events of deleted rows are never sent.",
         ),
         th.Property(
             "stream_mappings",

@@ -11,9 +11,11 @@ REFUSED_IDS = frozenset(
         "00000000-0000-0000-0000-000000000000", "{}", "lmy47d",
     }
 )  # fmt: skip
+# Event types a client may not send. `$identify` and `$groupidentify` are not among them: they
+# are predefined, and how every official SDK sends identify and group identify.
 RESERVED_EVENT_TYPES = frozenset(
     {
-        "$identify", "$groupidentify", "[Amplitude] Start Session", "[Amplitude] End Session",
+        "[Amplitude] Start Session", "[Amplitude] End Session",
         "[Amplitude] Revenue", "[Amplitude] Revenue (Verified)",
         "[Amplitude] Revenue (Unverified)", "[Amplitude] Merged User",
     }
@@ -40,12 +42,26 @@ def check_id(value: t.Any, key: str, min_id_length: int | None) -> str | None:
 
 
 def _check_ids(payload: t.Mapping[str, t.Any], min_id_length: int | None) -> str | None:
+    """Why the ids would be refused, or None.
+
+    Every present id must be valid, even when the other one is: Amplitude would drop a too-short
+    user_id and keep the event under the device_id alone, attributing it to an anonymous device.
+    The target rejects such a record instead (the reason names min_id_length), so no event
+    silently loses its user; lower min_id_length and resend the rejected file if such ids are
+    valid for you.
+    """
     present = [k for k in ("user_id", "device_id") if payload.get(k) is not None]
     if not present:
         return "missing user_id and device_id (one is required)"
     for key in present:
         reason = check_id(payload[key], key, min_id_length)
         if reason:
+            other = "device_id" if key == "user_id" else "user_id"
+            if other in present and "shorter than min_id_length" in reason:
+                reason += (
+                    f" (Amplitude would drop the {key} and keep the event under its {other} "
+                    "alone; the target rejects it rather than lose who did it)"
+                )
             return reason
     return None
 
@@ -57,6 +73,8 @@ def check_event(payload: t.Mapping[str, t.Any], min_id_length: int | None) -> st
         return f"event_type must be a non-empty string, got {event_type!r}"
     if event_type in RESERVED_EVENT_TYPES:
         return f"event_type {event_type!r} is reserved by Amplitude"
+    if event_type == "$groupidentify" and not payload.get("groups"):
+        return "a $groupidentify event needs groups (the group it updates)"
     reason = _check_ids(payload, min_id_length)
     if reason:
         return reason
@@ -89,12 +107,28 @@ def check_identify(payload: t.Mapping[str, t.Any], min_id_length: int | None) ->
     return None
 
 
-def check_group(payload: t.Mapping[str, t.Any]) -> str | None:
+def group_property_count(payload: t.Mapping[str, t.Any]) -> int:
+    """Group properties one /groupidentify identification updates (over all operations)."""
+    props = payload.get("group_properties")
+    if not isinstance(props, dict):
+        return 0
+    if props and all(k.startswith("$") for k in props):
+        return sum(len(v) if isinstance(v, dict) else 1 for v in props.values())
+    return len(props)
+
+
+def check_group(payload: t.Mapping[str, t.Any], max_properties: int | None = None) -> str | None:
     """Why Amplitude would refuse this /groupidentify identification, or None."""
     for key in ("group_type", "group_value"):
         value = payload.get(key)
         if not isinstance(value, str) or not value.strip():
             return f"{key} must be a non-empty string, got {value!r}"
+    count = group_property_count(payload)
+    if max_properties is not None and count > max_properties:
+        return (
+            f"{count} group properties in one identification, over Group Identify's limit of "
+            f"{max_properties} per request: list fewer group_properties in the mapping"
+        )
     return None
 
 

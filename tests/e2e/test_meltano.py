@@ -143,7 +143,9 @@ def test_warehouse_model_from_postgres_into_amplitude(
     # 200 orders -> 200 events; the one with user_id "n/a" is rejected with its reason.
     orders = [e for e in project.ingested if e.get("event_type") == "Order Completed"]
     assert len(orders) == 200
-    assert {e["insert_id"] for e in orders} == {f"order-{i}" for i in range(1, 201)}
+    # insert_id_field values are namespaced by the stream (tap-postgres: <schema>-<table>).
+    stream = "analytics-amplitude_orders"
+    assert {e["insert_id"] for e in orders} == {f"{stream}:order-{i}" for i in range(1, 201)}
     assert all(e["groups"].get("company", "").startswith("account-") for e in orders)
     rejected = _jsonl(tmp_path / "rejected.jsonl")
     assert [r["record"]["order_id"] for r in rejected] == ["order-bad-1"] * 2  # once per run

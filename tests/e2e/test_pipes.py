@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import requests
 from target_amplitude.mapping import insert_id_for
 
 from tests.emulator import Emulator
@@ -21,6 +22,7 @@ from tests.target.helpers import FAST_RETRIES, TARGET, read_rejected
 
 pytestmark = pytest.mark.e2e
 
+IDENTIFY_TYPES = ("$identify", "$groupidentify")
 # Export field -> ingest field it must arrive as, unchanged in value (reference section 8).
 CARRIED = {
     "event_type": "event_type",
@@ -126,9 +128,11 @@ def test_replay_copies_every_event_once_with_its_properties(
 ) -> None:
     source = list(emulator.project("key-std").export_events("20260101T00", "20260101T23"))
     assert len(source) == 2000
-    # The insert_id each event must arrive with: its own, or the target's hash of its uuid.
+    # The insert_id each event must arrive with: its own, or the target's hash of its uuid
+    # (the tap's key property) and its time.
     expected = {
-        e.get("$insert_id") or insert_id_for("events", {"uuid": e["uuid"]}, ["uuid"]): e
+        e.get("$insert_id")
+        or insert_id_for("events", {"uuid": e["uuid"]}, ["uuid"], _epoch_ms(e["event_time"])): e
         for e in source
     }
     assert len(expected) == len(source)
@@ -145,11 +149,16 @@ def test_replay_copies_every_event_once_with_its_properties(
     assert emulator.project("key-std").ingested == []  # nothing went to the source project
     for event in stored:
         original = expected[event["insert_id"]]
+        identify = original["event_type"] in IDENTIFY_TYPES
         for export_key, ingest_key in CARRIED.items():
             if original.get(export_key) is not None:
-                assert event[ingest_key] == original[export_key], (export_key, event["insert_id"])
+                sent = event[ingest_key]
+                if identify and export_key == "user_properties" and original[export_key]:
+                    sent = sent["$set"]  # a $identify replays its properties as $set
+                assert sent == original[export_key], (export_key, event["insert_id"])
         assert event["time"] == _epoch_ms(original["event_time"])
-        assert event["$skip_user_properties_sync"] is True
+        # Historical properties never overwrite live ones, except through $identify events.
+        assert event.get("$skip_user_properties_sync") is (None if identify else True)
         assert "uuid" not in event
         assert "amplitude_id" not in event
 
@@ -159,6 +168,72 @@ def test_replay_copies_every_event_once_with_its_properties(
     assert again.target_code == 0, again.target_stderr[-3000:]
     assert len(emulator.project("key-eu").ingested) == len(source)  # a replay adds nothing
     assert emulator.requests_to("/batch")[-1].region == "eu"
+
+
+def _ingest_identify_history(emulator: Emulator) -> list[dict[str, t.Any]]:
+    """Load profile history into the source project the way the official SDKs do: `$identify`
+    events (about 1 in 20 events, as in a realistic project) among ordinary events, at
+    2026-01-01 12:00 UTC, through /batch. Returns the events sent."""
+    base = dt.datetime(2026, 1, 1, 11, tzinfo=dt.UTC)
+    events: list[dict[str, t.Any]] = []
+    for n in range(400):
+        user = f"replay-user-{n % 10:02d}"
+        event: dict[str, t.Any] = {
+            "user_id": user,
+            "device_id": f"replay-device-{n % 10:02d}",
+            "time": int((base + dt.timedelta(seconds=n)).timestamp() * 1000),
+            "insert_id": f"replay-{n:04d}",
+        }
+        if n // 10 in (0, 20):  # each user: a first profile, then a change (5% of events)
+            event["event_type"] = "$identify"
+            event["user_properties"] = {"$set": {"plan": f"plan-{n // 20}", "seats": n}}
+        else:
+            event["event_type"] = "Viewed Page"
+            event["event_properties"] = {"n": n}
+        events.append(event)
+    clock = emulator.clock
+    emulator.clock = dt.datetime(2026, 1, 1, 12, tzinfo=dt.UTC)
+    try:
+        response = requests.post(
+            f"{emulator.url('standard')}/batch",
+            json={"api_key": "key-std", "events": events},
+            timeout=30,
+        )
+    finally:
+        emulator.clock = clock
+    assert response.status_code == 200, response.text
+    return events
+
+
+def test_replay_of_a_project_with_identify_calls_reproduces_its_profiles(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    """Issue 11, done when: every event, `$identify` included, copied once with its insert_id;
+    the destination's profiles match the source's."""
+    sent = _ingest_identify_history(emulator)
+    source_project = emulator.project("key-std")
+    source = list(source_project.export_events("20260101T00", "20260101T23"))
+    identifies = [e for e in source if e["event_type"] == "$identify"]
+    assert len(identifies) == sum(e["event_type"] == "$identify" for e in sent) == 20
+    source_profiles = {
+        u: dict(p) for u, p in source_project.users.items() if u.startswith("replay")
+    }
+    assert len(source_profiles) == 10
+    assert all(p for p in source_profiles.values()), source_profiles
+
+    pipe = run_pipe(tmp_path, emulator, {"events"})
+    assert pipe.tap_code == 0, pipe.tap_stderr[-3000:]
+    assert pipe.target_code == 0, pipe.target_stderr[-3000:]
+    assert pipe.rejected == []
+    stored = emulator.project("key-eu").ingested
+    assert len(stored) == len(source)
+    assert sorted(e["insert_id"] for e in stored if e["event_type"] == "$identify") == sorted(
+        e["$insert_id"] for e in identifies
+    )
+    assert len({e["insert_id"] for e in stored}) == len(stored)  # each event once
+    destination = emulator.project("key-eu").users
+    for user_id, profile in source_profiles.items():
+        assert destination.get(user_id) == profile, user_id
 
 
 def test_all_six_streams_unselected_fail_at_the_first_non_event_schema(

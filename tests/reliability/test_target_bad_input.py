@@ -153,6 +153,9 @@ BAD_ORDERS: list[tuple[dict[str, t.Any], str]] = [
     ({"at": {"ms": 1}}, "time field 'at' has an unparseable value"),
     ({"kind": 42}, "event_type must be a non-empty string"),
     ({"kind": ""}, "event_type must be a non-empty string"),
+    ({"kind": "[Amplitude] Start Session"}, "reserved"),
+    ({"at": 1767348000}, "time_unit: s"),  # epoch seconds: never a 1970 event
+    ({"at": None}, "null_time: upload_time"),
     ({"kind": "[Amplitude] Merged User"}, "reserved"),
     ({"kind": "[Amplitude] Revenue"}, "reserved"),
     ({"plat": 3}, "platform must be a string"),

@@ -9,7 +9,7 @@ import typing as t
 import pytest
 from target_amplitude.client import Response, TransientError
 from target_amplitude.delivery import DeliveryEngine, DeliveryError, Item, RetryPolicy
-from target_amplitude.endpoints import BATCH, HTTPAPI, Endpoint
+from target_amplitude.endpoints import BATCH, GROUPIDENTIFY, HTTPAPI, IDENTIFY, Endpoint
 
 Answer = t.Callable[[list[dict]], Response | Exception]
 FAST = RetryPolicy(deadline_seconds=5, initial_delay_seconds=0.001, throttle_delay_seconds=0.01)
@@ -156,6 +156,7 @@ def test_daily_quota_rejects_instead_of_retrying() -> None:
     outcome = engine(fake).deliver(BATCH, items(2, devices=2))
     assert [ref for ref, _ in outcome.rejected] == [0]
     assert "daily" in outcome.rejected[0][1]
+    assert outcome.retryable == {0}  # marked for a later resend
     assert outcome.accepted == 1
 
 
@@ -194,3 +195,58 @@ def test_lanes_keep_per_device_order_with_concurrency() -> None:
         n = int(event["insert_id"])
         assert seen.get(event["device_id"], -1) < n
         seen[event["device_id"]] = n
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "body", "text", "names"),
+    [
+        (IDENTIFY, {}, "invalid_api_key", "HINT"),
+        (GROUPIDENTIFY, {}, "missing_event", "api_url"),
+        (BATCH, {"code": 400, "error": "Invalid JSON request body"}, "", "api_url"),
+        (HTTPAPI, {"code": 400, "error": "Invalid request path"}, "", "api_url"),
+        (BATCH, {"code": 400, "error": "something new"}, "", "api_key, data_region and api_url"),
+    ],
+)
+def test_request_level_400_fails_at_once_without_bisection(
+    endpoint: Endpoint, body: dict, text: str, names: str
+) -> None:
+    """Issue 11 point 5: 50 records, one request, a fatal error naming the setting."""
+    fake = FakeAmplitude(*[lambda e: Response(400, body, text or json.dumps(body), None)] * 200)
+    with pytest.raises(DeliveryError, match=names) as error:
+        engine(fake).deliver(endpoint, items(50))
+    assert len(fake.requests) == 1
+    assert "no STATE" in str(error.value)
+
+
+def test_400_naming_one_item_rejects_it_and_resends_the_rest() -> None:
+    body = {"code": 400, "error": "Invalid identification at index 1: invalid user_id 'x'"}
+    fake = FakeAmplitude(lambda e: Response(400, body, json.dumps(body), None))
+    outcome = engine(fake).deliver(IDENTIFY, items(3))
+    assert [ref for ref, _ in outcome.rejected] == [1]
+    assert outcome.accepted == 2
+    assert len(fake.requests) == 2
+
+
+def test_circuit_breaker_stops_a_bisection_whose_single_requests_all_fail_alike() -> None:
+    too_large = Response(413, {"code": 413, "error": "Payload too large"}, "", None)
+    fake = FakeAmplitude(*[lambda e: too_large] * 10_000)
+    with pytest.raises(DeliveryError, match="single-record requests in a row"):
+        engine(fake).deliver(BATCH, items(2000))
+    assert len(fake.requests) < 40  # not 2 x 2000
+
+
+def test_group_identify_requests_hold_at_most_1024_group_properties() -> None:
+    """Issue 11 point 7: counted by properties, not only by identifications."""
+    groups = []
+    for i in range(10):
+        props = {f"p{k}": k for k in range(300)}
+        wire = json.dumps(
+            {"group_type": "company", "group_value": f"g{i}", "group_properties": props}
+        )
+        groups.append(Item(ref=i, key=f"g{i}", wire=wire.encode(), weight=300))
+    fake = FakeAmplitude()
+    outcome = engine(fake).deliver(GROUPIDENTIFY, groups)
+    assert outcome.accepted == 10
+    assert [len(r) for r in fake.requests] == [3, 3, 3, 1]
+    for request in fake.requests:
+        assert sum(len(g["group_properties"]) for g in request) <= 1024

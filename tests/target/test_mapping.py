@@ -83,7 +83,7 @@ def test_insert_id_field_and_event_type_field() -> None:
     assert event == {
         "event_type": "Click",
         "device_id": "device-1",
-        "insert_id": "o-1",
+        "insert_id": "s:o-1",
         "event_properties": {"x": 1},
     }
     with pytest.raises(RecordRejectedError, match="insert_id field 'oid'"):

@@ -5,8 +5,6 @@ from __future__ import annotations
 import typing as t
 from pathlib import Path
 
-import pytest
-
 from tests.target.helpers import FAST_RETRIES, props, record, run_target, schema, state
 
 if t.TYPE_CHECKING:
@@ -298,7 +296,6 @@ def test_mapping_naming_unknown_field_fails_at_schema(emulator: Emulator, tmp_pa
     assert "stream_mappings.u: field 'uid' is not in the stream's SCHEMA" in run.stderr
 
 
-@pytest.mark.xfail(reason="issue 11: target refuses $identify", strict=True)
 def test_identify_event_rows_are_delivered(emulator: Emulator, tmp_path: Path) -> None:
     """Amplitude accepts $identify events (issue 9): a row of that kind is delivered."""
     mapping = {

@@ -21,6 +21,7 @@ def test_valid_event_passes() -> None:
     [
         ({"event_type": ""}, "event_type must be a non-empty string"),
         ({"event_type": "[Amplitude] Start Session"}, "reserved"),
+        ({"event_type": "$groupidentify"}, "needs groups"),
         ({"event_type": "[Amplitude] Revenue"}, "reserved"),
         ({"user_id": None}, "missing user_id and device_id"),
         ({"user_id": "null"}, "placeholder"),
@@ -35,10 +36,18 @@ def test_refused_events(change: dict, needle: str) -> None:
     assert needle in (check_event({**OK, **change}, None) or "")
 
 
-@pytest.mark.xfail(reason="issue 11: target refuses $identify", strict=True)
-def test_identify_event_type_is_predefined_not_reserved() -> None:
-    """$identify is how every official SDK sends identify; Amplitude accepts it (issue 9)."""
+def test_identify_events_are_predefined_not_reserved() -> None:
     assert check_event({**OK, "event_type": "$identify"}, None) is None
+    group = {**OK, "event_type": "$groupidentify", "groups": {"company": "acme"}}
+    assert check_event(group, None) is None
+
+
+def test_short_user_id_with_valid_device_id_is_rejected_naming_min_id_length() -> None:
+    """Issue 11 point 10, decided: rejected (never sent without its user), reason says why."""
+    reason = check_event({**OK, "user_id": "abc", "device_id": "device-0001"}, None) or ""
+    assert "shorter than min_id_length (5)" in reason
+    assert "set the min_id_length setting lower" in reason
+    assert "keep the event under its device_id alone" in reason
 
 
 def test_min_id_length_setting_lowers_the_bar() -> None:
