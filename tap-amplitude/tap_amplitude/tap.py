@@ -175,6 +175,7 @@ class TapAmplitude(Tap):
     """Singer tap for Amplitude: events (Export API), dashboard figures, annotations, cohorts."""
 
     name = "tap-amplitude"
+    package_name = "singer-tap-amplitude"  # the distribution on PyPI: --about reads its version
     config_jsonschema = CONFIG_SCHEMA
     message_writer_class = BufferedMsgSpecWriter
 
