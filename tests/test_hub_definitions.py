@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
-from scripts.hub_definitions import HUB_DIR, LISTINGS, render
+from scripts.hub_definitions import HUB_DIR, LISTINGS, about, render
 
 # The Hub's rules for a plugin definition, restated from github.com/meltano/hub
 # schemas/plugin_definitions/{extractors,loaders}.schema.json and schemas/common/*.schema.json
@@ -55,16 +51,6 @@ def _committed(plugin: str) -> Path:
     return HUB_DIR / f"{plugin}.yml"
 
 
-def _about(plugin: str) -> dict[str, Any]:
-    out = subprocess.run(
-        [sys.executable, "-m", LISTINGS[plugin].package, "--about", "--format=json"],
-        check=True,
-        capture_output=True,
-    ).stdout
-    result: dict[str, Any] = json.loads(out)
-    return result
-
-
 @pytest.mark.parametrize("plugin", sorted(LISTINGS))
 def test_committed_hub_definition_is_the_generated_one(plugin: str) -> None:
     assert _committed(plugin).read_text() == render(plugin), (
@@ -101,13 +87,13 @@ def test_hub_definition_follows_the_hub_schema(plugin: str) -> None:
 @pytest.mark.parametrize("plugin", sorted(LISTINGS))
 def test_hub_definition_matches_about(plugin: str) -> None:
     """Every setting, secret, default and required setting of --about reaches the Hub."""
-    about = _about(plugin)
+    about_json = about(LISTINGS[plugin].package)
     definition = yaml.safe_load(_committed(plugin).read_text())
     settings = {setting["name"]: setting for setting in definition["settings"]}
-    properties = about["settings"]["properties"]
+    properties = about_json["settings"]["properties"]
 
-    assert sorted(definition["capabilities"]) == sorted(about["capabilities"])
-    assert definition["settings_group_validation"] == [sorted(about["settings"]["required"])]
+    assert sorted(definition["capabilities"]) == sorted(about_json["capabilities"])
+    assert definition["settings_group_validation"] == [sorted(about_json["settings"]["required"])]
     for name, prop in properties.items():
         if prop.get("properties") and name != "stream_maps":
             assert any(key.startswith(f"{name}.") for key in settings), name
