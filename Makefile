@@ -3,7 +3,8 @@
 #   make test   set everything up, run linters, type checks and the whole test suite
 #
 # Everything installs into virtual environments inside this folder, from the repository's files
-# and the package index only.
+# and the package index (PyPI) only: .venv (the plugins and dev tools, locked in uv.lock),
+# .venv-meltano (Meltano, kept apart: it pins SQLAlchemy below the SDK's), .venv-uv (uv itself).
 
 SHELL := /bin/bash
 PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
@@ -11,19 +12,31 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 	    echo $$p; break; fi; done)
 VENV := .venv
 BIN := $(VENV)/bin
+UV_VENV := .venv-uv
+UV := $(UV_VENV)/bin/uv
+UV_VERSION := 0.13.9
 MELTANO_VENV := .venv-meltano
 MELTANO_VERSION := 4.4.1
 
-.PHONY: demo test lint typecheck pytest venv meltano-venv postgres-server clean emulator bench-deps bench-tap bench-target bench-pipe
+.PHONY: demo test lint typecheck pytest venv lock meltano-venv postgres-server clean emulator bench-deps bench-tap bench-target bench-pipe
 
-$(BIN)/.installed: tap-amplitude/pyproject.toml target-amplitude/pyproject.toml requirements-dev.txt
+# uv, pinned, from PyPI into its own small venv; it then installs .venv exactly as uv.lock says
+# (the two plugins editable, the dev tools). `make lock` after changing a dependency.
+$(UV):
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is needed (python3 --version)"; exit 1; }
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ./tap-amplitude -e ./target-amplitude -r requirements-dev.txt
+	$(PYTHON) -m venv $(UV_VENV)
+	$(UV_VENV)/bin/python -m pip install -q "uv==$(UV_VERSION)"
+
+$(BIN)/.installed: $(UV) uv.lock pyproject.toml tap-amplitude/pyproject.toml target-amplitude/pyproject.toml
+	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is needed (python3 --version)"; exit 1; }
+	$(UV) sync --locked --no-python-downloads --python $(PYTHON)
 	@touch $@
 
 venv: $(BIN)/.installed
+
+# Re-resolve uv.lock after changing a dependency in a pyproject.toml (then commit uv.lock).
+lock: $(UV)
+	$(UV) lock
 
 $(MELTANO_VENV)/bin/.installed:
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is needed (python3 --version)"; exit 1; }
@@ -60,7 +73,7 @@ demo: venv meltano-venv postgres-server
 # Benchmarks (issue 6): contenders side by side against the same emulator data, medians and
 # ratios printed; BENCH_ARGS passes options (e.g. BENCH_ARGS="--quick"). See benchmarks/README.md.
 bench-deps: venv
-	$(BIN)/python -m pip install -q -r benchmarks/requirements.txt
+	$(UV) sync --locked --no-python-downloads --python $(PYTHON) --group bench
 
 bench-tap: bench-deps
 	$(BIN)/python -m benchmarks.bench_tap $(BENCH_ARGS)
@@ -72,4 +85,4 @@ bench-pipe: bench-deps
 	$(BIN)/python -m benchmarks.bench_pipe $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) $(MELTANO_VENV) .meltano .demo output benchmarks/.cache
+	rm -rf $(VENV) $(MELTANO_VENV) $(UV_VENV) .meltano .demo output benchmarks/.cache

@@ -212,6 +212,7 @@ class TapAmplitude(Tap):
     """Singer tap for Amplitude: events (Export API), dashboard figures, annotations, cohorts."""
 
     name = "tap-amplitude"
+    package_name = "singer-tap-amplitude"  # the distribution on PyPI: --about reads its version
     config_jsonschema = CONFIG_SCHEMA
     # Not advertised: `batch` (the SDK would write every window's bookmark before the one BATCH
     # message holding the records) and `activate-version` (no stream sends it). Checked against

@@ -132,6 +132,7 @@ class TargetAmplitude(Target):
     """Load any stream into Amplitude as events, user/device profiles or groups."""
 
     name = "target-amplitude"
+    package_name = "singer-target-amplitude"  # the distribution on PyPI: --about reads its version
     default_sink_class = AmplitudeSink
     message_reader_class = LineCountingReader
     capabilities: t.ClassVar[list[CapabilitiesEnum]] = [
