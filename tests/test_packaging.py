@@ -19,9 +19,14 @@ PACKAGES = [
     ("tap-amplitude", "tap_amplitude", "singer-tap-amplitude", "tap-amplitude"),
     ("target-amplitude", "target_amplitude", "singer-target-amplitude", "target-amplitude"),
 ]
+# Console scripts per plugin: the plugin itself first, then its helpers.
 ENTRY_POINTS = {
-    "tap-amplitude": "tap_amplitude.tap:TapAmplitude.cli",
-    "target-amplitude": "target_amplitude.target:TargetAmplitude.cli",
+    "tap-amplitude": {"tap-amplitude": "tap_amplitude.tap:TapAmplitude.cli"},
+    "target-amplitude": {
+        "target-amplitude": "target_amplitude.target:TargetAmplitude.cli",
+        # Turns a rejected-records file back into Singer input (issue 11).
+        "target-amplitude-resend": "target_amplitude.resend:main",
+    },
 }
 
 
@@ -38,7 +43,7 @@ def _section(text: str, title: str) -> str:
 def test_pypi_metadata(folder: str, package: str, dist: str, script: str) -> None:
     project = _project(folder)
     assert project["name"] == dist
-    assert project["scripts"] == {script: ENTRY_POINTS[script]}
+    assert project["scripts"] == ENTRY_POINTS[script]
     classifiers = project["classifiers"]
     unknown = [c for c in classifiers if c not in valid_classifiers]
     assert not unknown, f"not trove classifiers (PyPI refuses the upload): {unknown}"
