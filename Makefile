@@ -50,7 +50,7 @@ meltano-venv: $(MELTANO_VENV)/bin/.installed
 # The PostgreSQL server binaries for the warehouse end-to-end test and the demo, from the
 # distribution's packages when missing; never fails (the test then says why it is skipped).
 postgres-server:
-	@bash tests/e2e/install_postgres.sh
+	@bash demo/install_postgres.sh
 
 lint: venv
 	$(BIN)/ruff check .
@@ -65,10 +65,10 @@ pytest: venv meltano-venv postgres-server
 test: lint typecheck pytest
 
 emulator: venv
-	$(BIN)/python -m tests.emulator serve
+	$(BIN)/python -m amplitude_emulator serve
 
 demo: venv meltano-venv postgres-server
-	PATH="$(CURDIR)/$(BIN):$(CURDIR)/$(MELTANO_VENV)/bin:$$PATH" $(BIN)/python -m tests.demo
+	PATH="$(CURDIR)/$(BIN):$(CURDIR)/$(MELTANO_VENV)/bin:$$PATH" $(BIN)/python -m demo
 
 # Benchmarks (issue 6): contenders side by side against the same emulator data, medians and
 # ratios printed; BENCH_ARGS passes options (e.g. BENCH_ARGS="--quick"). See benchmarks/README.md.

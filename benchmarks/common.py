@@ -29,7 +29,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 VENV_BIN = Path(sys.executable).parent
 
-# The emulator's default projects (tests/emulator/README.md, "Command line").
+# The emulator's default projects (emulator/README.md, "Command line").
 SOURCE_KEYS = ("key-std", "secret-std")  # Standard region, generated data
 DEST_KEYS = ("key-eu", "secret-eu")  # EU region, empty: the write side of target and pipe runs
 DEFAULT_START = "2026-01-01T00"
@@ -129,7 +129,7 @@ def running_emulator(
     users: int | None = None,
     warm_up: bool = True,
 ) -> Iterator[RunningEmulator]:
-    """Start ``python -m tests.emulator serve`` as a separate process; stop it on exit.
+    """Start ``python -m amplitude_emulator serve`` as a separate process; stop it on exit.
 
     With ``warm_up`` one full export of the generated window is downloaded and discarded first, so
     every contender finds the emulator's caches built.
@@ -138,7 +138,7 @@ def running_emulator(
     url_file = workdir / f"emulator-url-{time.monotonic_ns()}.txt"
     log_path = url_file.with_suffix(".log")
     cmd = [
-        PYTHON, "-m", "tests.emulator", "serve", "--port", "0",
+        PYTHON, "-m", "amplitude_emulator", "serve", "--port", "0",
         "--events", str(events), "--hours", str(window.hours), "--start", window.start_hour,
         "--seed", str(seed), "--url-file", str(url_file),
         "--no-record-bodies",  # the request log would otherwise hold every body in memory

@@ -1,3 +1,3 @@
 """Shared pytest configuration: the local Amplitude emulator fixtures."""
 
-pytest_plugins = ["tests.emulator.pytest_plugin"]
+pytest_plugins = ["amplitude_emulator.pytest_plugin"]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.docs_sync import PLUGINS, ROOT, _executable, readme_table, settings_table
+from scripts.docs_sync import PLUGINS, ROOT, _executable, readme_table, settings_table
 
 # Settings the SDK adds to every plugin; Meltano knows them from the declared capabilities.
 SDK_SETTINGS = {
@@ -32,7 +32,7 @@ SDK_SETTINGS = {
 @pytest.mark.parametrize("plugin", PLUGINS)
 def test_readme_settings_table_matches_about(plugin: str) -> None:
     assert readme_table(plugin) == settings_table(plugin), (
-        f"README's {plugin} settings table is out of date: run `python -m tests.docs_sync`"
+        f"README's {plugin} settings table is out of date: run `python -m scripts.docs_sync`"
     )
 
 

@@ -6,9 +6,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from amplitude_emulator import Emulator
 
 from tests.conformance.sdk_client import SdkClient
-from tests.emulator import Emulator
 
 
 @pytest.fixture(params=[False, True], ids=["httpapi", "batch"])

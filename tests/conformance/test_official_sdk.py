@@ -14,9 +14,9 @@ from typing import Any
 
 import requests
 from amplitude import BaseEvent, EventOptions, Identify, Revenue
+from amplitude_emulator import Emulator
 
 from tests.conformance.sdk_client import SdkClient
-from tests.emulator import Emulator
 from tests.emulator_tests.helpers import STD_AUTH, export, unzip_events
 
 

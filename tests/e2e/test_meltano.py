@@ -15,9 +15,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from amplitude_emulator import Emulator
 
-from tests.e2e.postgres import WAREHOUSE_SQL, PostgresUnavailableError, local_postgres
-from tests.emulator import Emulator
+from demo.postgres import WAREHOUSE_SQL, PostgresUnavailableError, local_postgres
 
 ROOT = Path(__file__).resolve().parents[2]
 MELTANO = ROOT / ".venv-meltano" / "bin" / "meltano"

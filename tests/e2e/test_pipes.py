@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 import requests
+from amplitude_emulator import Emulator
 from target_amplitude.mapping import insert_id_for
 
-from tests.emulator import Emulator
 from tests.tap.helpers import END, START, TAP, select_catalog, write_json
 from tests.target.helpers import FAST_RETRIES, TARGET, read_rejected
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import requests
+from amplitude_emulator import Emulator
 
-from tests.emulator import Emulator
 from tests.emulator_tests.helpers import STD_AUTH, batch
 
 DAYS = {"start": "20260101", "end": "20260102"}

@@ -6,8 +6,8 @@ import re
 from datetime import datetime
 
 import requests
+from amplitude_emulator import Emulator, GeneratorSpec
 
-from tests.emulator import Emulator, GeneratorSpec
 from tests.emulator_tests.helpers import STD_AUTH, batch, export, unzip_events
 
 EXPORT_FIELDS = [

@@ -6,8 +6,8 @@ import zipfile
 
 import pytest
 import requests
+from amplitude_emulator import Emulator
 
-from tests.emulator import Emulator
 from tests.emulator_tests.helpers import batch, export, identify, unzip_events
 
 EXPORT = "/api/2/export"

@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 
 import requests
+from amplitude_emulator import Emulator, GeneratorSpec, RequestRecord
+from amplitude_emulator.generator import GeneratedData
 
-from tests.emulator import Emulator, GeneratorSpec, RequestRecord
-from tests.emulator.generator import GeneratedData
 from tests.emulator_tests.helpers import batch, export, unzip_events
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -125,7 +125,7 @@ def test_cli_serves_until_sigterm(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "tests.emulator",
+            "amplitude_emulator",
             "serve",
             "--config",
             str(config),
@@ -164,7 +164,7 @@ def test_cli_serves_until_sigterm(tmp_path: Path) -> None:
 
 def test_cli_default_projects() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.emulator", "serve", "--events", "100", "--hours", "2"],
+        [sys.executable, "-m", "amplitude_emulator", "serve", "--events", "100", "--hours", "2"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -187,11 +187,20 @@ def test_cli_default_projects() -> None:
 
 
 def test_cli_runs_on_the_standard_library_alone(tmp_path: Path) -> None:
-    """Issue 4's command line: `python -m tests.emulator serve --url-file FILE --events N` from
-    the repository root, with no site-packages at all (-S), demo keys key-std / secret-std."""
+    """The stdlib-only command line: `PYTHONPATH=emulator python -m amplitude_emulator serve
+    --url-file FILE --events N` from the repository root, with no site-packages at all (-S), demo
+    keys key-std / secret-std (in the dev environment the package is installed: no PYTHONPATH)."""
     url_file = tmp_path / "emulator.url"
-    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
-    command = [sys.executable, "-S", "-m", "tests.emulator", "serve", "--url-file", str(url_file)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "emulator")}
+    command = [
+        sys.executable,
+        "-S",
+        "-m",
+        "amplitude_emulator",
+        "serve",
+        "--url-file",
+        str(url_file),
+    ]
     process = subprocess.Popen(
         [*command, "--events", "120", "--hours", "2"],
         cwd=ROOT,

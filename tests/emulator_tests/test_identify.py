@@ -6,8 +6,8 @@ import json
 
 import pytest
 import requests
+from amplitude_emulator import Emulator
 
-from tests.emulator import Emulator
 from tests.emulator_tests.helpers import identify
 
 START = {"name": "Ada", "visits": 3, "tags": ["a", "b"], "score": 1.5, "gone": True}

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 import requests
+from amplitude_emulator import Emulator
 
-from tests.emulator import Emulator
 from tests.emulator_tests.helpers import batch, export, identify, unzip_events
 
 PATHS = ["/batch", "/2/httpapi"]

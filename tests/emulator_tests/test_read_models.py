@@ -7,9 +7,9 @@ import sys
 from datetime import UTC, datetime
 
 import requests
+from amplitude_emulator import Emulator, GeneratorSpec
+from amplitude_emulator.__main__ import _parser, build
 
-from tests.emulator import Emulator, GeneratorSpec
-from tests.emulator.__main__ import _parser, build
 from tests.emulator_tests.helpers import STD_AUTH, batch, export, unzip_events
 
 SPEC = GeneratorSpec(seed=3, events=2400, start="2026-01-01T00", hours=24, users=50)
@@ -57,7 +57,7 @@ def test_the_command_line_models_the_lag_only_when_asked() -> None:
     lagging = build(_parser().parse_args(["serve", "--export-lag", "3"]))
     assert {p.export_lag_hours for p in lagging.projects} == {3.0}
     help_text = subprocess.run(
-        [sys.executable, "-m", "tests.emulator", "serve", "--help"],
+        [sys.executable, "-m", "amplitude_emulator", "serve", "--help"],
         capture_output=True,
         text=True,
         check=True,

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-README = ROOT / "tests" / "emulator" / "README.md"
+README = ROOT / "emulator" / "README.md"
 PREFIXES = {"ET/": "tests/emulator_tests/", "CF": "tests/conformance/test_official_sdk.py"}
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 import requests
+from amplitude_emulator import Emulator
 
-from tests.emulator import Emulator
 from tests.emulator_tests.helpers import STD_AUTH, batch, export, identify, unzip_events
 
 PATHS = ["/batch", "/2/httpapi"]

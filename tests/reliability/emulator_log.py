@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from tests.emulator import Emulator, RequestRecord
+from amplitude_emulator import Emulator, RequestRecord
 
 __all__ = ["wait_for_requests"]
 

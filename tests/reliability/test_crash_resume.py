@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from amplitude_emulator import Emulator
 
-from tests.emulator import Emulator
 from tests.reliability.ledger import assert_each_exactly_once, read_rejected_lines
 from tests.reliability.processes import LiveTarget, kill_tap_after_lines
 from tests.tap.helpers import (

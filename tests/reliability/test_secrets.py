@@ -15,8 +15,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from amplitude_emulator import Emulator, GeneratorSpec
 
-from tests.emulator import Emulator, GeneratorSpec
 from tests.tap.helpers import END, START, run_tap
 from tests.tap.helpers import FAST_RETRIES as TAP_RETRIES
 from tests.target.helpers import FAST_RETRIES, props, record, run_target, schema, state

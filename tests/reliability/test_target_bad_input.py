@@ -22,8 +22,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from amplitude_emulator import Emulator
 
-from tests.emulator import Emulator
 from tests.reliability.ledger import assert_each_exactly_once, summary
 from tests.target.helpers import FAST_RETRIES, Run, props, record, run_target, schema, state
 

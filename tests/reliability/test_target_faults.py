@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from amplitude_emulator import Emulator, Project
 
-from tests.emulator import Emulator, Project
 from tests.reliability.emulator_log import wait_for_requests
 from tests.reliability.ledger import assert_each_exactly_once, summary
 from tests.reliability.processes import LiveTarget

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.emulator import Emulator, GeneratorSpec
+from amplitude_emulator import Emulator, GeneratorSpec
 
 TAP = str(Path(sys.executable).parent / "tap-amplitude")
 ROOT = Path(__file__).resolve().parents[2]

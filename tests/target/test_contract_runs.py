@@ -23,7 +23,7 @@ from tests.target.helpers import (
 )
 
 if t.TYPE_CHECKING:
-    from tests.emulator import Emulator
+    from amplitude_emulator import Emulator
 
 RESEND = str(Path(sys.executable).with_name("target-amplitude-resend"))
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from tests.target.helpers import FAST_RETRIES, props, record, run_target, schema, state
 
 if t.TYPE_CHECKING:
-    from tests.emulator import Emulator
+    from amplitude_emulator import Emulator
 
 EVENT_PROPS = {
     **props("event_type", "user_id", "device_id", "n"),

@@ -8,7 +8,7 @@ from pathlib import Path
 from tests.target.helpers import FAST_RETRIES, props, record, run_target, schema, state
 
 if t.TYPE_CHECKING:
-    from tests.emulator import Emulator
+    from amplitude_emulator import Emulator
 
 
 def _config(emulator: Emulator, mappings: dict[str, t.Any], **extra: t.Any) -> dict[str, t.Any]:

@@ -20,7 +20,7 @@ from tests.target.helpers import (
 )
 
 if t.TYPE_CHECKING:
-    from tests.emulator import Emulator
+    from amplitude_emulator import Emulator
 
 TOTAL = 24_000
 

@@ -11,10 +11,9 @@ import tempfile
 import typing as t
 from pathlib import Path
 
+from amplitude_emulator.pytest_plugin import build_default_emulator
 from singer_sdk.testing import get_target_test_class
 from target_amplitude.target import TargetAmplitude
-
-from tests.emulator.pytest_plugin import build_default_emulator
 
 _EMULATOR = build_default_emulator().start()
 atexit.register(_EMULATOR.stop)

@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tests.emulator.faults import Faults
-from tests.emulator.generator import GeneratorSpec
-from tests.emulator.server import EmulatorHTTPServer
-from tests.emulator.store import Project
-from tests.emulator.timefmt import datetime_to_ms
+from amplitude_emulator.faults import Faults
+from amplitude_emulator.generator import GeneratorSpec
+from amplitude_emulator.server import EmulatorHTTPServer
+from amplitude_emulator.store import Project
+from amplitude_emulator.timefmt import datetime_to_ms
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ class RequestRecord:
 
 
 class Emulator:
-    """A local Amplitude (both regions) on 127.0.0.1; see tests/emulator/README.md."""
+    """A local Amplitude (both regions) on 127.0.0.1; see emulator/README.md."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, record_bodies: bool = True) -> None:
         self.host = host

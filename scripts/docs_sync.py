@@ -1,6 +1,6 @@
 """Keeps the README's settings tables equal to what the plugins say of themselves.
 
-`python -m tests.docs_sync` rewrites the tables between the README's markers from
+`python -m scripts.docs_sync` rewrites the tables between the README's markers from
 `<plugin> --about --format=markdown`; tests/test_docs.py fails when they drift.
 """
 

@@ -14,7 +14,7 @@ from email.parser import BytesParser
 from typing import Any
 from urllib.parse import parse_qs
 
-from tests.emulator.profiles import (
+from amplitude_emulator.profiles import (
     GROUP_OPERATIONS,
     USER_OPERATIONS,
     PropertyOperationError,

@@ -112,7 +112,7 @@ def find_server_binaries() -> Path:
             return path
     msg = (
         "PostgreSQL server binaries (initdb, pg_ctl) not found: `make test` installs them with "
-        "apt-get (tests/e2e/install_postgres.sh); on other systems install the postgresql server"
+        "apt-get (demo/install_postgres.sh); on other systems install the postgresql server"
     )
     raise PostgresUnavailableError(msg)
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.emulator.emulator import Emulator
-from tests.emulator.generator import GeneratorSpec
+from amplitude_emulator.emulator import Emulator
+from amplitude_emulator.generator import GeneratorSpec
 
 FIXTURE_CLOCK = datetime(2026, 1, 3, tzinfo=UTC)
 FIXTURE_SPEC = GeneratorSpec(seed=7, events=2000, start="2026-01-01T00", hours=24)

@@ -24,9 +24,9 @@ from typing import Any
 
 import requests
 
-from tests.e2e.postgres import WAREHOUSE_SQL, PostgresUnavailableError, local_postgres
+from demo.postgres import WAREHOUSE_SQL, PostgresUnavailableError, local_postgres
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / ".demo"
 OUTPUT = DEMO / "output"
 REJECTED = DEMO / "rejected-records.jsonl"
@@ -75,7 +75,7 @@ def emulator(start_hour: datetime) -> Iterator[str]:
         [
             sys.executable,
             "-m",
-            "tests.emulator",
+            "amplitude_emulator",
             "serve",
             "--port",
             "0",

@@ -16,8 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from tests.emulator.labels import group_labels
-from tests.emulator.timefmt import MS_PER_DAY, MS_PER_HOUR, parse_start, raw_timestamp
+from amplitude_emulator.labels import group_labels
+from amplitude_emulator.timefmt import MS_PER_DAY, MS_PER_HOUR, parse_start, raw_timestamp
 
 DEFAULT_COUNTRIES = ("United States", "Germany", "France", "United Kingdom", "Brazil", "Japan")
 DEFAULT_EVENT_TYPES = ("Page View", "Add to Cart", "Checkout", "Sign Up", "Search")

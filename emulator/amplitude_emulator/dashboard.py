@@ -15,9 +15,9 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from tests.emulator.generator import EventMeta
-from tests.emulator.labels import GROUP_BY_PROPERTIES, NO_VALUE
-from tests.emulator.timefmt import ms_to_date
+from amplitude_emulator.generator import EventMeta
+from amplitude_emulator.labels import GROUP_BY_PROPERTIES, NO_VALUE
+from amplitude_emulator.timefmt import ms_to_date
 
 GROUP_BY_REFUSED = "Invalid chart definition"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.emulator.dashboard import dashboard_error_body
+from amplitude_emulator.dashboard import dashboard_error_body
 
 EXPORT_NOT_FOUND = b"Raw data files were not found."
 EXPORT_TOO_LARGE_MESSAGE = (

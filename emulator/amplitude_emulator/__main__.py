@@ -1,4 +1,4 @@
-"""Command line: ``python -m tests.emulator serve ...`` (see README.md)."""
+"""Command line: ``python -m amplitude_emulator serve ...`` (see README.md)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from tests.emulator.emulator import Emulator
-from tests.emulator.generator import GeneratorSpec
+from amplitude_emulator.emulator import Emulator
+from amplitude_emulator.generator import GeneratorSpec
 
 _PROJECT_KEYS = {
     "api_key",
@@ -31,7 +31,7 @@ _PROJECT_KEYS = {
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m tests.emulator", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m amplitude_emulator", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the emulator until SIGINT/SIGTERM")
     serve.add_argument("--host", default="127.0.0.1")

@@ -13,20 +13,20 @@ from datetime import date, datetime
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from tests.emulator.dashboard import Figures, compute_figures, zone_day
-from tests.emulator.export import HourBlob, build_hour_blobs
-from tests.emulator.generator import EventMeta, GeneratedData, GeneratorSpec
-from tests.emulator.identity import Identities, assigned_device_id
-from tests.emulator.ingest_validation import GROUP_IDENTIFY_EVENT, IDENTIFY_EVENT
-from tests.emulator.labels import group_labels
-from tests.emulator.normalise import is_revenue, language_name, revenue_properties
-from tests.emulator.profiles import (
+from amplitude_emulator.dashboard import Figures, compute_figures, zone_day
+from amplitude_emulator.export import HourBlob, build_hour_blobs
+from amplitude_emulator.generator import EventMeta, GeneratedData, GeneratorSpec
+from amplitude_emulator.identity import Identities, assigned_device_id
+from amplitude_emulator.ingest_validation import GROUP_IDENTIFY_EVENT, IDENTIFY_EVENT
+from amplitude_emulator.labels import group_labels
+from amplitude_emulator.normalise import is_revenue, language_name, revenue_properties
+from amplitude_emulator.profiles import (
     GROUP_OPERATIONS,
     USER_OPERATIONS,
     apply_operations,
     normalise_operations,
 )
-from tests.emulator.timefmt import (
+from amplitude_emulator.timefmt import (
     MS_PER_DAY,
     MS_PER_HOUR,
     datetime_to_ms,

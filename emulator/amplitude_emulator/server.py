@@ -14,16 +14,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.emulator import responses
-from tests.emulator.dashboard import (
+from amplitude_emulator import responses
+from amplitude_emulator.dashboard import (
     GROUP_BY_REFUSED,
     DashboardError,
     events_list_body,
     sessions_body,
     users_body,
 )
-from tests.emulator.export import ZipLayout
-from tests.emulator.ingest_validation import (
+from amplitude_emulator.export import ZipLayout
+from amplitude_emulator.ingest_validation import (
     Rejection,
     check_events,
     form_fields,
@@ -34,9 +34,9 @@ from tests.emulator.ingest_validation import (
     parse_identify,
     payload_too_large,
 )
-from tests.emulator.labels import group_by_property
-from tests.emulator.store import Project
-from tests.emulator.timefmt import (
+from amplitude_emulator.labels import group_by_property
+from amplitude_emulator.store import Project
+from amplitude_emulator.timefmt import (
     MS_PER_DAY,
     datetime_to_ms,
     ms_to_datetime,
@@ -45,7 +45,7 @@ from tests.emulator.timefmt import (
 )
 
 if TYPE_CHECKING:
-    from tests.emulator.emulator import Emulator
+    from amplitude_emulator.emulator import Emulator
 
 MAX_EXPORT_HOURS = 365 * 24
 WRITE_LIMITS = {

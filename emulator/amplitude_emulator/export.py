@@ -13,7 +13,7 @@ import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from tests.emulator.timefmt import hour_to_datetime
+from amplitude_emulator.timefmt import hour_to_datetime
 
 GZIP_LEVEL = 1  # fast; still a real gzip member any reader accepts
 
