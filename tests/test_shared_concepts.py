@@ -1,0 +1,116 @@
+"""The concepts both plugins implement, each in its own package, agree.
+
+Regions (the data_region values), the api_url rule and Retry-After parsing live once per plugin
+(tap_amplitude/regions.py + retry_after.py, target_amplitude/regions.py + retry_after.py): the
+hosts differ (the tap reads from the Dashboard/Export host, the target writes to the ingestion
+host), the names, the rule and the parsing must not.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import re
+import types
+
+import pytest
+from target_amplitude import regions as target_regions
+from target_amplitude.retry_after import parse_retry_after
+
+NOW = dt.datetime(2026, 11, 30, 12, 0, 0, tzinfo=dt.UTC)
+
+# header value -> seconds (None: absent or unreadable), at NOW.
+RETRY_AFTER = [
+    (None, None),
+    ("", None),
+    ("   ", None),
+    ("0", 0.0),
+    ("7", 7.0),
+    (" 120 ", 120.0),
+    ("1.5", 1.5),
+    ("-3", None),
+    ("soon", None),
+    ("nan", None),
+    ("inf", None),
+    ("Mon, 30 Nov 2026 12:00:30 GMT", 30.0),  # IMF-fixdate
+    ("Monday, 30-Nov-26 12:01:00 GMT", 60.0),  # obsolete RFC 850 form
+    ("Mon Nov 30 12:00:10 2026", 10.0),  # asctime form
+    ("Mon, 30 Nov 2026 11:00:00 GMT", 0.0),  # in the past: no wait
+    ("Mon, 32 Nov 2026 12:00:00 GMT", None),
+]
+
+# api_url value -> allowed by the rule.
+API_URLS = [
+    ("https://api2.amplitude.com", True),
+    ("http://127.0.0.1:8080", True),
+    ("http://127.0.0.1:8080/", True),
+    ("http://proxy.local/amplitude/eu", True),
+    ("localhost:80", False),
+    ("ftp://host", False),
+    ("https://", False),
+    ("https:///path", False),
+    ("http://host/p?x=1", False),
+    ("http://host/p#frag", False),
+    ("http://ho st", False),
+]
+
+
+@pytest.mark.parametrize(("value", "seconds"), RETRY_AFTER)
+def test_target_parses_retry_after(value: str | None, seconds: float | None) -> None:
+    assert parse_retry_after(value, NOW) == (
+        pytest.approx(seconds) if seconds is not None else None
+    )
+
+
+@pytest.mark.parametrize(("url", "allowed"), API_URLS)
+def test_target_api_url_rule(url: str, allowed: bool) -> None:
+    assert target_regions.is_valid_api_url(url) is allowed
+    assert (re.match(target_regions.API_URL_PATTERN, url) is not None) is allowed
+
+
+def test_target_regions() -> None:
+    assert dict(target_regions.REGIONS) == {
+        "Standard Server": "https://api2.amplitude.com",
+        "EU Residency Server": "https://api.eu.amplitude.com",
+    }
+    assert target_regions.base_url("EU Residency Server") == "https://api.eu.amplitude.com"
+    assert target_regions.base_url("Standard Server", "http://127.0.0.1:9/x/") == (
+        "http://127.0.0.1:9/x"
+    )
+
+
+def _tap_modules() -> tuple[types.ModuleType, types.ModuleType]:
+    try:
+        retry_after = importlib.import_module("tap_amplitude.retry_after")
+        regions = importlib.import_module("tap_amplitude.regions")
+    except ImportError as exc:
+        pytest.skip(
+            "tap_amplitude.retry_after / tap_amplitude.regions are not on this branch yet "
+            f"(issue 12, built on the tap's branch; remove this skip at merge): {exc}"
+        )
+    return retry_after, regions
+
+
+@pytest.mark.parametrize(("value", "seconds"), RETRY_AFTER)
+def test_both_plugins_parse_retry_after_alike(value: str | None, seconds: float | None) -> None:
+    tap_retry_after, _ = _tap_modules()
+    assert tap_retry_after.parse_retry_after(value, NOW) == parse_retry_after(value, NOW)
+
+
+def test_both_plugins_have_the_same_regions() -> None:
+    _, tap_regions = _tap_modules()
+    assert list(tap_regions.REGIONS) == list(target_regions.REGIONS)
+
+
+@pytest.mark.parametrize(("url", "allowed"), API_URLS)
+def test_both_plugins_apply_the_same_api_url_rule(url: str, allowed: bool) -> None:
+    _, tap_regions = _tap_modules()
+    assert tap_regions.API_URL_PATTERN == target_regions.API_URL_PATTERN
+    assert (re.match(tap_regions.API_URL_PATTERN, url) is not None) is allowed
+
+
+def test_both_plugins_apply_api_url_alike() -> None:
+    _, tap_regions = _tap_modules()
+    for region in target_regions.REGIONS:
+        for url in ("http://127.0.0.1:9/x/", "https://proxy.local"):
+            assert tap_regions.base_url(region, url) == target_regions.base_url(region, url)
