@@ -16,10 +16,15 @@ import requests
 import requests.adapters
 
 from target_amplitude.endpoints import Endpoint
+from target_amplitude.retry_after import parse_retry_after
 
 
 class TransientError(Exception):
-    """A failure worth retrying: 5xx, timeout, dropped connection."""
+    """A failure worth retrying: 5xx, timeout, dropped connection (status None)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,16 +51,7 @@ def quote_item(payload_json: bytes) -> bytes:
     return quote_from_bytes(payload_json, safe="").encode("ascii")
 
 
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
-
-
-class AmplitudeClient:
+class IngestClient:
     """Posts batches to one ingestion base URL through a pooled session."""
 
     def __init__(
@@ -130,7 +126,7 @@ class AmplitudeClient:
         text = redact(text, self._api_key)
         if resp.status_code >= 500:
             msg = f"{endpoint.path}: HTTP {resp.status_code} {text[:200]}"
-            raise TransientError(msg)
+            raise TransientError(msg, resp.status_code)
         try:
             body = json.loads(text) if text else {}
         except ValueError:
@@ -139,7 +135,7 @@ class AmplitudeClient:
             status=resp.status_code,
             body=body if isinstance(body, dict) else {},
             text=text,
-            retry_after=_retry_after(resp.headers.get("Retry-After")),
+            retry_after=parse_retry_after(resp.headers.get("Retry-After")),
         )
 
     def close(self) -> None:

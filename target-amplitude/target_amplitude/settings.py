@@ -2,36 +2,36 @@
 
 from __future__ import annotations
 
-import decimal
-import math
 import typing as t
 from dataclasses import dataclass, field
 
-ObjectKind = t.Literal["event", "user", "device", "group"]
-OBJECT_KINDS: tuple[ObjectKind, ...] = ("event", "user", "device", "group")
+from target_amplitude.config_schema import (
+    CONFIG_SCHEMA,
+    EVENTS_ENDPOINTS,
+    GROUP_OPERATIONS,
+    MAPPING_KEYS,
+    NULL_BEHAVIORS,
+    NULL_TIMES,
+    OBJECT_KINDS,
+    ON_DELETE,
+    TIME_UNITS,
+    USER_OPERATIONS,
+    ObjectKind,
+)
+from target_amplitude.regions import base_url
 
-REGION_URLS: dict[str, str] = {
-    "Standard Server": "https://api2.amplitude.com",
-    "EU Residency Server": "https://api.eu.amplitude.com",
-}
-EVENTS_ENDPOINTS = ("batch", "httpapi")
-
-# Setting name -> Amplitude operation, in the order Amplitude documents them.
-USER_OPERATIONS: dict[str, str] = {
-    "set": "$set",
-    "set_once": "$setOnce",
-    "add": "$add",
-    "append": "$append",
-    "prepend": "$prepend",
-    "unset": "$unset",
-    "pre_insert": "$preInsert",
-    "post_insert": "$postInsert",
-    "remove": "$remove",
-    "clear_all": "$clearAll",
-}
-GROUP_OPERATIONS: dict[str, str] = {
-    k: USER_OPERATIONS[k] for k in ("set", "set_once", "add", "append", "prepend", "unset")
-}
+__all__ = [
+    "CONFIG_SCHEMA",
+    "EVENTS_ENDPOINTS",
+    "GROUP_OPERATIONS",
+    "NULL_TIMES",
+    "USER_OPERATIONS",
+    "ConfigError",
+    "StreamMapping",
+    "TargetSettings",
+    "parse_stream_mapping",
+    "target_settings",
+]
 
 # Amplitude top-level event/identify keys a mapping may fill from a record field via `fields`.
 EVENT_TOP_LEVEL_KEYS = frozenset(
@@ -43,19 +43,6 @@ EVENT_TOP_LEVEL_KEYS = frozenset(
         "android_id", "paying", "start_version", "plan",
     }
 )  # fmt: skip
-
-_MAPPING_KEYS = frozenset(
-    {
-        "object", "event_type", "event_type_field", "user_id_field", "device_id_field",
-        "time_field", "insert_id_field", "event_properties", "user_properties", "groups",
-        "operations", "group_type", "group_type_field", "group_value_field",
-        "group_properties", "fields", "time_unit", "null_time", "null_behavior", "on_delete",
-    }
-)  # fmt: skip
-TIME_UNITS = ("ms", "s")
-NULL_TIMES = ("reject", "upload_time")
-NULL_BEHAVIORS = ("skip", "unset")
-ON_DELETE = ("ignore", "unset", "skip")
 
 
 class ConfigError(ValueError):
@@ -123,116 +110,73 @@ class StreamMapping:
 
 
 @dataclass(frozen=True, slots=True)
-class Settings:
-    """The target's validated configuration (secrets kept out of repr)."""
+class TargetSettings:
+    """The target's configuration, after the SDK validated it against CONFIG_SCHEMA.
+
+    No defaults here: each lives once, in CONFIG_SCHEMA (the SDK fills unset keys with it).
+    """
 
     api_key: str = field(repr=False)
     base_url: str
     data_region: str
-    events_endpoint: str = "batch"
-    min_id_length: int | None = None
-    max_concurrent_requests: int = 4
-    rejected_records_path: str = "rejected-records.jsonl"
-    fail_on_rejected: bool = False
-    dry_run: bool = False
-    skip_user_properties_sync: bool = False
-    retry_deadline_seconds: float = 300.0
-    retry_initial_delay_seconds: float = 1.0
-    throttle_delay_seconds: float = 15.0
-    connect_timeout_seconds: float = 10.0
-    read_timeout_seconds: float = 60.0
-    hard_delete: bool = False
-    stream_mappings: dict[str, StreamMapping] = field(default_factory=dict)
+    events_endpoint: str
+    min_id_length: int | None
+    max_concurrent_requests: int
+    rejected_records_path: str
+    fail_on_rejected: bool
+    dry_run: bool
+    skip_user_properties_sync: bool
+    retry_deadline_seconds: float
+    retry_initial_delay_seconds: float
+    throttle_delay_seconds: float
+    connect_timeout_seconds: float
+    read_timeout_seconds: float
+    hard_delete: bool
+    stream_mappings: dict[str, StreamMapping]
 
 
-def _positive_number(config: t.Mapping[str, t.Any], key: str, default: float) -> float:
-    value = config.get(key)
+def setting(config: t.Mapping[str, t.Any], name: str) -> t.Any:
+    """The value, or CONFIG_SCHEMA's default when unset or null (the SDK fills only unset keys)."""
+    value = config.get(name)
     if value is None:
-        return default
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float | decimal.Decimal)
-        or not math.isfinite(value)
-    ):
-        msg = f"Setting '{key}' must be a number, got {value!r}."
-        raise ConfigError(msg)
-    if value < 0:
-        msg = f"Setting '{key}' must be zero or more, got {value!r}."
-        raise ConfigError(msg)
-    return float(value)
-
-
-def _bool(config: t.Mapping[str, t.Any], key: str) -> bool:
-    value = config.get(key, False)
-    if value is None:
-        return False
-    if not isinstance(value, bool):
-        msg = f"Setting '{key}' must be true or false, got {value!r}."
-        raise ConfigError(msg)
+        return CONFIG_SCHEMA["properties"][name].get("default")
     return value
 
 
-def parse_settings(config: t.Mapping[str, t.Any]) -> Settings:
-    """Validate the raw config; raise ConfigError naming the setting on bad input."""
-    api_key = config.get("api_key")
-    if not isinstance(api_key, str) or not api_key.strip():
-        msg = "Setting 'api_key' is required: the Amplitude project's API key."
-        raise ConfigError(msg)
-    region = config.get("data_region") or "Standard Server"
-    if region not in REGION_URLS:
-        msg = f"Setting 'data_region' must be one of {sorted(REGION_URLS)}, got {region!r}."
-        raise ConfigError(msg)
-    api_url = config.get("api_url")
-    if api_url is not None and (
-        not isinstance(api_url, str) or not api_url.startswith(("http://", "https://"))
-    ):
-        msg = f"Setting 'api_url' must be an http(s) base URL, got {api_url!r}."
-        raise ConfigError(msg)
-    base_url = (api_url or REGION_URLS[region]).rstrip("/")
-    endpoint = config.get("events_endpoint") or "batch"
-    if endpoint not in EVENTS_ENDPOINTS:
-        msg = f"Setting 'events_endpoint' must be 'batch' or 'httpapi', got {endpoint!r}."
-        raise ConfigError(msg)
-    min_id_length = config.get("min_id_length")
-    if min_id_length is not None and (
-        isinstance(min_id_length, bool) or not isinstance(min_id_length, int) or min_id_length < 1
-    ):
-        msg = f"Setting 'min_id_length' must be a positive integer, got {min_id_length!r}."
-        raise ConfigError(msg)
-    concurrency = config.get("max_concurrent_requests", 4)
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-        msg = f"Setting 'max_concurrent_requests' must be an integer >= 1, got {concurrency!r}."
-        raise ConfigError(msg)
-    rejected_path = config.get("rejected_records_path") or "rejected-records.jsonl"
-    if not isinstance(rejected_path, str):
-        msg = "Setting 'rejected_records_path' must be a file path."
-        raise ConfigError(msg)
-    raw_mappings = config.get("stream_mappings")
-    raw_mappings = {} if raw_mappings is None else raw_mappings
-    if not isinstance(raw_mappings, dict):
-        msg = "Setting 'stream_mappings' must be an object keyed by stream name."
-        raise ConfigError(msg)
-    hard_delete = _bool(config, "hard_delete")
+def target_settings(config: t.Mapping[str, t.Any]) -> TargetSettings:
+    """The typed settings of a config the SDK validated against CONFIG_SCHEMA.
+
+    Types, ranges, enums and patterns are the schema's job; this adds the conversions (the
+    base URL) and the cross-field rules of stream_mappings. Raises ConfigError naming the setting.
+    """
+    region = setting(config, "data_region")
+    hard_delete = bool(setting(config, "hard_delete"))
+    raw_mappings = setting(config, "stream_mappings") or {}
     mappings = {
         name: parse_stream_mapping(name, raw, hard_delete=hard_delete)
         for name, raw in raw_mappings.items()
     }
-    return Settings(
-        api_key=api_key,
-        base_url=base_url,
+    try:
+        url = base_url(region, setting(config, "api_url"))
+    except (KeyError, ValueError) as exc:
+        msg = f"Setting 'api_url' or 'data_region': {exc}."
+        raise ConfigError(msg) from None
+    return TargetSettings(
+        api_key=setting(config, "api_key"),
+        base_url=url,
         data_region=region,
-        events_endpoint=endpoint,
-        min_id_length=min_id_length,
-        max_concurrent_requests=concurrency,
-        rejected_records_path=rejected_path,
-        fail_on_rejected=_bool(config, "fail_on_rejected"),
-        dry_run=_bool(config, "dry_run"),
-        skip_user_properties_sync=_bool(config, "skip_user_properties_sync"),
-        retry_deadline_seconds=_positive_number(config, "retry_deadline_seconds", 300.0),
-        retry_initial_delay_seconds=_positive_number(config, "retry_initial_delay_seconds", 1.0),
-        throttle_delay_seconds=_positive_number(config, "throttle_delay_seconds", 15.0),
-        connect_timeout_seconds=_positive_number(config, "connect_timeout_seconds", 10.0),
-        read_timeout_seconds=_positive_number(config, "read_timeout_seconds", 60.0),
+        events_endpoint=setting(config, "events_endpoint"),
+        min_id_length=setting(config, "min_id_length"),
+        max_concurrent_requests=setting(config, "max_concurrent_requests"),
+        rejected_records_path=setting(config, "rejected_records_path"),
+        fail_on_rejected=bool(setting(config, "fail_on_rejected")),
+        dry_run=bool(setting(config, "dry_run")),
+        skip_user_properties_sync=bool(setting(config, "skip_user_properties_sync")),
+        retry_deadline_seconds=float(setting(config, "retry_deadline_seconds")),
+        retry_initial_delay_seconds=float(setting(config, "retry_initial_delay_seconds")),
+        throttle_delay_seconds=float(setting(config, "throttle_delay_seconds")),
+        connect_timeout_seconds=float(setting(config, "connect_timeout_seconds")),
+        read_timeout_seconds=float(setting(config, "read_timeout_seconds")),
         hard_delete=hard_delete,
         stream_mappings=mappings,
     )
@@ -319,9 +263,9 @@ def parse_stream_mapping(stream: str, raw: t.Any, *, hard_delete: bool = False) 
     reader = _MappingReader(stream, raw if isinstance(raw, dict) else {})
     if not isinstance(raw, dict):
         reader.fail("object", "the mapping must be an object with at least an 'object' key.")
-    unknown = sorted(set(raw) - _MAPPING_KEYS)
+    unknown = sorted(set(raw) - MAPPING_KEYS)
     if unknown:
-        reader.fail(unknown[0], f"unknown key; known keys: {', '.join(sorted(_MAPPING_KEYS))}.")
+        reader.fail(unknown[0], f"unknown key; known keys: {', '.join(sorted(MAPPING_KEYS))}.")
     kind = raw.get("object")
     if kind not in OBJECT_KINDS:
         reader.fail("object", f"must be one of {', '.join(OBJECT_KINDS)}, got {kind!r}.")

@@ -1,51 +1,120 @@
-"""Settings and stream mapping validation: every error names the setting or stream and key."""
+"""Settings and stream mapping validation: every error names the setting or stream and key.
+
+Types, ranges, enums and patterns are CONFIG_SCHEMA's (checked by the SDK when the target is
+built); the stream mapping rules are settings.py's. Each default is written once, in the schema.
+"""
 
 from __future__ import annotations
 
+import json
+import subprocess
+from pathlib import Path
+
 import pytest
+import yaml
+from singer_sdk.exceptions import ConfigValidationError
+from target_amplitude.config_schema import CONFIG_SCHEMA
 from target_amplitude.settings import (
     ConfigError,
+    TargetSettings,
     looks_like_events,
     missing_mapping_message,
-    parse_settings,
     parse_stream_mapping,
+    target_settings,
 )
+from target_amplitude.target import TargetAmplitude
 
-BASE = {"api_key": "k-12345"}
+BASE = {"api_key": "k-12345", "dry_run": True}
+ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_defaults_and_region_urls() -> None:
-    s = parse_settings(BASE)
+def _settings(config: dict) -> TargetSettings:
+    target = TargetAmplitude(config=config)
+    target.pipeline.close()
+    return target.settings
+
+
+def test_defaults_come_from_the_schema_and_region_urls() -> None:
+    s = _settings(BASE)
     assert s.base_url == "https://api2.amplitude.com"
     assert s.max_concurrent_requests == 4
     assert s.rejected_records_path == "rejected-records.jsonl"
     assert s.retry_deadline_seconds == 300
-    eu = parse_settings({**BASE, "data_region": "EU Residency Server"})
+    eu = _settings({**BASE, "data_region": "EU Residency Server"})
     assert eu.base_url == "https://api.eu.amplitude.com"
-    proxied = parse_settings({**BASE, "api_url": "http://127.0.0.1:9/eu/"})
+    proxied = _settings({**BASE, "api_url": "http://127.0.0.1:9/eu/"})
     assert proxied.base_url == "http://127.0.0.1:9/eu"
 
 
+def test_an_explicit_null_gets_the_schema_default() -> None:
+    # The SDK fills in defaults of unset keys only; null means "unset" too.
+    s = target_settings({"api_key": "k-12345", "max_concurrent_requests": None})
+    assert (
+        s.max_concurrent_requests
+        == CONFIG_SCHEMA["properties"]["max_concurrent_requests"]["default"]
+    )
+    assert s.data_region == "Standard Server"
+
+
 def test_api_key_not_in_repr() -> None:
-    assert "k-12345" not in repr(parse_settings(BASE))
+    assert "k-12345" not in repr(_settings(BASE))
 
 
 @pytest.mark.parametrize(
     ("config", "needle"),
     [
-        ({}, "'api_key' is required"),
-        ({**BASE, "data_region": "Mars"}, "data_region"),
-        ({**BASE, "events_endpoint": "ftp"}, "events_endpoint"),
-        ({**BASE, "min_id_length": 0}, "min_id_length"),
-        ({**BASE, "max_concurrent_requests": 0}, "max_concurrent_requests"),
-        ({**BASE, "retry_deadline_seconds": -1}, "retry_deadline_seconds"),
-        ({**BASE, "api_url": "localhost:80"}, "api_url"),
-        ({**BASE, "stream_mappings": []}, "stream_mappings"),
+        ({}, "'api_key' is a required property"),
+        ({**BASE, "api_key": "  "}, "config['api_key']"),
+        ({**BASE, "data_region": "Mars"}, "config['data_region']"),
+        ({**BASE, "events_endpoint": "ftp"}, "config['events_endpoint']"),
+        ({**BASE, "min_id_length": 0}, "config['min_id_length']"),
+        ({**BASE, "max_concurrent_requests": 0}, "config['max_concurrent_requests']"),
+        ({**BASE, "max_concurrent_requests": "4"}, "config['max_concurrent_requests']"),
+        ({**BASE, "retry_deadline_seconds": -1}, "config['retry_deadline_seconds']"),
+        ({**BASE, "read_timeout_seconds": 0}, "config['read_timeout_seconds']"),
+        ({**BASE, "fail_on_rejected": "yes"}, "config['fail_on_rejected']"),
+        ({**BASE, "rejected_records_path": ""}, "config['rejected_records_path']"),
+        ({**BASE, "api_url": "localhost:80"}, "config['api_url']"),
+        ({**BASE, "api_url": "http://h/p?x=1"}, "config['api_url']"),
+        ({**BASE, "stream_mappings": []}, "config['stream_mappings']"),
+        (
+            {**BASE, "stream_mappings": {"s": {"object": "user", "colour": 1}}},
+            "config['stream_mappings']['s']",
+        ),
+        ({**BASE, "stream_mappings": {"s": {"object": "user"}}}, r"s.user_id_field: required"),
     ],
 )
 def test_bad_settings_name_the_setting(config: dict, needle: str) -> None:
-    with pytest.raises(ConfigError, match=needle):
-        parse_settings(config)
+    with pytest.raises(ConfigValidationError) as info:
+        TargetAmplitude(config=config)
+    assert any(needle in e for e in info.value.errors), info.value.errors
+
+
+def test_meltano_yml_settings_match_about() -> None:
+    """meltano.yml's target-amplitude settings: labels, kinds, defaults, options from --about."""
+    out = subprocess.run(
+        ["target-amplitude", "--about", "--format=json"], check=True, capture_output=True
+    ).stdout
+    about = json.loads(out)
+    properties = about["settings"]["properties"]
+    project = yaml.safe_load((ROOT / "meltano.yml").read_text())
+    (definition,) = [p for p in project["plugins"]["loaders"] if p["name"] == "target-amplitude"]
+    assert sorted(definition["capabilities"]) == sorted(about["capabilities"])
+    assert "structured-logging" in about["capabilities"]
+    kinds = {"string": "string", "integer": "integer", "number": "decimal", "boolean": "boolean"}
+    kinds["object"] = "object"
+    for setting in definition["settings"]:
+        schema = properties[setting["name"]]
+        where = f"meltano.yml target-amplitude.{setting['name']}"
+        assert setting["label"] == schema["title"], where
+        assert setting.get("value") == schema.get("default"), where
+        assert bool(setting.get("sensitive")) == bool(schema.get("secret")), where
+        if "enum" in schema:
+            assert setting["kind"] == "options", where
+            assert [o["value"] for o in setting["options"]] == schema["enum"], where
+        else:
+            (json_type,) = [x for x in schema["type"] if x != "null"]
+            assert setting["kind"] == kinds[json_type], where
 
 
 @pytest.mark.parametrize(
