@@ -43,6 +43,8 @@ from target_amplitude.client import Response, TransientError
 from target_amplitude.endpoints import Endpoint
 
 Send = t.Callable[[Endpoint, t.Sequence[bytes]], Response]
+# Told about every POST: stream, endpoint path, HTTP status (None: no answer), seconds.
+OnRequest = t.Callable[[str, str, int | None, float], None]
 
 # 400 body keys that list the indices of refused events, with the reason to record.
 _INDEX_LISTS = {
@@ -106,13 +108,13 @@ class _ChunkResult:
 
 
 @dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """Backoff for transient failures, and the hold for throttled keys."""
+class DeliveryRetryPolicy:
+    """Backoff for transient failures, and the hold for throttled keys (the settings' values)."""
 
-    deadline_seconds: float = 300.0
-    initial_delay_seconds: float = 1.0
-    max_delay_seconds: float = 60.0
-    throttle_delay_seconds: float = 15.0
+    deadline_seconds: float
+    initial_delay_seconds: float
+    throttle_delay_seconds: float
+    max_delay_seconds: float = 60.0  # not a setting: the cap of one backoff wait
 
 
 def _indices(value: t.Any) -> list[int]:
@@ -131,12 +133,14 @@ class DeliveryEngine:
         send: Send,
         *,
         concurrency: int,
-        policy: RetryPolicy,
+        policy: DeliveryRetryPolicy,
         fatal_hint: str,
         clock: t.Callable[[], float] = time.monotonic,
         sleep: t.Callable[[float], None] = time.sleep,
+        on_request: OnRequest | None = None,
     ) -> None:
-        self._send = send
+        self._send = send if on_request is None else self._timed(send, on_request)
+        self._stream = ""
         self._concurrency = max(1, concurrency)
         self._policy = policy
         self._fatal_hint = fatal_hint
@@ -144,6 +148,19 @@ class DeliveryEngine:
         self._sleep = sleep
         self._pool: ThreadPoolExecutor | None = None
         self._abort = threading.Event()
+
+    def _timed(self, send: Send, on_request: OnRequest) -> Send:
+        def timed(endpoint: Endpoint, wires: t.Sequence[bytes]) -> Response:
+            started = time.perf_counter()
+            try:
+                response = send(endpoint, wires)
+            except TransientError as exc:
+                on_request(self._stream, endpoint.path, exc.status, time.perf_counter() - started)
+                raise
+            on_request(self._stream, endpoint.path, response.status, time.perf_counter() - started)
+            return response
+
+        return timed
 
     # Packing -----------------------------------------------------------------------------
 
@@ -181,11 +198,15 @@ class DeliveryEngine:
 
     # Delivery ----------------------------------------------------------------------------
 
-    def deliver(self, endpoint: Endpoint, items: t.Sequence[Item]) -> Outcome:
-        """Deliver every item: on return each one is accepted or rejected; else raise."""
+    def deliver(self, endpoint: Endpoint, items: t.Sequence[Item], *, stream: str = "") -> Outcome:
+        """Deliver every item: on return each one is accepted or rejected; else raise.
+
+        One call at a time (the pipeline's single dispatcher); `stream` tags request metrics.
+        """
         outcome = Outcome()
         if not items:
             return outcome
+        self._stream = stream
         self._abort.clear()
         lanes = self.lanes(items, self._concurrency)
         if len(lanes) == 1:

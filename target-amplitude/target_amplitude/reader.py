@@ -57,6 +57,9 @@ class LineCountingReader(MsgSpecReader):
             msg = f"not valid JSON ({exc}): {quoted.rstrip()}"
             raise InvalidInputLine(msg) from None
 
+    # -- Private SDK override (singer-sdk 0.54.9; guarded by tests/target/test_sdk_seams.py) --
+    # GenericSingerReader._process_unknown_message (singerlib/encoding/base.py:105) raises a bare
+    # ValueError; catching ValueError around process_lines would be too broad. This names the line.
     def _process_unknown_message(self, message_dict: dict) -> None:
         msg = f"unknown Singer message type {message_dict.get('type')!r}"
         raise InvalidInputLine(msg)

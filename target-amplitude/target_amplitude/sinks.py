@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import typing as t
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
 import msgspec
+from singer_sdk import metrics
 from singer_sdk.sinks import BatchSink
 
 from target_amplitude.client import quote_item
-from target_amplitude.delivery import DeliveryEngine, DeliveryError, Item, Outcome
+from target_amplitude.delivery import DeliveryError, Item
 from target_amplitude.endpoints import GROUPIDENTIFY, IDENTIFY, Endpoint, events_endpoint
 from target_amplitude.mapping import (
     ENCODER,
@@ -20,17 +19,16 @@ from target_amplitude.mapping import (
     clear_all_identification,
     map_record,
 )
-from target_amplitude.rejects import RejectsWriter
+from target_amplitude.pipeline import BatchResult, DeliveryPipeline, HandOffTimer
 from target_amplitude.schema_check import compile_record_check
 from target_amplitude.settings import (
     ConfigError,
-    Settings,
     StreamMapping,
+    TargetSettings,
     looks_like_events,
     missing_mapping_message,
     passthrough_mapping,
 )
-from target_amplitude.stats import RunStats
 from target_amplitude.validation import (
     check_event,
     check_group,
@@ -48,57 +46,8 @@ if t.TYPE_CHECKING:
 MAX_BATCH_BYTES = 48_000_000
 
 
-@dataclass
-class RunContext:
-    """What every sink of one run shares.
-
-    One batch is delivered in the background while the next is read and mapped; wait()
-    completes it. Batches are delivered one after the other (per-device order holds across
-    batches) and the target waits before every STATE it emits.
-    """
-
-    settings: Settings
-    engine: DeliveryEngine | None
-    rejects: RejectsWriter
-    stats: RunStats
-    progressed: bool = False
-    _dispatcher: ThreadPoolExecutor | None = None
-    _pending: tuple[Future[Outcome], t.Callable[[Outcome], None]] | None = None
-
-    def submit(
-        self, endpoint: Endpoint, items: list[Item], complete: t.Callable[[Outcome], None]
-    ) -> None:
-        """Deliver items in the background after the previous batch completes."""
-        self.wait()
-        assert self.engine is not None
-        if self._dispatcher is None:
-            self._dispatcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="delivery")
-        self._pending = (self._dispatcher.submit(self.engine.deliver, endpoint, items), complete)
-
-    def wait(self) -> None:
-        """Complete the batch in flight, if any (raises what its delivery raised)."""
-        if self._pending is None:
-            return
-        future, complete = self._pending
-        self._pending = None
-        complete(future.result())
-
-    @property
-    def busy(self) -> bool:
-        """A batch is in flight."""
-        return self._pending is not None
-
-    def close(self) -> None:
-        """Stop background threads (after wait())."""
-        if self._dispatcher is not None:
-            self._dispatcher.shutdown(wait=True)
-            self._dispatcher = None
-        if self.engine is not None:
-            self.engine.close()
-
-
 def resolve_mapping(
-    settings: Settings, stream: str, schema: t.Mapping[str, t.Any]
+    settings: TargetSettings, stream: str, schema: t.Mapping[str, t.Any]
 ) -> StreamMapping:
     """The stream's mapping, checked against its SCHEMA; ConfigError names what to fix."""
     mapping = settings.stream_mappings.get(stream)
@@ -118,7 +67,7 @@ def resolve_mapping(
     return mapping
 
 
-def endpoint_for(settings: Settings, mapping: StreamMapping) -> Endpoint:
+def endpoint_for(settings: TargetSettings, mapping: StreamMapping) -> Endpoint:
     """Where a mapping's payloads go."""
     if mapping.object == "event":
         return events_endpoint(settings.events_endpoint)
@@ -135,16 +84,14 @@ class AmplitudeSink(BatchSink):
         schema: dict,
         key_properties: t.Sequence[str] | None,
     ) -> None:
-        self._run: RunContext = target.run_context  # type: ignore[attr-defined]
+        self._run: DeliveryPipeline = target.pipeline  # type: ignore[attr-defined]
         settings = self._run.settings
         # Fails at the SCHEMA message, before any record of this stream is read.
         self.mapping = resolve_mapping(settings, stream_name, schema)
         self.endpoint = endpoint_for(settings, self.mapping)
         super().__init__(target, stream_name, schema, key_properties)
         self._keys = tuple(key_properties or ())
-        self._check_schema = (
-            compile_record_check(schema) if target.config.get("validate_records", True) else None
-        )
+        self._check_schema = compile_record_check(schema) if self.validate_schema else None
         # Source records of the batch, kept only as compact JSON for the rejected file: a
         # decoded record is ~10x its JSON in memory, and dicts kept alive slow every GC pass.
         self._records: list[bytes] = []
@@ -155,15 +102,25 @@ class AmplitudeSink(BatchSink):
         self._skipped = 0
         self._max_rows = self.max_size
 
+    # Metrics (public hooks, singer-sdk 0.51+): records in, tagged with the endpoint too; the
+    # SDK's batch timer would time only the hand-off to the pipeline, so it logs nothing and the
+    # pipeline logs the real delivery time per batch (DeliveryMetrics).
+    def get_sink_record_counter(self) -> metrics.Counter:
+        """record_count{stream, endpoint}: records received by this sink."""
+        return metrics.record_counter(self.stream_name, endpoint=self.endpoint.path)
+
+    def get_batch_processing_timer(self) -> metrics.Timer:
+        """A timer that logs nothing (see pipeline.HandOffTimer)."""
+        return HandOffTimer(
+            metrics.Metric.BATCH_PROCESSING_TIME, {metrics.Tag.STREAM: self.stream_name}
+        )
+
     # The SDK's jsonschema validation is most of a target's CPU time: records are checked in
-    # process_record with fastjsonschema instead, and a mismatch is a rejected record, not a crash.
+    # process_record with fastjsonschema instead (when the public `validate_schema` is on), and a
+    # mismatch is a rejected record, not a crash or a record passed on regardless.
     def get_validator(self) -> BaseJSONSchemaValidator | None:
         """Disable the SDK's validator (see process_record)."""
         return None
-
-    def _validate_and_parse(self, record: dict) -> dict:
-        """Skip the SDK's per-field datetime parsing: mapping reads the strings directly."""
-        return record
 
     @property
     def max_size(self) -> int:
@@ -177,24 +134,24 @@ class AmplitudeSink(BatchSink):
         """Full by rows or by bytes kept."""
         return self._received >= self._max_rows or self._bytes >= MAX_BATCH_BYTES
 
-    # Per-record SDK hooks that do nothing for this sink, made cheap (they run for every record).
-    def _singer_validate_message(self, record: dict) -> None:
-        """Key properties must be present (the Singer spec); nothing to check without any."""
-        for key in self._keys:
-            if key not in record:
-                super()._singer_validate_message(record)  # raises, naming the keys
+    # -- Private SDK overrides (singer-sdk 0.54.9; guarded by tests/target/test_sdk_seams.py) --
+    # Each exists because no public seam does the job in 0.54.9 (nor on meltano/sdk main 136de07).
 
-    # singer-sdk 0.54 (checked 0.54.2): without add_record_metadata the SDK strips every `_sdc_*`
-    # field from records through this private hook, `_sdc_deleted_at` included, and no public
-    # seam keeps one. A log-based tap's delete marker drives on_delete, so it is kept.
+    # singer-sdk 0.54.9, Sink._validate_and_parse (sinks/core.py:545): after the (disabled)
+    # validator it parses every date-time field into a datetime (_parse_timestamps_in_record);
+    # no public switch turns that off. Mapping reads the strings directly, so skip it.
+    def _validate_and_parse(self, record: dict) -> dict:
+        """Skip the SDK's per-field datetime parsing: mapping reads the strings directly."""
+        return record
+
+    # singer-sdk 0.54.9, Sink._remove_sdc_metadata_from_record (sinks/core.py): without
+    # add_record_metadata the SDK strips every `_sdc_*` field, `_sdc_deleted_at` included, and no
+    # public seam keeps one. A log-based tap's delete marker drives on_delete, so it is kept.
     def _remove_sdc_metadata_from_record(self, record: dict) -> None:
         deleted_at = record.get("_sdc_deleted_at")
         super()._remove_sdc_metadata_from_record(record)
         if deleted_at is not None:
             record["_sdc_deleted_at"] = deleted_at
-
-    def _after_process_record(self, context: dict) -> None:
-        """No per-record debug log line."""
 
     def _reject(self, record: dict, payload: t.Any, reason: str) -> None:
         self._run.rejects.write(
@@ -303,19 +260,20 @@ class AmplitudeSink(BatchSink):
                 skipped=skipped,
             )
             run.rejects.flush()
+            run.metrics.count(self.stream_name, self.endpoint.path, rejected=rejected_early)
             run.progressed = True
             return
 
-        def complete(outcome: Outcome) -> None:
+        def complete(result: BatchResult) -> None:
             self._complete(
-                outcome, items, records, received, rejected_early=rejected_early, skipped=skipped
+                result, items, records, received, rejected_early=rejected_early, skipped=skipped
             )
 
-        run.submit(self.endpoint, items, complete)
+        run.submit(self.stream_name, self.endpoint, items, complete)
 
     def _complete(
         self,
-        outcome: Outcome,
+        result: BatchResult,
         items: list[Item],
         records: list[bytes],
         received: int,
@@ -329,6 +287,7 @@ class AmplitudeSink(BatchSink):
         all its items are, else rejected with the first reason.
         """
         run = self._run
+        outcome = result.outcome
         if outcome.accepted + len(outcome.rejected) != len(items):
             msg = (
                 f"{self.stream_name}: {len(items)} payloads, but only {outcome.accepted} accepted "
@@ -352,12 +311,16 @@ class AmplitudeSink(BatchSink):
                 key_properties=self._keys,
             )
         run.rejects.flush()
+        accepted, rejected = len(records) - len(reasons), rejected_early + len(reasons)
+        run.metrics.count(
+            self.stream_name, self.endpoint.path, accepted=accepted, rejected=rejected
+        )
         run.stats.add(
             self.stream_name,
             self.endpoint.name,
             received=received,
-            accepted=len(records) - len(reasons),
-            rejected=rejected_early + len(reasons),
+            accepted=accepted,
+            rejected=rejected,
             retried=outcome.retried,
             requests=outcome.requests,
             skipped=skipped,

@@ -4,7 +4,8 @@ For each (endpoint, fault): the exit code, the fault seen to fire in the emulato
 count that must always hold: records in = stored in the emulator (deduplicated by insert_id for
 events; profiles and groups for identify) + rejected (the rejected file), each record exactly
 once, the rejected ones exactly those expected and each with its reason, and the summary line
-saying the same.
+saying the same, and the SDK METRIC lines (record_count, http_request_count,
+http_request_duration, batch_processing_time, tagged by stream and endpoint) agreeing with it.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from tests.target.helpers import (
     state,
     write_config,
 )
+from tests.target.metrics import assert_metrics_agree_with_summary
 
 pytestmark = pytest.mark.reliability
 
@@ -279,6 +281,8 @@ def test_in_equals_stored_plus_rejected(
         len(rejected),
     )
     assert run.states == [{"done": load.stream}]
+    # The SDK METRIC lines say the same, and each POST the emulator saw has its duration point.
+    assert_metrics_agree_with_summary(run.stderr, load.stream, load.path, posts=len(log))
 
     if fault_name == "429-with-retry-after":  # Retry-After: 0.3 honoured over the 50 ms default
         for refused in (r for r in log if r.status == 429):

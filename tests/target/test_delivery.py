@@ -8,11 +8,13 @@ import typing as t
 
 import pytest
 from target_amplitude.client import Response, TransientError
-from target_amplitude.delivery import DeliveryEngine, DeliveryError, Item, RetryPolicy
+from target_amplitude.delivery import DeliveryEngine, DeliveryError, DeliveryRetryPolicy, Item
 from target_amplitude.endpoints import BATCH, GROUPIDENTIFY, HTTPAPI, IDENTIFY, Endpoint
 
 Answer = t.Callable[[list[dict]], Response | Exception]
-FAST = RetryPolicy(deadline_seconds=5, initial_delay_seconds=0.001, throttle_delay_seconds=0.01)
+FAST = DeliveryRetryPolicy(
+    deadline_seconds=5, initial_delay_seconds=0.001, throttle_delay_seconds=0.01
+)
 
 
 def ok(_events: list[dict]) -> Response:
@@ -177,7 +179,9 @@ def test_retry_deadline_gives_up_with_clear_error() -> None:
     quick = DeliveryEngine(
         fake.send,
         concurrency=1,
-        policy=RetryPolicy(deadline_seconds=0.05, initial_delay_seconds=0.001),
+        policy=DeliveryRetryPolicy(
+            deadline_seconds=0.05, initial_delay_seconds=0.001, throttle_delay_seconds=0.01
+        ),
         fatal_hint="",
     )
     with pytest.raises(DeliveryError, match="retry_deadline_seconds"):
