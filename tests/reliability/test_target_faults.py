@@ -340,3 +340,55 @@ def test_retry_deadline_exhausted_mid_run_then_resumed_from_the_last_state(
     assert resumed.states == [{"next": ROWS}]
     assert_each_exactly_once(load.stored_ids(emu.project("key-std")), [*first, *second])
     assert resumed.rejected == []
+
+
+# Fatal answers: exit 1 at once with the setting to check, no loop, no STATE, no secret.
+@dataclass(frozen=True)
+class Fatal:
+    """A whole-run failure: how to cause it and the words the error must contain."""
+
+    inject: Callable[[Emulator, str], None]
+    needle: str
+    config: Callable[[Emulator], dict[str, t.Any]] = lambda _: {}
+
+
+FATALS: dict[str, Fatal] = {
+    "403-firewall": Fatal(lambda emu, path: emu.faults.statuses(path, [403]), "403"),
+    "wrong-region-key": Fatal(
+        lambda emu, path: None, "data_region", lambda emu: {"api_url": emu.url("eu")}
+    ),
+}
+
+
+@pytest.mark.parametrize(("fatal_name", "endpoint"), [(f, e) for f in FATALS for e in ALL])
+def test_fatal_answers_stop_at_once_naming_the_fix(
+    emu: Emulator, tmp_path: Path, fatal_name: str, endpoint: str
+) -> None:
+    fatal, load = FATALS[fatal_name], LOADS[endpoint]
+    fatal.inject(emu, load.path)
+    config = _config(emu, load, max_concurrent_requests=1, **fatal.config(emu))
+    run = run_target(tmp_path, config, load.lines(_ids()[:3]))
+    assert run.returncode == 1
+    assert fatal.needle in run.stderr
+    assert "Traceback" not in run.stderr
+    assert "key-std" not in run.stderr + run.stdout
+    assert run.states == []
+    assert len(emu.requests_to(load.path)) == 1  # not retried, not bisected
+
+
+def test_after_a_413_split_later_requests_are_full_size_again(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    """A split applies to the refused request only: the next one starts at 2000 events."""
+    load = LOADS["batch"]
+    ids = [f"row-{i:04d}" for i in range(4000)]  # two batches of 2000
+    emu.faults.payload_limit(load.path, 100_000)  # 2000 events are about 240 kB
+    config = _config(emu, load, max_concurrent_requests=1)
+    run = run_target(tmp_path, config, load.lines(ids))
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert_each_exactly_once(load.stored_ids(emu.project("key-std")), ids)
+    sizes = [(r.status, len(r.body)) for r in emu.requests_to(load.path)]
+    first, *_ = sizes
+    assert first[0] == 413
+    later = sizes[sizes.index(next(s for s in sizes if s[0] == 200)) :]
+    assert any(status == 413 and size >= first[1] * 0.9 for status, size in later), sizes
