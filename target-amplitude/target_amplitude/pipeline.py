@@ -179,11 +179,6 @@ class DeliveryPipeline:
         complete(result)
         self.metrics.batch(result)
 
-    @property
-    def busy(self) -> bool:
-        """A batch is in flight."""
-        return self._pending is not None
-
     def close(self) -> None:
         """Stop background threads (after wait()) and log the counters' last figures."""
         if self._dispatcher is not None:

@@ -144,7 +144,7 @@ class AmplitudeSink(BatchSink):
         """Skip the SDK's per-field datetime parsing: mapping reads the strings directly."""
         return record
 
-    # singer-sdk 0.54.9, Sink._remove_sdc_metadata_from_record (sinks/core.py): without
+    # singer-sdk 0.54.9, Sink._remove_sdc_metadata_from_record (sinks/core.py:526): without
     # add_record_metadata the SDK strips every `_sdc_*` field, `_sdc_deleted_at` included, and no
     # public seam keeps one. A log-based tap's delete marker drives on_delete, so it is kept.
     def _remove_sdc_metadata_from_record(self, record: dict) -> None:

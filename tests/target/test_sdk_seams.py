@@ -82,7 +82,7 @@ def test_public_hooks_keep_their_signature(cls: type, name: str, params: list[st
 
 def test_validate_schema_and_metrics_api() -> None:
     assert isinstance(inspect.getattr_static(Sink, "validate_schema"), functools.cached_property)
-    assert [f for f in metrics.Point.__dataclass_fields__] == [
+    assert list(metrics.Point.__dataclass_fields__) == [
         "metric_type",
         "metric",
         "value",
