@@ -15,7 +15,7 @@ from urllib.parse import quote_from_bytes
 import requests
 import requests.adapters
 
-from target_amplitude.endpoints import Endpoint
+from target_amplitude.endpoints import IngestEndpoint
 from target_amplitude.retry_after import parse_retry_after
 
 
@@ -89,13 +89,13 @@ class IngestClient:
         )
         self._form_tail = b"%5D"
 
-    def envelope_size(self, endpoint: Endpoint) -> int:
+    def envelope_size(self, endpoint: IngestEndpoint) -> int:
         """Bytes a request adds around its items."""
         if endpoint.form:
             return len(self._form_head) + len(self._form_tail)
         return len(self._json_head) + len(self._json_tail)
 
-    def body(self, endpoint: Endpoint, items: t.Sequence[bytes]) -> bytes:
+    def body(self, endpoint: IngestEndpoint, items: t.Sequence[bytes]) -> bytes:
         """The request body for these wire-form items (built in one copy: bodies are MBs)."""
         head, sep, tail = (
             (self._form_head, b"%2C", self._form_tail)
@@ -109,7 +109,7 @@ class IngestClient:
         parts[0], parts[-1] = head, tail
         return b"".join(parts)
 
-    def post(self, endpoint: Endpoint, items: t.Sequence[bytes]) -> Response:
+    def post(self, endpoint: IngestEndpoint, items: t.Sequence[bytes]) -> Response:
         """POST one request; raise TransientError for 5xx and transport failures."""
         content_type = "application/x-www-form-urlencoded" if endpoint.form else "application/json"
         try:

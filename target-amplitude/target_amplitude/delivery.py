@@ -40,9 +40,9 @@ from dataclasses import dataclass, field
 import backoff
 
 from target_amplitude.client import Response, TransientError
-from target_amplitude.endpoints import Endpoint
+from target_amplitude.endpoints import IngestEndpoint
 
-Send = t.Callable[[Endpoint, t.Sequence[bytes]], Response]
+Send = t.Callable[[IngestEndpoint, t.Sequence[bytes]], Response]
 # Told about every POST: stream, endpoint path, HTTP status (None: no answer), seconds.
 OnRequest = t.Callable[[str, str, int | None, float], None]
 
@@ -150,7 +150,7 @@ class DeliveryEngine:
         self._abort = threading.Event()
 
     def _timed(self, send: Send, on_request: OnRequest) -> Send:
-        def timed(endpoint: Endpoint, wires: t.Sequence[bytes]) -> Response:
+        def timed(endpoint: IngestEndpoint, wires: t.Sequence[bytes]) -> Response:
             started = time.perf_counter()
             try:
                 response = send(endpoint, wires)
@@ -174,7 +174,7 @@ class DeliveryEngine:
 
     @staticmethod
     def next_chunk(
-        endpoint: Endpoint, pending: t.Sequence[Item], held: t.Container[str]
+        endpoint: IngestEndpoint, pending: t.Sequence[Item], held: t.Container[str]
     ) -> list[Item]:
         """The next request: pending items in order, skipping held keys, within the limits."""
         chunk: list[Item] = []
@@ -198,7 +198,9 @@ class DeliveryEngine:
 
     # Delivery ----------------------------------------------------------------------------
 
-    def deliver(self, endpoint: Endpoint, items: t.Sequence[Item], *, stream: str = "") -> Outcome:
+    def deliver(
+        self, endpoint: IngestEndpoint, items: t.Sequence[Item], *, stream: str = ""
+    ) -> Outcome:
         """Deliver every item: on return each one is accepted or rejected; else raise.
 
         One call at a time (the pipeline's single dispatcher); `stream` tags request metrics.
@@ -234,7 +236,7 @@ class DeliveryEngine:
             self._pool.shutdown(wait=True)
             self._pool = None
 
-    def _run_lane(self, endpoint: Endpoint, items: list[Item]) -> Outcome:
+    def _run_lane(self, endpoint: IngestEndpoint, items: list[Item]) -> Outcome:
         outcome = Outcome()
         pending = items
         held: dict[str, float] = {}
@@ -258,7 +260,9 @@ class DeliveryEngine:
             pending = [i for i in pending if id(i) not in done]
         return outcome
 
-    def _post_with_retry(self, endpoint: Endpoint, chunk: list[Item], outcome: Outcome) -> Response:
+    def _post_with_retry(
+        self, endpoint: IngestEndpoint, chunk: list[Item], outcome: Outcome
+    ) -> Response:
         wires = [i.wire for i in chunk]
 
         def count_retry(_details: t.Any) -> None:
@@ -293,7 +297,9 @@ class DeliveryEngine:
             delay = base + random.uniform(0, base)
         return self._clock() + delay
 
-    def _attempt(self, endpoint: Endpoint, chunk: list[Item], outcome: Outcome) -> _ChunkResult:
+    def _attempt(
+        self, endpoint: IngestEndpoint, chunk: list[Item], outcome: Outcome
+    ) -> _ChunkResult:
         response = self._post_with_retry(endpoint, chunk, outcome)
         status = response.status
         if 200 <= status < 300:
@@ -317,7 +323,7 @@ class DeliveryEngine:
         raise DeliveryError(msg)
 
     def _split(
-        self, endpoint: Endpoint, chunk: list[Item], outcome: Outcome, reason: str
+        self, endpoint: IngestEndpoint, chunk: list[Item], outcome: Outcome, reason: str
     ) -> _ChunkResult:
         if len(chunk) == 1:
             self._count_single_failure(endpoint, reason, outcome)
@@ -334,7 +340,7 @@ class DeliveryEngine:
         return result
 
     @staticmethod
-    def _count_single_failure(endpoint: Endpoint, reason: str, outcome: Outcome) -> None:
+    def _count_single_failure(endpoint: IngestEndpoint, reason: str, outcome: Outcome) -> None:
         """The circuit breaker: the same answer for single items, again and again, is fatal."""
         if reason == outcome.last_failure:
             outcome.same_failures += 1
@@ -391,7 +397,7 @@ class DeliveryEngine:
         return result
 
     def _bad_request(
-        self, endpoint: Endpoint, chunk: list[Item], response: Response, outcome: Outcome
+        self, endpoint: IngestEndpoint, chunk: list[Item], response: Response, outcome: Outcome
     ) -> _ChunkResult:
         body = response.body
         error = str(body.get("error") or response.text or "").strip()
@@ -427,7 +433,9 @@ class DeliveryEngine:
             ]
         )
 
-    def _request_level_message(self, endpoint: Endpoint, body: dict[str, t.Any], error: str) -> str:
+    def _request_level_message(
+        self, endpoint: IngestEndpoint, body: dict[str, t.Any], error: str
+    ) -> str:
         """A 400 about the whole request: what Amplitude said and the setting to check."""
         said = f"HTTP 400 {error[:160]}" if error else "HTTP 400 without a reason"
         lowered = error.lower()

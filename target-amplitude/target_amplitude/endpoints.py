@@ -9,7 +9,7 @@ _HEADROOM = 4096
 
 
 @dataclass(frozen=True, slots=True)
-class Endpoint:
+class IngestEndpoint:
     """One ingestion endpoint: path, wire format and per-request limits."""
 
     name: str
@@ -26,12 +26,12 @@ class Endpoint:
         return self.max_bytes - _HEADROOM
 
 
-BATCH = Endpoint("batch", "/batch", max_count=2000, max_bytes=20_000_000, form=False)
+BATCH = IngestEndpoint("batch", "/batch", max_count=2000, max_bytes=20_000_000, form=False)
 # HTTP V2: "< 2000 events" and "< 1 MB" per request.
-HTTPAPI = Endpoint("httpapi", "/2/httpapi", max_count=1000, max_bytes=1_000_000, form=False)
-IDENTIFY = Endpoint("identify", "/identify", max_count=2000, max_bytes=1_000_000, form=True)
+HTTPAPI = IngestEndpoint("httpapi", "/2/httpapi", max_count=1000, max_bytes=1_000_000, form=False)
+IDENTIFY = IngestEndpoint("identify", "/identify", max_count=2000, max_bytes=1_000_000, form=True)
 # Group Identify: 1024 identifications and 1024 group properties in total per request.
-GROUPIDENTIFY = Endpoint(
+GROUPIDENTIFY = IngestEndpoint(
     "groupidentify",
     "/groupidentify",
     max_count=1024,
@@ -41,6 +41,6 @@ GROUPIDENTIFY = Endpoint(
 )
 
 
-def events_endpoint(name: str) -> Endpoint:
+def events_endpoint(name: str) -> IngestEndpoint:
     """The endpoint for the events_endpoint setting."""
     return HTTPAPI if name == "httpapi" else BATCH

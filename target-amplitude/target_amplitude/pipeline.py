@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from singer_sdk import metrics
 
 from target_amplitude.delivery import DeliveryEngine, Item, Outcome
-from target_amplitude.endpoints import Endpoint
+from target_amplitude.endpoints import IngestEndpoint
 from target_amplitude.rejects import RejectsWriter
 from target_amplitude.settings import TargetSettings
 from target_amplitude.stats import RunStats
@@ -26,7 +26,7 @@ class BatchResult:
     """A delivered batch: its outcome and the seconds from hand-off to the last answer."""
 
     stream: str
-    endpoint: Endpoint
+    endpoint: IngestEndpoint
     outcome: Outcome
     seconds: float
 
@@ -151,7 +151,7 @@ class DeliveryPipeline:
     def submit(
         self,
         stream: str,
-        endpoint: Endpoint,
+        endpoint: IngestEndpoint,
         items: list[Item],
         complete: t.Callable[[BatchResult], None],
     ) -> None:

@@ -11,7 +11,7 @@ from singer_sdk.sinks import BatchSink
 
 from target_amplitude.client import quote_item
 from target_amplitude.delivery import DeliveryError, Item
-from target_amplitude.endpoints import GROUPIDENTIFY, IDENTIFY, Endpoint, events_endpoint
+from target_amplitude.endpoints import GROUPIDENTIFY, IDENTIFY, IngestEndpoint, events_endpoint
 from target_amplitude.mapping import (
     ENCODER,
     RecordRejectedError,
@@ -67,7 +67,7 @@ def resolve_mapping(
     return mapping
 
 
-def endpoint_for(settings: TargetSettings, mapping: StreamMapping) -> Endpoint:
+def endpoint_for(settings: TargetSettings, mapping: StreamMapping) -> IngestEndpoint:
     """Where a mapping's payloads go."""
     if mapping.object == "event":
         return events_endpoint(settings.events_endpoint)

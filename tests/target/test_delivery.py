@@ -9,7 +9,7 @@ import typing as t
 import pytest
 from target_amplitude.client import Response, TransientError
 from target_amplitude.delivery import DeliveryEngine, DeliveryError, DeliveryRetryPolicy, Item
-from target_amplitude.endpoints import BATCH, GROUPIDENTIFY, HTTPAPI, IDENTIFY, Endpoint
+from target_amplitude.endpoints import BATCH, GROUPIDENTIFY, HTTPAPI, IDENTIFY, IngestEndpoint
 
 Answer = t.Callable[[list[dict]], Response | Exception]
 FAST = DeliveryRetryPolicy(
@@ -30,7 +30,7 @@ class FakeAmplitude:
         self.stored: list[dict] = []
         self.lock = threading.Lock()
 
-    def send(self, endpoint: Endpoint, wires: t.Sequence[bytes]) -> Response:
+    def send(self, endpoint: IngestEndpoint, wires: t.Sequence[bytes]) -> Response:
         events = [json.loads(w) for w in wires]
         with self.lock:
             self.requests.append(events)
@@ -212,7 +212,7 @@ def test_lanes_keep_per_device_order_with_concurrency() -> None:
     ],
 )
 def test_request_level_400_fails_at_once_without_bisection(
-    endpoint: Endpoint, body: dict, text: str, names: str
+    endpoint: IngestEndpoint, body: dict, text: str, names: str
 ) -> None:
     """Issue 11 point 5: 50 records, one request, a fatal error naming the setting."""
     fake = FakeAmplitude(*[lambda e: Response(400, body, text or json.dumps(body), None)] * 200)
