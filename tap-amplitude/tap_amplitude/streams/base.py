@@ -16,10 +16,12 @@ from functools import cache, cached_property
 from importlib import resources
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import backoff
 import msgspec
 import requests
 from singer_sdk import RESTStream, metrics
 from singer_sdk.authenticators import BasicAuthenticator
+from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.helpers.types import Context
 from singer_sdk.pagination import BaseAPIPaginator, SinglePagePaginator
 
@@ -236,8 +238,13 @@ class AmplitudeStream(RESTStream[Any]):
         return f"GET {self.path}"
 
     def request_decorator(self, func: RequestFunc) -> RequestFunc:
-        """The SDK's backoff decorator, plus: transport errors become :class:`RetryableError`
-        with a short message, and the last failure is reported as one clear error."""
+        """Retry ``func`` with backoff driven by the hooks above (the SDK's public seam).
+
+        Unlike the SDK's default, transport failures (the same exceptions it retries,
+        singer-sdk 0.54.9 rest.py:399) become :class:`RetryableError` with a short message,
+        backoff's own "Backing off"/"Giving up" log lines are left out (:meth:`backoff_handler`
+        logs each retry once), and the last failure is raised as one clear error.
+        """
         attempts = 0
 
         def attempt(*args: Any, **kwargs: Any) -> requests.Response:
@@ -249,7 +256,14 @@ class AmplitudeStream(RESTStream[Any]):
                 msg = transport_message(exc, self.request_label(), self.read_timeout)
                 raise RetryableError(msg) from None
 
-        retrying: Callable[..., requests.Response] = super().request_decorator(attempt)
+        retrying: Callable[..., requests.Response] = backoff.on_exception(
+            self.backoff_wait_generator,
+            RetriableAPIError,
+            max_tries=self.backoff_max_tries,
+            on_backoff=self.backoff_handler,
+            jitter=self.backoff_jitter,
+            logger=None,
+        )(attempt)
 
         @functools.wraps(func)
         def call(*args: Any, **kwargs: Any) -> requests.Response:

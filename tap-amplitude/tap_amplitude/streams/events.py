@@ -135,8 +135,6 @@ class EventsStream(FastRecordPath, AmplitudeStream):
         # way to emit STATE in the middle of a stream (after each window).
         self._write_state_message()
 
-    # -- records -----------------------------------------------------------------------------
-
     # -- HTTP: one export request, on the SDK's session, table and backoff ---------------------
 
     @property
@@ -211,6 +209,8 @@ class EventsStream(FastRecordPath, AmplitudeStream):
                 response, time.monotonic() - started, failed=failed, context=context
             )
         return ExportArchive(spool, window)  # CorruptExportError is retried
+
+    # -- records -----------------------------------------------------------------------------
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         """Events of every complete hour from the bookmark (or start_date) on."""
