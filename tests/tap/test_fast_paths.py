@@ -36,6 +36,7 @@ from tap_amplitude.fast_path.record_path import (
     SDK_VERSION_CHECKED,
     FastRecordPath,
 )
+from tap_amplitude.streams.events import EventsStream
 from tap_amplitude.timestamps import (
     InvalidTimestampError,
     format_rfc3339,
@@ -161,6 +162,18 @@ def test_the_private_sdk_members_overridden_still_have_the_signatures_checked() 
         member = getattr(Stream, name)
         assert tuple(inspect.signature(member).parameters) == parameters, name
         assert name in vars(FastRecordPath), f"{name} is listed but not overridden"
+
+
+def test_the_private_state_members_the_events_stream_uses_keep_their_signatures() -> None:
+    """Outside the performance layer, the events stream writes STATE per finished window:
+    `_write_state_message` (called) and `_increment_stream_state` (overridden as a no-op)."""
+    assert tuple(inspect.signature(Stream._write_state_message).parameters) == ("self",)
+    assert tuple(inspect.signature(Stream._increment_stream_state).parameters) == (
+        "self",
+        "latest_record",
+        "context",
+    )
+    assert "_increment_stream_state" in vars(EventsStream)
 
 
 def test_the_public_sdk_hooks_the_tap_builds_on_keep_their_signatures() -> None:
