@@ -80,15 +80,10 @@ def test_target_regions() -> None:
 
 
 def _tap_modules() -> tuple[types.ModuleType, types.ModuleType]:
-    try:
-        retry_after = importlib.import_module("tap_amplitude.retry_after")
-        regions = importlib.import_module("tap_amplitude.regions")
-    except ImportError as exc:
-        pytest.skip(
-            "tap_amplitude.retry_after / tap_amplitude.regions are not on this branch yet "
-            f"(issue 12, built on the tap's branch; remove this skip at merge): {exc}"
-        )
-    return retry_after, regions
+    return (
+        importlib.import_module("tap_amplitude.retry_after"),
+        importlib.import_module("tap_amplitude.regions"),
+    )
 
 
 @pytest.mark.parametrize(("value", "seconds"), RETRY_AFTER)

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+
 if TYPE_CHECKING:
+    import requests
+
     from tap_amplitude.windows import Window
 
 __all__ = [
     "AmplitudeAPIError",
     "AmplitudeError",
     "AuthenticationError",
-    "CohortsUnavailableError",
     "CorruptExportError",
+    "EndpointNotServedError",
     "ExportGatewayTimeoutError",
     "ExportTimeoutError",
     "ExportTooLargeError",
@@ -29,24 +33,26 @@ S3_EXPORT_HINT = (
 
 
 class AmplitudeError(Exception):
-    """Base of every error this tap raises on purpose."""
+    """Base of every error this tap raises on purpose (the CLI prints it without traceback)."""
 
 
-class RetryableError(AmplitudeError):
-    """A transient failure: the request is retried with backoff.
+class RetryableError(AmplitudeError, RetriableAPIError):
+    """A transient failure: the SDK's backoff decorator retries the request.
 
     Attributes:
         retry_after: seconds the server asked us to wait (Retry-After), if any.
+        max_attempts: a lower attempt limit for this kind of failure (export 504s).
     """
 
     def __init__(
         self,
         message: str,
+        response: requests.Response | None = None,
         *,
         retry_after: float | None = None,
         max_attempts: int | None = None,
     ) -> None:
-        super().__init__(message)
+        RetriableAPIError.__init__(self, message, response)
         self.retry_after = retry_after
         self.max_attempts = max_attempts
 
@@ -59,11 +65,11 @@ class RetryableError(AmplitudeError):
         )
 
 
-class RetriesExhaustedError(AmplitudeError):
+class RetriesExhaustedError(AmplitudeError, FatalAPIError):
     """A transient failure kept happening after every attempt."""
 
 
-class AmplitudeAPIError(AmplitudeError):
+class AmplitudeAPIError(AmplitudeError, FatalAPIError):
     """A request Amplitude refused for a reason retrying cannot fix."""
 
     def __init__(self, message: str, *, status: int | None = None) -> None:
@@ -94,11 +100,11 @@ class GroupByCountryError(AmplitudeAPIError):
         )
 
 
-class CohortsUnavailableError(AmplitudeAPIError):
-    """The cohorts endpoint is not available to this project (plan or permissions)."""
+class EndpointNotServedError(AmplitudeAPIError):
+    """404 on /api/3/annotations: this deployment serves only the legacy /api/2/annotations."""
 
 
-class ExportTooLargeError(AmplitudeError):
+class ExportTooLargeError(AmplitudeAPIError):
     """400 on /api/2/export: the window holds more than 4 GB; it is halved."""
 
     def __init__(self, window: Window) -> None:
@@ -108,7 +114,7 @@ class ExportTooLargeError(AmplitudeError):
         )
 
 
-class ExportTimeoutError(AmplitudeError):
+class ExportTimeoutError(AmplitudeAPIError):
     """504 on /api/2/export after every retry; the window is halved."""
 
     def __init__(self, window: Window) -> None:

@@ -7,6 +7,7 @@ peak memory depends on the block size, not on the size of the window.
 
 from __future__ import annotations
 
+import gzip
 import os
 import tempfile
 import typing as t
@@ -18,15 +19,13 @@ from pathlib import Path
 from types import TracebackType
 
 from tap_amplitude.errors import CorruptExportError
-from tap_amplitude.prefetch import prefetch
+from tap_amplitude.fast_path.prefetch import prefetch
 from tap_amplitude.windows import Window
 
 __all__ = ["BLOCK_SIZE", "ExportArchive", "gunzip", "line_blocks", "spool_to_tempfile"]
 
 BLOCK_SIZE = 1 << 20  # decompressed bytes per block handed out (bounds memory per block)
-READ_SIZE = 1 << 20  # compressed bytes per read of a zip entry
 PREFETCH_BLOCKS = 2  # decompressed blocks made ready ahead of the parser
-_GZIP_WBITS = 16 + zlib.MAX_WBITS  # zlib: gzip header and trailer (CRC-32, length)
 _DECODE_ERRORS = (zipfile.BadZipFile, EOFError, zlib.error, OSError)
 
 
@@ -129,40 +128,20 @@ class ExportArchive:
 
 def _entry_blocks(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Iterator[bytes]:
     with archive.open(info) as member:
-        yield from line_blocks(gunzip(iter(partial(member.read, READ_SIZE), b"")))
+        yield from line_blocks(gunzip(member))
 
 
-def gunzip(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """Decompress gzip data (one member or several in a row) given in ``chunks``.
-
-    Yields pieces of at most ``BLOCK_SIZE`` bytes. zlib checks each member's CRC and length.
+def gunzip(stream: t.BinaryIO | t.IO[bytes]) -> Iterator[bytes]:
+    """Decompress the gzip data of ``stream`` (one member or several in a row, zero padding
+    between them allowed) in pieces of at most ``BLOCK_SIZE`` bytes, with the standard
+    library's :class:`gzip.GzipFile` (CRC and length of each member checked).
 
     Raises:
-        zlib.error: the data is not gzip or fails its CRC or length check.
+        gzip.BadGzipFile: (an OSError) not gzip, or a failed CRC or length check.
         EOFError: the data ends inside a member.
     """
-    inflater: zlib._Decompress | None = None  # None between members
-    for chunk in chunks:
-        data = chunk
-        while data:
-            if inflater is None:
-                data = data.lstrip(b"\0")  # zero padding between members, as gzip allows
-                if not data:
-                    break
-                inflater = zlib.decompressobj(_GZIP_WBITS)
-            piece = inflater.decompress(data, BLOCK_SIZE)
-            if piece:
-                yield piece
-            if inflater.eof:
-                data, inflater = inflater.unused_data, None
-            else:
-                data = inflater.unconsumed_tail
-    if inflater is not None:
-        if rest := inflater.flush():
-            yield rest
-        if not inflater.eof:
-            msg = "Compressed file ended before the end-of-stream marker was reached"
-            raise EOFError(msg)
+    with gzip.GzipFile(fileobj=stream, mode="rb") as unzipped:
+        yield from iter(partial(unzipped.read, BLOCK_SIZE), b"")
 
 
 def line_blocks(pieces: Iterable[bytes]) -> Iterator[bytes]:

@@ -1,81 +1,64 @@
-"""The one retry loop of the tap: exponential backoff with full jitter, honouring Retry-After."""
+"""How long to wait between attempts (pure): exponential backoff with full jitter, honouring
+Retry-After, bounded in attempts and in time.
+
+:func:`retry_waits` is the wait generator handed to the SDK's backoff decorator
+(``RESTStream.backoff_wait_generator``). backoff sends it every exception; when the generator
+stops, backoff gives up and re-raises that exception (python-backoff 3.0.0 ``_sync.py``).
+"""
 
 from __future__ import annotations
 
-import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import TypeVar
 
-from tap_amplitude.errors import RetryableError
-
-__all__ = ["RetryPolicy", "call_with_retries", "parse_retry_after"]
-
-T = TypeVar("T")
+__all__ = ["RetryPolicy", "retry_waits"]
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How long and how often to retry a transient failure."""
+    """How long and how often to retry a transient failure (from the settings)."""
 
-    max_attempts: int = 8
-    max_time: float = 900.0
-    base: float = 1.0
-    cap: float = 60.0
+    max_attempts: int
+    max_time: float
+    base: float
+    cap: float
     # A Retry-After above this is capped: a misbehaving proxy must not park the run for hours.
     max_retry_after: float = 600.0
 
-    def delay(self, attempt: int, retry_after: float | None) -> float:
-        """Seconds to wait before attempt ``attempt + 1`` (``attempt`` counts from 1)."""
+    def delay(
+        self,
+        failures: int,
+        retry_after: float | None,
+        uniform: Callable[[float, float], float] = random.uniform,
+    ) -> float:
+        """Seconds to wait after the ``failures``-th failure (counting from 1)."""
         if retry_after is not None:
             return min(max(retry_after, 0.0), self.max_retry_after)
-        return random.uniform(0.0, min(self.cap, self.base * 2 ** (attempt - 1)))
+        return uniform(0.0, min(self.cap, self.base * 2 ** (failures - 1)))
 
 
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds form; HTTP dates are rare here)."""
-    if not value:
-        return None
-    try:
-        return max(float(value.strip()), 0.0)
-    except ValueError:
-        return None
-
-
-def call_with_retries(
-    attempt: Callable[[], T],
+def retry_waits(
     policy: RetryPolicy,
     *,
-    what: str,
-    logger: logging.Logger,
-    sleep: Callable[[float], None] = time.sleep,
-) -> T:
-    """Call ``attempt`` until it returns, retrying :class:`RetryableError` per ``policy``.
+    clock: Callable[[], float] = time.monotonic,
+    uniform: Callable[[float, float], float] = random.uniform,
+) -> Generator[float, BaseException | None, None]:
+    """The waits between attempts of one request; stops (so backoff gives up) when the next
+    wait would pass ``policy.max_time`` or the failure's own ``max_attempts`` is reached.
 
-    Raises:
-        AmplitudeError: what the last failure's ``exhausted()`` returns once attempts or time
-            run out (by default :class:`RetriesExhaustedError`, the last cause chained).
+    The attempt limit ``policy.max_attempts`` is enforced by backoff (``max_tries``).
     """
-    started = time.monotonic()
-    number = 0
+    started = clock()
+    exc = yield 0.0  # backoff primes the generator with send(None)
+    failures = 0
     while True:
-        number += 1
-        try:
-            return attempt()
-        except RetryableError as exc:
-            elapsed = time.monotonic() - started
-            wait = policy.delay(number, exc.retry_after)
-            limit = min(policy.max_attempts, exc.max_attempts or policy.max_attempts)
-            if number >= limit or elapsed + wait > policy.max_time:
-                raise exc.exhausted(number, elapsed, what) from exc
-            logger.warning(
-                "%s failed (attempt %d of %d): %s; retrying in %.1fs",
-                what,
-                number,
-                limit,
-                exc,
-                wait,
-            )
-            sleep(wait)
+        failures += 1
+        limit = getattr(exc, "max_attempts", None)
+        if limit is not None and failures >= limit:
+            return
+        wait = policy.delay(failures, getattr(exc, "retry_after", None), uniform)
+        if clock() - started + wait > policy.max_time:
+            return
+        exc = yield wait

@@ -1,6 +1,10 @@
-"""Parse and validate the tap's settings into a frozen value (pure, no I/O).
+"""The tap's settings: the JSON schema (the one source of truth) and a thin typed view of them.
 
-Every check runs before the first request, and every error names the setting to fix.
+The schema carries every type, range, enum, pattern, required key, title and default: the SDK
+validates the config against it (naming the setting in each error) and fills in the defaults
+before the tap runs. :func:`parse_settings` only converts (dates, the base URL, the time zone)
+and applies the rules that span settings or that a schema cannot state; each error names the
+setting to fix. Nothing here does I/O.
 """
 
 from __future__ import annotations
@@ -9,36 +13,32 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from singer_sdk import typing as th
+
+from tap_amplitude.regions import API_URL_PATTERN, EU_REGION, REGIONS, STANDARD_REGION, base_url
+from tap_amplitude.retry import RetryPolicy
 from tap_amplitude.timestamps import InvalidTimestampError, parse_iso_utc
 
 __all__ = [
+    "CONFIG_SCHEMA",
     "DEFAULT_START_DATE",
-    "REGION_URLS",
-    "Settings",
+    "DOCUMENTED_EXPORT_LAG_HOURS",
+    "REMOVED_SETTINGS",
     "SettingsError",
+    "TapSettings",
     "parse_datetime_setting",
     "parse_settings",
+    "setting",
 ]
 
-STANDARD_REGION = "Standard Server"
-EU_REGION = "EU Residency Server"
-REGION_URLS = {
-    STANDARD_REGION: "https://amplitude.com",
-    EU_REGION: "https://analytics.eu.amplitude.com",
-}
 # Amplitude was founded in 2012: no project holds data before this, so "all data" starts here.
 DEFAULT_START_DATE = dt.datetime(2012, 1, 1, tzinfo=dt.UTC)
-MAX_CONCURRENCY = 5  # Amplitude's limit of concurrent REST requests per project
 # Amplitude documents hour H as exportable at H+3h ("data sent between 8 and 9 PM begins loading
 # at 9 PM and is available through the Export API at 11 PM"): export_lag_hours=2 reads it then,
-# with no margin. The default adds one hour of margin; lookback_hours re-reads the recent hours.
+# with no margin. The default (3, in the schema) adds one hour of margin.
 DOCUMENTED_EXPORT_LAG_HOURS = 2
-DEFAULT_EXPORT_LAG_HOURS = DOCUMENTED_EXPORT_LAG_HOURS + 1
-DEFAULT_LOOKBACK_HOURS = 2
-DEFAULT_DASHBOARD_LOOKBACK_DAYS = 3
 # SDK options this tap does not implement: refused by name rather than silently half-working.
 UNSUPPORTED_SDK_SETTINGS = {
     "batch_config": (
@@ -49,6 +49,182 @@ UNSUPPORTED_SDK_SETTINGS = {
         "is not supported: tap-amplitude does not send ACTIVATE_VERSION messages. Remove it"
     ),
 }
+# Settings of earlier versions that no longer do anything: ignored with a deprecation warning.
+REMOVED_SETTINGS = {
+    "max_concurrent_requests": (
+        "the tap syncs its streams one request at a time, so the setting never had an effect"
+    ),
+}
+
+CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
+    th.Property(
+        "api_key",
+        th.StringType(min_length=1, pattern=r"\S"),
+        required=True,
+        secret=True,
+        title="API Key",
+        description="The project's API key (Amplitude > Settings > Projects > the project).",
+    ),
+    th.Property(
+        "secret_key",
+        th.StringType(min_length=1, pattern=r"\S"),
+        required=True,
+        secret=True,
+        title="Secret Key",
+        description="The project's secret key, next to the API key.",
+    ),
+    th.Property(
+        "start_date",
+        th.DateTimeType,
+        title="Start Date",
+        description=(
+            "RFC 3339 date-time (e.g. 2024-01-31T00:00:00Z); events uploaded and days on or "
+            "after it are replicated. When it is later than the saved state, it wins. Default: "
+            f"{DEFAULT_START_DATE:%Y-%m-%d} (Amplitude's founding), i.e. all data."
+        ),
+    ),
+    th.Property(
+        "end_date",
+        th.DateTimeType,
+        title="End Date",
+        description=(
+            "Optional RFC 3339 upper bound (exclusive), e.g. to split a backfill across parallel "
+            "jobs. Events are read in whole UTC hours: start_date and end_date are both rounded "
+            "down to the hour, so slices that meet at any instant never read the same hour."
+        ),
+    ),
+    th.Property(
+        "data_region",
+        th.StringType,
+        default=STANDARD_REGION,
+        allowed_values=list(REGIONS),
+        title="Data Region",
+        description=(
+            f"Region of the project: '{STANDARD_REGION}' (amplitude.com) or '{EU_REGION}' "
+            "(analytics.eu.amplitude.com)."
+        ),
+    ),
+    th.Property(
+        "request_time_range",
+        th.IntegerType(minimum=1, maximum=8760),
+        default=24,
+        title="Request Time Range (hours)",
+        description=(
+            "Hours of events per Export API request. Lower it for very busy projects; windows "
+            "that are too large are halved automatically."
+        ),
+    ),
+    th.Property(
+        "export_lag_hours",
+        th.IntegerType(minimum=0, maximum=168),
+        default=DOCUMENTED_EXPORT_LAG_HOURS + 1,
+        title="Export Lag (hours)",
+        description=(
+            "Hours after an hour ends before it is exported. Amplitude documents an hour as "
+            "exportable 2 hours after it ends; the default 3 adds one hour of margin."
+        ),
+    ),
+    th.Property(
+        "lookback_hours",
+        th.IntegerType(minimum=0, maximum=168),
+        default=2,
+        title="Lookback (hours)",
+        description=(
+            "Hours read again by the next run when they were read less than export_lag_hours "
+            "plus this after they ended, in case Amplitude was still loading them. "
+            "Events read twice keep their uuid: merge targets deduplicate on it; append-only "
+            "targets get those events twice (set 0 there and raise export_lag_hours instead)."
+        ),
+    ),
+    th.Property(
+        "project_timezone",
+        th.StringType(min_length=1),
+        default="UTC",
+        title="Project Time Zone",
+        description=(
+            "The project's time zone, an IANA name like America/Los_Angeles: copy it from "
+            "Amplitude's project settings. The dashboard streams' days are days in this zone."
+        ),
+    ),
+    th.Property(
+        "dashboard_lookback_days",
+        th.IntegerType(minimum=0, maximum=365),
+        default=3,
+        title="Dashboard Lookback (days)",
+        description=(
+            "Days before the bookmarked day that active_users and average_session_length read "
+            "again on each run: late events change recent days' figures."
+        ),
+    ),
+    th.Property(
+        "active_users_group_by_country",
+        th.BooleanType,
+        default=True,
+        title="Active Users Grouped by Country",
+        description=(
+            "Group the active_users stream by country. Set to false if Amplitude answers "
+            "'Invalid user property country'."
+        ),
+    ),
+    th.Property(
+        "api_url",
+        th.StringType(pattern=API_URL_PATTERN),
+        title="API URL Override",
+        description=(
+            "Optional base URL replacing https://amplitude.com or "
+            "https://analytics.eu.amplitude.com (a proxy, a local emulator); the API paths "
+            "are appended. When set it wins over data_region. No query string or fragment."
+        ),
+    ),
+    th.Property(
+        "request_timeout",
+        th.DecimalType(minimum=1),
+        default=60,
+        title="Request Timeout (seconds)",
+        description="Seconds to wait for a Dashboard REST, annotations or cohorts response.",
+    ),
+    th.Property(
+        "export_timeout",
+        th.DecimalType(minimum=1),
+        default=180,
+        title="Export Timeout (seconds)",
+        description="Seconds to wait for Export API data (exports can take minutes to start).",
+    ),
+    th.Property(
+        "max_attempts",
+        th.IntegerType(minimum=1, maximum=100),
+        default=8,
+        title="Max Attempts",
+        description="Attempts per request on 429, 5xx, timeouts and dropped connections.",
+    ),
+    th.Property(
+        "max_retry_time",
+        th.DecimalType(minimum=0),
+        default=900,
+        title="Max Retry Time (seconds)",
+        description="Seconds after which a request that keeps failing transiently gives up.",
+    ),
+    th.Property(
+        "backoff_base_seconds",
+        th.DecimalType(minimum=0),
+        default=1,
+        title="Backoff Base (seconds)",
+        description=(
+            "First retry delay ceiling; it doubles per attempt (full jitter). A Retry-After "
+            "header from Amplitude is honoured instead."
+        ),
+    ),
+    th.Property(
+        "backoff_max_seconds",
+        th.DecimalType(minimum=0),
+        default=60,
+        title="Backoff Max (seconds)",
+        description=(
+            "Upper bound of a single retry delay (without Retry-After); not below "
+            "backoff_base_seconds."
+        ),
+    ),
+).to_dict()
 
 
 class SettingsError(ValueError):
@@ -60,8 +236,11 @@ class SettingsError(ValueError):
 
 
 @dataclass(frozen=True)
-class Settings:
-    """Validated settings. Secrets are excluded from repr so they never reach a log."""
+class TapSettings:
+    """The settings, converted. Secrets are excluded from repr so they never reach a log.
+
+    No defaults here: they live in :data:`CONFIG_SCHEMA` only.
+    """
 
     api_key: str = field(repr=False)
     secret_key: str = field(repr=False)
@@ -78,24 +257,26 @@ class Settings:
     active_users_group_by_country: bool
     request_timeout: float
     export_timeout: float
-    max_attempts: int
-    max_retry_time: float
-    backoff_base: float
-    backoff_max: float
-    max_concurrent_requests: int
+    retry_policy: RetryPolicy
 
     @property
     def zone(self) -> ZoneInfo:
         """The project's time zone (the Dashboard REST API's days are days there)."""
         return ZoneInfo(self.project_timezone)
 
-    def url(self, path: str) -> str:
-        """Absolute URL of an API path such as ``/api/2/export``."""
-        return self.base_url + path
+
+def setting(config: Mapping[str, Any], name: str) -> Any:
+    """The value of ``name``, or its schema default when unset or null (the SDK fills in
+    defaults for unset keys only)."""
+    value = config.get(name)
+    return CONFIG_SCHEMA["properties"][name].get("default") if value is None else value
 
 
 def parse_datetime_setting(name: str, value: Any) -> dt.datetime:
-    """Parse an RFC 3339 date-time (or a plain date) into an aware UTC datetime."""
+    """Parse an RFC 3339 date-time (or a plain date) into an aware UTC datetime.
+
+    The SDK does not check ``format: date-time`` on config, so the value is checked here.
+    """
     expected = f"expected an RFC 3339 date-time like 2024-01-31T00:00:00Z, got {value!r}"
     if not isinstance(value, str) or not value.strip():
         raise SettingsError(name, expected)
@@ -105,91 +286,21 @@ def parse_datetime_setting(name: str, value: Any) -> dt.datetime:
         raise SettingsError(name, expected) from None
 
 
-def _int(config: Mapping[str, Any], name: str, default: int, low: int, high: int) -> int:
-    value = config.get(name)
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise SettingsError(name, f"expected a whole number from {low} to {high}, got {value!r}")
-    try:
-        number = int(value)
-    except ValueError:
-        raise SettingsError(
-            name, f"expected a whole number from {low} to {high}, got {value!r}"
-        ) from None
-    if not low <= number <= high:
-        raise SettingsError(name, f"expected a whole number from {low} to {high}, got {number}")
-    return number
-
-
-def _float(config: Mapping[str, Any], name: str, default: float, low: float) -> float:
-    value = config.get(name)
-    if value is None:
-        return default
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise SettingsError(name, f"expected a number of seconds, got {value!r}") from None
-    if number < low:
-        raise SettingsError(name, f"expected at least {low}, got {number}")
-    return number
-
-
-def _bool(config: Mapping[str, Any], name: str, *, default: bool) -> bool:
-    value = config.get(name)
-    if value is None:
-        return default
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in {"true", "false"}:
-        return value.strip().lower() == "true"
-    raise SettingsError(name, f"expected true or false, got {value!r}")
-
-
-def _timezone(config: Mapping[str, Any]) -> str:
-    value = config.get("project_timezone")
-    if value in (None, ""):
-        return "UTC"
-    expected = (
-        "expected an IANA time zone name like America/Los_Angeles (copy it from Amplitude: "
-        f"Settings > Projects > the project > General), got {value!r}"
-    )
-    if not isinstance(value, str):
-        raise SettingsError("project_timezone", expected)
+def _timezone(value: str) -> str:
     try:
         ZoneInfo(value.strip())
     except (ZoneInfoNotFoundError, ValueError):
-        raise SettingsError("project_timezone", expected) from None
+        raise SettingsError(
+            "project_timezone",
+            "expected an IANA time zone name like America/Los_Angeles (copy it from Amplitude: "
+            f"Settings > Projects > the project > General), got {value!r}",
+        ) from None
     return value.strip()
 
 
-def _secret(config: Mapping[str, Any], name: str) -> str:
-    value = config.get(name)
-    if not isinstance(value, str) or not value.strip():
-        raise SettingsError(name, "is required (find it in Amplitude under Settings > Projects)")
-    return value.strip()
-
-
-def _base_url(config: Mapping[str, Any], region: str) -> str:
-    api_url = config.get("api_url")
-    if api_url in (None, ""):
-        return REGION_URLS[region]
-    if not isinstance(api_url, str):
-        raise SettingsError(
-            "api_url", f"expected a URL like https://amplitude.com, got {api_url!r}"
-        )
-    parts = urlsplit(api_url.strip())
-    if parts.scheme not in {"http", "https"} or not parts.netloc:
-        raise SettingsError(
-            "api_url", f"expected a URL like https://amplitude.com, got {api_url!r}"
-        )
-    if parts.query or parts.fragment:
-        raise SettingsError("api_url", "must not carry a query string or fragment")
-    return api_url.strip().rstrip("/")
-
-
-def parse_settings(config: Mapping[str, Any]) -> Settings:
-    """Validate ``config`` (the tap's config dict) into :class:`Settings`.
+def parse_settings(config: Mapping[str, Any]) -> TapSettings:
+    """Convert ``config`` (already validated against :data:`CONFIG_SCHEMA`) into
+    :class:`TapSettings`, applying the rules a schema cannot state.
 
     Raises:
         SettingsError: the first invalid setting, named.
@@ -197,11 +308,6 @@ def parse_settings(config: Mapping[str, Any]) -> Settings:
     for name, problem in UNSUPPORTED_SDK_SETTINGS.items():
         if config.get(name):
             raise SettingsError(name, problem)
-    api_key = _secret(config, "api_key")
-    secret_key = _secret(config, "secret_key")
-    region = config.get("data_region") or STANDARD_REGION
-    if region not in REGION_URLS:
-        raise SettingsError("data_region", f"expected one of {sorted(REGION_URLS)}, got {region!r}")
     start_date = (
         parse_datetime_setting("start_date", config["start_date"])
         if config.get("start_date")
@@ -216,33 +322,31 @@ def parse_settings(config: Mapping[str, Any]) -> Settings:
             f"{end_date:%Y-%m-%dT%H:%M:%SZ} is not after "
             f"start_date {start_date:%Y-%m-%dT%H:%M:%SZ}",
         )
-    backoff_base = _float(config, "backoff_base_seconds", 1.0, 0.0)
-    backoff_max = _float(config, "backoff_max_seconds", 60.0, 0.0)
+    backoff_base = float(setting(config, "backoff_base_seconds"))
+    backoff_max = float(setting(config, "backoff_max_seconds"))
     if backoff_max < backoff_base:
         raise SettingsError("backoff_max_seconds", "must not be lower than backoff_base_seconds")
-    return Settings(
-        api_key=api_key,
-        secret_key=secret_key,
-        base_url=_base_url(config, region),
+    region = setting(config, "data_region")
+    return TapSettings(
+        api_key=str(config["api_key"]).strip(),
+        secret_key=str(config["secret_key"]).strip(),
+        base_url=base_url(region, config.get("api_url")),
         data_region=region,
         start_date=start_date,
         start_date_is_default=not config.get("start_date"),
         end_date=end_date,
-        request_time_range=_int(config, "request_time_range", 24, 1, 8760),
-        export_lag_hours=_int(config, "export_lag_hours", DEFAULT_EXPORT_LAG_HOURS, 0, 168),
-        lookback_hours=_int(config, "lookback_hours", DEFAULT_LOOKBACK_HOURS, 0, 168),
-        project_timezone=_timezone(config),
-        dashboard_lookback_days=_int(
-            config, "dashboard_lookback_days", DEFAULT_DASHBOARD_LOOKBACK_DAYS, 0, 365
-        ),
-        active_users_group_by_country=_bool(config, "active_users_group_by_country", default=True),
-        request_timeout=_float(config, "request_timeout", 60.0, 1.0),
-        export_timeout=_float(config, "export_timeout", 180.0, 1.0),
-        max_attempts=_int(config, "max_attempts", 8, 1, 100),
-        max_retry_time=_float(config, "max_retry_time", 900.0, 0.0),
-        backoff_base=backoff_base,
-        backoff_max=backoff_max,
-        max_concurrent_requests=_int(
-            config, "max_concurrent_requests", MAX_CONCURRENCY, 1, MAX_CONCURRENCY
+        request_time_range=int(setting(config, "request_time_range")),
+        export_lag_hours=int(setting(config, "export_lag_hours")),
+        lookback_hours=int(setting(config, "lookback_hours")),
+        project_timezone=_timezone(str(setting(config, "project_timezone"))),
+        dashboard_lookback_days=int(setting(config, "dashboard_lookback_days")),
+        active_users_group_by_country=bool(setting(config, "active_users_group_by_country")),
+        request_timeout=float(setting(config, "request_timeout")),
+        export_timeout=float(setting(config, "export_timeout")),
+        retry_policy=RetryPolicy(
+            max_attempts=int(setting(config, "max_attempts")),
+            max_time=float(setting(config, "max_retry_time")),
+            base=backoff_base,
+            cap=backoff_max,
         ),
     )

@@ -1,4 +1,7 @@
-"""Every failure Amplitude throws, as the user sees it: records, state, exit code, message."""
+"""Failures that are not transient, as the user sees them: bad credentials, a plan without an
+endpoint, invalid settings, a killed process. Export and REST faults (statuses, dropped and slow
+connections, corrupt and truncated bodies, windows too large) are the fault matrix in
+tests/reliability/test_tap_faults.py."""
 
 from __future__ import annotations
 
@@ -39,10 +42,6 @@ def _clean(emu: Emulator) -> None:
     emu.reset_requests()
 
 
-def _uuids(emu: Emulator) -> set[str]:
-    return {e["uuid"] for e in emu.project(KEY).export_events(*_day())}
-
-
 def _day() -> tuple:
     start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     return start, start + dt.timedelta(hours=23)
@@ -52,89 +51,6 @@ def _assert_secret_hidden(*texts: str) -> None:
     for text in texts:
         assert SECRET not in text
         assert KEY not in text
-
-
-def test_too_large_halves_down_and_keeps_every_event(emu: Emulator, tmp_path: Path) -> None:
-    emu.faults.too_large(EXPORT, max_hours=5)
-    run = run_tap(tmp_path, base_config(emu), streams={"events"})
-    assert run.returncode == 0, run.stderr
-    assert {r["uuid"] for r in run.records("events")} == _uuids(emu)
-    sizes = [r.status for r in emu.requests_to(EXPORT)]
-    assert sizes.count(400) >= 2  # 24 -> 12 -> 6 -> 3
-    assert "Halving" in run.stderr
-    assert run.bookmark() == "2026-01-02T00:00:00.000000Z"
-
-
-def test_too_large_single_hour_fails_naming_the_hour_and_s3(emu: Emulator, tmp_path: Path) -> None:
-    emu.faults.too_large(EXPORT, max_hours=0)
-    run = run_tap(tmp_path, base_config(emu, request_time_range=2), streams={"events"})
-    assert run.returncode == 1
-    assert "hour 2026-01-01T00:00Z" in run.stderr
-    assert "S3 export" in run.stderr
-    assert "Traceback" not in run.stderr
-    assert run.records("events") == []
-
-
-def test_504_is_retried_then_the_window_halved(emu: Emulator, tmp_path: Path) -> None:
-    emu.faults.statuses(EXPORT, [504, 504, 504])
-    run = run_tap(tmp_path, base_config(emu), streams={"events"})
-    assert run.returncode == 0, run.stderr
-    assert {r["uuid"] for r in run.records("events")} == _uuids(emu)
-    requests = emu.requests_to(EXPORT)
-    assert [r.status for r in requests[:3]] == [504, 504, 504]
-    assert requests[3].query == {"start": "20260101T00", "end": "20260101T11"}
-
-
-@pytest.mark.parametrize("fault", ["corrupt", "truncate", "drop"])
-def test_a_bad_body_is_retried_and_nothing_is_lost(
-    emu: Emulator, tmp_path: Path, fault: str
-) -> None:
-    getattr(emu.faults, fault)(EXPORT, times=2)
-    run = run_tap(tmp_path, base_config(emu), streams={"events"})
-    assert run.returncode == 0, run.stderr
-    records = run.records("events")
-    assert len(records) == len(_uuids(emu))
-    assert {r["uuid"] for r in records} == _uuids(emu)
-    assert len(emu.requests_to(EXPORT)) == 3
-    assert "retrying" in run.stderr
-
-
-def test_a_body_corrupt_on_every_attempt_fails_loudly_naming_the_window(
-    emu: Emulator, tmp_path: Path
-) -> None:
-    emu.faults.corrupt(EXPORT, times=100)
-    config = base_config(emu, request_time_range=12, max_attempts=3)
-    state = {
-        "bookmarks": {
-            "events": {
-                "replication_key": "server_upload_time",
-                "replication_key_value": "2026-01-01T12:00:00.000000Z",
-            }
-        }
-    }
-    run = run_tap(tmp_path, config, streams={"events"}, state=state)
-    assert run.returncode == 1
-    assert "2026-01-01T12:00Z to 2026-01-01T23:59Z" in run.stderr
-    assert "corrupt or truncated on all 3 attempts" in run.stderr
-    assert run.records("events") == []
-    assert run.bookmark() == "2026-01-01T12:00:00.000000Z"  # never skipped
-
-
-@pytest.mark.parametrize("statuses", [[429, 429], [500, 502, 503]])
-def test_rate_limits_and_server_errors_back_off_then_succeed(
-    emu: Emulator, tmp_path: Path, statuses: list[int]
-) -> None:
-    emu.faults.statuses(EXPORT, statuses, retry_after=1)
-    emu.faults.statuses("/api/2/events/list", statuses)
-    run = run_tap(tmp_path, base_config(emu), streams={"events", "events_list"})
-    assert run.returncode == 0, run.stderr
-    assert {r["uuid"] for r in run.records("events")} == _uuids(emu)
-    assert run.records("events_list")
-    export = emu.requests_to(EXPORT)
-    assert [r.status for r in export] == [*statuses, 200]
-    if statuses[0] == 429:  # Retry-After: 1 honoured (the backoff settings are 10-50 ms)
-        assert export[1].started - export[0].finished >= 0.9
-    assert emu.max_concurrency() <= 5
 
 
 def test_bad_credentials_one_clear_fatal_message(emu: Emulator, tmp_path: Path) -> None:

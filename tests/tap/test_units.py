@@ -6,23 +6,31 @@ import datetime as dt
 import gzip
 import io
 import itertools
-import logging
 import zipfile
 from pathlib import Path
 
 import pytest
-from tap_amplitude.errors import (
-    CorruptExportError,
-    ExportGatewayTimeoutError,
-    ExportTimeoutError,
-    RetriesExhaustedError,
-    RetryableError,
-)
+import requests
+from jsonschema import Draft202012Validator
+from tap_amplitude.api import ApiPath
+from tap_amplitude.errors import CorruptExportError, ExportGatewayTimeoutError, RetryableError
 from tap_amplitude.export_reader import ExportArchive
 from tap_amplitude.progress import ExportProgress
-from tap_amplitude.retry import RetryPolicy, call_with_retries, parse_retry_after
-from tap_amplitude.settings import DEFAULT_START_DATE, SettingsError, parse_settings
-from tap_amplitude.streams.dashboard import active_users_records, session_length_records
+from tap_amplitude.responses import Action, classify
+from tap_amplitude.retry import RetryPolicy, retry_waits
+from tap_amplitude.retry_after import parse_retry_after
+from tap_amplitude.settings import (
+    CONFIG_SCHEMA,
+    DEFAULT_START_DATE,
+    SettingsError,
+    parse_settings,
+)
+from tap_amplitude.streams.dashboard import (
+    DayRange,
+    DayRangePaginator,
+    active_users_records,
+    session_length_records,
+)
 from tap_amplitude.timestamps import InvalidTimestampError, normalize_timestamp
 from tap_amplitude.windows import Window, export_range, plan_windows, reread_point
 
@@ -193,7 +201,8 @@ def test_settings_defaults_and_regions() -> None:
     proxied = parse_settings(
         {**BASE, "data_region": "EU Residency Server", "api_url": "http://x/eu/"}
     )
-    assert proxied.url("/api/2/export") == "http://x/eu/api/2/export"
+    assert proxied.base_url == "http://x/eu"
+    assert settings.retry_policy == RetryPolicy(max_attempts=8, max_time=900, base=1, cap=60)
     assert "s-456" not in repr(settings)
     assert "k-123" not in repr(settings)
 
@@ -202,22 +211,46 @@ def test_settings_defaults_and_regions() -> None:
     ("override", "setting"),
     [
         ({"data_region": "Mars"}, "data_region"),
-        ({"start_date": "01/02/2024"}, "start_date"),
-        ({"start_date": "2024-02-01T00:00:00Z", "end_date": "2024-01-01T00:00:00Z"}, "end_date"),
         ({"request_time_range": 0}, "request_time_range"),
         ({"request_time_range": 9000}, "request_time_range"),
         ({"api_url": "amplitude.com"}, "api_url"),
+        ({"api_url": "https://amplitude.com/?x=1"}, "api_url"),
         ({"secret_key": ""}, "secret_key"),
-        ({"max_concurrent_requests": 6}, "max_concurrent_requests"),
+        ({"api_key": "   "}, "api_key"),
         ({"lookback_hours": -1}, "lookback_hours"),
+        ({"dashboard_lookback_days": "a few"}, "dashboard_lookback_days"),
+        ({"request_timeout": 0.5}, "request_timeout"),
+        ({"max_attempts": 0}, "max_attempts"),
+        ({"active_users_group_by_country": "maybe"}, "active_users_group_by_country"),
+    ],
+)
+def test_the_schema_refuses_invalid_settings_naming_them(override: dict, setting: str) -> None:
+    """Types, ranges, enums and patterns live in the schema (the SDK validates with it)."""
+    errors = list(Draft202012Validator(CONFIG_SCHEMA).iter_errors({**BASE, **override}))
+    assert {tuple(e.path) for e in errors} == {(setting,)}
+
+
+def test_the_schema_accepts_the_defaults_and_a_valid_config() -> None:
+    defaults = {k: v["default"] for k, v in CONFIG_SCHEMA["properties"].items() if "default" in v}
+    valid = {**BASE, **defaults, "api_url": "http://127.0.0.1:8080/std", "end_date": "2026-01-01"}
+    assert list(Draft202012Validator(CONFIG_SCHEMA).iter_errors(valid)) == []
+    assert set(CONFIG_SCHEMA["required"]) == {"api_key", "secret_key"}
+
+
+@pytest.mark.parametrize(
+    ("override", "setting"),
+    [
+        ({"start_date": "01/02/2024"}, "start_date"),
+        ({"start_date": "2024-02-01T00:00:00Z", "end_date": "2024-01-01T00:00:00Z"}, "end_date"),
+        ({"backoff_base_seconds": 10, "backoff_max_seconds": 5}, "backoff_max_seconds"),
         ({"project_timezone": "Pacific Standard Time"}, "project_timezone"),
         ({"project_timezone": "America/Nowhere"}, "project_timezone"),
-        ({"dashboard_lookback_days": "a few"}, "dashboard_lookback_days"),
         ({"batch_config": {"encoding": {"format": "jsonl"}}}, "batch_config"),
         ({"emit_activate_version_messages": True}, "emit_activate_version_messages"),
     ],
 )
-def test_invalid_settings_are_named(override: dict, setting: str) -> None:
+def test_rules_beyond_the_schema_are_named(override: dict, setting: str) -> None:
+    """Only what a schema cannot state is checked in code (dates, time zones, cross-field)."""
     with pytest.raises(SettingsError, match=f"`{setting}`"):
         parse_settings({**BASE, **override})
 
@@ -287,63 +320,126 @@ def test_an_entry_failing_its_crc_is_corrupt(tmp_path: Path) -> None:
         ExportArchive(path, WINDOW)
 
 
-# -- retry ------------------------------------------------------------------------------------
-
-LOG = logging.getLogger("test")
+# -- retry waits and the response table --------------------------------------------------------
 
 
-def test_retry_honours_retry_after_then_succeeds() -> None:
-    waits: list[float] = []
-    outcomes: list[Exception | str] = [
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _waits(policy: RetryPolicy, failures: list[BaseException], clock: FakeClock) -> list[float]:
+    """Drive retry_waits as backoff does: prime, then send each failure; stop = give up."""
+    waits = retry_waits(policy, clock=clock, uniform=lambda low, high: high)
+    waits.send(None)
+    out: list[float] = []
+    for exc in failures:
+        try:
+            wait = waits.send(exc)
+        except StopIteration:
+            break
+        out.append(wait)
+        clock.now += wait
+    return out
+
+
+def test_retry_after_wins_and_is_capped_then_backoff_doubles() -> None:
+    policy = RetryPolicy(max_attempts=8, max_time=10_000, base=0.5, cap=2.0, max_retry_after=60)
+    failures = [
         RetryableError("429", retry_after=7.0),
+        RetryableError("429", retry_after=3600.0),
         RetryableError("503"),
-        "ok",
+        RetryableError("503"),
+        RetryableError("503"),
     ]
-
-    def attempt() -> str:
-        outcome = outcomes.pop(0)
-        if isinstance(outcome, Exception):
-            raise outcome
-        return outcome
-
-    policy = RetryPolicy(max_attempts=5, base=0.5, cap=2.0)
-    assert call_with_retries(attempt, policy, what="x", logger=LOG, sleep=waits.append) == "ok"
-    assert waits[0] == 7.0
-    assert 0.0 <= waits[1] <= 1.0  # full jitter under base * 2**1
+    assert _waits(policy, failures, FakeClock()) == [7.0, 60.0, 2.0, 2.0, 2.0]
+    jittered = RetryPolicy(max_attempts=8, max_time=10, base=0.5, cap=2.0)
+    assert 0.0 <= jittered.delay(2, None) <= 1.0  # full jitter under base * 2**1
 
 
-def test_retry_gives_up_with_a_message_naming_the_request() -> None:
-    def attempt() -> None:
-        raise RetryableError("HTTP 503 on /api/2/users")
-
-    with pytest.raises(RetriesExhaustedError, match="Gave up on GET /api/2/users after 3 attempts"):
-        call_with_retries(
-            attempt,
-            RetryPolicy(max_attempts=3),
-            what="GET /api/2/users",
-            logger=LOG,
-            sleep=lambda _: None,
-        )
+def test_retry_waits_stop_before_passing_max_retry_time() -> None:
+    policy = RetryPolicy(max_attempts=100, max_time=10, base=4, cap=4)
+    assert _waits(policy, [RetryableError("503")] * 10, FakeClock()) == [4, 4]
 
 
-def test_export_504_gets_its_own_attempt_limit_then_asks_for_halving() -> None:
-    calls = []
-
-    def attempt() -> None:
-        calls.append(1)
-        raise ExportGatewayTimeoutError(WINDOW, max_attempts=2)
-
-    with pytest.raises(ExportTimeoutError):
-        call_with_retries(
-            attempt, RetryPolicy(max_attempts=8), what="x", logger=LOG, sleep=lambda _: None
-        )
-    assert len(calls) == 2
+def test_export_504_gets_its_own_attempt_limit() -> None:
+    policy = RetryPolicy(max_attempts=8, max_time=900, base=0, cap=0)
+    window = Window(hour("2026-01-01T00:00"), hour("2026-01-01T02:00"))
+    failures = [ExportGatewayTimeoutError(window, max_attempts=3)] * 5
+    assert len(_waits(policy, failures, FakeClock())) == 2  # 3 attempts, then halve
 
 
 def test_retry_after_header_parsing() -> None:
+    now = dt.datetime(2015, 10, 21, 7, 27, tzinfo=UTC)
     assert parse_retry_after("3") == 3.0
+    assert parse_retry_after(" 120 ") == 120.0
     assert parse_retry_after(None) is None
-    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") is None
+    assert parse_retry_after("") is None
+    assert parse_retry_after("soon") is None
+    assert parse_retry_after("-5") is None
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now) == 60.0
+    assert parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now) == 0.0
+
+
+def _response(
+    status: int, body: bytes = b"", url: str = "https://amplitude.com/x"
+) -> requests.Response:
+    response = requests.Response()
+    response.status_code = status
+    response._content = body
+    response.request = requests.Request("GET", url).prepare()
+    return response
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "body", "url", "action"),
+    [
+        (ApiPath.EXPORT, 200, b"", "", None),
+        (ApiPath.EXPORT, 404, b"", "", Action.TOLERATE),
+        (ApiPath.EXPORT, 504, b"", "", Action.RETRY),
+        (ApiPath.EXPORT, 400, b"Request exceeds 4GB", "", Action.HALVE),
+        (ApiPath.EXPORT, 400, b'{"error": "Invalid start"}', "", Action.FAIL),
+        (ApiPath.EXPORT, 401, b"", "", Action.AUTH),
+        (ApiPath.COHORTS, 403, b"", "", Action.TOLERATE),
+        (ApiPath.COHORTS, 402, b"", "", Action.TOLERATE),
+        (ApiPath.EVENTS_LIST, 403, b"", "", Action.AUTH),
+        (ApiPath.EVENTS_LIST, 429, b"", "", Action.RETRY),
+        (ApiPath.EVENTS_LIST, 501, b"", "", Action.FAIL),  # only 429/500/502/503/504 retry
+        (ApiPath.ACTIVE_USERS, 400, b"", "?g=country", Action.FAIL),
+        (ApiPath.ACTIVE_USERS, 400, b"", "?m=active", Action.FAIL),
+        (ApiPath.ANNOTATIONS_V3, 404, b"", "", Action.FALLBACK),
+        (ApiPath.ANNOTATIONS_V2, 404, b"", "", Action.FAIL),
+    ],
+)
+def test_the_response_table(
+    path: ApiPath, status: int, body: bytes, url: str, action: Action | None
+) -> None:
+    rule = classify(path, _response(status, body, "https://amplitude.com/x" + url))
+    assert (rule.action if rule else None) == action
+    if path is ApiPath.ACTIVE_USERS:
+        assert bool(rule and rule.fix) == ("g=country" in url)  # names the setting to change
+    if action is Action.RETRY and path is ApiPath.EXPORT:
+        assert rule is not None
+        assert rule.max_attempts == 3
+
+
+def test_day_range_paginator_covers_every_day_once_in_chunks() -> None:
+    first, last = dt.date(2026, 1, 1), dt.date(2026, 7, 1)
+    paginator = DayRangePaginator(first, last, days=90)
+    ranges = [paginator.current_value]
+    response = _response(200)
+    while paginator.has_more(response):
+        paginator.advance(response)
+        ranges.append(paginator.current_value)
+    assert ranges == [
+        DayRange(dt.date(2026, 1, 1), dt.date(2026, 3, 31)),
+        DayRange(dt.date(2026, 4, 1), dt.date(2026, 6, 29)),
+        DayRange(dt.date(2026, 6, 30), dt.date(2026, 7, 1)),
+    ]
+    assert paginator.continue_if_empty(response) is False
 
 
 # -- dashboard bodies -------------------------------------------------------------------------

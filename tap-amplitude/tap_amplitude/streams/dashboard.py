@@ -11,19 +11,23 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+import requests
 from singer_sdk.helpers.types import Context
+from singer_sdk.pagination import BaseAPIPaginator
 
 from tap_amplitude import clock
-from tap_amplitude.client import Endpoint
+from tap_amplitude.api import ApiPath
 from tap_amplitude.errors import AmplitudeAPIError
 from tap_amplitude.streams.base import AmplitudeStream
 
 CHUNK_DAYS = 90  # days per Dashboard REST request
 
 
-def _series_body(body: Any, endpoint: Endpoint) -> dict[str, Any]:
+def _series_body(body: Any, endpoint: ApiPath) -> dict[str, Any]:
     data = body.get("data") if isinstance(body, dict) else None
     if not isinstance(data, dict) or not isinstance(data.get("xValues"), list):
         msg = f"{endpoint.value} answered without data.xValues; Amplitude changed its API?"
@@ -42,7 +46,7 @@ def _label(value: Any) -> str:
 
 def active_users_records(body: Any) -> Iterator[dict[str, Any]]:
     """``{"date", "statistics": {label: count}}`` per day of a /api/2/users body."""
-    data = _series_body(body, Endpoint.ACTIVE_USERS)
+    data = _series_body(body, ApiPath.ACTIVE_USERS)
     series = data.get("series") or []
     labels = data.get("seriesLabels") or data.get("seriesMeta") or []
     names = [_label(labels[k]) if k < len(labels) else str(k) for k in range(len(series))]
@@ -53,11 +57,43 @@ def active_users_records(body: Any) -> Iterator[dict[str, Any]]:
 
 def session_length_records(body: Any) -> Iterator[dict[str, Any]]:
     """``{"date", "length"}`` per day of a /api/2/sessions/average body."""
-    data = _series_body(body, Endpoint.SESSIONS_AVERAGE)
+    data = _series_body(body, ApiPath.SESSIONS_AVERAGE)
     series = data.get("series") or [[]]
     first = series[0] if series else []
     for j, day in enumerate(data["xValues"]):
         yield {"date": day, "length": first[j] if j < len(first) else None}
+
+
+@dataclass(frozen=True, slots=True)
+class DayRange:
+    """Days ``first`` to ``last``, both inclusive."""
+
+    first: dt.date
+    last: dt.date
+
+
+class DayRangePaginator(BaseAPIPaginator[DayRange]):
+    """Pages of at most ``days`` days from ``first`` to ``last`` (a whole history in one query
+    is slow, costly and may be refused)."""
+
+    def __init__(self, first: dt.date, last: dt.date, days: int = CHUNK_DAYS) -> None:
+        self._last, self._days = last, days
+        super().__init__(self._chunk(first))
+
+    def _chunk(self, first: dt.date) -> DayRange:
+        return DayRange(first, min(self._last, first + dt.timedelta(days=self._days - 1)))
+
+    def has_more(self, response: requests.Response) -> bool:  # noqa: ARG002
+        """Whether days remain after the current range."""
+        return self.current_value.last < self._last
+
+    def get_next(self, response: requests.Response) -> DayRange | None:  # noqa: ARG002
+        """The range after the current one."""
+        return self._chunk(self.current_value.last + dt.timedelta(days=1))
+
+    def continue_if_empty(self, response: requests.Response) -> bool:
+        """A range without data does not end the stream."""
+        return self.has_more(response)
 
 
 class _DashboardStream(AmplitudeStream):
@@ -66,7 +102,10 @@ class _DashboardStream(AmplitudeStream):
     # Days are in order, but each run starts dashboard_lookback_days before the bookmark: the
     # SDK's sorted-stream check would refuse those days. The bookmark is the newest day read.
     is_sorted = False
-    endpoint: Endpoint
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._days: tuple[dt.date, dt.date] | None = None
 
     def _date_range(self, context: Context | None) -> tuple[dt.date, dt.date] | None:
         settings = self.settings
@@ -92,37 +131,48 @@ class _DashboardStream(AmplitudeStream):
             return None
         return start, end
 
-    def params(self, start: dt.date, end: dt.date) -> dict[str, str]:
-        """Query parameters for the day range (YYYYMMDD, both inclusive)."""
-        return {"start": f"{start:%Y%m%d}", "end": f"{end:%Y%m%d}"}
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        """One record per day from the bookmark (inclusive) to today."""
+        self._days = self._date_range(context)
+        if self._days is None:
+            return
+        yield from super().get_records(context)
+
+    def get_new_paginator(self) -> DayRangePaginator:
+        """Ranges of ``CHUNK_DAYS`` days (``get_new_paginator`` takes no context, hence the
+        range kept by :meth:`get_records`)."""
+        assert self._days is not None
+        return DayRangePaginator(*self._days)
+
+    def get_url_params(
+        self,
+        context: Context | None,  # noqa: ARG002
+        next_page_token: DayRange | None,
+    ) -> dict[str, Any]:
+        """The day range (YYYYMMDD, both inclusive)."""
+        assert next_page_token is not None
+        return {"start": f"{next_page_token.first:%Y%m%d}", "end": f"{next_page_token.last:%Y%m%d}"}
 
     def parse(self, body: Any) -> Iterator[dict[str, Any]]:
         """Records of one response body."""
         raise NotImplementedError
 
-    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
-        """One record per day from the bookmark (inclusive) to today, in ranges of
-        ``CHUNK_DAYS`` days (a whole history in one query is slow, costly and may be refused)."""
-        days = self._date_range(context)
-        if days is None:
-            return
-        first, last = days
-        while first <= last:
-            chunk_end = min(last, first + dt.timedelta(days=CHUNK_DAYS - 1))
-            body = self.client.get_json(self.endpoint, self.params(first, chunk_end))
-            yield from self.parse(body)
-            first = chunk_end + dt.timedelta(days=1)
+    def parse_response(self, response: requests.Response) -> Iterable[dict[str, Any]]:
+        """Records of one response."""
+        return self.parse(msgspec.json.decode(response.content))
 
 
 class ActiveUsersStream(_DashboardStream):
     """Daily active users (/api/2/users?m=active&i=1), grouped by country unless disabled."""
 
     name = "active_users"
-    endpoint = Endpoint.ACTIVE_USERS
+    path = ApiPath.ACTIVE_USERS.value
 
-    def params(self, start: dt.date, end: dt.date) -> dict[str, str]:
+    def get_url_params(
+        self, context: Context | None, next_page_token: DayRange | None
+    ) -> dict[str, Any]:
         """Daily active users, grouped by country when active_users_group_by_country."""
-        params = {**super().params(start, end), "m": "active", "i": "1"}
+        params = {**super().get_url_params(context, next_page_token), "m": "active", "i": "1"}
         if self.settings.active_users_group_by_country:
             params["g"] = "country"
         return params
@@ -136,7 +186,7 @@ class AverageSessionLengthStream(_DashboardStream):
     """Daily average session length in seconds (/api/2/sessions/average)."""
 
     name = "average_session_length"
-    endpoint = Endpoint.SESSIONS_AVERAGE
+    path = ApiPath.SESSIONS_AVERAGE.value
 
     def parse(self, body: Any) -> Iterator[dict[str, Any]]:
         """``{date, length}`` records."""

@@ -14,31 +14,37 @@ Amplitude was still loading (a 404, or part of its events) is read again once it
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Generator, Iterable
+import time
+from collections.abc import Callable, Generator, Iterable
 from contextlib import closing
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
-from singer_sdk import singerlib as singer
-from singer_sdk.helpers._util import utc_now
+import requests
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.helpers.types import Context, Record
-from singer_sdk.mapper import SameRecordTransform
+from singer_sdk.streams.rest import PageContext
 
 from tap_amplitude import clock
+from tap_amplitude.api import ApiPath
 from tap_amplitude.errors import (
     AmplitudeAPIError,
     CorruptExportError,
+    ExportGatewayTimeoutError,
     ExportTimeoutError,
     ExportTooLargeError,
     InvalidRecordError,
+    RetryableError,
 )
-from tap_amplitude.export_reader import ExportArchive
-from tap_amplitude.gc_tuning import bulk_allocation_gc
-from tap_amplitude.output import BufferedMsgSpecWriter, RecordLineEncoder
+from tap_amplitude.export_reader import ExportArchive, spool_to_tempfile
+from tap_amplitude.fast_path import FastRecordPath, bulk_allocation_gc
 from tap_amplitude.progress import ExportProgress
+from tap_amplitude.responses import Action, Rule
 from tap_amplitude.settings import DOCUMENTED_EXPORT_LAG_HOURS, parse_datetime_setting
 from tap_amplitude.streams.base import AmplitudeStream
+
+if TYPE_CHECKING:
+    from singer_sdk.helpers.types import RequestFunc
 from tap_amplitude.timestamps import InvalidTimestampError, format_rfc3339, normalize_fields
 from tap_amplitude.windows import (
     HOUR,
@@ -49,6 +55,8 @@ from tap_amplitude.windows import (
     next_window,
     reread_point,
 )
+
+CHUNK_SIZE = 1 << 20  # bytes per read of the export body
 
 TIMESTAMP_FIELDS = (
     "event_time",
@@ -61,10 +69,12 @@ TIMESTAMP_FIELDS = (
 )
 
 
-class EventsStream(AmplitudeStream):
+class EventsStream(FastRecordPath, AmplitudeStream):
     """Raw events (/api/2/export), keyed on uuid, incremental on server_upload_time."""
 
     name = "events"
+    path = ApiPath.EXPORT.value
+    decodes_json = False  # the body is a zip
     primary_keys = ("uuid",)
     replication_key = "server_upload_time"
     is_sorted = False
@@ -77,16 +87,15 @@ class EventsStream(AmplitudeStream):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._decoder = msgspec.json.Decoder()
-        self._everything_selected: bool | None = None
-        # Decided at the first record (the catalog and stream maps are applied by then).
-        self._direct_output: tuple[RecordLineEncoder, BufferedMsgSpecWriter] | None = None
-        self._direct_output_decided = False
+        self._window: Window | None = None  # the window being requested
         self._progress = ExportProgress(total_windows=0)
         self._run_start: dt.datetime | None = None
         self._resumed_bookmark: dt.datetime | None = None
 
     # -- state -------------------------------------------------------------------------------
 
+    # singer-sdk 0.54.9 streams/core.py:812 (private, unchanged on main 136de07): no public
+    # switch turns off the per-record bookmark. Here it advances per finished window only.
     def _increment_stream_state(
         self, latest_record: Record, *, context: Context | None = None
     ) -> None:
@@ -122,79 +131,88 @@ class EventsStream(AmplitudeStream):
             )
         )
         self.state_manager.is_flushed = False
+        # singer-sdk 0.54.9 streams/core.py:850 (private, unchanged on main 136de07): the only
+        # way to emit STATE in the middle of a stream (after each window).
         self._write_state_message()
+
+    # -- HTTP: one export request, on the SDK's session, table and backoff ---------------------
+
+    @property
+    def read_timeout(self) -> float:
+        """``export_timeout``: exports can take minutes to start."""
+        return self.settings.export_timeout
+
+    def get_url_params(
+        self,
+        context: Context | None,  # noqa: ARG002
+        next_page_token: Window | None,
+    ) -> dict[str, Any]:
+        """The window's hours (``YYYYMMDDTHH``, both inclusive)."""
+        assert next_page_token is not None
+        return dict(next_page_token.export_params)
+
+    def request_label(self) -> str:
+        """``the export of <window>``."""
+        return f"export of {self._window}" if self._window else super().request_label()
+
+    def act_on(self, rule: Rule, response: requests.Response) -> None:
+        """Export rows: 404 is an empty window, 400 halves it, 504 retries then halves."""
+        window = self._window
+        assert window is not None
+        if rule.action is Action.HALVE:
+            raise ExportTooLargeError(window)
+        if rule.action is Action.RETRY and rule.max_attempts is not None:
+            raise ExportGatewayTimeoutError(window, max_attempts=rule.max_attempts)
+        super().act_on(rule, response)
+
+    def _prepared(self, window: Window, context: Context | None) -> requests.PreparedRequest:
+        request = self.get_http_request(
+            page=PageContext(stream_context=context, next_page_token=window)
+        )
+        return self.build_prepared_request(
+            method=request.method,
+            url=request.url,
+            params=request.encode_params(),
+            headers=request.headers,
+        )
+
+    def _download(
+        self, prepared: requests.PreparedRequest, context: Context | None
+    ) -> ExportArchive | None:
+        """One attempt: send, validate, stream the body to a temporary file, open it as a zip.
+
+        The SDK never sends with ``stream=True`` (singer-sdk 0.54.9 rest.py:428), hence this
+        function, built from public members only and retried by ``request_decorator``.
+        """
+        window = self._window
+        assert window is not None
+        started = time.monotonic()
+        response = self.requests_session.send(
+            prepared, timeout=self.timeout, allow_redirects=self.allow_redirects, stream=True
+        )
+        failed = True
+        try:
+            self.validate_response(response)
+            if response.status_code == 404:
+                failed = False
+                return None
+            try:
+                spool = spool_to_tempfile(response.iter_content(CHUNK_SIZE))
+            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+                msg = f"the export download of {window} was cut off ({type(exc).__name__})"
+                raise RetryableError(msg, response) from None
+            failed = False
+        finally:
+            response.close()
+            # The whole download (headers and body), unlike the SDK's response.elapsed.
+            self.log_request_duration(
+                response, time.monotonic() - started, failed=failed, context=context
+            )
+        return ExportArchive(spool, window)  # CorruptExportError is retried
 
     # -- records -----------------------------------------------------------------------------
 
-    def _process_record(
-        self,
-        record: Record,
-        child_context: Context | None = None,
-        partition_context: Context | None = None,
-    ) -> None:
-        """The SDK's step adds partition keys and syncs child streams: events has neither (it
-        would only copy each record), so the step runs only if a subclass adds them."""
-        if partition_context or self.child_streams:
-            super()._process_record(record, child_context, partition_context)
-
-    def _write_record_message(self, record: Record) -> None:
-        """Write the RECORD line straight from the record when no SDK step would change it
-        (every field selected, no stream map or flattening, this tap's writer); otherwise the
-        SDK's path. Both produce the same line."""
-        if not self._direct_output_decided:
-            self._direct_output = self._direct_output_if_identity()
-            self._direct_output_decided = True
-        if self._direct_output is None:
-            super()._write_record_message(record)
-            return
-        encoder, writer = self._direct_output
-        writer.write_line(encoder.encode(record))
-        self.state_manager.is_flushed = False
-
-    def _direct_output_if_identity(self) -> tuple[RecordLineEncoder, BufferedMsgSpecWriter] | None:
-        writer = self._tap.message_writer
-        maps = self.stream_maps
-        if not (
-            isinstance(writer, BufferedMsgSpecWriter)
-            and all(self.mask.values())
-            and len(maps) == 1
-            and type(maps[0]) is SameRecordTransform
-            and not maps[0].flattening_enabled
-            and maps[0].stream_alias == self.name
-        ):
-            return None
-        encoder = RecordLineEncoder(
-            self.name, version=self._stream_version, time_extracted=utc_now()
-        )
-        return encoder, writer
-
-    def _stamp_time_extracted(self) -> None:
-        """time_extracted of direct RECORD lines: taken once per decoded block, not per record."""
-        if self._direct_output is not None:
-            self._direct_output[0].stamp(utc_now())
-
-    def _generate_record_messages(
-        self, record: Record
-    ) -> Generator[singer.RecordMessage, None, None]:
-        """The SDK's record messages, minus its per-record deselection walk when every field is
-        selected (that walk recurses into the open property objects: a third of the tap's time).
-        Type conformance is NONE here, so the remaining SDK steps are the stream maps."""
-        if self._everything_selected is None:
-            self._everything_selected = all(self.mask.values())
-        if not self._everything_selected:
-            yield from super()._generate_record_messages(record)
-            return
-        for stream_map in self.stream_maps:
-            mapped = stream_map.transform(record)
-            if mapped is not None:
-                yield singer.RecordMessage(
-                    stream=stream_map.stream_alias,
-                    record=mapped,
-                    version=self._stream_version,
-                    time_extracted=utc_now(),
-                )
-
-    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:  # noqa: ARG002
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         """Events of every complete hour from the bookmark (or start_date) on."""
         settings = self.settings
         now = clock.utc_now()
@@ -252,10 +270,15 @@ class EventsStream(AmplitudeStream):
         )
         self._progress = ExportProgress(total_windows=-(-int((end - start) / HOUR) // hours))
         cursor, size = start, hours
-        with bulk_allocation_gc():
+        download = cast(
+            "Callable[[requests.PreparedRequest, Context | None], ExportArchive | None]",
+            self.request_decorator(cast("RequestFunc", self._download)),
+        )
+        with bulk_allocation_gc(), self.get_http_request_counter() as requests_made:
+            requests_made.with_context(context)
             while cursor < end:
                 window = next_window(cursor, end, size)
-                found = yield from self._export(window)
+                found = yield from self._export(window, download, requests_made.increment, context)
                 self.logger.info("events: %s", self._progress.window_done(window))
                 cursor = window.end
                 if scanning and not found:
@@ -274,7 +297,13 @@ class EventsStream(AmplitudeStream):
                     f"{floor_hour(value):%Y-%m-%dT%H}",
                 )
 
-    def _export(self, window: Window) -> Generator[dict[str, Any], None, bool]:
+    def _export(
+        self,
+        window: Window,
+        download: Callable[[requests.PreparedRequest, Context | None], ExportArchive | None],
+        count_request: Callable[[], None],
+        context: Context | None,
+    ) -> Generator[dict[str, Any], None, bool]:
         """Export ``window``, halving it on 'too large' and on persistent 504s.
 
         Returns (as the generator's value) whether any event was found.
@@ -283,8 +312,9 @@ class EventsStream(AmplitudeStream):
         pending = [window]
         while pending:
             part = pending.pop()
+            self._window = part
             try:
-                archive = self.client.fetch_export(part)
+                archive = download(self._prepared(part, context), context)
             except (ExportTooLargeError, ExportTimeoutError) as exc:
                 if part.hours == 1:
                     raise
@@ -292,6 +322,8 @@ class EventsStream(AmplitudeStream):
                 self.logger.warning("%s Halving: %s, then %s.", exc, first, second)
                 pending += [second, first]
                 continue
+            finally:
+                count_request()
             if archive is None:
                 self.logger.info("events: %s is empty (404)", part)
             else:
@@ -320,7 +352,7 @@ class EventsStream(AmplitudeStream):
                     low, high = bounds
                     key = self.replication_key
                     events = [e for e in events if low <= (e.get(key) or "") < high]
-                self._stamp_time_extracted()
+                self.stamp_time_extracted()
                 count += len(events)
                 yield from events
         return count

@@ -1,0 +1,129 @@
+"""One table: endpoint x HTTP status -> what the tap does (pure; no I/O).
+
+:meth:`tap_amplitude.streams.base.AmplitudeStream.validate_response` is the only place that
+acts on it. The first matching row wins, so the order of :data:`RULES` is part of the contract.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from urllib.parse import parse_qs, urlsplit
+
+import msgspec
+import requests
+
+from tap_amplitude.api import ApiPath
+
+__all__ = ["RETRYABLE_STATUSES", "RULES", "Action", "Rule", "classify", "error_detail"]
+
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+EXPORT_504_ATTEMPTS = 3  # then the window is halved
+
+
+class Action(StrEnum):
+    """What a response leads to."""
+
+    RETRY = "retry"  # transient: the SDK's backoff decorator retries it
+    HALVE = "halve"  # the export window is too large: it is split in two
+    TOLERATE = "tolerate"  # not an error for this endpoint: no records (logged when `fix`)
+    FALLBACK = "fallback"  # read another endpoint instead
+    AUTH = "auth"  # fatal: credentials or region
+    FAIL = "fail"  # fatal: retrying cannot fix it
+
+
+def error_detail(response: requests.Response) -> str:
+    """The human part of an Amplitude error body (never the request's credentials)."""
+    text = response.text[:2000] if response.content else ""
+    try:
+        body = msgspec.json.decode(text) if text else None
+    except msgspec.DecodeError:
+        return text.strip()[:300] or response.reason or ""
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict):
+            message = error.get("message") or error.get("type") or ""
+            metadata = error.get("metadata")
+            details = metadata.get("details") if isinstance(metadata, dict) else None
+            return f"{message}: {details}" if details else str(message)
+        if error:
+            return str(error)
+        if body.get("message"):
+            return str(body["message"])
+    return text.strip()[:300]
+
+
+def _export_too_large(response: requests.Response) -> bool:
+    # "Invalid ..." is a malformed request (a bug), anything else is Amplitude's 4 GB limit.
+    return not error_detail(response).lower().startswith("invalid")
+
+
+def _grouped_by_country(response: requests.Response) -> bool:
+    url = response.request.url if response.request is not None else None
+    return "g" in parse_qs(urlsplit(url or "").query)
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One row: on ``paths`` (None: any) answering one of ``statuses`` (and ``when``), do
+    ``action``; ``fix`` is the sentence telling the user what it means or what to change."""
+
+    paths: frozenset[ApiPath] | None
+    statuses: frozenset[int]
+    action: Action
+    fix: str = ""
+    when: Callable[[requests.Response], bool] | None = None
+    max_attempts: int | None = None  # a lower attempt limit for this row (then: halve)
+
+    def matches(self, path: ApiPath, response: requests.Response) -> bool:
+        """Whether this row applies to ``response`` from ``path``."""
+        return (
+            (self.paths is None or path in self.paths)
+            and response.status_code in self.statuses
+            and (self.when is None or self.when(response))
+        )
+
+
+_EXPORT = frozenset({ApiPath.EXPORT})
+RULES: tuple[Rule, ...] = (
+    Rule(_EXPORT, frozenset({404}), Action.TOLERATE),  # an empty window
+    Rule(_EXPORT, frozenset({504}), Action.RETRY, max_attempts=EXPORT_504_ATTEMPTS),
+    Rule(_EXPORT, frozenset({400}), Action.HALVE, when=_export_too_large),
+    Rule(
+        frozenset({ApiPath.COHORTS}),
+        frozenset({400, 402, 403, 404}),
+        Action.TOLERATE,
+        "The Behavioral Cohorts add-on is probably not on this project's plan, or the key "
+        "lacks permission for it.",
+    ),
+    Rule(None, frozenset({401, 403}), Action.AUTH),
+    Rule(
+        None,
+        RETRYABLE_STATUSES,
+        Action.RETRY,
+        "Amplitude may be degraded; rerun later or raise `max_attempts` / `max_retry_time`.",
+    ),
+    Rule(
+        frozenset({ApiPath.ACTIVE_USERS}),
+        frozenset({400}),
+        Action.FAIL,
+        "Set the setting `active_users_group_by_country` to false to read the stream without "
+        "grouping.",
+        when=_grouped_by_country,
+    ),
+    Rule(
+        frozenset({ApiPath.ANNOTATIONS_V3}),
+        frozenset({404}),
+        Action.FALLBACK,
+        f"reading the legacy {ApiPath.ANNOTATIONS_V2.value}",
+    ),
+    Rule(None, frozenset(range(400, 600)), Action.FAIL),
+)
+
+
+def classify(path: ApiPath, response: requests.Response) -> Rule | None:
+    """The first row of :data:`RULES` for ``response``; None for a success (below 400)."""
+    if response.status_code < 400:
+        return None
+    return next(rule for rule in RULES if rule.matches(path, response))
