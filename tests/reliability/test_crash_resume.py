@@ -209,12 +209,8 @@ def _expected() -> tuple[set[str], set[str]]:
 
 
 @pytest.fixture(scope="module")
-def target_emu() -> Iterator[Emulator]:
-    emulator = Emulator()
-    emulator.add_project("key-std", "secret-std", region="standard", project_id=187520)
-    emulator.start()
-    yield emulator
-    emulator.stop()
+def target_emu(empty_emulator: Emulator) -> Emulator:
+    return empty_emulator
 
 
 def _target_config(emu: Emulator) -> dict[str, t.Any]:
