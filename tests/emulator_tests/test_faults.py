@@ -116,7 +116,8 @@ def test_slow_delays_the_response(emulator: Emulator) -> None:
 
 def test_hold_parks_requests_after_the_first_n_until_released(emulator: Emulator) -> None:
     hold = emulator.faults.hold("/batch", after=1)
-    assert batch(emulator.base_url, _events("device-1")).status_code == 200  # the first goes through
+    # The first goes through.
+    assert batch(emulator.base_url, _events("device-1")).status_code == 200
     with ThreadPoolExecutor(max_workers=2) as pool:
         pending = [pool.submit(batch, emulator.base_url, _events(f"device-{n}")) for n in (2, 3)]
         assert hold.wait_held(2) == 2

@@ -45,7 +45,8 @@ class TestTapAmplitude(get_tap_test_class(TapAmplitude, config=_COLLECTION_CONFI
     """The SDK's standard tap tests, on the live emulator."""
 
     @pytest.fixture(scope="class")
-    def runner(self, cli_config: dict) -> TapTestRunner:
+    @classmethod
+    def runner(cls, cli_config: dict) -> TapTestRunner:
         """Overrides the SDK class's fixture (same runner, same arguments) with the live config."""
         runner = TapTestRunner(TapAmplitude, config=cli_config, parse_env_config=True)
         runner.sync_all()
