@@ -159,6 +159,7 @@ class Emulator:
         server, self._server = self._server, None
         if server is None:
             return
+        self.faults.release_holds()  # a held handler thread would block server_close()
         server.shutdown()
         server.close_all()
         server.server_close()

@@ -2,6 +2,8 @@
 
 Counted faults (statuses, throttle, slow, truncate, corrupt, drop) apply to the next matching
 requests and then disappear; limits (eps_limit, payload_limit, too_large) stay until ``clear()``.
+``hold`` is a test control, not an Amplitude behaviour: it parks requests until released, so a
+test can act (kill a client) at a point chosen by the requests received, not by timing.
 """
 
 from __future__ import annotations
@@ -46,6 +48,46 @@ class _PathFaults:
     too_large_hours: int | None = None
 
 
+class Hold:
+    """Requests to one path after the first ``after`` wait, received and unanswered, until
+    ``release()`` (or the faults are cleared); ``wait_held(n)`` waits until ``n`` are waiting."""
+
+    def __init__(self, after: int) -> None:
+        self.after = after
+        self._seen = 0
+        self._held = 0
+        self._released = False
+        self._condition = threading.Condition()
+
+    def enter(self) -> None:
+        """Called by the request handler: returns at once, or once released."""
+        with self._condition:
+            self._seen += 1
+            if self._released or self._seen <= self.after:
+                return
+            self._held += 1
+            self._condition.notify_all()
+            self._condition.wait_for(lambda: self._released)
+
+    def wait_held(self, count: int = 1, timeout: float = 60.0) -> int:
+        """Wait until ``count`` requests are held; the number held (raises on timeout)."""
+        with self._condition:
+            if not self._condition.wait_for(lambda: self._held >= count, timeout):
+                raise TimeoutError(f"{self._held} request(s) held after {timeout}s, not {count}")
+            return self._held
+
+    @property
+    def held(self) -> int:
+        with self._condition:
+            return self._held
+
+    def release(self) -> None:
+        """Let every held request (and every later one) through."""
+        with self._condition:
+            self._released = True
+            self._condition.notify_all()
+
+
 @dataclass(frozen=True)
 class ThrottleDecision:
     """Which events of a request are throttled, and the 429 body members describing it."""
@@ -72,6 +114,7 @@ class Faults:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._paths: dict[str, _PathFaults] = {}
+        self._holds: dict[str, Hold] = {}
 
     def _at(self, path: str) -> _PathFaults:
         return self._paths.setdefault(path, _PathFaults())
@@ -138,9 +181,33 @@ class Faults:
         with self._lock:
             self._at(path).too_large_hours = max_hours
 
+    def hold(self, path: str, after: int = 0) -> Hold:
+        """Hold the requests to ``path`` after the next ``after`` (see ``Hold``)."""
+        hold = Hold(after)
+        with self._lock:
+            previous = self._holds.get(path)
+            self._holds[path] = hold
+        if previous is not None:
+            previous.release()
+        return hold
+
     def clear(self) -> None:
         with self._lock:
             self._paths.clear()
+        self.release_holds()
+
+    def release_holds(self) -> None:
+        """Release and forget every ``hold`` (also done when the emulator stops)."""
+        with self._lock:
+            holds, self._holds = list(self._holds.values()), {}
+        for hold in holds:
+            hold.release()
+
+    def wait_if_held(self, path: str) -> None:
+        with self._lock:
+            hold = self._holds.get(path)
+        if hold is not None:
+            hold.enter()
 
     def apply(self, spec: dict[str, Any]) -> None:
         """``{"kind": "statuses", "path": ..., ...}`` from the HTTP control API."""

@@ -231,6 +231,7 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             )
             return
         faults = self.server.emulator.faults
+        faults.wait_if_held(path)
         if faults.take_drop(path):
             self._drop()
         delay = faults.take_slow(path)

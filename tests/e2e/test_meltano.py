@@ -22,7 +22,8 @@ from demo.postgres import WAREHOUSE_SQL, PostgresUnavailableError, local_postgre
 ROOT = Path(__file__).resolve().parents[2]
 MELTANO = ROOT / ".venv-meltano" / "bin" / "meltano"
 
-pytestmark = pytest.mark.e2e
+# One worker runs them all, in turn: they share the repository's Meltano project (.meltano/).
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("meltano")]
 
 
 def _meltano() -> str:

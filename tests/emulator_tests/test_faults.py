@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -111,6 +112,21 @@ def test_slow_delays_the_response(emulator: Emulator) -> None:
         ).status_code
         == 200
     )
+
+
+def test_hold_parks_requests_after_the_first_n_until_released(emulator: Emulator) -> None:
+    hold = emulator.faults.hold("/batch", after=1)
+    # The first goes through.
+    assert batch(emulator.base_url, _events("device-1")).status_code == 200
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        pending = [pool.submit(batch, emulator.base_url, _events(f"device-{n}")) for n in (2, 3)]
+        assert hold.wait_held(2) == 2
+        assert not any(future.done() for future in pending)  # received, unanswered
+        assert len(emulator.project("key-std").ingested) == 1
+        hold.release()
+        assert [future.result().status_code for future in pending] == [200, 200]
+    assert len(emulator.project("key-std").ingested) == 3
+    assert batch(emulator.base_url, _events("device-4")).status_code == 200  # released for good
 
 
 def test_truncate_cuts_the_zip_mid_stream(emulator: Emulator) -> None:

@@ -159,7 +159,8 @@ def test_cli_serves_until_sigterm(tmp_path: Path) -> None:
         assert state["clock"] == "2026-01-03T00:00:00+00:00"
     finally:
         process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=10) == 0
+        process.communicate(timeout=10)  # waits, and closes the pipes
+        assert process.returncode == 0
 
 
 def test_cli_default_projects() -> None:
@@ -183,7 +184,8 @@ def test_cli_default_projects() -> None:
         )
     finally:
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=10) == 0
+        process.communicate(timeout=10)  # waits, and closes the pipes
+        assert process.returncode == 0
 
 
 def test_cli_runs_on_the_standard_library_alone(tmp_path: Path) -> None:
@@ -219,4 +221,5 @@ def test_cli_runs_on_the_standard_library_alone(tmp_path: Path) -> None:
         assert len(unzip_events(response.content)[1]) == 120
     finally:
         process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=10) == 0
+        process.communicate(timeout=10)  # waits, and closes the pipes
+        assert process.returncode == 0

@@ -1,6 +1,9 @@
-"""kill -9 at random points (fixed seed) of a tap run and of a target run, then resume.
+"""kill -9 a tap run and a target run at points chosen by events, then resume.
 
-Each kill point is an independent case: the run is killed, restarted from the last STATE it
+Each kill point is an independent case, named for the event it follows: for the tap, the Singer
+line read (after the SCHEMA, mid-window, right after or right before a STATE); for the target,
+the Nth request /batch received and held unanswered by the emulator. No point depends on timing,
+so every run kills at the same place. The run is killed, restarted from the last STATE it
 emitted before the kill, and the counts must equal an uninterrupted run's.
 - tap: every uuid exactly once after dedup, no gap; only the window in progress is repeated.
 - target: every record stored exactly once (insert_id) or in the rejected file, never both.
@@ -8,16 +11,15 @@ emitted before the kill, and the counts must equal an uninterrupted run's.
 
 from __future__ import annotations
 
-import random
-import time
 import typing as t
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from amplitude_emulator import Emulator
 
+from tests.reliability.emulator_log import wait_for_requests
 from tests.reliability.ledger import assert_each_exactly_once, read_rejected_lines
 from tests.reliability.processes import LiveTarget, kill_tap_after_lines
 from tests.tap.helpers import (
@@ -41,14 +43,6 @@ from tests.target.helpers import (
 )
 
 pytestmark = pytest.mark.reliability
-
-SEED = 20260101
-KILLS = 5
-_rng = random.Random(SEED)
-TAP_KILL_FRACTIONS = [round(_rng.uniform(0.02, 0.98), 3) for _ in range(KILLS)]
-TARGET_KILLS = [
-    (round(_rng.uniform(0.05, 0.75), 3), round(_rng.uniform(0.0, 0.05), 3)) for _ in range(KILLS)
-]
 
 # -- tap --------------------------------------------------------------------------------------
 
@@ -91,20 +85,47 @@ def tap_baseline(tap_emu: Emulator, tmp_path_factory: pytest.TempPathFactory) ->
     return run
 
 
-@pytest.mark.parametrize("fraction", TAP_KILL_FRACTIONS)
+def _nth(messages: t.Sequence[dict[str, t.Any]], kind: str, n: int) -> int:
+    """The index of the ``n``th (1-based) message of type ``kind``."""
+    return [i for i, m in enumerate(messages) if m["type"] == kind][n - 1]
+
+
+def _outline(messages: t.Sequence[dict[str, t.Any]]) -> list[tuple[str, t.Any]]:
+    """Each message's type and what identifies it (a record's uuid, a state's bookmark)."""
+    return [
+        (m["type"], m["record"]["uuid"] if "record" in m else _bookmark([m.get("value") or {}]))
+        for m in messages
+    ]
+
+
+# Kill points: how many Singer lines of the uninterrupted run are read before kill -9, found by
+# the messages of that run (the same data gives the same messages, so the same points). Each
+# leaves at least two windows unread: more than a pipe buffer, so the tap is still running.
+TAP_KILL_POINTS: dict[str, Callable[[t.Sequence[dict[str, t.Any]]], int]] = {
+    "after-the-schema": lambda m: _nth(m, "RECORD", 1),
+    "mid-first-window": lambda m: (_nth(m, "RECORD", 1) + _nth(m, "STATE", 1)) // 2,
+    "right-after-the-2nd-state": lambda m: _nth(m, "STATE", 2) + 1,
+    "right-before-the-4th-state": lambda m: _nth(m, "STATE", 4),
+    "mid-6th-window": lambda m: (_nth(m, "STATE", 5) + _nth(m, "STATE", 6)) // 2,
+}
+
+
+@pytest.mark.parametrize("point", TAP_KILL_POINTS)
 def test_tap_killed_then_resumed_emits_every_uuid_once_after_dedup(
     tap_emu: Emulator,
     tap_files: tuple[Path, Path],
     tap_baseline: Run,
     tmp_path: Path,
-    fraction: float,
+    point: str,
 ) -> None:
     config, catalog = tap_files
     baseline_uuids = [r["uuid"] for r in tap_baseline.records("events")]
     held = {e["uuid"] for e in tap_emu.project(KEY).export_events("20260101T00", "20260101T23")}
     assert_each_exactly_once(baseline_uuids, held)
 
-    killed = kill_tap_after_lines(config, catalog, int(fraction * len(tap_baseline.messages)))
+    lines = TAP_KILL_POINTS[point](tap_baseline.messages)
+    killed = kill_tap_after_lines(config, catalog, lines)
+    assert _outline(killed) == _outline(tap_baseline.messages[:lines])  # the chosen point
     states = [m["value"] for m in killed if m["type"] == "STATE"]
     first = [m["record"] for m in killed if m["type"] == "RECORD"]
     resume_from = _bookmark(states)
@@ -188,12 +209,8 @@ def _expected() -> tuple[set[str], set[str]]:
 
 
 @pytest.fixture(scope="module")
-def target_emu() -> Iterator[Emulator]:
-    emulator = Emulator()
-    emulator.add_project("key-std", "secret-std", region="standard", project_id=187520)
-    emulator.start()
-    yield emulator
-    emulator.stop()
+def target_emu(empty_emulator: Emulator) -> Emulator:
+    return empty_emulator
 
 
 def _target_config(emu: Emulator) -> dict[str, t.Any]:
@@ -207,19 +224,12 @@ def _target_config(emu: Emulator) -> dict[str, t.Any]:
     }
 
 
-def _slow_down(emu: Emulator) -> None:
-    """Every request a little slow, so a kill lands mid-request as often as between."""
-    emu.faults.slow("/batch", 0.03, times=100_000)
-    emu.faults.slow("/identify", 0.03, times=100_000)
-
-
 @pytest.fixture(scope="module")
 def target_baseline(
     target_emu: Emulator, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[int, int, int]:
     """An uninterrupted run: (STATE lines emitted, events stored, records rejected)."""
     target_emu.reset(data=True)
-    _slow_down(target_emu)
     run = run_target(
         tmp_path_factory.mktemp("target-baseline"),
         _target_config(target_emu),
@@ -232,28 +242,38 @@ def target_baseline(
     assert_each_exactly_once([*stored, *rejected], clicks)
     assert set(rejected) == refused
     assert run.states[-1] == {"next": TOTAL}
+    assert len(run.states) > max(TARGET_KILL_AFTER_STATES) + 1, "a kill point past the end"
     return len(run.states), len(stored), len(rejected)
 
 
-@pytest.mark.parametrize(("fraction", "delay"), TARGET_KILLS)
+# Kill points: once the target has emitted its kth STATE, the emulator holds every request to
+# /batch from then on, received and unanswered; kill -9 while the first of them is held.
+TARGET_KILL_AFTER_STATES = [1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize("states", TARGET_KILL_AFTER_STATES)
 def test_target_killed_then_resumed_stores_every_record_once_or_rejects_it(
     target_emu: Emulator,
     target_baseline: tuple[int, int, int],
     tmp_path: Path,
-    fraction: float,
-    delay: float,
+    states: int,
 ) -> None:
-    states_total, stored_total, rejected_total = target_baseline
+    _, stored_total, rejected_total = target_baseline
     target_emu.reset(data=True)
-    _slow_down(target_emu)
     config = _target_config(target_emu)
     live = LiveTarget(write_config(tmp_path, config), tmp_path / "stderr.log")
     live.send(_target_lines(0))
-    seen = [live.read_state() for _ in range(max(1, int(fraction * states_total)))]
-    time.sleep(delay)
+    seen = [live.read_state() for _ in range(states)]
+    hold = target_emu.faults.hold("/batch")
+    hold.wait_held(1)
     code, unread = live.kill()
     assert code == -9, "the target finished before it could be killed"
     seen += unread  # emitted before the kill: an orchestrator would have read them
+    # Amplitude received the held request(s) before the client died: it handles them.
+    in_flight = hold.held
+    hold.release()
+    answered = len(target_emu.requests_to("/batch"))
+    wait_for_requests(target_emu, "/batch", at_least=answered + in_flight)
     last = next((s for s in reversed(seen) if s), None)
     start = last["next"] if last else 0
     assert 0 < start < TOTAL

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import re
 import typing as t
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,18 +29,9 @@ from tests.target.helpers import FAST_RETRIES, Run, props, record, run_target, s
 pytestmark = pytest.mark.reliability
 
 
-@pytest.fixture(scope="module")
-def emu() -> Iterator[Emulator]:
-    emulator = Emulator()
-    emulator.add_project("key-std", "secret-std", region="standard", project_id=187520)
-    emulator.start()
-    yield emulator
-    emulator.stop()
-
-
-@pytest.fixture(autouse=True)
-def _clean(emu: Emulator) -> None:
-    emu.reset(data=True)
+@pytest.fixture
+def emu(clean_emulator: Emulator) -> Emulator:
+    return clean_emulator
 
 
 def _config(emu: Emulator, **extra: t.Any) -> dict[str, t.Any]:

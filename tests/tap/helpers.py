@@ -31,6 +31,7 @@ __all__ = [
     "GeneratorSpec",
     "Run",
     "base_config",
+    "config_for",
     "make_emulator",
     "run_tap",
     "write_json",
@@ -72,10 +73,15 @@ def make_emulator(events: int = 2000, hours: int = 24, **project: Any) -> Emulat
 
 
 def base_config(emu: Emulator, **overrides: Any) -> dict[str, Any]:
+    """The tap's config for the standard project of ``make_emulator``."""
+    return config_for(emu.url("standard"), **overrides)
+
+
+def config_for(api_url: str, **overrides: Any) -> dict[str, Any]:
     return {
         "api_key": KEY,
         "secret_key": SECRET,
-        "api_url": emu.url("standard"),
+        "api_url": api_url,
         "start_date": START,
         "end_date": END,
         **FAST_RETRIES,

@@ -4,26 +4,57 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
-from singer_sdk.testing import get_tap_test_class
+import pytest
+from singer_sdk.testing import TapTestRunner, get_tap_test_class
 from tap_amplitude.tap import TapAmplitude
 
-from tests.tap.helpers import SECRET, TAP, base_config, make_emulator, run_tap, write_json
+from tests.tap.helpers import (
+    SECRET,
+    TAP,
+    Emulator,
+    base_config,
+    config_for,
+    make_emulator,
+    run_tap,
+    write_json,
+)
 
-# The SDK's standard suite needs a running server when the module is collected.
-_EMULATOR = make_emulator(events=300)
-_CONFIG = base_config(_EMULATOR)
-
-TestTapAmplitude = get_tap_test_class(TapAmplitude, config=_CONFIG)
-
-
-def teardown_module() -> None:
-    _EMULATOR.stop()
+# No server exists while pytest collects this module. The SDK builds the test class (one
+# parameter per stream and attribute) from a tap it creates with this config, which makes no
+# request: a placeholder URL (a closed port) is enough there. The runner that syncs is built by
+# the ``runner`` fixture below, against the emulator of the ``cli_config`` fixture.
+_COLLECTION_CONFIG = config_for("http://127.0.0.1:9")
 
 
-def _cli(tmp_path: Path, *args: str, config: dict | None = None) -> subprocess.CompletedProcess:
-    path = write_json(tmp_path / "config.json", config or _CONFIG)
+@pytest.fixture(scope="module")
+def cli_emulator() -> Iterator[Emulator]:
+    emulator = make_emulator(events=300)
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture(scope="module")
+def cli_config(cli_emulator: Emulator) -> dict:
+    return base_config(cli_emulator)
+
+
+class TestTapAmplitude(get_tap_test_class(TapAmplitude, config=_COLLECTION_CONFIG)):
+    """The SDK's standard tap tests, on the live emulator."""
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def runner(cls, cli_config: dict) -> TapTestRunner:
+        """Overrides the SDK class's fixture (same runner, same arguments) with the live config."""
+        runner = TapTestRunner(TapAmplitude, config=cli_config, parse_env_config=True)
+        runner.sync_all()
+        return runner
+
+
+def _cli(tmp_path: Path, *args: str, config: dict) -> subprocess.CompletedProcess:
+    path = write_json(tmp_path / "config.json", config)
     return subprocess.run(
         [TAP, "--config", str(path), *args],
         capture_output=True,
@@ -46,8 +77,8 @@ def test_about_lists_settings_with_secrets_marked() -> None:
     assert {"catalog", "state", "discover", "about", "stream-maps"} <= set(about["capabilities"])
 
 
-def test_discover_lists_six_streams_with_keys(tmp_path: Path) -> None:
-    catalog = json.loads(_cli(tmp_path, "--discover").stdout)
+def test_discover_lists_six_streams_with_keys(tmp_path: Path, cli_config: dict) -> None:
+    catalog = json.loads(_cli(tmp_path, "--discover", config=cli_config).stdout)
     streams = {s["tap_stream_id"]: s for s in catalog["streams"]}
     assert set(streams) == {
         "events",
@@ -65,18 +96,18 @@ def test_discover_lists_six_streams_with_keys(tmp_path: Path) -> None:
             assert prop.get("description"), (stream["tap_stream_id"], name)
 
 
-def test_test_flag_passes_and_names_what_failed(tmp_path: Path) -> None:
-    assert _cli(tmp_path, "--test").returncode == 0
-    bad = _cli(tmp_path, "--test", config={**_CONFIG, "secret_key": "nope-nope"})
+def test_test_flag_passes_and_names_what_failed(tmp_path: Path, cli_config: dict) -> None:
+    assert _cli(tmp_path, "--test", config=cli_config).returncode == 0
+    bad = _cli(tmp_path, "--test", config={**cli_config, "secret_key": "nope-nope"})
     assert bad.returncode == 1
     assert "Connection test failed" in bad.stderr
     assert "secret_key" in bad.stderr
     assert "nope-nope" not in bad.stderr
 
 
-def test_stream_maps_and_flattening_apply(tmp_path: Path) -> None:
+def test_stream_maps_and_flattening_apply(tmp_path: Path, cli_config: dict) -> None:
     config = {
-        **_CONFIG,
+        **cli_config,
         "stream_maps": {"events": {"__else__": None, "uuid": "uuid", "kind": "event_type"}},
         "flattening_enabled": True,
         "flattening_max_depth": 1,

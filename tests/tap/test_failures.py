@@ -143,6 +143,7 @@ def test_kill_9_mid_export_then_resume_loses_nothing(tmp_path: Path) -> None:
                 break  # mid-window: records of an unfinished window already out
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
+        proc.stdout.close()
         assert list(spool_dir.iterdir()) == []  # the export spool has no name: gone with the tap
         last_state = [m["value"] for m in first if m["type"] == "STATE"][-1]
         killed_at = last_state["bookmarks"]["events"]["replication_key_value"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import subprocess
@@ -59,6 +60,9 @@ def test_kill_9_midway_then_resume_stores_every_record_once(
     last_state = json.loads(proc.stdout.readline())  # the first checkpoint the target emitted
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
+    proc.stdout.close()
+    with contextlib.suppress(BrokenPipeError):
+        proc.stdin.close()
     assert proc.returncode == -signal.SIGKILL
     assert 0 < last_state["next"] < TOTAL
     emulator.faults.clear()

@@ -6,17 +6,15 @@ profiles keyed by their id column (min_id_length 1: their ids are 1, 2, 3).
 
 from __future__ import annotations
 
-import atexit
-import tempfile
 import typing as t
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+from amplitude_emulator import Emulator
 from amplitude_emulator.pytest_plugin import build_default_emulator
-from singer_sdk.testing import get_target_test_class
+from singer_sdk.testing import TargetTestRunner, get_target_test_class
 from target_amplitude.target import TargetAmplitude
-
-_EMULATOR = build_default_emulator().start()
-atexit.register(_EMULATOR.stop)
 
 _ID_FIELDS = {
     "TestCamelcase": "Id",
@@ -36,12 +34,12 @@ _STREAMS = [
 ]  # fmt: skip
 
 
-def _config() -> dict[str, t.Any]:
+def _config(api_url: str, folder: Path) -> dict[str, t.Any]:
     return {
         "api_key": "key-std",
-        "api_url": _EMULATOR.base_url,
+        "api_url": api_url,
         "min_id_length": 1,
-        "rejected_records_path": str(Path(tempfile.mkdtemp()) / "rejected.jsonl"),
+        "rejected_records_path": str(folder / "rejected.jsonl"),
         "retry_initial_delay_seconds": 0.01,
         "stream_mappings": {
             name: {"object": "user", "user_id_field": _ID_FIELDS.get(name, "id")}
@@ -50,4 +48,17 @@ def _config() -> dict[str, t.Any]:
     }
 
 
-TestTargetAmplitudeStandard = get_target_test_class(TargetAmplitude, config=_config())
+@pytest.fixture(scope="module")
+def standard_emulator() -> Iterator[Emulator]:
+    with build_default_emulator() as emulator:
+        yield emulator
+
+
+class TestTargetAmplitudeStandard(get_target_test_class(TargetAmplitude)):
+    """The SDK's standard target tests. The SDK class needs no config to be built; its
+    ``runner`` fixture is overridden (same runner, same arguments) with the live config."""
+
+    @pytest.fixture
+    def runner(self, standard_emulator: Emulator, tmp_path: Path) -> TargetTestRunner:
+        config = _config(standard_emulator.base_url, tmp_path)
+        return TargetTestRunner(TargetAmplitude, config=config, parse_env_config=True)
