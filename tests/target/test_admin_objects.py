@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import typing as t
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 import pytest
 
@@ -16,6 +18,7 @@ if t.TYPE_CHECKING:
     from amplitude_emulator import Emulator
 
 N = 250
+ALIASES = {**props("user_id", "global_id"), "unmap": {"type": ["boolean", "null"]}}
 
 
 def _config(emulator: Emulator, mappings: dict[str, t.Any], **extra: t.Any) -> dict[str, t.Any]:
@@ -64,8 +67,8 @@ def _seed_users(emulator: Emulator, *prefixes: str, count: int = N) -> None:
 
 
 def _lines(count: int = N) -> list[str]:
-    lines = [
-        schema("aliases", {**props("user_id", "global_id"), "unmap": {"type": ["boolean", "null"]}}),
+    return [
+        schema("aliases", ALIASES),
         *(
             record("aliases", {"user_id": f"alias-{i:04d}", "global_id": f"person-{i:04d}"})
             for i in range(count)
@@ -82,7 +85,6 @@ def _lines(count: int = N) -> list[str]:
         ),
         state({"bookmarks": {"vip_customers": {"done": True}}}),
     ]
-    return lines
 
 
 def test_aliases_erasures_and_cohort_members(emulator: Emulator, tmp_path: Path) -> None:
@@ -102,7 +104,7 @@ def test_aliases_erasures_and_cohort_members(emulator: Emulator, tmp_path: Path)
     sizes = [len(json.loads(r.body)["user_ids"]) for r in posts]
     assert sizes == [100, 100, 50]
     assert all(r.status == 200 for r in posts)
-    gaps = [b.started - a.started for a, b in zip(posts, posts[1:], strict=False)]
+    gaps = [b.started - a.started for a, b in itertools.pairwise(posts)]
     assert all(gap >= 1.0 for gap in gaps), gaps
     assert {json.loads(r.body)["requester"] for r in posts} == {"privacy@example.com"}
     scheduled = [e for job in project.admin.jobs.values() for e in job.requests]
@@ -164,9 +166,7 @@ def test_a_cohort_mirrors_the_stream_in_place_and_round_trips_to_the_tap(
     project = emulator.project("key-std")
     cohorts = [c for c in project.cohorts() if c["name"] == "VIP customers"]
     assert len(cohorts) == 1  # replaced in place, never a second cohort of that name
-    assert set(project.admin.members[cohorts[0]["id"]]) == {
-        f"vip-{i:04d}" for i in range(100, 200)
-    }
+    assert set(project.admin.members[cohorts[0]["id"]]) == {f"vip-{i:04d}" for i in range(100, 200)}
     # The unknown id Amplitude skipped is in the rejected file with the reason.
     assert [r["record"] for r in second.rejected] == [{"customer_id": "nobody-known"}]
     assert "skipped this id" in second.rejected[0]["reason"]
@@ -183,9 +183,7 @@ def test_a_cohort_mirrors_the_stream_in_place_and_round_trips_to_the_tap(
         streams={"cohorts"},
     )
     assert tap.returncode == 0, tap.stderr
-    read = [
-        m["record"] for m in tap.messages if m["type"] == "RECORD" and m["stream"] == "cohorts"
-    ]
+    read = [m["record"] for m in tap.messages if m["type"] == "RECORD" and m["stream"] == "cohorts"]
     vip = [c for c in read if c["name"] == "VIP customers"]
     assert len(vip) == 1
     assert vip[0]["size"] == 100
@@ -226,9 +224,7 @@ def test_invalid_deletion_ids_go_to_the_rejected_file(emulator: Emulator, tmp_pa
     lines = [schema("erasures", props("user_id"))] + [
         record("erasures", {"user_id": uid}) for uid in ("gone-0000", "never-seen", "gone-0002")
     ]
-    run = run_target(
-        tmp_path, _config(emulator, {"erasures": MAPPINGS["erasures"]}), lines
-    )
+    run = run_target(tmp_path, _config(emulator, {"erasures": MAPPINGS["erasures"]}), lines)
     assert run.returncode == 0, run.stderr
     assert [r["record"] for r in run.rejected] == [{"user_id": "never-seen"}]
     assert "invalid_ids" in run.rejected[0]["reason"]
@@ -274,7 +270,7 @@ def test_settings_an_object_needs_fail_fast(
 
 def test_a_user_mapping_changes_the_users_later_events(emulator: Emulator, tmp_path: Path) -> None:
     lines = [
-        schema("aliases", {**props("user_id", "global_id"), "unmap": {"type": ["boolean", "null"]}}),
+        schema("aliases", ALIASES),
         record("aliases", {"user_id": "phone-user", "global_id": "global-1"}),
         record("aliases", {"user_id": "web-user", "global_id": "global-1"}),
         record("aliases", {"user_id": "old-user", "global_id": None, "unmap": True}),
@@ -282,7 +278,7 @@ def test_a_user_mapping_changes_the_users_later_events(emulator: Emulator, tmp_p
     run = run_target(tmp_path, _config(emulator, {"aliases": MAPPINGS["aliases"]}), lines)
     assert run.returncode == 0, run.stderr
     body = emulator.requests_to("/usermap")[0]
-    sent = json.loads(dict(__import__("urllib.parse").parse.parse_qsl(body.body.decode()))["mapping"])
+    sent = json.loads(dict(parse_qsl(body.body.decode()))["mapping"])
     assert sent[2] == {"user_id": "old-user", "unmap": True}
     project = emulator.project("key-std")
     project.ingest(
@@ -297,7 +293,9 @@ def test_a_user_mapping_changes_the_users_later_events(emulator: Emulator, tmp_p
     assert {e["user_id"] for e in exported} == {"phone-user", "web-user"}
 
 
-def test_deleted_users_events_are_gone_from_later_exports(emulator: Emulator, tmp_path: Path) -> None:
+def test_deleted_users_events_are_gone_from_later_exports(
+    emulator: Emulator, tmp_path: Path
+) -> None:
     _seed_users(emulator, "gone", count=2)
     lines = [schema("erasures", props("user_id")), record("erasures", {"user_id": "gone-0001"})]
     run = run_target(tmp_path, _config(emulator, {"erasures": MAPPINGS["erasures"]}), lines)
