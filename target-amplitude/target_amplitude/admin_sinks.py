@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import time
 import typing as t
 
 import msgspec
@@ -163,9 +164,20 @@ class AdminSink(BatchSink):
         raise DeliveryError(msg)
 
     def finish_batch(
-        self, received: int, accepted: int, rejected: int, figures: SendFigures, would_send: int
+        self,
+        received: int,
+        accepted: int,
+        rejected: int,
+        figures: SendFigures,
+        *,
+        would_send: int,
+        started: float,
     ) -> None:
         run = self._run
+        if figures.requests:
+            run.metrics.batch_time(
+                self.stream_name, self.endpoint.path, time.perf_counter() - started
+            )
         run.rejects.flush()
         run.metrics.count(
             self.stream_name, self.endpoint.path, accepted=accepted, rejected=rejected
@@ -217,13 +229,16 @@ class _ChunkedSink(AdminSink):
 
     def process_batch(self, context: dict) -> None:  # noqa: ARG002
         """Send the batch (or count it under dry_run); done when every request is answered."""
+        started = time.perf_counter()
         received, rejected_early = self._received, self._rejected_early
         self._received = self._rejected_early = 0
         figures = SendFigures()
         if self._run.settings.dry_run:
             would = len(self._payloads)
             self._payloads, self._records = [], []
-            self.finish_batch(received, 0, rejected_early, figures, would)
+            self.finish_batch(
+                received, 0, rejected_early, figures, would_send=would, started=started
+            )
             return
         refused: list[tuple[int, str]] = []
         for chunk in self.chunks():
@@ -234,7 +249,14 @@ class _ChunkedSink(AdminSink):
             )
         accepted = len(self._payloads) - len(refused)
         self._payloads, self._records = [], []
-        self.finish_batch(received, accepted, rejected_early + len(refused), figures, 0)
+        self.finish_batch(
+            received,
+            accepted,
+            rejected_early + len(refused),
+            figures,
+            would_send=0,
+            started=started,
+        )
 
 
 class UserMappingSink(_ChunkedSink):
@@ -406,6 +428,7 @@ class CohortSink(AdminSink):
             super().clean_up()
 
     def _upload(self) -> None:
+        started = time.perf_counter()
         self._spool.flush()
         settings = self._run.settings
         figures = SendFigures()
@@ -483,7 +506,7 @@ class CohortSink(AdminSink):
         rejected = self._reject_skipped(skipped)
         would = self._members if settings.dry_run else 0
         accepted = 0 if settings.dry_run else self._members - rejected
-        self.finish_batch(0, accepted, rejected, figures, would)
+        self.finish_batch(0, accepted, rejected, figures, would_send=would, started=started)
         self._run.stats.note(
             f"Cohort stream={self.stream_name} cohort_id={cohort_id} members={self._members}"
             f"{matched_note}" + (" (dry_run: skip_save, nothing saved)" if settings.dry_run else "")

@@ -90,12 +90,17 @@ class DeliveryMetrics:
         stream, path = result.stream, result.endpoint.path
         outcome = result.outcome
         self.requests(stream, path, outcome.requests, outcome.retried)
+        self.batch_time(stream, path, result.seconds)
+
+    @staticmethod
+    def batch_time(stream: str, path: str, seconds: float) -> None:
+        """batch_processing_time of one delivered batch (hand-off -> every record answered)."""
         metrics.log(
             metrics.get_metrics_logger(),
             metrics.Point(
                 "timer",
                 metrics.Metric.BATCH_PROCESSING_TIME,
-                result.seconds,
+                seconds,
                 {
                     metrics.Tag.STREAM: stream,
                     metrics.Tag.ENDPOINT: path,

@@ -13,6 +13,7 @@ import pytest
 
 from tests.tap.helpers import run_tap
 from tests.target.helpers import FAST_RETRIES, props, record, run_target, schema, state
+from tests.target.metrics import assert_metrics_agree_with_summary, points, total
 
 if t.TYPE_CHECKING:
     from amplitude_emulator import Emulator
@@ -310,3 +311,67 @@ def test_deleted_users_events_are_gone_from_later_exports(
     emulator.advance(dt.timedelta(days=10))
     assert "gone-0001" not in users()
     assert "gone-0000" in users()
+
+
+def test_429_and_5xx_are_retried_and_metrics_match_the_summary(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    _seed_users(emulator, "gone", "vip", count=150)
+    emulator.reset_requests()
+    emulator.faults.statuses("/usermap", [500, 429], retry_after=0.05)
+    emulator.faults.statuses("/api/2/deletions/users", [429, 503], retry_after=0.05)
+    emulator.faults.statuses("/api/3/cohorts/upload", [502])
+    run = run_target(tmp_path, _config(emulator, MAPPINGS), _lines(150))
+    assert run.returncode == 0, run.stderr
+    project = emulator.project("key-std")
+    assert len(project.admin.usermap) == 150
+    scheduled = [e for job in project.admin.jobs.values() for e in job.requests]
+    assert len(scheduled) == 150  # nothing scheduled twice by a retry
+    (vip,) = [c for c in project.cohorts() if c["name"] == "VIP customers"]
+    assert vip["size"] == 150
+    posts = [r for r in emulator.requests_to("/api/2/deletions/users") if r.method == "POST"]
+    assert [r.status for r in posts] == [429, 503, 200, 200]
+    gaps = [b.started - a.started for a, b in itertools.pairwise(posts)]
+    assert all(gap >= 1.0 for gap in gaps), gaps  # retries keep the pace too
+    assert "Summary stream=aliases in=150 accepted=150 rejected=0 requests=1 retried=2" in (
+        run.stderr
+    )
+    assert "Summary stream=erasures in=150 accepted=150 rejected=0 requests=2 retried=2" in (
+        run.stderr
+    )
+    assert_metrics_agree_with_summary(run.stderr, "aliases", "/usermap", posts=3)
+    assert_metrics_agree_with_summary(run.stderr, "erasures", "/api/2/deletions/users", posts=4)
+    found = points(run.stderr)
+    assert total(found, "http_request_count", stream="vip_customers", outcome="retried") == 1
+    assert (
+        total(
+            found,
+            "record_count",
+            stream="vip_customers",
+            endpoint="/api/3/cohorts/upload",
+            outcome="accepted",
+        )
+        == 150
+    )
+
+
+def test_eu_projects_use_the_eu_hosts_and_a_us_key_is_refused_there(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    config = _config(
+        emulator,
+        {"aliases": MAPPINGS["aliases"]},
+        api_key="key-eu",
+        secret_key="secret-eu",
+        data_region="EU Residency Server",
+        api_url=emulator.url("eu"),
+        analytics_api_url=emulator.url("eu"),
+    )
+    lines = [schema("aliases", ALIASES), record("aliases", {"user_id": "u-1", "global_id": "g"})]
+    run = run_target(tmp_path, config, lines)
+    assert run.returncode == 0, run.stderr
+    assert emulator.project("key-eu").admin.usermap == {"u-1": "g"}
+    assert [r.region for r in emulator.requests_to("/usermap")] == ["eu"]
+    wrong = run_target(tmp_path, {**config, "api_key": "key-std"}, lines)
+    assert wrong.returncode == 1
+    assert "/usermap: Amplitude refused the request (HTTP 400 invalid_api_key)" in wrong.stderr
