@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 WAREHOUSE_SQL = Path(__file__).with_name("warehouse.sql")
+# The erasure-requests table and the cohort model of the README's privacy example.
+PRIVACY_SQL = Path(__file__).with_name("privacy.sql")
 
 
 class PostgresUnavailableError(RuntimeError):

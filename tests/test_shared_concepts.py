@@ -95,6 +95,12 @@ def test_both_plugins_parse_retry_after_alike(value: str | None, seconds: float 
 def test_both_plugins_have_the_same_regions() -> None:
     _, tap_regions = _tap_modules()
     assert list(tap_regions.REGIONS) == list(target_regions.REGIONS)
+    # The target's deletions and cohorts go to the host the tap reads from.
+    assert dict(tap_regions.REGIONS) == dict(target_regions.ANALYTICS_REGIONS)
+    assert dict(target_regions.USERMAP_REGIONS) == {
+        "Standard Server": "https://api.amplitude.com",
+        "EU Residency Server": "https://api.eu.amplitude.com",
+    }
 
 
 @pytest.mark.parametrize(("url", "allowed"), API_URLS)

@@ -77,6 +77,21 @@ class Identities:
         assert device_id is not None
         return self._device_user.get(device_id, device_id)
 
+    def of_user(self, user_id: str) -> int | None:
+        """The amplitude_id of a user_id seen so far (None: unknown to the project)."""
+        return self._ids.get(f"u:{user_id}")
+
+    def user_of(self, amplitude_id: int) -> str | None:
+        """The user_id holding an amplitude_id (None: unknown, or a device only)."""
+        for key, value in self._ids.items():
+            if value == amplitude_id and key.startswith("u:"):
+                return key[2:]
+        return None
+
+    def known(self, amplitude_id: int) -> bool:
+        """True when some user or device has this amplitude_id."""
+        return amplitude_id in self._ids.values()
+
     def clear(self) -> None:
         self._ids.clear()
         self._device_user.clear()

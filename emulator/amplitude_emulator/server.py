@@ -43,6 +43,13 @@ from amplitude_emulator.timefmt import (
     parse_day_param,
     parse_hour_param,
 )
+from amplitude_emulator.user_admin import (
+    handle_cohort_membership,
+    handle_cohort_upload,
+    handle_deletion,
+    handle_deletion_jobs,
+    handle_usermap,
+)
 
 if TYPE_CHECKING:
     from amplitude_emulator.emulator import Emulator
@@ -53,9 +60,19 @@ WRITE_LIMITS = {
     "/2/httpapi": 1024 * 1024,
     "/identify": 1024 * 1024,
     "/groupidentify": 1024 * 1024,
+    "/usermap": 1024 * 1024,
 }
 EPS_THRESHOLDS = {"/batch": 1000, "/2/httpapi": 30}
-FORM_PATHS = frozenset({"/identify", "/groupidentify"})
+FORM_PATHS = frozenset({"/identify", "/groupidentify", "/usermap"})
+# Basic-auth JSON APIs that change the project (method, path).
+ADMIN_ROUTES = frozenset(
+    {
+        ("POST", "/api/2/deletions/users"),
+        ("GET", "/api/2/deletions/users"),
+        ("POST", "/api/3/cohorts/upload"),
+        ("POST", "/api/3/cohorts/membership"),
+    }
+)
 READ_PATHS = frozenset(
     {
         "/api/2/export",
@@ -202,6 +219,9 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         if path.startswith("/_emulator/"):
             self._control(method, path)
             return
+        if (method, path) in ADMIN_ROUTES:
+            self._admin(method, path)
+            return
         read_routes: dict[str, Callable[[Project], None]] = {
             "/api/2/export": self._export,
             "/api/2/users": self._users,
@@ -216,6 +236,7 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             "/2/httpapi": self._batch,
             "/identify": self._identify,
             "/groupidentify": self._group_identify,
+            "/usermap": self._usermap,
         }
         if path not in read_routes and path not in write_routes:
             self._json(404, responses.read_fault_body(404))
@@ -320,6 +341,7 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             self._json(400, DashboardError(400, "invalid", responses.EXPORT_TOO_LARGE_MESSAGE).body)
             return
         now_ms = self.server.emulator.clock_ms()
+        project.apply_due_deletions()
         hours = project.hours_with_data(*project.export_hours(start, end))
         blobs = [blob for hour in hours for blob in project.export_blobs(hour, now_ms)]
         if not blobs:
@@ -463,6 +485,52 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         if self.query.get("includeSyncInfo", "").lower() == "true":
             cohorts = [{**cohort, "syncMetadata": []} for cohort in cohorts]
         self._json(200, {"cohorts": cohorts})
+
+    # -- user mapping, deletions, cohort upload (user_admin.py) ---------------------------------
+
+    def _admin(self, method: str, path: str) -> None:
+        faults = self.server.emulator.faults
+        if faults.take_drop(path):
+            self._drop()
+        project = self._authenticate()
+        if project is None:
+            return
+        if self._status_fault(path, read_side=True):
+            return
+        emulator = self.server.emulator
+        today = emulator.clock.date()
+        now_s = emulator.clock_ms() // 1000
+        body: Any = None
+        if method == "POST":
+            try:
+                body = json.loads(self.body)
+            except ValueError:
+                self._bad_request("The body must be JSON")
+                return
+        lookup = project.admin_lookup()
+        if path == "/api/2/deletions/users":
+            if method == "GET":
+                status, answer = handle_deletion_jobs(project.admin, self.query, today)
+            else:
+                status, answer = handle_deletion(project.admin, body, lookup, today)
+        elif path == "/api/3/cohorts/upload":
+            status, answer = handle_cohort_upload(
+                project.admin, body, lookup, project.project_id, now_s
+            )
+        else:
+            status, answer = handle_cohort_membership(project.admin, body, lookup, now_s)
+        self._json(status, answer)
+
+    def _usermap(self) -> None:
+        form = self._form()
+        project = self._write_project(form.get("api_key", ""))
+        if self._status_fault(self.route_path, read_side=False):
+            return
+        status, answer = handle_usermap(project.admin, form.get("mapping"), len(self.body))
+        if isinstance(answer, str):
+            self._send(status, answer.encode(), "text/plain; charset=utf-8")
+        else:
+            self._json(status, answer)
 
     # -- write side ------------------------------------------------------------------------
 

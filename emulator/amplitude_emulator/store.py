@@ -30,10 +30,12 @@ from amplitude_emulator.timefmt import (
     MS_PER_DAY,
     MS_PER_HOUR,
     datetime_to_ms,
+    ms_to_datetime,
     parse_hour_param,
     parse_start,
     raw_timestamp,
 )
+from amplitude_emulator.user_admin import AdminState, Lookup
 
 DEDUP_WINDOW_MS = 7 * MS_PER_DAY
 # Export API docs: "Events before November 12, 2014 are grouped by day, instead of by the hour."
@@ -77,6 +79,11 @@ def _has_revenue_fields(event: dict[str, Any]) -> bool:
         or "revenue" in event
         or (isinstance(properties, dict) and ("$price" in properties or "$revenue" in properties))
     )
+
+
+def _deleted_line(line: str, users: frozenset[str], amplitude_ids: frozenset[int]) -> bool:
+    record = json.loads(line)
+    return record.get("amplitude_id") in amplitude_ids or record.get("user_id") in users
 
 
 def to_hour(value: int | str | datetime) -> int:
@@ -191,6 +198,9 @@ class Project:
         self._lock = threading.RLock()
         self._cache = BlobCache(blob_cache_bytes)
         self._figures_cache: Any = None
+        # /usermap, deletions and uploaded cohorts (user_admin.py); deletions applied to exports.
+        self.admin = AdminState()
+        self._deleted: tuple[frozenset[str], frozenset[int]] = (frozenset(), frozenset())
         self.version = 0  # bumped on every change of exportable data
 
     # -- data generation -------------------------------------------------------------------
@@ -224,7 +234,41 @@ class Project:
                     pending[index] = json.dumps(record, separators=(", ", ": "))
             lines = lines + t.cast("list[str]", pending)
             metas = metas + self._metas.get(hour, [])
+            deleted_users, deleted_ids = self._deleted
+        if deleted_ids:
+            kept = [
+                (line, meta)
+                for line, meta in zip(lines, metas, strict=True)
+                if not _deleted_line(line, deleted_users, deleted_ids)
+            ]
+            lines, metas = [k[0] for k in kept], [k[1] for k in kept]
         return lines, metas
+
+    def apply_due_deletions(self) -> None:
+        """Deletion jobs whose day has come (emulator clock): their users' events are gone."""
+        today = ms_to_datetime(self._clock_ms()).date()
+        deleted = self.admin.deleted(today)
+        with self._lock:
+            if deleted != self._deleted:
+                self._deleted = deleted
+                self._changed(None)
+
+    def admin_lookup(self) -> Lookup:
+        """What /api/2/deletions/users and the cohort APIs know of this project's users."""
+
+        def of_user(user_id: str) -> int | None:
+            with self._lock:
+                return self._identities.of_user(user_id)
+
+        def known(amplitude_id: int) -> bool:
+            with self._lock:
+                return self._identities.known(amplitude_id)
+
+        def user_of(amplitude_id: int) -> str | None:
+            with self._lock:
+                return self._identities.user_of(amplitude_id)
+
+        return Lookup(of_user, known, user_of)
 
     def hour_blobs(self, hour: int) -> list[HourBlob]:
         """The cached gzip partitions of one hour (built on first use)."""
@@ -471,6 +515,12 @@ class Project:
         exported_device = device_id if device_id is not None else assigned_device_id(str(user_id))
         amplitude_id = self._identities.resolve(user_id, exported_device)
         person = self._identities.person(user_id, exported_device)
+        global_user = self.admin.usermap.get(str(user_id)) if user_id is not None else None
+        if global_user is not None:
+            # /usermap: the user's events join the global user's stream and counts; the user's
+            # own properties stay on the user (not merged).
+            amplitude_id = self._identities.resolve(global_user, None)
+            person = global_user
         skip_sync = bool(event.get("$skip_user_properties_sync"))
         event_props = event.get("user_properties") or {}
         if skip_sync:
@@ -615,6 +665,8 @@ class Project:
             self._metas.clear()
             self._dedup.clear()
             self._identities.clear()
+            self.admin.clear()
+            self._deleted = (frozenset(), frozenset())
             self._paying.clear()
             self._start_versions.clear()
             self._changed(None)
@@ -627,10 +679,12 @@ class Project:
         return generated + list(self.extra_annotations)
 
     def cohorts(self) -> list[dict[str, Any]]:
+        with self.admin.lock:
+            uploaded = [dict(c) for c in self.admin.cohorts.values()]
         if self.generated is None:
-            return list(self.extra_cohorts)
+            return list(self.extra_cohorts) + uploaded
         start_ms = self.generated.start_hour * MS_PER_HOUR
-        return self.generated.cohorts(start_ms) + list(self.extra_cohorts)
+        return self.generated.cohorts(start_ms) + list(self.extra_cohorts) + uploaded
 
     @property
     def event_types(self) -> list[str]:

@@ -14,8 +14,16 @@ from singer_sdk import typing as th
 
 from target_amplitude.regions import API_URL_PATTERN, DEFAULT_REGION, REGIONS
 
-ObjectKind = t.Literal["event", "user", "device", "group"]
-OBJECT_KINDS: tuple[ObjectKind, ...] = ("event", "user", "device", "group")
+ObjectKind = t.Literal["event", "user", "device", "group", "user_mapping", "deletion", "cohort"]
+OBJECT_KINDS: tuple[ObjectKind, ...] = (
+    "event",
+    "user",
+    "device",
+    "group",
+    "user_mapping",
+    "deletion",
+    "cohort",
+)
 EVENTS_ENDPOINTS = ("batch", "httpapi")
 TIME_UNITS = ("ms", "s")
 NULL_TIMES = ("reject", "upload_time")
@@ -46,12 +54,45 @@ _STREAM_MAPPING = th.ObjectType(
         th.StringType(allowed_values=list(OBJECT_KINDS)),
         required=True,
         description="What each record becomes: an event, a user or device profile update "
-        "(/identify), or a group's properties (/groupidentify).",
+        "(/identify), a group's properties (/groupidentify), a user mapping (/usermap), a "
+        "privacy deletion (/api/2/deletions/users; needs allow_deletions) or a member of a "
+        "cohort (/api/3/cohorts/upload: the stream's rows are the cohort).",
     ),
     th.Property("event_type", th.StringType, description="Literal event type (events)."),
     th.Property("event_type_field", th.StringType, description="Field holding the event type."),
     th.Property("user_id_field", th.StringType, description="Field holding the user_id."),
     th.Property("device_id_field", th.StringType, description="Field holding the device_id."),
+    th.Property(
+        "amplitude_id_field",
+        th.StringType,
+        description="Deletions and cohorts: field holding the Amplitude ID (instead of "
+        "user_id_field).",
+    ),
+    th.Property(
+        "global_user_id_field",
+        th.StringType,
+        description="User mappings: field holding the global user ID the user_id maps to.",
+    ),
+    th.Property(
+        "unmap_field",
+        th.StringType,
+        description="User mappings: boolean field; true unmaps the user_id instead.",
+    ),
+    th.Property(
+        "cohort_name",
+        th.StringType,
+        description="Cohorts: the name of the cohort created (or renamed) from the stream.",
+    ),
+    th.Property(
+        "cohort_id",
+        th.StringType,
+        description="Cohorts: id of an existing cohort whose members are replaced in place.",
+    ),
+    th.Property(
+        "cohort_owner",
+        th.StringType,
+        description="Cohorts: login email of the cohort's owner in Amplitude.",
+    ),
     th.Property(
         "time_field",
         th.StringType,
@@ -149,6 +190,13 @@ CONFIG_SCHEMA: dict[str, t.Any] = th.PropertiesList(
         secret=True,
     ),
     _prop(
+        "secret_key",
+        "Secret Key",
+        th.StringType(min_length=1, pattern=r"\S"),
+        "The project's secret key: needed for deletions and cohorts (HTTP Basic with api_key).",
+        secret=True,
+    ),
+    _prop(
         "data_region",
         "Data Region",
         th.StringType(allowed_values=list(REGIONS)),
@@ -161,7 +209,36 @@ CONFIG_SCHEMA: dict[str, t.Any] = th.PropertiesList(
         "API URL Override",
         th.StringType(pattern=API_URL_PATTERN),
         "Ingestion base URL override (a proxy, the local emulator): http(s)://host[/path], no "
-        "query; /batch, /2/httpapi, /identify and /groupidentify are appended.",
+        "query; /batch, /2/httpapi, /identify, /groupidentify and /usermap are appended.",
+    ),
+    _prop(
+        "analytics_api_url",
+        "Analytics API URL Override",
+        th.StringType(pattern=API_URL_PATTERN),
+        "Override of the Basic-auth REST host for deletions and cohorts (default "
+        "https://amplitude.com, EU https://analytics.eu.amplitude.com): http(s)://host[/path].",
+    ),
+    _prop(
+        "project_id",
+        "Project ID",
+        th.IntegerType(minimum=1),
+        "The numeric Amplitude project id (the cohort upload's app_id); required only when a "
+        "stream maps to a cohort.",
+    ),
+    _prop(
+        "deletion_requester",
+        "Deletion Requester",
+        th.StringType(pattern=r"^[^@\s]+@[^@\s]+$"),
+        "Email of the person requesting privacy deletions (sent as requester); required when a "
+        "stream maps to deletion.",
+    ),
+    _prop(
+        "allow_deletions",
+        "Allow Deletions",
+        th.BooleanType,
+        "Deletions are destructive and irreversible once run: a stream mapped to deletion fails "
+        "at its SCHEMA message unless this is true.",
+        default=False,
     ),
     _prop(
         "events_endpoint",
@@ -203,7 +280,8 @@ CONFIG_SCHEMA: dict[str, t.Any] = th.PropertiesList(
         "dry_run",
         "Dry Run",
         th.BooleanType,
-        "Validate and map everything, count what would be sent, send nothing.",
+        "Validate and map everything, count what would be sent, send nothing (cohorts: one "
+        "upload with Amplitude's skip_save, which validates without saving).",
         default=False,
     ),
     _prop(

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from singer_sdk import metrics
 
+from target_amplitude.admin_delivery import AdminSender
 from target_amplitude.delivery import DeliveryEngine, Item, Outcome
 from target_amplitude.endpoints import IngestEndpoint
 from target_amplitude.rejects import RejectsWriter
@@ -75,23 +76,31 @@ class DeliveryMetrics:
                 rejected
             )
 
+    def requests(self, stream: str, path: str, requests: int, retried: int) -> None:
+        """Requests sent (and retried) for a stream to an endpoint."""
+        if requests:
+            self._counter(metrics.Metric.HTTP_REQUEST_COUNT, stream, path, "").increment(requests)
+        if retried:
+            self._counter(metrics.Metric.HTTP_REQUEST_COUNT, stream, path, "retried").increment(
+                retried
+            )
+
     def batch(self, result: BatchResult) -> None:
         """A delivered batch's requests, retries and delivery time."""
         stream, path = result.stream, result.endpoint.path
         outcome = result.outcome
-        self._counter(metrics.Metric.HTTP_REQUEST_COUNT, stream, path, "").increment(
-            outcome.requests
-        )
-        if outcome.retried:
-            self._counter(metrics.Metric.HTTP_REQUEST_COUNT, stream, path, "retried").increment(
-                outcome.retried
-            )
+        self.requests(stream, path, outcome.requests, outcome.retried)
+        self.batch_time(stream, path, result.seconds)
+
+    @staticmethod
+    def batch_time(stream: str, path: str, seconds: float) -> None:
+        """batch_processing_time of one delivered batch (hand-off -> every record answered)."""
         metrics.log(
             metrics.get_metrics_logger(),
             metrics.Point(
                 "timer",
                 metrics.Metric.BATCH_PROCESSING_TIME,
-                result.seconds,
+                seconds,
                 {
                     metrics.Tag.STREAM: stream,
                     metrics.Tag.ENDPOINT: path,
@@ -137,12 +146,18 @@ class DeliveryPipeline:
         rejects: RejectsWriter,
         stats: RunStats,
         metrics_: DeliveryMetrics | None = None,
+        *,
+        admin: AdminSender | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
         self.rejects = rejects
         self.stats = stats
         self.metrics = metrics_ or DeliveryMetrics()
+        # user_mapping, deletion, cohort requests; streams whose cohort is not uploaded yet
+        # (the target holds STATE while any is).
+        self.admin = admin
+        self.held_uploads: set[str] = set()
         # A batch was completed since the last STATE (the target then drains on STATE).
         self.progressed = False
         self._dispatcher: ThreadPoolExecutor | None = None
@@ -186,4 +201,6 @@ class DeliveryPipeline:
             self._dispatcher = None
         if self.engine is not None:
             self.engine.close()
+        if self.admin is not None:
+            self.admin.close()
         self.metrics.close()

@@ -15,6 +15,16 @@ REGIONS: t.Final[t.Mapping[str, str]] = {
     "EU Residency Server": "https://api.eu.amplitude.com",
 }
 DEFAULT_REGION: t.Final = "Standard Server"
+# The User Mapping API's host per region (api_url, when set, carries /usermap too).
+USERMAP_REGIONS: t.Final[t.Mapping[str, str]] = {
+    "Standard Server": "https://api.amplitude.com",
+    "EU Residency Server": "https://api.eu.amplitude.com",
+}
+# The Basic-auth REST host (User Privacy and Behavioral Cohorts APIs); analytics_api_url overrides.
+ANALYTICS_REGIONS: t.Final[t.Mapping[str, str]] = {
+    "Standard Server": "https://amplitude.com",
+    "EU Residency Server": "https://analytics.eu.amplitude.com",
+}
 
 # api_url: an http(s) scheme and a host, an optional path, no query or fragment, no spaces.
 API_URL_PATTERN: t.Final = r"^https?://[^\s/?#]+(/[^\s?#]*)?$"
@@ -26,11 +36,16 @@ def is_valid_api_url(value: object) -> bool:
     return isinstance(value, str) and _API_URL.match(value) is not None
 
 
-def base_url(data_region: str, api_url: str | None = None) -> str:
-    """The base URL requests go to: api_url when set, else the region's host (no trailing /)."""
+def base_url(
+    data_region: str,
+    api_url: str | None = None,
+    hosts: t.Mapping[str, str] = REGIONS,
+    setting: str = "api_url",
+) -> str:
+    """The base URL requests go to: the override when set, else the region's host (no /)."""
     if api_url:
         if not is_valid_api_url(api_url):
-            msg = f"api_url {api_url!r} is not an http(s) base URL without query or fragment"
+            msg = f"{setting} {api_url!r} is not an http(s) base URL without query or fragment"
             raise ValueError(msg)
         return api_url.rstrip("/")
-    return REGIONS[data_region]
+    return hosts[data_region]

@@ -18,7 +18,7 @@ from target_amplitude.config_schema import (
     USER_OPERATIONS,
     ObjectKind,
 )
-from target_amplitude.regions import base_url
+from target_amplitude.regions import ANALYTICS_REGIONS, USERMAP_REGIONS, base_url
 
 __all__ = [
     "CONFIG_SCHEMA",
@@ -83,6 +83,13 @@ class StreamMapping:
     on_delete: str = "skip"
     # True when no mapping was configured and the stream is loaded as Amplitude-shaped events.
     passthrough: bool = False
+    # user_mapping, deletion, cohort (admin objects).
+    amplitude_id_field: str | None = None
+    global_user_id_field: str | None = None
+    unmap_field: str | None = None
+    cohort_name: str | None = None
+    cohort_id: str | None = None
+    cohort_owner: str | None = None
 
     def used_fields(self) -> frozenset[str]:
         """Record fields consumed by ids, time, type, groups, operations and `fields`."""
@@ -96,6 +103,9 @@ class StreamMapping:
                 self.insert_id_field,
                 self.group_type_field,
                 self.group_value_field,
+                self.amplitude_id_field,
+                self.global_user_id_field,
+                self.unmap_field,
             )
             if f
         }
@@ -119,6 +129,12 @@ class TargetSettings:
     api_key: str = field(repr=False)
     base_url: str
     data_region: str
+    secret_key: str | None = field(repr=False)
+    usermap_url: str
+    analytics_url: str
+    project_id: int | None
+    deletion_requester: str | None
+    allow_deletions: bool
     events_endpoint: str
     min_id_length: int | None
     max_concurrent_requests: int
@@ -158,13 +174,24 @@ def target_settings(config: t.Mapping[str, t.Any]) -> TargetSettings:
     }
     try:
         url = base_url(region, setting(config, "api_url"))
+        usermap_url = base_url(region, setting(config, "api_url"), USERMAP_REGIONS)
+        analytics_url = base_url(
+            region, setting(config, "analytics_api_url"), ANALYTICS_REGIONS, "analytics_api_url"
+        )
     except (KeyError, ValueError) as exc:
-        msg = f"Setting 'api_url' or 'data_region': {exc}."
+        msg = f"Setting 'api_url', 'analytics_api_url' or 'data_region': {exc}."
         raise ConfigError(msg) from None
+    _check_admin_settings(config, mappings)
     return TargetSettings(
         api_key=setting(config, "api_key"),
         base_url=url,
         data_region=region,
+        secret_key=setting(config, "secret_key"),
+        usermap_url=usermap_url,
+        analytics_url=analytics_url,
+        project_id=setting(config, "project_id"),
+        deletion_requester=setting(config, "deletion_requester"),
+        allow_deletions=bool(setting(config, "allow_deletions")),
         events_endpoint=setting(config, "events_endpoint"),
         min_id_length=setting(config, "min_id_length"),
         max_concurrent_requests=setting(config, "max_concurrent_requests"),
@@ -180,6 +207,27 @@ def target_settings(config: t.Mapping[str, t.Any]) -> TargetSettings:
         hard_delete=hard_delete,
         stream_mappings=mappings,
     )
+
+
+def _check_admin_settings(
+    config: t.Mapping[str, t.Any], mappings: dict[str, StreamMapping]
+) -> None:
+    """Settings that deletion and cohort mappings need (allow_deletions is checked at SCHEMA)."""
+    for name, mapping in sorted(mappings.items()):
+        needs: list[tuple[str, str]] = []
+        if mapping.object in ("deletion", "cohort"):
+            needs.append(("secret_key", "the project's secret key (HTTP Basic with api_key)"))
+        if mapping.object == "deletion":
+            needs.append(("deletion_requester", "the email of who requests the deletions"))
+        if mapping.object == "cohort":
+            needs.append(("project_id", "the numeric Amplitude project id (the upload's app_id)"))
+        for key, what in needs:
+            if setting(config, key) is None:
+                msg = (
+                    f"Setting '{key}' is required because stream_mappings.{name} maps to "
+                    f"object: {mapping.object}: set it to {what}."
+                )
+                raise ConfigError(msg)
 
 
 class _MappingReader:
@@ -269,6 +317,10 @@ def parse_stream_mapping(stream: str, raw: t.Any, *, hard_delete: bool = False) 
     kind = raw.get("object")
     if kind not in OBJECT_KINDS:
         reader.fail("object", f"must be one of {', '.join(OBJECT_KINDS)}, got {kind!r}.")
+    if kind in ADMIN_OBJECTS:
+        return _admin_mapping(reader, stream, kind)
+    for key in ADMIN_KEYS:
+        reader.only_for(key, "user_mapping, deletion, cohort")
     fields = reader.string_map("fields")
     for key, _ in fields:
         if key not in EVENT_TOP_LEVEL_KEYS:
@@ -342,6 +394,80 @@ def parse_stream_mapping(stream: str, raw: t.Any, *, hard_delete: bool = False) 
         operations=ops,
         clear_all=clear_all,
         **profile_common,
+    )
+
+
+ADMIN_OBJECTS = frozenset({"user_mapping", "deletion", "cohort"})
+# Mapping keys only the admin objects read, and the keys each admin object accepts.
+ADMIN_KEYS = (
+    "amplitude_id_field",
+    "global_user_id_field",
+    "unmap_field",
+    "cohort_name",
+    "cohort_id",
+    "cohort_owner",
+)
+_ADMIN_ALLOWED = {
+    "user_mapping": {"object", "user_id_field", "global_user_id_field", "unmap_field"},
+    "deletion": {"object", "user_id_field", "amplitude_id_field"},
+    "cohort": {
+        "object",
+        "user_id_field",
+        "amplitude_id_field",
+        "cohort_name",
+        "cohort_id",
+        "cohort_owner",
+    },
+}
+
+
+def _admin_mapping(reader: _MappingReader, stream: str, kind: str) -> StreamMapping:
+    """user_mapping, deletion, cohort: the keys each needs, and nothing it would ignore."""
+    allowed = _ADMIN_ALLOWED[kind]
+    for key in sorted(reader.raw):
+        if key not in allowed and reader.raw.get(key) is not None:
+            reader.fail(key, f"not used by object: {kind} (it reads {', '.join(sorted(allowed))}).")
+    user_id_field = reader.text("user_id_field")
+    amplitude_id_field = reader.text("amplitude_id_field")
+    if kind == "user_mapping":
+        if user_id_field is None:
+            reader.fail("user_id_field", "required for object: user_mapping.")
+        global_field = reader.text("global_user_id_field")
+        if global_field is None:
+            reader.fail("global_user_id_field", "required for object: user_mapping.")
+        return StreamMapping(
+            stream=stream,
+            object="user_mapping",
+            user_id_field=user_id_field,
+            global_user_id_field=global_field,
+            unmap_field=reader.text("unmap_field"),
+        )
+    if (user_id_field is None) == (amplitude_id_field is None):
+        reader.fail("user_id_field", "set exactly one of user_id_field or amplitude_id_field.")
+    if kind == "deletion":
+        return StreamMapping(
+            stream=stream,
+            object="deletion",
+            user_id_field=user_id_field,
+            amplitude_id_field=amplitude_id_field,
+        )
+    cohort_name, cohort_id = reader.text("cohort_name"), reader.text("cohort_id")
+    if cohort_name is None and cohort_id is None:
+        reader.fail(
+            "cohort_name",
+            "set cohort_name (a new cohort) or cohort_id (an existing cohort, replaced in place).",
+        )
+    owner = reader.text("cohort_owner")
+    if owner is None or "@" not in owner:
+        reader.fail("cohort_owner", "required for object: cohort: the owner's login email.")
+    return StreamMapping(
+        stream=stream,
+        object="cohort",
+        user_id_field=user_id_field,
+        amplitude_id_field=amplitude_id_field,
+        cohort_name=cohort_name,
+        cohort_id=cohort_id,
+        cohort_owner=owner,
     )
 
 

@@ -25,6 +25,9 @@ class RunStats:
 
     streams: dict[str, Counts] = field(default_factory=dict)
     endpoints: dict[str, Counts] = field(default_factory=dict)
+    # Deletion jobs Amplitude scheduled: (day, status, app) -> ids; and other end-of-run notes.
+    jobs: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(
@@ -54,6 +57,17 @@ class RunStats:
                 counts.would_send += would_send
                 counts.skipped += skipped
 
+    def add_job(self, day: str, status: str, ids: int, app: object = None) -> None:
+        """Ids a deletion request added to the job Amplitude scheduled for `day`."""
+        key = (day, status, "" if app is None else str(app))
+        with self._lock:
+            self.jobs[key] = self.jobs.get(key, 0) + ids
+
+    def note(self, line: str) -> None:
+        """A line for the summary (a cohort's result)."""
+        with self._lock:
+            self.notes.append(line)
+
     @property
     def total_rejected(self) -> int:
         """Records rejected over all streams."""
@@ -70,4 +84,10 @@ class RunStats:
                     f"requests={c.requests} retried={c.retried}"
                     + (f" skipped={c.skipped}" if c.skipped else "")
                 )
+        for (day, status, app), ids in sorted(self.jobs.items()):
+            lines.append(
+                f"Summary deletion_job day={day} status={status} ids={ids}"
+                + (f" app={app}" if app else "")
+            )
+        lines.extend(f"Summary {note}" for note in self.notes)
         return lines

@@ -10,6 +10,9 @@ from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import TargetCapabilities
 from singer_sdk.target_base import Target
 
+from target_amplitude.admin_client import AdminClient
+from target_amplitude.admin_delivery import AdminSender
+from target_amplitude.admin_sinks import ADMIN_SINKS
 from target_amplitude.client import IngestClient
 from target_amplitude.config_schema import CONFIG_SCHEMA
 from target_amplitude.delivery import DeliveryEngine, DeliveryError, DeliveryRetryPolicy
@@ -22,6 +25,7 @@ from target_amplitude.stats import RunStats
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.capabilities import CapabilitiesEnum
+    from singer_sdk.sinks import Sink
 
 
 class RejectedRecordsError(Exception):
@@ -63,8 +67,34 @@ class TargetAmplitude(Target):
         if isinstance(self.message_reader, LineCountingReader):
             self.message_reader.before_failing = self._deliver_before_failing
 
+    def get_sink_class(self, stream_name: str) -> type[Sink]:
+        """AmplitudeSink, or the sink of a user_mapping, deletion or cohort mapping."""
+        mapping = self.settings.stream_mappings.get(stream_name)
+        if mapping is not None and mapping.object in ADMIN_SINKS:
+            return ADMIN_SINKS[mapping.object]
+        return super().get_sink_class(stream_name)
+
     @staticmethod
     def _build_pipeline(settings: TargetSettings) -> DeliveryPipeline:
+        policy = DeliveryRetryPolicy(
+            deadline_seconds=settings.retry_deadline_seconds,
+            initial_delay_seconds=settings.retry_initial_delay_seconds,
+            throttle_delay_seconds=settings.throttle_delay_seconds,
+        )
+        admin = None
+        if any(m.object in ADMIN_SINKS for m in settings.stream_mappings.values()):
+            admin = AdminSender(
+                AdminClient(
+                    api_key=settings.api_key,
+                    secret_key=settings.secret_key,
+                    usermap_url=settings.usermap_url,
+                    analytics_url=settings.analytics_url,
+                    connect_timeout=settings.connect_timeout_seconds,
+                    read_timeout=settings.read_timeout_seconds,
+                ),
+                policy,
+                on_request=DeliveryMetrics.request,
+            )
         engine = None
         if not settings.dry_run:
             client = IngestClient(
@@ -83,16 +113,16 @@ class TargetAmplitude(Target):
             engine = DeliveryEngine(
                 client.post,
                 concurrency=settings.max_concurrent_requests,
-                policy=DeliveryRetryPolicy(
-                    deadline_seconds=settings.retry_deadline_seconds,
-                    initial_delay_seconds=settings.retry_initial_delay_seconds,
-                    throttle_delay_seconds=settings.throttle_delay_seconds,
-                ),
+                policy=policy,
                 fatal_hint=hint,
                 on_request=DeliveryMetrics.request,
             )
         return DeliveryPipeline(
-            settings, engine, RejectsWriter(settings.rejected_records_path), RunStats()
+            settings,
+            engine,
+            RejectsWriter(settings.rejected_records_path),
+            RunStats(),
+            admin=admin,
         )
 
     # -- Private SDK overrides (singer-sdk 0.54.9; guarded by tests/target/test_sdk_seams.py) --
@@ -114,6 +144,10 @@ class TargetAmplitude(Target):
         self.pipeline.wait()
         self.pipeline.rejects.flush()
         self.pipeline.progressed = False
+        if self.pipeline.held_uploads:
+            # A cohort's rows are uploaded when its stream ends: a STATE now would mark rows
+            # done that Amplitude has not acknowledged. The last STATE follows the upload.
+            return
         if self.settings.dry_run:
             # Nothing was sent: a saved STATE would make the next real run skip these records.
             if self._last_written_state is None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from amplitude_emulator import Emulator
 
-from demo.postgres import WAREHOUSE_SQL, PostgresUnavailableError, local_postgres
+from demo.postgres import PRIVACY_SQL, WAREHOUSE_SQL, PostgresUnavailableError, local_postgres
 
 ROOT = Path(__file__).resolve().parents[2]
 MELTANO = ROOT / ".venv-meltano" / "bin" / "meltano"
@@ -151,6 +151,52 @@ def test_warehouse_model_from_postgres_into_amplitude(
     rejected = _jsonl(tmp_path / "rejected.jsonl")
     assert [r["record"]["order_id"] for r in rejected] == ["order-bad-1"] * 2  # once per run
     assert "n/a" in rejected[0]["reason"]
+
+
+def test_erasure_table_and_cohort_model_from_postgres_into_amplitude(
+    meltano_env: dict[str, str], emulator: Emulator, tmp_path: Path
+) -> None:
+    """The README's privacy example: erasures (incremental) and a cohort model (mirrored)."""
+    try:
+        server = local_postgres()
+        pg = server.__enter__()
+    except PostgresUnavailableError as exc:
+        pytest.skip(f"PostgreSQL unavailable: {exc}")
+    try:
+        pg.load_file(WAREHOUSE_SQL)
+        pg.load_file(PRIVACY_SQL)
+        env = {
+            **meltano_env,
+            "DEMO_PG_PORT": str(pg.port),
+            "TARGET_AMPLITUDE__PRIVACY_REJECTED_RECORDS_PATH": str(tmp_path / "privacy.jsonl"),
+        }
+        # The customers exist in Amplitude first (the orders model sends their events).
+        run_meltano(env, "run", "tap-postgres", "target-amplitude")
+        emulator.reset_requests()
+        run_meltano(env, "run", "tap-postgres--privacy", "target-amplitude--privacy")
+        first = [r for r in emulator.requests_to("/api/2/deletions/users") if r.method == "POST"]
+        # A scheduled sync again: erasures are incremental, the cohort is replaced in place.
+        emulator.reset_requests()
+        run_meltano(env, "run", "tap-postgres--privacy", "target-amplitude--privacy")
+        second = [r for r in emulator.requests_to("/api/2/deletions/users") if r.method == "POST"]
+    finally:
+        server.__exit__(None, None, None)
+
+    project = emulator.project("key-std")
+    erased = {f"customer-{i:04d}" for i in range(31, 36)}
+    assert [set(json.loads(r.body)["user_ids"]) for r in first] == [erased]
+    assert json.loads(first[0].body)["requester"] == "privacy@example.com"
+    scheduled = {e["user_id"] for job in project.admin.jobs.values() for e in job.requests}
+    assert scheduled == erased
+    # Incremental: at most the bookmark's own row is read again (replication key >= bookmark).
+    again = {uid for r in second for uid in json.loads(r.body)["user_ids"]}
+    assert again <= {"customer-0035"}
+    vip = [c for c in project.cohorts() if c["name"] == "VIP customers"]
+    assert len(vip) == 1  # the second sync replaced it, never added a second one
+    assert vip[0]["owners"] == ["growth@example.com"]
+    expected = {f"customer-{i:04d}" for i in range(1, 41) if i % 4 in (2, 3)}
+    assert set(project.admin.members[vip[0]["id"]]) == expected
+    assert _jsonl(tmp_path / "privacy.jsonl") == []
 
 
 # -- the README's scale-out recipe ------------------------------------------------------------

@@ -27,6 +27,7 @@ TAP_KEY = "TAPkey/5d2c+88ef=a1b2"
 TAP_SECRET = "TAPsecret/0b9a+77cd=e3f4"
 WRONG_SECRET = "WRONGsecret/6a6a+13ff=0000"
 TARGET_KEY = "TGTkey/7f3e+91ab=c0de"
+TARGET_SECRET = "TGTsecret/2e1d+55aa=beef"
 EXPORT = "/api/2/export"
 CONFIG_FILES = {"config.json"}  # the user's own config file holds the keys, by definition
 
@@ -35,12 +36,19 @@ def _forms(*secrets: str) -> list[str]:
     forms: list[str] = []
     for secret in secrets:
         forms += [secret, quote(secret, safe=""), quote(secret), secret.replace("/", "\\/")]
-    basic = base64.b64encode(f"{TAP_KEY}:{TAP_SECRET}".encode()).decode()
-    wrong = base64.b64encode(f"{TAP_KEY}:{WRONG_SECRET}".encode()).decode()
-    return [*forms, basic, wrong]
+    basics = [
+        base64.b64encode(f"{key}:{secret}".encode()).decode()
+        for key, secret in (
+            (TAP_KEY, TAP_SECRET),
+            (TAP_KEY, WRONG_SECRET),
+            (TARGET_KEY, TARGET_SECRET),
+            (TARGET_KEY, WRONG_SECRET),
+        )
+    ]
+    return [*forms, *basics]
 
 
-NEEDLES = _forms(TAP_KEY, TAP_SECRET, WRONG_SECRET, TARGET_KEY)
+NEEDLES = _forms(TAP_KEY, TAP_SECRET, WRONG_SECRET, TARGET_KEY, TARGET_SECRET)
 
 
 def _assert_no_secret(tmp_path: Path, *outputs: str) -> None:
@@ -63,7 +71,7 @@ def emu() -> Iterator[Emulator]:
         project_id=187530,
         spec=GeneratorSpec(seed=3, events=300, start="2026-01-01T00", hours=24, users=20),
     )
-    emulator.add_project(TARGET_KEY, "unused-secret", region="standard", project_id=187531)
+    emulator.add_project(TARGET_KEY, TARGET_SECRET, region="standard", project_id=187531)
     emulator.start()
     yield emulator
     emulator.stop()
@@ -220,4 +228,85 @@ def test_the_target_never_shows_its_key(emu: Emulator, tmp_path: Path, case: str
         assert "Invalid API key" in run.stderr
     if case.startswith("rejections"):
         assert len(run.rejected) >= 4  # every kind of rejection happened and was written
+    _assert_no_secret(tmp_path, run.stdout, run.stderr)
+
+
+DELETIONS = "/api/2/deletions/users"
+ADMIN_CASES: dict[str, TargetCase] = {
+    "wrong-secret": (lambda e: None, {"secret_key": WRONG_SECRET}, 1),
+    "wrong-region": (lambda e: None, {"api_url": "eu"}, 1),
+    "deletions-5xx-exhausted": (
+        lambda e: e.faults.statuses(DELETIONS, [503] * 1000),
+        {"retry_deadline_seconds": 0.3},
+        1,
+    ),
+    "usermap-dropped-exhausted": (
+        lambda e: e.faults.drop("/usermap", times=1000),
+        {"retry_deadline_seconds": 0.3},
+        1,
+    ),
+    "throttled-then-ok": (
+        lambda e: (
+            e.faults.statuses("/usermap", [429], retry_after=0.1),
+            e.faults.statuses(DELETIONS, [429, 500], retry_after=0.1),
+            e.faults.statuses("/api/3/cohorts/upload", [502]),
+        ),
+        {},
+        0,
+    ),
+    "cohort-refused": (lambda e: None, {"project_id": 999}, 1),
+    "invalid-ids-rejected": (lambda e: None, {"fail_on_rejected": True}, 1),
+    "dry-run": (lambda e: None, {"dry_run": True}, 0),
+}
+
+
+def _admin_lines() -> list[str]:
+    return [
+        schema("aliases", props("uid", "gid")),
+        *(record("aliases", {"uid": f"a-{n}", "gid": f"g-{n}"}) for n in range(3)),
+        schema("erasures", props("uid")),
+        *(record("erasures", {"uid": uid}) for uid in ("known-1", "unknown-1")),
+        schema("vip", props("uid")),
+        *(record("vip", {"uid": uid}) for uid in ("known-1", "unknown-2")),
+        state({"s": 1}),
+    ]
+
+
+@pytest.mark.parametrize("case", list(ADMIN_CASES))
+def test_user_mappings_deletions_and_cohorts_never_show_the_keys(
+    emu: Emulator, tmp_path: Path, case: str
+) -> None:
+    inject, overrides, expected_code = ADMIN_CASES[case]
+    emu.project(TARGET_KEY).ingest([{"event_type": "e", "user_id": "known-1"}], "/batch")
+    inject(emu)
+    url = emu.url("eu") if overrides.get("api_url") == "eu" else emu.base_url
+    config = {
+        "api_key": TARGET_KEY,
+        "secret_key": TARGET_SECRET,
+        "api_url": url,
+        "analytics_api_url": url,
+        "project_id": 187531,
+        "deletion_requester": "dpo@example.com",
+        "allow_deletions": True,
+        "stream_mappings": {
+            "aliases": {
+                "object": "user_mapping",
+                "user_id_field": "uid",
+                "global_user_id_field": "gid",
+            },
+            "erasures": {"object": "deletion", "user_id_field": "uid"},
+            "vip": {
+                "object": "cohort",
+                "cohort_name": "VIP",
+                "cohort_owner": "o@example.com",
+                "user_id_field": "uid",
+            },
+        },
+        **FAST_RETRIES,
+        **{k: v for k, v in overrides.items() if k != "api_url"},
+    }
+    run = run_target(tmp_path, config, _admin_lines())
+    assert run.returncode == expected_code, run.stderr[-2000:]
+    if case in ("throttled-then-ok", "invalid-ids-rejected"):
+        assert sorted(r["record"]["uid"] for r in run.rejected) == ["unknown-1", "unknown-2"]
     _assert_no_secret(tmp_path, run.stdout, run.stderr)

@@ -203,3 +203,47 @@ def test_unmapped_stream_message_suggests_deselecting_and_never_a_non_id_field()
     assert "device_id_field: device_id" in devices
     accounts = missing_mapping_message("accts", {"properties": {"account_id": {}, "name": {}}})
     assert "group_value_field: account_id" in accounts
+
+
+def test_user_mapping_deletion_and_cohort_hosts_follow_the_region() -> None:
+    from target_amplitude.settings import target_settings  # noqa: PLC0415
+
+    base = {"api_key": "k", "secret_key": "s"}
+    us = target_settings(base)
+    assert (us.usermap_url, us.analytics_url) == (
+        "https://api.amplitude.com",
+        "https://amplitude.com",
+    )
+    eu = target_settings({**base, "data_region": "EU Residency Server"})
+    assert (eu.usermap_url, eu.analytics_url) == (
+        "https://api.eu.amplitude.com",
+        "https://analytics.eu.amplitude.com",
+    )
+    proxied = target_settings(
+        {**base, "api_url": "http://proxy.local/amp/", "analytics_api_url": "http://rest.local"}
+    )
+    assert (proxied.usermap_url, proxied.analytics_url) == (
+        "http://proxy.local/amp",
+        "http://rest.local",
+    )
+
+
+@pytest.mark.parametrize(
+    ("mapping", "message"),
+    [
+        ({"object": "user_mapping", "user_id_field": "u"}, "global_user_id_field: required"),
+        (
+            {"object": "deletion", "user_id_field": "u", "amplitude_id_field": "a"},
+            "set exactly one of user_id_field or amplitude_id_field",
+        ),
+        ({"object": "deletion", "user_id_field": "u", "event_type": "x"}, "event_type: not used"),
+        ({"object": "cohort", "user_id_field": "u", "cohort_owner": "o@x.io"}, "cohort_name"),
+        ({"object": "cohort", "user_id_field": "u", "cohort_name": "VIP"}, "cohort_owner"),
+        ({"object": "user", "user_id_field": "u", "cohort_name": "VIP"}, "cohort_name: applies"),
+    ],
+)
+def test_admin_mapping_rules(mapping: dict, message: str) -> None:
+    from target_amplitude.settings import ConfigError, parse_stream_mapping  # noqa: PLC0415
+
+    with pytest.raises(ConfigError, match=message):
+        parse_stream_mapping("s", mapping)

@@ -1,0 +1,537 @@
+"""Sinks of the user_mapping, deletion and cohort objects.
+
+- user_mapping: each batch is sent as /usermap requests (<= 1500 mappings and 1 MB each, paced
+  at 1500 mappings per 30 s) before the batch is done, so STATE follows acknowledgement.
+- deletion: each batch is sent as requests of <= 100 ids, one request per second; the jobs
+  Amplitude scheduled go to the summary, ids in `invalid_ids` to the rejected file.
+- cohort: the stream's rows are the cohort (mirror). Ids are spooled to a temporary file as
+  they are read (memory bounded) and uploaded when the stream ends (clean_up): the first 100,000
+  with /api/3/cohorts/upload (replacing the cohort named by cohort_id, or by cohort_name when
+  one such cohort exists), the rest with /api/3/cohorts/membership ADD. STATE is held until
+  the upload is acknowledged.
+
+dry_run: user mappings and deletions send nothing and count what would be sent; a cohort is
+validated with Amplitude's own skip_save (one upload that saves nothing), membership updates
+are not sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+import typing as t
+
+import msgspec
+from singer_sdk import metrics
+from singer_sdk.sinks import BatchSink
+
+from target_amplitude.admin_client import (
+    COHORT_LIST,
+    COHORT_MEMBERSHIP,
+    COHORT_UPLOAD,
+    DELETIONS,
+    USERMAP,
+    AdminEndpoint,
+    AdminResponse,
+)
+from target_amplitude.admin_delivery import AdminSender, SendFigures
+from target_amplitude.admin_mapping import map_user_mapping, member_id
+from target_amplitude.delivery import DeliveryError
+from target_amplitude.mapping import ENCODER, RecordRejectedError
+from target_amplitude.pipeline import DeliveryPipeline, HandOffTimer
+from target_amplitude.schema_check import compile_record_check
+from target_amplitude.settings import ConfigError
+from target_amplitude.sinks import resolve_mapping
+
+if t.TYPE_CHECKING:
+    from singer_sdk.sinks.core import BaseJSONSchemaValidator
+    from singer_sdk.target_base import Target
+
+LOGGER = logging.getLogger("target-amplitude")
+INVALID_ID_REASON = (
+    "Amplitude's User Privacy API listed this id in invalid_ids (no data for this user in the "
+    "project): nothing was scheduled for deletion"
+)
+COHORT_SKIPPED_REASON = (
+    "Amplitude skipped this id in the cohort (not found in the project: {answer})"
+)
+
+
+class AdminSink(BatchSink):
+    """Shared: mapping check at SCHEMA, per-record rejects, kept records for the rejected file."""
+
+    endpoint: AdminEndpoint = USERMAP
+
+    def __init__(
+        self,
+        target: Target,
+        stream_name: str,
+        schema: dict,
+        key_properties: t.Sequence[str] | None,
+    ) -> None:
+        self._run: DeliveryPipeline = target.pipeline  # type: ignore[attr-defined]
+        self.mapping = resolve_mapping(self._run.settings, stream_name, schema)
+        self.check_allowed(stream_name)
+        super().__init__(target, stream_name, schema, key_properties)
+        self._keys = tuple(key_properties or ())
+        self._check_schema = compile_record_check(schema) if self.validate_schema else None
+        self._received = 0
+        self._rejected_early = 0
+
+    def check_allowed(self, stream_name: str) -> None:
+        """Settings this object needs beyond the config-time rules (deletion: allow_deletions)."""
+
+    @property
+    def sender(self) -> AdminSender:
+        sender = self._run.admin
+        assert sender is not None
+        return sender
+
+    def get_sink_record_counter(self) -> metrics.Counter:
+        """record_count{stream, endpoint}: records received by this sink."""
+        return metrics.record_counter(self.stream_name, endpoint=self.endpoint.path)
+
+    def get_batch_processing_timer(self) -> metrics.Timer:
+        """A timer that logs nothing: requests are timed per request (DeliveryMetrics)."""
+        return HandOffTimer(
+            metrics.Metric.BATCH_PROCESSING_TIME, {metrics.Tag.STREAM: self.stream_name}
+        )
+
+    def get_validator(self) -> BaseJSONSchemaValidator | None:
+        """Records are checked in process_record (as AmplitudeSink does)."""
+        return None
+
+    # singer-sdk 0.54.9 Sink._validate_and_parse: skip the per-field datetime parsing (as
+    # AmplitudeSink does; guarded by tests/target/test_sdk_seams.py).
+    def _validate_and_parse(self, record: dict) -> dict:
+        return record
+
+    def reject(self, record: t.Any, payload: t.Any, reason: str, endpoint: str) -> None:
+        self._run.rejects.write(
+            stream=self.stream_name,
+            record=record,
+            payload=payload,
+            reason=reason,
+            endpoint=endpoint,
+            key_properties=self._keys,
+        )
+
+    def map_one(self, record: dict) -> t.Any:
+        """The payload (or id) of one record."""
+        raise NotImplementedError
+
+    def keep(self, record: dict, payload: t.Any) -> None:
+        """Store a mapped record until its batch is sent."""
+        raise NotImplementedError
+
+    def process_record(self, record: dict, context: dict) -> None:  # noqa: ARG002
+        """Map and check one record; a bad record is written as rejected, never raised."""
+        self._received += 1
+        if self._check_schema is not None:
+            mismatch = self._check_schema(record)
+            if mismatch is not None:
+                self.reject(
+                    record,
+                    None,
+                    f"record does not match the stream's SCHEMA: {mismatch}",
+                    self.endpoint.path,
+                )
+                self._rejected_early += 1
+                return
+        try:
+            payload = self.map_one(record)
+        except RecordRejectedError as exc:
+            self.reject(record, None, str(exc), self.endpoint.path)
+            self._rejected_early += 1
+            return
+        self.keep(record, payload)
+
+    def refused(self, response: AdminResponse, hint: str) -> t.NoReturn:
+        """A 4xx about the whole request: stop before STATE moves past these records."""
+        if response.status in (401, 403):
+            what = (
+                f"refused the credentials (HTTP {response.status}). Check the api_key and "
+                f"secret_key settings and data_region '{self._run.settings.data_region}' "
+                "(keys work only in their own region)"
+            )
+        else:
+            what = f"refused the request (HTTP {response.status} {response.text[:300]})"
+        msg = (
+            f"{self.endpoint.path}: Amplitude {what}. {hint} Nothing after the last emitted "
+            "STATE was marked done."
+        )
+        raise DeliveryError(msg)
+
+    def finish_batch(
+        self,
+        received: int,
+        accepted: int,
+        rejected: int,
+        figures: SendFigures,
+        *,
+        would_send: int,
+        started: float,
+    ) -> None:
+        run = self._run
+        if figures.requests:
+            run.metrics.batch_time(
+                self.stream_name, self.endpoint.path, time.perf_counter() - started
+            )
+        run.rejects.flush()
+        run.metrics.count(
+            self.stream_name, self.endpoint.path, accepted=accepted, rejected=rejected
+        )
+        run.metrics.requests(
+            self.stream_name, self.endpoint.path, figures.requests, figures.retried
+        )
+        run.stats.add(
+            self.stream_name,
+            self.endpoint.name,
+            received=received,
+            accepted=accepted,
+            rejected=rejected,
+            retried=figures.retried,
+            requests=figures.requests,
+            would_send=would_send,
+        )
+        run.progressed = True
+
+
+class _ChunkedSink(AdminSink):
+    """user_mapping and deletion: payloads kept per batch, sent in chunks of max_ids."""
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._payloads: list[t.Any] = []
+        self._records: list[bytes] = []
+
+    @property
+    def max_size(self) -> int:
+        """Rows per batch (each batch ends acknowledged, before the next STATE)."""
+        if self.batch_size_rows is not None:
+            return self.batch_size_rows
+        return self.endpoint.max_ids * 10
+
+    def keep(self, record: dict, payload: t.Any) -> None:
+        self._payloads.append(payload)
+        self._records.append(ENCODER.encode(record))
+
+    def chunks(self) -> list[list[int]]:
+        """Indices of the batch's payloads per request."""
+        step = self.endpoint.max_ids
+        n = len(self._payloads)
+        return [list(range(i, min(i + step, n))) for i in range(0, n, step)]
+
+    def send_chunk(self, chunk: list[int], figures: SendFigures) -> list[tuple[int, str]]:
+        """Send one request; returns (index, reason) of the records Amplitude refused."""
+        raise NotImplementedError
+
+    def process_batch(self, context: dict) -> None:  # noqa: ARG002
+        """Send the batch (or count it under dry_run); done when every request is answered."""
+        started = time.perf_counter()
+        received, rejected_early = self._received, self._rejected_early
+        self._received = self._rejected_early = 0
+        figures = SendFigures()
+        if self._run.settings.dry_run:
+            would = len(self._payloads)
+            self._payloads, self._records = [], []
+            self.finish_batch(
+                received, 0, rejected_early, figures, would_send=would, started=started
+            )
+            return
+        refused: list[tuple[int, str]] = []
+        for chunk in self.chunks():
+            refused.extend(self.send_chunk(chunk, figures))
+        for index, reason in refused:
+            self.reject(
+                msgspec.Raw(self._records[index]), self._payloads[index], reason, self.endpoint.path
+            )
+        accepted = len(self._payloads) - len(refused)
+        self._payloads, self._records = [], []
+        self.finish_batch(
+            received,
+            accepted,
+            rejected_early + len(refused),
+            figures,
+            would_send=0,
+            started=started,
+        )
+
+
+class UserMappingSink(_ChunkedSink):
+    """object: user_mapping -> POST /usermap."""
+
+    endpoint = USERMAP
+
+    def map_one(self, record: dict) -> t.Any:
+        return map_user_mapping(self.mapping, record)
+
+    def chunks(self) -> list[list[int]]:
+        """At most max_ids mappings and 1 MB (with room for api_key and the form) per request."""
+        limit = (self.endpoint.max_bytes or 1_000_000) - 4096
+        out: list[list[int]] = []
+        current: list[int] = []
+        size = 0
+        for index, payload in enumerate(self._payloads):
+            item = len(ENCODER.encode(payload)) * 3 + 3  # form-encoded: at most 3x
+            if current and (len(current) >= self.endpoint.max_ids or size + item > limit):
+                out.append(current)
+                current, size = [], 0
+            current.append(index)
+            size += item
+        if current:
+            out.append(current)
+        return out
+
+    def send_chunk(self, chunk: list[int], figures: SendFigures) -> list[tuple[int, str]]:
+        mappings = [self._payloads[i] for i in chunk]
+        response = self.sender.send(
+            USERMAP, mappings, ids=len(mappings), stream=self.stream_name, figures=figures
+        )
+        if not 200 <= response.status < 300:
+            self.refused(
+                response,
+                "The User Mapping API needs the Portfolio add-on; check api_key and api_url.",
+            )
+        return []
+
+
+class DeletionSink(_ChunkedSink):
+    """object: deletion -> POST /api/2/deletions/users (100 ids, 1 request per second)."""
+
+    endpoint = DELETIONS
+
+    def check_allowed(self, stream_name: str) -> None:
+        """Destructive: refused at the SCHEMA message unless allow_deletions is true."""
+        if not self._run.settings.allow_deletions:
+            msg = (
+                f"Stream '{stream_name}' maps to object: deletion, which asks Amplitude to "
+                "delete users and all their data (irreversible once the job runs). Set the "
+                "allow_deletions setting to true to allow it; nothing was sent."
+            )
+            raise ConfigError(msg)
+
+    def map_one(self, record: dict) -> t.Any:
+        return member_id(self.mapping, record)
+
+    def send_chunk(self, chunk: list[int], figures: SendFigures) -> list[tuple[int, str]]:
+        ids = [self._payloads[i] for i in chunk]
+        settings = self._run.settings
+        by_amplitude_id = self.mapping.amplitude_id_field is not None
+        body: dict[str, t.Any] = {
+            ("amplitude_ids" if by_amplitude_id else "user_ids"): [int(i) for i in ids]
+            if by_amplitude_id
+            else ids,
+            "requester": settings.deletion_requester,
+            # The docs' parameter table spells it ignore_invalid_id and their examples send
+            # booleans as strings ("true"), as Segment's and NAV's clients do.
+            "ignore_invalid_id": "true",
+        }
+        response = self.sender.send(
+            DELETIONS, body, ids=len(ids), stream=self.stream_name, figures=figures
+        )
+        if not 200 <= response.status < 300:
+            self.refused(response, "Check the deletion_requester setting and the ids' field.")
+        jobs = response.body if isinstance(response.body, list) else [response.body]
+        invalid: set[str] = set()
+        for job in jobs:
+            if not isinstance(job, dict):
+                continue
+            invalid.update(str(i) for i in job.get("invalid_ids") or ())
+            scheduled = job.get("amplitude_ids") or []
+            if job.get("day") is not None:
+                self._run.stats.add_job(
+                    str(job.get("day")), str(job.get("status")), len(scheduled), job.get("app")
+                )
+        return [(i, INVALID_ID_REASON) for i in chunk if self._payloads[i] in invalid]
+
+
+class CohortSink(AdminSink):
+    """object: cohort -> the stream's rows become the cohort's members when the stream ends."""
+
+    endpoint = COHORT_UPLOAD
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        # id \t record JSON, one line per member: memory stays bounded for any cohort size.
+        self._spool = tempfile.TemporaryFile(prefix="target-amplitude-cohort-")  # noqa: SIM115
+        self._members = 0
+        self._uploaded = False
+        self._run.held_uploads.add(self.stream_name)
+
+    def map_one(self, record: dict) -> t.Any:
+        return member_id(self.mapping, record)
+
+    def keep(self, record: dict, payload: t.Any) -> None:
+        self._spool.write(payload.encode() + b"\t" + ENCODER.encode(record) + b"\n")
+        self._members += 1
+
+    def process_batch(self, context: dict) -> None:  # noqa: ARG002
+        """Rows only spooled here; counted, uploaded at the end of the stream."""
+        self._spool.flush()
+        self._run.stats.add(
+            self.stream_name,
+            self.endpoint.name,
+            received=self._received,
+            rejected=self._rejected_early,
+        )
+        self._run.metrics.count(self.stream_name, self.endpoint.path, rejected=self._rejected_early)
+        self._run.rejects.flush()
+        self._received = self._rejected_early = 0
+
+    def _ids(self) -> t.Iterator[list[str]]:
+        self._spool.seek(0)
+        chunk: list[str] = []
+        for line in self._spool:
+            chunk.append(line.split(b"\t", 1)[0].decode())
+            if len(chunk) >= COHORT_UPLOAD.max_ids:
+                yield chunk
+                chunk = []
+        if chunk or not self._members:
+            yield chunk
+
+    def _existing_cohort(self, figures: SendFigures) -> str | None:
+        """cohort_id, else the one cohort named cohort_name (a mirror replaces, never adds)."""
+        if self.mapping.cohort_id is not None:
+            return self.mapping.cohort_id
+        response = self.sender.send(
+            COHORT_LIST, None, ids=0, stream=self.stream_name, figures=figures
+        )
+        if response.status != 200 or not isinstance(response.body, dict):
+            self.refused(response, "Check secret_key and that the project has cohorts.")
+        same = [
+            c.get("id")
+            for c in response.body.get("cohorts") or []
+            if isinstance(c, dict)
+            and c.get("name") == self.mapping.cohort_name
+            and not c.get("archived")
+        ]
+        if len(same) > 1:
+            msg = (
+                f"stream_mappings.{self.stream_name}.cohort_name: {len(same)} cohorts are named "
+                f"{self.mapping.cohort_name!r} ({', '.join(map(str, same))}); set cohort_id to "
+                "the one to replace. Nothing was sent."
+            )
+            raise ConfigError(msg)
+        return str(same[0]) if same else None
+
+    def clean_up(self) -> None:
+        """Upload the cohort (the stream has ended), then release the spool."""
+        try:
+            if not self._uploaded:
+                self._upload()
+                self._uploaded = True
+                self._run.held_uploads.discard(self.stream_name)
+        finally:
+            self._spool.close()
+            super().clean_up()
+
+    def _upload(self) -> None:
+        started = time.perf_counter()
+        self._spool.flush()
+        settings = self._run.settings
+        figures = SendFigures()
+        by_amplitude_id = self.mapping.amplitude_id_field is not None
+        existing = self._existing_cohort(figures)
+        skipped: set[str] = set()
+        matched_note = ""
+        cohort_id: str | None = existing
+        sent = 0
+        for index, ids in enumerate(self._ids()):
+            if index == 0:
+                body: dict[str, t.Any] = {
+                    "name": self.mapping.cohort_name or self.stream_name,
+                    "app_id": settings.project_id,
+                    "id_type": "BY_AMP_ID" if by_amplitude_id else "BY_USER_ID",
+                    "ids": ids,
+                    "owner": self.mapping.cohort_owner,
+                    "published": True,
+                    "skip_invalid_ids": True,
+                }
+                if existing is not None:
+                    body["existing_cohort_id"] = existing
+                if settings.dry_run:
+                    body["skip_save"] = True
+                response = self.sender.send(
+                    COHORT_UPLOAD, body, ids=len(ids), stream=self.stream_name, figures=figures
+                )
+                if response.status != 200 or not isinstance(response.body, dict):
+                    self.refused(response, "Check project_id, cohort_owner and cohort_id.")
+                # Amplitude's docs answer cohortId since 2024, cohort_id before: read both.
+                answered = response.body.get("cohortId") or response.body.get("cohort_id")
+                cohort_id = str(answered) if answered is not None else existing
+                meta = response.body.get("metadata") or {}
+                if isinstance(meta, dict):
+                    skipped.update(str(i) for i in meta.get("invalid_ids_sample") or ())
+                    if meta.get("matched") is not None:
+                        matched_note = f" matched={meta.get('matched')}/{meta.get('totals')}"
+                        unmatched = int(meta.get("totals") or 0) - int(meta.get("matched") or 0)
+                        if unmatched > len(meta.get("invalid_ids_sample") or ()):
+                            LOGGER.warning(
+                                "Cohort of stream %s: Amplitude matched %s of %s ids and names "
+                                "only a sample of the others in the rejected file.",
+                                self.stream_name,
+                                meta.get("matched"),
+                                meta.get("totals"),
+                            )
+                sent += len(ids)
+                if settings.dry_run:
+                    break
+                continue
+            if cohort_id is None:
+                msg = f"{COHORT_UPLOAD.path}: Amplitude answered without a cohort id: stopping."
+                raise DeliveryError(msg)
+            # The membership API names its id types BY_ID (amplitude id) and BY_NAME (user id).
+            body = {
+                "cohort_id": cohort_id,
+                "memberships": [
+                    {
+                        "ids": ids,
+                        "id_type": "BY_ID" if by_amplitude_id else "BY_NAME",
+                        "operation": "ADD",
+                    }
+                ],
+                "skip_invalid_ids": True,
+            }
+            response = self.sender.send(
+                COHORT_MEMBERSHIP, body, ids=len(ids), stream=self.stream_name, figures=figures
+            )
+            if response.status != 200 or not isinstance(response.body, dict):
+                self.refused(response, "Check cohort_id and secret_key.")
+            for result in response.body.get("memberships_result") or []:
+                if isinstance(result, dict):
+                    skipped.update(str(i) for i in result.get("skipped_ids") or ())
+            sent += len(ids)
+        rejected = self._reject_skipped(skipped)
+        would = self._members if settings.dry_run else 0
+        accepted = 0 if settings.dry_run else self._members - rejected
+        self.finish_batch(0, accepted, rejected, figures, would_send=would, started=started)
+        self._run.stats.note(
+            f"Cohort stream={self.stream_name} cohort_id={cohort_id} members={self._members}"
+            f"{matched_note}" + (" (dry_run: skip_save, nothing saved)" if settings.dry_run else "")
+        )
+
+    def _reject_skipped(self, skipped: set[str]) -> int:
+        if not skipped:
+            return 0
+        count = 0
+        self._spool.seek(0)
+        for line in self._spool:
+            member, _, record = line.rstrip(b"\n").partition(b"\t")
+            if member.decode() in skipped:
+                self.reject(
+                    msgspec.Raw(record),
+                    member.decode(),
+                    COHORT_SKIPPED_REASON.format(answer="invalid_ids_sample / skipped_ids"),
+                    self.endpoint.path,
+                )
+                count += 1
+        return count
+
+
+ADMIN_SINKS: dict[str, type[AdminSink]] = {
+    "user_mapping": UserMappingSink,
+    "deletion": DeletionSink,
+    "cohort": CohortSink,
+}
