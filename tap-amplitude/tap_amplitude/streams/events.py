@@ -47,7 +47,7 @@ from tap_amplitude.streams.base import AmplitudeStream
 
 if TYPE_CHECKING:
     from singer_sdk.helpers.types import RequestFunc
-from tap_amplitude.timestamps import InvalidTimestampError, format_rfc3339, normalize_fields
+from tap_amplitude.timestamps import InvalidTimestampError, format_rfc3339, normalize_records
 from tap_amplitude.windows import (
     HOUR,
     MAX_EXPORT_HOURS,
@@ -414,12 +414,10 @@ class EventsStream(FastRecordPath, AmplitudeStream):
             events: list[dict[str, Any]] = self._decoder.decode_lines(block)
         except msgspec.DecodeError as exc:
             raise CorruptExportError(window, f"a line is not JSON ({exc})") from None
-        fields = TIMESTAMP_FIELDS
-        event: dict[str, Any] = {}
         try:
-            for event in events:
-                normalize_fields(event, fields)
+            normalize_records(events, TIMESTAMP_FIELDS)
         except InvalidTimestampError as exc:
+            event = exc.record or {}
             raise InvalidRecordError(
                 f"Event uuid={event.get('uuid')!r} in the export of {window}: "
                 f"{exc}. Please report this value to the tap's maintainers."
