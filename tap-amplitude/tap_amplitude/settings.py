@@ -121,7 +121,7 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
     th.Property(
         "export_prefetch_windows",
         th.IntegerType(minimum=0, maximum=MAX_EXPORT_PREFETCH_WINDOWS),
-        default=1,
+        default=2,
         title="Export Prefetch (windows)",
         description=(
             "Export windows requested and spooled to disk ahead of the one being read, so that "
