@@ -105,9 +105,6 @@ def _reference_check(validate: t.Callable[[t.Any], t.Any]) -> RecordCheck:
     return check
 
 
-_MAX_SHAPES = 10_000  # passing record shapes remembered per schema
-
-
 def compile_record_check(schema: dict[str, t.Any]) -> RecordCheck | None:
     """A check for records of this schema: None when a record matches, else the reason.
 
@@ -143,27 +140,19 @@ def compile_record_check(schema: dict[str, t.Any]) -> RecordCheck | None:
     closed = frozenset(properties) if extra is False else None
     invalid = fastjsonschema.JsonSchemaValueException
 
-    # Key sequences with value types already found to pass the key and type checks: records
-    # of a stream repeat a few such shapes, so those checks run once per shape.
-    passed: set[tuple[tuple[str, ...], tuple[type, ...]]] = set()
-
     def check(record: dict[str, t.Any]) -> str | None:
         if type(record) is not dict:
             return reference(record)
-        shape = (tuple(record), tuple(map(type, record.values())))
-        if shape not in passed:
-            for name in required:
-                if name not in record:
-                    return reference(record)
-            if closed is not None and not record.keys() <= closed:
+        for name in required:
+            if name not in record:
                 return reference(record)
-            get = simple.get
-            for name, value in record.items():
-                types = get(name)
-                if types is not None and type(value) not in types:
-                    return reference(record)
-            if len(passed) < _MAX_SHAPES:
-                passed.add(shape)
+        if closed is not None and not record.keys() <= closed:
+            return reference(record)
+        get = simple.get
+        for name, value in record.items():
+            types = get(name)
+            if types is not None and type(value) not in types:
+                return reference(record)
         for name, prop_validate, null_ok in nested:
             value = record.get(name, _ABSENT)
             if value is _ABSENT or (value is None and null_ok):
