@@ -6,11 +6,9 @@ rejected record, never a failed run.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import decimal
 import hashlib
-import operator
 import re
 import typing as t
 
@@ -432,69 +430,6 @@ def _key_action(key: str, *, export: bool) -> tuple[int, str]:
     return action
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class _KeyPlan:
-    """What map_amplitude_shaped does with each key of one key sequence (record order kept)."""
-
-    # (record key, ingest key, open column): sent when not null (an open column: when an object)
-    ingest: tuple[tuple[str, str, bool], ...]
-    extra_targets: tuple[str, ...]  # event property names, in record order
-    extra_values: t.Callable[[t.Mapping[str, t.Any]], tuple[t.Any, ...]]
-
-
-_PLANS: dict[tuple[bool, tuple[str, ...]], _KeyPlan] = {}
-_MAX_CACHED_PLANS = 1_000
-
-
-def _key_plan(record: t.Mapping[str, t.Any], *, export: bool) -> _KeyPlan | None:
-    """The plan of the record's key sequence (for a record that is not an $identify)."""
-    keys = tuple(record)
-    plan = _PLANS.get((export, keys))
-    if plan is not None:
-        return plan
-    ingest: list[tuple[str, str, bool]] = []
-    extra_keys: list[str] = []
-    extra_targets: list[str] = []
-    for key in keys:
-        action, target = _key_action(key, export=export)
-        if action in (_INGEST, _OPEN):
-            ingest.append((key, target, action == _OPEN))
-        elif action == _EXTRA:
-            extra_keys.append(key)
-            extra_targets.append(target)
-    plan = _KeyPlan(tuple(ingest), tuple(extra_targets), _values_getter(extra_keys))
-    if len(_PLANS) < _MAX_CACHED_PLANS:
-        _PLANS[(export, keys)] = plan
-    return plan
-
-
-def _apply_plan(
-    plan: _KeyPlan, record: t.Mapping[str, t.Any]
-) -> tuple[dict[str, t.Any], dict[str, t.Any]] | None:
-    """(event, event properties) of ``record`` by ``plan``; None when an open column holds
-    data that is not an object (an event property at its place in the record: the loop's job)."""
-    event: dict[str, t.Any] = {}
-    for key, target, open_column in plan.ingest:
-        value = record[key]
-        if value is not None:
-            if open_column and not isinstance(value, dict):
-                return None
-            event[target] = value
-    if not plan.extra_targets:
-        return event, {}
-    return event, dict(zip(plan.extra_targets, plan.extra_values(record), strict=True))
-
-
-def _values_getter(keys: list[str]) -> t.Callable[[t.Mapping[str, t.Any]], tuple[t.Any, ...]]:
-    """record -> the values of ``keys``, as a tuple (itemgetter returns a bare value for one)."""
-    if len(keys) >= 2:
-        return operator.itemgetter(*keys)
-    if len(keys) == 1:
-        only = keys[0]
-        return lambda record: (record[only],)
-    return lambda _record: ()
-
-
 def map_amplitude_shaped(
     stream: str,
     record: t.Mapping[str, t.Any],
@@ -507,14 +442,8 @@ def map_amplitude_shaped(
     extra: dict[str, t.Any] = {}
     export = is_export_shaped(record)
     identify = record.get("event_type") in IDENTIFY_EVENT_TYPES
-    plan = None if identify else _key_plan(record, export=export)
-    planned = None if plan is None else _apply_plan(plan, record)
-    if planned is not None:
-        # The same decisions as the loop below, taken once per key sequence (every record of
-        # a stream repeats its keys), for a record that is not an $identify.
-        event, extra = planned
     cache = _EXPORT_ACTIONS if export else _INGEST_ACTIONS
-    for key, value in () if planned is not None else record.items():
+    for key, value in record.items():
         action, target = cache.get(key) or _key_action(key, export=export)
         if action == _INGEST:
             if value is not None:
