@@ -7,6 +7,10 @@
 The source is the emulator's Standard project (generated events), the destination its empty EU
 project, in a fresh emulator process per round. Reports the pipe's events/s, each process's wall
 time and own peak RSS, and the number of events the destination stored: every event exactly once.
+
+Each round first runs the two alone (in another fresh emulator process): the tap writing its
+output to a file, then the target loading that file. Goal (issue 15): the pipe's wall time within
+1.3x of the slower of the two alone.
 """
 
 from __future__ import annotations
@@ -30,8 +34,35 @@ from benchmarks.common import (
     write_tap_config,
 )
 
+PIPE_GOAL = 1.3
+
+
+def alone(events: int, window: ExportWindow, workdir: Path) -> tuple[float, float]:
+    """Wall seconds of the tap alone (to a file) and of the target alone (from that file)."""
+    with running_emulator(events, workdir, window=window) as emulator:
+        tap_config = write_tap_config(workdir, emulator, window)
+        target_config = write_json(
+            workdir / "target-config-alone.json",
+            {
+                "api_key": DEST_KEYS[0],
+                "api_url": emulator.eu_url,
+                "rejected_records_path": str(workdir / "rejected-alone.jsonl"),
+            },
+        )
+        catalog = events_only_catalog(tap_config, workdir / "catalog.json")
+        output = workdir / "tap-alone.singer"
+        tap_argv = [tool("tap-amplitude"), "--config", str(tap_config), "--catalog", str(catalog)]
+        tap_wall, _ = run_pipeline([("tap-alone", tap_argv)], workdir, stdout=output)
+        target_argv = [tool("target-amplitude"), "--config", str(target_config)]
+        target_wall, runs = run_pipeline([("target-alone", target_argv)], workdir, stdin=output)
+        runs[0].check()
+        output.unlink()
+    print(f"  alone: tap {tap_wall:.2f} s, target {target_wall:.2f} s", flush=True)
+    return tap_wall, target_wall
+
 
 def one_round(events: int, window: ExportWindow, workdir: Path) -> dict[str, float]:
+    tap_alone, target_alone = alone(events, window, workdir)
     with running_emulator(events, workdir, window=window) as emulator:
         tap_config = write_tap_config(workdir, emulator, window)
         target_config = write_json(
@@ -70,6 +101,8 @@ def one_round(events: int, window: ExportWindow, workdir: Path) -> dict[str, flo
         "target_rss_mb": target.peak_rss_mb,
         "stored": stored,
         "rejected": rejected,
+        "tap_alone_s": tap_alone,
+        "target_alone_s": target_alone,
     }
     print(
         f"  round: {wall:.2f} s, {row['events_per_s']:,.0f} events/s; tap {tap.wall_s:.2f} s "
@@ -110,6 +143,11 @@ def main() -> None:
     )  # fmt: skip
     exact = all(r["stored"] == events for r in rows)
     print(f"\n  every event stored exactly once in every round: {verdict(exact)}")
+    slower = max(med("tap_alone_s"), med("target_alone_s"))
+    ratio = med("wall_s") / slower
+    print(f"  pipe {med('wall_s'):.2f} s / slower alone {slower:.2f} s (tap alone "
+          f"{med('tap_alone_s'):.2f} s, target alone {med('target_alone_s'):.2f} s) = "
+          f"{ratio:.2f} <= {PIPE_GOAL}: {verdict(ratio <= PIPE_GOAL)}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -128,11 +128,13 @@ def running_emulator(
     seed: int = 7,
     users: int | None = None,
     warm_up: bool = True,
+    export_delay: float = 0.0,
 ) -> Iterator[RunningEmulator]:
     """Start ``python -m amplitude_emulator serve`` as a separate process; stop it on exit.
 
     With ``warm_up`` one full export of the generated window is downloaded and discarded first, so
-    every contender finds the emulator's caches built.
+    every contender finds the emulator's caches built. ``export_delay``: every export request
+    waits this many seconds before its answer (the latency scenario).
     """
     window = window or ExportWindow()
     url_file = workdir / f"emulator-url-{time.monotonic_ns()}.txt"
@@ -145,6 +147,8 @@ def running_emulator(
     ]  # fmt: skip
     if users is not None:
         cmd += ["--users", str(users)]
+    if export_delay:
+        cmd += ["--export-delay", str(export_delay)]
     with log_path.open("wb") as log:
         process = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
     try:

@@ -54,6 +54,14 @@ def _parser() -> argparse.ArgumentParser:
         "Default: off, every event is exportable at once",
     )
     serve.add_argument(
+        "--export-delay",
+        type=float,
+        metavar="SECONDS",
+        default=0.0,
+        help="every export request waits SECONDS before its response (a test control for the "
+        "time Amplitude takes to assemble an export; default 0)",
+    )
+    serve.add_argument(
         "--no-record-bodies", action="store_true", help="keep request bodies out of the log"
     )
     return parser
@@ -102,6 +110,8 @@ def build(args: argparse.Namespace) -> Emulator:
         emulator.add_project(
             "key-eu", "secret-eu", region="eu", project_id=287520, export_lag_hours=lag
         )
+    if args.export_delay:
+        emulator.faults.export_delay(args.export_delay)
     if args.clock:
         emulator.clock = datetime.fromisoformat(args.clock.replace("Z", "+00:00"))
     return emulator

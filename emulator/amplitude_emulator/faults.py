@@ -1,9 +1,10 @@
 """Fault injection, per path (the path without the ``/eu`` region prefix).
 
 Counted faults (statuses, throttle, slow, truncate, corrupt, drop) apply to the next matching
-requests and then disappear; limits (eps_limit, payload_limit, too_large) stay until ``clear()``.
-``hold`` is a test control, not an Amplitude behaviour: it parks requests until released, so a
-test can act (kill a client) at a point chosen by the requests received, not by timing.
+requests and then disappear; limits (eps_limit, payload_limit, too_large, export_delay) stay until
+``clear()``. ``hold`` is a test control, not an Amplitude behaviour: it parks requests until
+released, so a test can act (kill a client) at a point chosen by the requests received, not by
+timing.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class _PathFaults:
     drop: int = 0
     payload_limit: int | None = None
     too_large_hours: int | None = None
+    delay: float = 0.0
 
 
 class Hold:
@@ -191,6 +193,14 @@ class Faults:
             previous.release()
         return hold
 
+    def export_delay(self, seconds: float, path: str = "/api/2/export") -> None:
+        """Every following request of ``path`` waits ``seconds`` before its response (a test
+        control for the time a server takes to assemble an export, not an Amplitude behaviour)."""
+        if seconds < 0:
+            raise ValueError("export_delay seconds must be >= 0")
+        with self._lock:
+            self._at(path).delay = float(seconds)
+
     def clear(self) -> None:
         with self._lock:
             self._paths.clear()
@@ -223,6 +233,7 @@ class Faults:
             "drop": self.drop,
             "payload_limit": self.payload_limit,
             "too_large": self.too_large,
+            "export_delay": self.export_delay,
         }
         if kind == "clear":
             self.clear()
@@ -242,9 +253,12 @@ class Faults:
             return False
 
     def take_slow(self, path: str) -> float:
+        """Seconds to wait before answering: the next ``slow`` fault plus any ``export_delay``."""
         with self._lock:
             faults = self._paths.get(path)
-            return faults.slow.popleft() if faults and faults.slow else 0.0
+            if not faults:
+                return 0.0
+            return (faults.slow.popleft() if faults.slow else 0.0) + faults.delay
 
     def take_status(self, path: str) -> tuple[int, float | None] | None:
         with self._lock:

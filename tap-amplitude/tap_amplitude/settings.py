@@ -25,6 +25,7 @@ __all__ = [
     "CONFIG_SCHEMA",
     "DEFAULT_START_DATE",
     "DOCUMENTED_EXPORT_LAG_HOURS",
+    "MAX_EXPORT_PREFETCH_WINDOWS",
     "REMOVED_SETTINGS",
     "SettingsError",
     "TapSettings",
@@ -39,6 +40,9 @@ DEFAULT_START_DATE = dt.datetime(2012, 1, 1, tzinfo=dt.UTC)
 # at 9 PM and is available through the Export API at 11 PM"): export_lag_hours=2 reads it then,
 # with no margin. The default (3, in the schema) adds one hour of margin.
 DOCUMENTED_EXPORT_LAG_HOURS = 2
+# Amplitude allows 5 concurrent REST requests per project (Dashboard REST API, Rate limits; the
+# Export API documents none): the window being read plus this many ahead stays within them.
+MAX_EXPORT_PREFETCH_WINDOWS = 4
 # SDK options this tap does not implement: refused by name rather than silently half-working.
 UNSUPPORTED_SDK_SETTINGS = {
     "batch_config": (
@@ -112,6 +116,21 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
         description=(
             "Hours of events per Export API request. Lower it for very busy projects; windows "
             "that are too large are halved automatically."
+        ),
+    ),
+    th.Property(
+        "export_prefetch_windows",
+        th.IntegerType(minimum=0, maximum=MAX_EXPORT_PREFETCH_WINDOWS),
+        default=2,
+        title="Export Prefetch (windows)",
+        description=(
+            "Export windows requested and spooled to disk ahead of the one being read, so that "
+            "Amplitude's time to assemble an export overlaps the reading of the previous one. "
+            "At most this many plus one export requests run at once, and as many spooled files "
+            f"exist. Maximum {MAX_EXPORT_PREFETCH_WINDOWS}: with the window being read, 5 "
+            "requests, Amplitude's limit of concurrent REST requests per project (the tap's "
+            "other streams never run at the same time; parallel jobs on one project add up). "
+            "0 reads one window at a time."
         ),
     ),
     th.Property(
@@ -250,6 +269,7 @@ class TapSettings:
     start_date_is_default: bool
     end_date: dt.datetime | None
     request_time_range: int
+    export_prefetch_windows: int
     export_lag_hours: int
     lookback_hours: int
     project_timezone: str
@@ -336,6 +356,7 @@ def parse_settings(config: Mapping[str, Any]) -> TapSettings:
         start_date_is_default=not config.get("start_date"),
         end_date=end_date,
         request_time_range=int(setting(config, "request_time_range")),
+        export_prefetch_windows=int(setting(config, "export_prefetch_windows")),
         export_lag_hours=int(setting(config, "export_lag_hours")),
         lookback_hours=int(setting(config, "lookback_hours")),
         project_timezone=_timezone(str(setting(config, "project_timezone"))),

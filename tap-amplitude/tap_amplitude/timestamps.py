@@ -20,6 +20,7 @@ __all__ = [
     "InvalidTimestampError",
     "format_rfc3339",
     "normalize_fields",
+    "normalize_records",
     "normalize_timestamp",
     "parse_iso_utc",
 ]
@@ -36,7 +37,12 @@ _is_raw_form = re.compile(
 
 
 class InvalidTimestampError(ValueError):
-    """A value that is not a timestamp in any form Amplitude has used."""
+    """A value that is not a timestamp in any form Amplitude has used.
+
+    ``record``: the record holding it, when raised by :func:`normalize_records`.
+    """
+
+    record: dict | None = None
 
 
 def format_rfc3339(value: dt.datetime) -> str:
@@ -129,3 +135,30 @@ def normalize_fields(record: dict, fields: Iterable[str]) -> None:
             except InvalidTimestampError as exc:
                 msg = f"field {field!r}: {exc}"
                 raise InvalidTimestampError(msg) from None
+
+
+def normalize_records(records: list[dict], fields: tuple[str, ...]) -> None:
+    """:func:`normalize_fields` on every record of ``records``, with the same results and
+    errors, in one loop: the raw form is rewritten inline, anything else goes through
+    :func:`normalize_timestamp` (a block of an export holds thousands of records, seven
+    timestamps each: two function calls per value were a tenth of the tap's time).
+
+    Raises:
+        InvalidTimestampError: as :func:`normalize_fields`, with ``record`` set.
+    """
+    is_raw = _is_raw_form
+    length = _RAW_FORM_LENGTH
+    for record in records:
+        for field in fields:
+            value = record.get(field)
+            if value is None:
+                continue
+            if type(value) is str and len(value) == length and is_raw(value):
+                record[field] = value[:10] + "T" + value[11:] + "Z"
+                continue
+            try:
+                record[field] = normalize_timestamp(value)
+            except InvalidTimestampError as exc:
+                error = InvalidTimestampError(f"field {field!r}: {exc}")
+                error.record = record
+                raise error from None

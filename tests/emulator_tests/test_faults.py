@@ -129,6 +129,24 @@ def test_hold_parks_requests_after_the_first_n_until_released(emulator: Emulator
     assert batch(emulator.base_url, _events("device-4")).status_code == 200  # released for good
 
 
+def test_export_delay_holds_every_export(emulator: Emulator) -> None:
+    emulator.faults.export_delay(0.5)
+    params = {"start": DAY[0], "end": DAY[1]}
+    for _ in range(2):  # a limit, not a counted fault: every export waits
+        with pytest.raises(requests.ReadTimeout):
+            requests.get(
+                emulator.base_url + EXPORT,
+                params=params,
+                auth=("key-std", "secret-std"),
+                timeout=0.1,
+            )
+    emulator.faults.clear()
+    response = requests.get(
+        emulator.base_url + EXPORT, params=params, auth=("key-std", "secret-std"), timeout=10
+    )
+    assert len(unzip_events(response.content)[1]) == 2000
+
+
 def test_truncate_cuts_the_zip_mid_stream(emulator: Emulator) -> None:
     emulator.faults.truncate(EXPORT, times=1, at_fraction=0.5)
     with pytest.raises(requests.exceptions.ChunkedEncodingError):

@@ -93,7 +93,7 @@ TAP_CASES: dict[str, TapCase] = {
     "dropped-exhausted": (lambda e: e.faults.drop(EXPORT, times=20), {}, ()),
     "timeout-exhausted": (
         lambda e: e.faults.slow(EXPORT, 1.3, times=2),
-        {"export_timeout": 1},
+        {"export_timeout": 1, "export_prefetch_windows": 0},  # both slow answers on window 1
         (),
     ),
     "too-large-one-hour": (lambda e: e.faults.too_large(EXPORT, max_hours=0), {}, ()),

@@ -7,6 +7,7 @@ and a sync in which a deselected field sends the stream back through the SDK's p
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime as dt
 import gc
@@ -21,6 +22,7 @@ import zipfile
 from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -41,6 +43,7 @@ from tap_amplitude.timestamps import (
     InvalidTimestampError,
     format_rfc3339,
     normalize_fields,
+    normalize_records,
     normalize_timestamp,
 )
 from tap_amplitude.windows import Window
@@ -142,6 +145,48 @@ def test_a_bad_field_is_named() -> None:
     record = {"event_time": "2026-03-04 05:06:07.891234", "client_event_time": "soon"}
     with pytest.raises(InvalidTimestampError, match=r"field 'client_event_time'.*'soon'"):
         normalize_fields(record, ("event_time", "client_event_time"))
+
+
+VALUES = [
+    "2026-03-04 05:06:07.891234",  # the raw form
+    "2026-03-04 05:06:07.8912",
+    "2026-03-04T05:06:07Z",
+    "2026-03-04 05:06:07+00:00",
+    "2026-03-04",
+    "2026-03-04T07:06:07+02:00",
+    "",
+    None,
+]
+
+
+def test_normalize_records_equals_normalize_fields_record_by_record() -> None:
+    """The block loop gives what the per-record function gives, for every form and absence."""
+    rng = random.Random(15)
+    fields = ("event_time", "client_event_time", "processed_time", "absent_time")
+    records = []
+    for index in range(400):
+        record: dict[str, Any] = {"uuid": str(index), "nested": {"event_time": VALUES[0]}}
+        for field in fields[:3]:
+            if rng.random() < 0.9:
+                record[field] = rng.choice(VALUES)
+        records.append(record)
+    expected = copy.deepcopy(records)
+    for record in expected:
+        normalize_fields(record, fields)
+    normalize_records(records, fields)
+    assert records == expected
+    assert [list(r) for r in records] == [list(r) for r in expected]  # key order kept
+
+
+def test_normalize_records_names_the_field_and_the_record() -> None:
+    good = {"uuid": "a", "event_time": VALUES[0]}
+    bad = {"uuid": "b", "event_time": VALUES[0], "client_event_time": "soon"}
+    with pytest.raises(InvalidTimestampError, match=r"field 'client_event_time'.*'soon'") as info:
+        normalize_records([good, bad], ("event_time", "client_event_time"))
+    assert info.value.record is bad
+    with pytest.raises(InvalidTimestampError) as single:
+        normalize_fields(dict(bad), ("event_time", "client_event_time"))
+    assert str(info.value) == str(single.value)
 
 
 # -- the SDK members the layer relies on -------------------------------------------------------

@@ -14,10 +14,11 @@ Amplitude was still loading (a 404, or part of its events) is read again once it
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 from collections.abc import Callable, Generator, Iterable
 from contextlib import closing
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 import msgspec
 import requests
@@ -36,6 +37,7 @@ from tap_amplitude.errors import (
     InvalidRecordError,
     RetryableError,
 )
+from tap_amplitude.export_prefetch import Pending, downloads_ahead
 from tap_amplitude.export_reader import ExportArchive, spool_to_tempfile
 from tap_amplitude.fast_path import FastRecordPath, bulk_allocation_gc
 from tap_amplitude.progress import ExportProgress
@@ -45,7 +47,7 @@ from tap_amplitude.streams.base import AmplitudeStream
 
 if TYPE_CHECKING:
     from singer_sdk.helpers.types import RequestFunc
-from tap_amplitude.timestamps import InvalidTimestampError, format_rfc3339, normalize_fields
+from tap_amplitude.timestamps import InvalidTimestampError, format_rfc3339, normalize_records
 from tap_amplitude.windows import (
     HOUR,
     MAX_EXPORT_HOURS,
@@ -53,8 +55,12 @@ from tap_amplitude.windows import (
     export_range,
     floor_hour,
     next_window,
+    plan_windows,
     reread_point,
 )
+
+# One export download attempt (retried by ``request_decorator``).
+Download: TypeAlias = Callable[[requests.PreparedRequest, Context | None], ExportArchive | None]
 
 CHUNK_SIZE = 1 << 20  # bytes per read of the export body
 
@@ -87,10 +93,20 @@ class EventsStream(FastRecordPath, AmplitudeStream):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._decoder = msgspec.json.Decoder()
-        self._window: Window | None = None  # the window being requested
+        # The window being requested, per thread: prefetched windows download in threads.
+        self._requesting = threading.local()
         self._progress = ExportProgress(total_windows=0)
         self._run_start: dt.datetime | None = None
         self._resumed_bookmark: dt.datetime | None = None
+
+    @property
+    def _window(self) -> Window | None:
+        """The window this thread is requesting (error messages and log lines name it)."""
+        return getattr(self._requesting, "window", None)
+
+    @_window.setter
+    def _window(self, window: Window | None) -> None:
+        self._requesting.window = window
 
     # -- state -------------------------------------------------------------------------------
 
@@ -270,21 +286,52 @@ class EventsStream(FastRecordPath, AmplitudeStream):
         )
         self._progress = ExportProgress(total_windows=-(-int((end - start) / HOUR) // hours))
         cursor, size = start, hours
-        download = cast(
-            "Callable[[requests.PreparedRequest, Context | None], ExportArchive | None]",
-            self.request_decorator(cast("RequestFunc", self._download)),
-        )
+        ahead = settings.export_prefetch_windows
         with bulk_allocation_gc(), self.get_http_request_counter() as requests_made:
             requests_made.with_context(context)
-            while cursor < end:
+            count = requests_made.increment
+            # Scanning for the first events: the next window's size depends on this one's
+            # answer, so windows are read one at a time until events are found.
+            while scanning and cursor < end:
                 window = next_window(cursor, end, size)
-                found = yield from self._export(window, download, requests_made.increment, context)
+                found = yield from self._export(window, None, count, context)
                 self.logger.info("events: %s", self._progress.window_done(window))
                 cursor = window.end
-                if scanning and not found:
-                    size = min(size * 2, MAX_EXPORT_HOURS)
+                if found:
+                    scanning = False
                 else:
-                    scanning, size = False, hours
+                    size = min(size * 2, MAX_EXPORT_HOURS)
+            # The rest of the plan is fixed: up to `ahead` windows download while one is read.
+            self.requests_session  # noqa: B018  (created here, before any download thread)
+            with closing(
+                downloads_ahead(
+                    plan_windows(cursor, end, hours),
+                    lambda window: self._fetch(window, context),
+                    ahead=ahead,
+                    discard=_discard_archive,
+                    name=f"{self.name}-export-download",
+                )
+            ) as windows:
+                for window, pending in windows:
+                    yield from self._export(window, pending, count, context)
+                    self.logger.info("events: %s", self._progress.window_done(window))
+
+    def _retrying_download(self) -> Download:
+        """:meth:`_download` with the stream's retries (one per download: ``request_decorator``
+        counts the attempts of one request at a time)."""
+        return cast("Download", self.request_decorator(cast("RequestFunc", self._download)))
+
+    def _fetch(self, window: Window, context: Context | None) -> Callable[[], ExportArchive | None]:
+        """The download of ``window`` (prepared now, in window order; run by a thread when it is
+        prefetched)."""
+        prepared = self._prepared(window, context)
+        download = self._retrying_download()
+
+        def run() -> ExportArchive | None:
+            self._window = window
+            return download(prepared, context)
+
+        return run
 
     def _log_slice_bounds(self, start_date: dt.datetime, end_date: dt.datetime | None) -> None:
         for name, value in (("start_date", start_date), ("end_date", end_date)):
@@ -300,27 +347,31 @@ class EventsStream(FastRecordPath, AmplitudeStream):
     def _export(
         self,
         window: Window,
-        download: Callable[[requests.PreparedRequest, Context | None], ExportArchive | None],
+        pending: Pending[ExportArchive | None] | None,
         count_request: Callable[[], None],
         context: Context | None,
     ) -> Generator[dict[str, Any], None, bool]:
-        """Export ``window``, halving it on 'too large' and on persistent 504s.
+        """Export ``window`` (its first download ``pending`` when already started), halving it
+        on 'too large' and on persistent 504s.
 
         Returns (as the generator's value) whether any event was found.
         """
         found = False
-        pending = [window]
-        while pending:
-            part = pending.pop()
+        parts: list[tuple[Window, Pending[ExportArchive | None] | None]] = [(window, pending)]
+        while parts:
+            part, started = parts.pop()
             self._window = part
             try:
-                archive = download(self._prepared(part, context), context)
+                if started is None:
+                    archive = self._retrying_download()(self._prepared(part, context), context)
+                else:
+                    archive = started.result()
             except (ExportTooLargeError, ExportTimeoutError) as exc:
                 if part.hours == 1:
                     raise
                 first, second = part.halves()
                 self.logger.warning("%s Halving: %s, then %s.", exc, first, second)
-                pending += [second, first]
+                parts += [(second, None), (first, None)]
                 continue
             finally:
                 count_request()
@@ -363,14 +414,18 @@ class EventsStream(FastRecordPath, AmplitudeStream):
             events: list[dict[str, Any]] = self._decoder.decode_lines(block)
         except msgspec.DecodeError as exc:
             raise CorruptExportError(window, f"a line is not JSON ({exc})") from None
-        fields = TIMESTAMP_FIELDS
-        event: dict[str, Any] = {}
         try:
-            for event in events:
-                normalize_fields(event, fields)
+            normalize_records(events, TIMESTAMP_FIELDS)
         except InvalidTimestampError as exc:
+            event = exc.record or {}
             raise InvalidRecordError(
                 f"Event uuid={event.get('uuid')!r} in the export of {window}: "
                 f"{exc}. Please report this value to the tap's maintainers."
             ) from None
         return events
+
+
+def _discard_archive(archive: ExportArchive | None) -> None:
+    """Close (and delete) the spooled file of a window that will not be read."""
+    if archive is not None:
+        archive.close()
