@@ -72,6 +72,7 @@ class Faults:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._paths: dict[str, _PathFaults] = {}
+        self._expired_links = 0
 
     def _at(self, path: str) -> _PathFaults:
         return self._paths.setdefault(path, _PathFaults())
@@ -138,8 +139,21 @@ class Faults:
         with self._lock:
             self._at(path).too_large_hours = max_hours
 
+    def expire_links(self, times: int = 1) -> None:
+        """The next ``times`` S3 links of cohort downloads have expired before they are used."""
+        with self._lock:
+            self._expired_links += times
+
+    def take_expired_link(self) -> bool:
+        with self._lock:
+            if self._expired_links:
+                self._expired_links -= 1
+                return True
+            return False
+
     def clear(self) -> None:
         with self._lock:
+            self._expired_links = 0
             self._paths.clear()
 
     def apply(self, spec: dict[str, Any]) -> None:
@@ -156,6 +170,7 @@ class Faults:
             "drop": self.drop,
             "payload_limit": self.payload_limit,
             "too_large": self.too_large,
+            "expire_links": self.expire_links,
         }
         if kind == "clear":
             self.clear()
