@@ -168,7 +168,9 @@ class CohortDownloads:
                 job.file = cohort_csv(job.cohort_id, job.size, job.prop_keys)
             if gzipped and job.gzipped is None:
                 job.gzipped = gzip.compress(job.file, compresslevel=1)
-            return job.gzipped if gzipped else job.file
+            content = job.gzipped if gzipped else job.file
+            assert content is not None
+            return content
 
     def new_link(self, job: CohortJob, *, expired: bool = False) -> str:
         """A fresh S3 token for the job (already expired when ``expired``)."""

@@ -513,10 +513,11 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             )
             self._json(202, {"request_id": job.request_id, "cohort_id": job.cohort_id})
             return
-        job = downloads.job(ident, project.project_id)
-        if job is None:
+        found = downloads.job(ident, project.project_id)
+        if found is None:
             self._json(404, DashboardError(404, "not_found", "Request not found").body)
             return
+        job = found
         if route == cohort_download.COHORT_STATUS:
             done = downloads.poll(job)
             body = {

@@ -76,9 +76,10 @@ class Taxonomy:
 
     @classmethod
     def generated(cls, event_types: list[str]) -> Taxonomy:
-        categories = [{"id": 1, "name": "Commerce"}, {"id": 2, "name": "Engagement"}]
+        names = ("Commerce", "Engagement")
+        categories: list[dict[str, Any]] = [{"id": i + 1, "name": n} for i, n in enumerate(names)]
         events = [
-            _event_type(name, categories[i % 2]["name"] if i % 3 != 2 else None)
+            _event_type(name, names[i % 2] if i % 3 != 2 else None)
             for i, name in enumerate(event_types)
         ]
         events.append(_event_type("Legacy Signup", "Engagement", deleted=True))

@@ -14,6 +14,7 @@ from singer_sdk.helpers.capabilities import PluginCapabilities, TapCapabilities
 
 from tap_amplitude.errors import AmplitudeError
 from tap_amplitude.fast_path import BufferedMsgSpecWriter
+from tap_amplitude.pacing import TAXONOMY_COST_PER_HOUR, CostBudget
 from tap_amplitude.settings import (
     CONFIG_SCHEMA,
     REMOVED_SETTINGS,
@@ -25,7 +26,8 @@ from tap_amplitude.streams import STREAM_TYPES
 
 
 class TapAmplitude(Tap):
-    """Singer tap for Amplitude: events (Export API), dashboard figures, annotations, cohorts."""
+    """Singer tap for Amplitude: events (Export API), dashboard figures, annotations, cohorts,
+    cohort members and the taxonomy."""
 
     name = "tap-amplitude"
     package_name = "singer-tap-amplitude"  # the distribution on PyPI: --about reads its version
@@ -69,8 +71,13 @@ class TapAmplitude(Tap):
                 "Config validation failed", errors=[str(exc)], schema=self.config_jsonschema
             ) from None
 
+    @cached_property
+    def taxonomy_budget(self) -> CostBudget:
+        """The Taxonomy API's hourly cost budget, shared by the taxonomy streams of a run."""
+        return CostBudget(TAXONOMY_COST_PER_HOUR)
+
     def discover_streams(self) -> list[Stream]:
-        """The six streams (the catalog is static)."""
+        """The twelve streams (the catalog is static)."""
         return [stream_type(self) for stream_type in STREAM_TYPES]
 
     @classmethod
