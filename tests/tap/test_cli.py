@@ -46,7 +46,7 @@ def test_about_lists_settings_with_secrets_marked() -> None:
     assert {"catalog", "state", "discover", "about", "stream-maps"} <= set(about["capabilities"])
 
 
-def test_discover_lists_six_streams_with_keys(tmp_path: Path) -> None:
+def test_discover_lists_twelve_streams_with_keys(tmp_path: Path) -> None:
     catalog = json.loads(_cli(tmp_path, "--discover").stdout)
     streams = {s["tap_stream_id"]: s for s in catalog["streams"]}
     assert set(streams) == {
@@ -56,10 +56,28 @@ def test_discover_lists_six_streams_with_keys(tmp_path: Path) -> None:
         "annotations",
         "cohorts",
         "events_list",
+        "cohort_members",
+        "taxonomy_categories",
+        "taxonomy_event_types",
+        "taxonomy_event_properties",
+        "taxonomy_user_properties",
+        "taxonomy_group_properties",
     }
     assert streams["events"]["key_properties"] == ["uuid"]
     assert streams["events"]["replication_key"] == "server_upload_time"
     assert streams["active_users"]["replication_key"] == "date"
+    assert streams["cohort_members"]["key_properties"] == ["cohort_id", "amplitude_id"]
+    assert streams["cohort_members"]["replication_key"] == "cohort_last_computed"
+    assert streams["taxonomy_event_properties"]["key_properties"] == [
+        "event_type",
+        "event_property",
+    ]
+    assert streams["taxonomy_group_properties"]["key_properties"] == [
+        "group_type",
+        "group_property",
+    ]
+    assert streams["taxonomy_user_properties"]["key_properties"] == ["user_property"]
+    assert streams["taxonomy_event_types"]["key_properties"] == ["event_type"]
     for stream in catalog["streams"]:
         for name, prop in stream["schema"]["properties"].items():
             assert prop.get("description"), (stream["tap_stream_id"], name)
