@@ -26,8 +26,7 @@ from tap_amplitude.streams import STREAM_TYPES
 
 
 class TapAmplitude(Tap):
-    """Singer tap for Amplitude: events (Export API), dashboard figures, annotations, cohorts,
-    cohort members and the taxonomy."""
+    """Singer tap for Amplitude: events, dashboard figures, cohorts and members, taxonomy."""
 
     name = "tap-amplitude"
     package_name = "singer-tap-amplitude"  # the distribution on PyPI: --about reads its version
