@@ -84,7 +84,11 @@ def test_discover_lists_twelve_streams_with_keys(tmp_path: Path) -> None:
 
 
 def test_test_flag_passes_and_names_what_failed(tmp_path: Path) -> None:
+    _EMULATOR.reset_requests()
     assert _cli(tmp_path, "--test").returncode == 0
+    # cohorts are listed, never downloaded: each download counts toward 500 per month
+    assert [r for r in _EMULATOR.requests if r.path == "/api/3/cohorts"]
+    assert not [r for r in _EMULATOR.requests if r.path.startswith("/api/5/")]
     bad = _cli(tmp_path, "--test", config={**_CONFIG, "secret_key": "nope-nope"})
     assert bad.returncode == 1
     assert "Connection test failed" in bad.stderr

@@ -38,7 +38,7 @@ from tap_amplitude.errors import (
     RetryableError,
 )
 from tap_amplitude.settings import parse_datetime_setting
-from tap_amplitude.streams.base import AmplitudeStream
+from tap_amplitude.streams.base import TRANSPORT_ERRORS, AmplitudeStream
 from tap_amplitude.timestamps import format_rfc3339
 
 if t.TYPE_CHECKING:
@@ -120,9 +120,16 @@ class CohortMembersStream(AmplitudeStream):
 
         def send(request: requests.PreparedRequest) -> requests.Response:
             started = time.monotonic()
-            response = self.requests_session.send(
-                request, timeout=self.timeout, allow_redirects=False, stream=stream
-            )
+            try:
+                response = self.requests_session.send(
+                    request, timeout=self.timeout, allow_redirects=False, stream=stream
+                )
+            except TRANSPORT_ERRORS as exc:
+                if authenticated:
+                    raise
+                # Never the URL: its query string is a (short-lived) credential.
+                msg = f"the S3 download failed ({type(exc).__name__})"
+                raise RetryableError(msg) from None
             self.log_request_duration(response, time.monotonic() - started)
             try:
                 self.validate_response(response)
@@ -176,6 +183,11 @@ class CohortMembersStream(AmplitudeStream):
             limit=settings.max_cohort_downloads_per_run,
         )
         self._log_plan(plan)
+        if self.ABORT_AT_RECORD_COUNT is not None:
+            # --test: listing the cohorts checks access; a download would cost one of the 500
+            # allowed per month.
+            self.logger.info("cohort_members: connection test: no cohort download requested")
+            return
         not_ready: list[str] = []
         for index, cohort in enumerate(plan.download, start=1):
             self.logger.info(
