@@ -70,6 +70,10 @@ class TapAmplitude(Tap):
                 "Config validation failed", errors=[str(exc)], schema=self.config_jsonschema
             ) from None
 
+    #: True under ``--test`` (streams keep it cheap: no cohort download is requested).
+    #: Set by :meth:`cb_test`: the SDK's ``run_connection_test`` is final.
+    connection_test = False
+
     @cached_property
     def taxonomy_budget(self) -> CostBudget:
         """The Taxonomy API's hourly cost budget, shared by the taxonomy streams of a run."""
@@ -99,6 +103,8 @@ class TapAmplitude(Tap):
     @classmethod
     def cb_test(cls, ctx: Any, param: Any, value: str) -> None:
         """``--test``: the SDK's connection check, failing with one clear message."""
+        if value:
+            cls.connection_test = True  # the process ends after the test
         try:
             super().cb_test(ctx, param, value)
         except AmplitudeError as exc:

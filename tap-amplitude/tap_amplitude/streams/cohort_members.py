@@ -183,7 +183,7 @@ class CohortMembersStream(AmplitudeStream):
             limit=settings.max_cohort_downloads_per_run,
         )
         self._log_plan(plan)
-        if self.ABORT_AT_RECORD_COUNT is not None:
+        if self._amplitude_tap.connection_test:
             # --test: listing the cohorts checks access; a download would cost one of the 500
             # allowed per month.
             self.logger.info("cohort_members: connection test: no cohort download requested")
