@@ -11,6 +11,7 @@ from typing import Any
 from singer_sdk import Stream, Tap
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import PluginCapabilities, TapCapabilities
+from singer_sdk.tap_base import CliTestOptionValue
 
 from tap_amplitude.errors import AmplitudeError
 from tap_amplitude.fast_path import BufferedMsgSpecWriter
@@ -103,8 +104,8 @@ class TapAmplitude(Tap):
     @classmethod
     def cb_test(cls, ctx: Any, param: Any, value: str) -> None:
         """``--test``: the SDK's connection check, failing with one clear message."""
-        if value:
-            cls.connection_test = True  # the process ends after the test
+        if value == CliTestOptionValue.All.value:  # the process ends after the test
+            cls.connection_test = True
         try:
             super().cb_test(ctx, param, value)
         except AmplitudeError as exc:
