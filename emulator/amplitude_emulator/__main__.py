@@ -27,6 +27,8 @@ _PROJECT_KEYS = {
     "zip_directory_entry",
     "export_lag_hours",
     "timezone",
+    "taxonomy_enabled",
+    "cohort_job_polls",
 }
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from amplitude_emulator.cohort_download import CohortDownloads
 from amplitude_emulator.faults import Faults
 from amplitude_emulator.generator import GeneratorSpec
 from amplitude_emulator.server import EmulatorHTTPServer
@@ -61,6 +62,7 @@ class Emulator:
         self.port = port
         self.record_bodies = record_bodies
         self.faults = Faults()
+        self.cohort_downloads = CohortDownloads()
         self.projects: list[Project] = []
         self._clock: datetime | None = None
         self._lock = threading.Lock()
@@ -84,6 +86,8 @@ class Emulator:
         spec: GeneratorSpec | None = None,
         export_lag_hours: float | None = None,
         timezone: str = "UTC",
+        taxonomy_enabled: bool = True,
+        cohort_job_polls: int = 1,
     ) -> Project:
         if any(p.api_key == api_key for p in self.projects):
             raise ValueError(f"a project with api_key {api_key!r} already exists")
@@ -99,6 +103,8 @@ class Emulator:
             zip_directory_entry=zip_directory_entry,
             export_lag_hours=export_lag_hours,
             timezone=timezone,
+            taxonomy_enabled=taxonomy_enabled,
+            cohort_job_polls=cohort_job_polls,
             clock_ms=self.clock_ms,
         )
         if spec is not None:
@@ -231,6 +237,7 @@ class Emulator:
         """Clear the request log and faults; with ``data`` also ingested events and profiles."""
         self.reset_requests()
         self.faults.clear()
+        self.cohort_downloads.clear()
         if data:
             for project in self.projects:
                 project.reset_ingested()

@@ -117,6 +117,7 @@ class Faults:
         self._lock = threading.Lock()
         self._paths: dict[str, _PathFaults] = {}
         self._holds: dict[str, Hold] = {}
+        self._expired_links = 0
 
     def _at(self, path: str) -> _PathFaults:
         return self._paths.setdefault(path, _PathFaults())
@@ -201,8 +202,21 @@ class Faults:
         with self._lock:
             self._at(path).delay = float(seconds)
 
+    def expire_links(self, times: int = 1) -> None:
+        """The next ``times`` S3 links of cohort downloads have expired before they are used."""
+        with self._lock:
+            self._expired_links += times
+
+    def take_expired_link(self) -> bool:
+        with self._lock:
+            if self._expired_links:
+                self._expired_links -= 1
+                return True
+            return False
+
     def clear(self) -> None:
         with self._lock:
+            self._expired_links = 0
             self._paths.clear()
         self.release_holds()
 
@@ -234,6 +248,7 @@ class Faults:
             "payload_limit": self.payload_limit,
             "too_large": self.too_large,
             "export_delay": self.export_delay,
+            "expire_links": self.expire_links,
         }
         if kind == "clear":
             self.clear()

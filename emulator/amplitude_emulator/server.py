@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
-from amplitude_emulator import responses
+from amplitude_emulator import cohort_download, responses
 from amplitude_emulator.dashboard import (
     GROUP_BY_REFUSED,
     DashboardError,
@@ -36,6 +36,7 @@ from amplitude_emulator.ingest_validation import (
 )
 from amplitude_emulator.labels import group_by_property
 from amplitude_emulator.store import Project
+from amplitude_emulator.taxonomy import TAXONOMY_PATHS, error_body
 from amplitude_emulator.timefmt import (
     MS_PER_DAY,
     datetime_to_ms,
@@ -82,6 +83,7 @@ READ_PATHS = frozenset(
         "/api/2/annotations",
         "/api/3/annotations",
         "/api/3/cohorts",
+        *TAXONOMY_PATHS,
     }
 )
 _REDACTED_HEADERS = frozenset({"authorization"})
@@ -230,7 +232,16 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             "/api/2/annotations": self._annotations_v2,
             "/api/3/annotations": self._annotations_v3,
             "/api/3/cohorts": self._cohorts,
+            "/api/2/taxonomy/category": self._taxonomy,
+            "/api/2/taxonomy/event": self._taxonomy,
+            "/api/2/taxonomy/event-property": self._taxonomy,
+            "/api/2/taxonomy/user-property": self._taxonomy,
+            "/api/2/taxonomy/group-property": self._taxonomy,
         }
+        download = cohort_download.route(path)
+        if download is not None:
+            self._cohort_download(method, *download)
+            return
         write_routes: dict[str, Callable[[], None]] = {
             "/batch": self._batch,
             "/2/httpapi": self._batch,
@@ -531,6 +542,126 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             self._send(status, answer.encode(), "text/plain; charset=utf-8")
         else:
             self._json(status, answer)
+
+    # -- cohort download (cohort_download.py) -----------------------------------------------
+
+    def _cohort_download(self, method: str, route: str, ident: str) -> None:
+        if method != "GET":
+            self._json(405, {"code": 405, "error": f"Method {method} not allowed; use GET"})
+            return
+        faults = self.server.emulator.faults
+        if faults.take_drop(route):
+            self._drop()
+        delay = faults.take_slow(route)
+        if delay:
+            time.sleep(delay)
+        downloads = self.server.emulator.cohort_downloads
+        if route == cohort_download.S3_FILE:
+            self._s3_file(downloads, ident)
+            return
+        project = self._authenticate()
+        if project is None or self._status_fault(route, read_side=True):
+            return
+        if not project.cohorts_enabled:
+            self._json(403, DashboardError(403, "forbidden", responses.COHORTS_DISABLED).body)
+            return
+        if route == cohort_download.COHORT_REQUEST:
+            cohort = project.cohort(ident)
+            if cohort is None:
+                self._json(404, DashboardError(404, "not_found", "Cohort not found").body)
+                return
+            query = parse_qsl(urlsplit(self.path).query, keep_blank_values=True)
+            keys = tuple(value for name, value in query if name == "propKeys" and value)
+            with_props = self.query.get("props") == "1"
+            job = downloads.request(
+                project.project_id,
+                cohort,
+                int(cohort.get("size") or 0),
+                (keys or cohort_download.MEMBER_PROPERTIES) if with_props else None,
+                project.cohort_job_polls,
+            )
+            self._json(202, {"request_id": job.request_id, "cohort_id": job.cohort_id})
+            return
+        found = downloads.job(ident, project.project_id)
+        if found is None:
+            self._json(404, DashboardError(404, "not_found", "Request not found").body)
+            return
+        job = found
+        if route == cohort_download.COHORT_STATUS:
+            done = downloads.poll(job)
+            body = {
+                "request_id": job.request_id,
+                "cohort_id": job.cohort_id,
+                "async_status": "JOB COMPLETED" if done else "JOB INPROGRESS",
+            }
+            self._json(200 if done else 202, body)
+            return
+        if job.polls_left > 0:
+            self._bad_request("The cohort download job has not completed yet")
+            return
+        if job.size <= downloads.body_limit:
+            self._send(200, downloads.content(job, gzipped=False), "text/csv")
+            return
+        token = downloads.new_link(job, expired=faults.take_expired_link())
+        host = self.headers.get("Host", f"127.0.0.1:{self.server.server_address[1]}")
+        location = f"http://{host}/s3/cohort-files/{token}?X-Amz-Expires=60"
+        self._send(302, b"", "text/plain", {"Location": location})
+
+    def _s3_file(self, downloads: cohort_download.CohortDownloads, token: str) -> None:
+        job, expired = downloads.resolve(token)
+        if job is None or expired:
+            self._send(403, cohort_download.S3_EXPIRED_BODY, "application/xml")
+            return
+        body = downloads.content(job, gzipped=True)
+        cut = self.server.emulator.faults.take_truncate(cohort_download.S3_FILE)
+        self.status = 200
+        self.send_response(200)
+        self.send_header("Content-Type", "text/csv")
+        self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self._record_once()
+        view = memoryview(body)[: int(len(body) * cut)] if cut is not None else memoryview(body)
+        for offset in range(0, len(view), _SEND_CHUNK):
+            self.wfile.write(view[offset : offset + _SEND_CHUNK])
+        if cut is not None:
+            self.wfile.flush()
+            self._drop()
+
+    # -- taxonomy (taxonomy.py) --------------------------------------------------------------
+
+    def _taxonomy(self, project: Project) -> None:
+        if not project.taxonomy_enabled:
+            # Docs: "The Taxonomy API requires an Enterprise plan account. If your
+            # subscription doesn't qualify, the call results in a 404 Bad Request response."
+            self._json(404, error_body("Bad Request"))
+            return
+        limits = project.taxonomy_limits
+        refused = limits.enter()
+        if refused is not None:
+            self._json(429, error_body(refused))
+            return
+        try:
+            taxonomy = project.taxonomy()
+            show_deleted = self.query.get("showDeleted", "").lower() == "true"
+            path = self.route_path
+            data: list[dict[str, Any]] | None
+            if path.endswith("/category"):
+                data = list(taxonomy.categories)
+            elif path.endswith("/event"):
+                data = taxonomy.events_body(show_deleted)
+            elif path.endswith("/event-property"):
+                data = taxonomy.event_properties_body(self.query.get("event_type"))
+            elif path.endswith("/user-property"):
+                data = taxonomy.user_properties_body(show_deleted)
+            else:
+                data = taxonomy.group_properties_body(self.query.get("group_type"))
+            if data is None:
+                self._json(400, error_body("Not found"))
+            else:
+                self._json(200, {"success": True, "data": data})
+        finally:
+            limits.leave()
 
     # -- write side ------------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ from amplitude_emulator.profiles import (
     apply_operations,
     normalise_operations,
 )
+from amplitude_emulator.taxonomy import Taxonomy, TaxonomyLimits
 from amplitude_emulator.timefmt import (
     MS_PER_DAY,
     MS_PER_HOUR,
@@ -158,6 +159,8 @@ class Project:
         zip_directory_entry: bool = True,
         export_lag_hours: float | None = None,
         timezone: str = "UTC",
+        taxonomy_enabled: bool = True,
+        cohort_job_polls: int = 1,
         blob_cache_bytes: int = 1 << 30,
         clock_ms: Callable[[], int] | None = None,
     ) -> None:
@@ -186,6 +189,13 @@ class Project:
         self.user_groups: dict[str, dict[str, Any]] = {}
         self.extra_annotations: list[dict[str, Any]] = []
         self.extra_cohorts: list[dict[str, Any]] = []
+        # Cohorts: a recomputation changes lastComputed (and maybe size) of any cohort.
+        self.cohort_changes: dict[str, dict[str, Any]] = {}
+        # Status polls answered 202 "JOB INPROGRESS" before a download job completes.
+        self.cohort_job_polls = cohort_job_polls
+        self.taxonomy_enabled = taxonomy_enabled
+        self._taxonomy: Taxonomy | None = None
+        self.taxonomy_limits = TaxonomyLimits()
         # Ingested events of an hour: export lines, built on first export (a _PendingExport
         # until then), so ingesting stays cheap enough for benchmarks of the write side.
         self._lines: dict[int, list[str | _PendingExport]] = {}
@@ -679,12 +689,64 @@ class Project:
         return generated + list(self.extra_annotations)
 
     def cohorts(self) -> list[dict[str, Any]]:
-        with self.admin.lock:
+        generated = []
+        if self.generated is not None:
+            generated = self.generated.cohorts(self.generated.start_hour * MS_PER_HOUR)
+        with self.admin.lock:  # cohorts uploaded through /api/3/cohorts/upload
             uploaded = [dict(c) for c in self.admin.cohorts.values()]
-        if self.generated is None:
-            return list(self.extra_cohorts) + uploaded
-        start_ms = self.generated.start_hour * MS_PER_HOUR
-        return self.generated.cohorts(start_ms) + list(self.extra_cohorts) + uploaded
+        return [
+            {**cohort, **self.cohort_changes.get(str(cohort["id"]), {})}
+            for cohort in generated + list(self.extra_cohorts) + uploaded
+        ]
+
+    def cohort(self, cohort_id: str) -> dict[str, Any] | None:
+        return next((c for c in self.cohorts() if str(c["id"]) == cohort_id), None)
+
+    def add_cohort(
+        self,
+        name: str,
+        size: int,
+        *,
+        cohort_id: str | None = None,
+        last_computed: int = 1_767_225_600,
+        archived: bool = False,
+    ) -> dict[str, Any]:
+        """A cohort of ``size`` members (lastComputed in epoch seconds, as documented)."""
+        cohort = {
+            "appId": self.project_id,
+            "archived": archived,
+            "definition": {},
+            "description": None,
+            "finished": True,
+            "id": cohort_id or f"c{len(self.extra_cohorts):06d}",
+            "name": name,
+            "owners": ["owner0@example.com"],
+            "viewers": [],
+            "published": True,
+            "size": size,
+            "type": "redshift",
+            "lastMod": last_computed,
+            "createdAt": last_computed - 86_400,
+            "lastComputed": last_computed,
+            "hidden": False,
+            "metadata": [],
+            "shortcut_ids": [],
+        }
+        self.extra_cohorts.append(cohort)
+        return cohort
+
+    def recompute_cohort(self, cohort_id: str, last_computed: int, size: int | None = None) -> None:
+        """The cohort was computed again at ``last_computed`` (epoch seconds)."""
+        change = self.cohort_changes.setdefault(cohort_id, {})
+        change["lastComputed"] = last_computed
+        if size is not None:
+            change["size"] = size
+
+    def taxonomy(self) -> Taxonomy:
+        """The tracking plan (built from the generated event types on first use)."""
+        if self._taxonomy is None:
+            self._taxonomy = Taxonomy.generated(self.event_types)
+        return self._taxonomy
 
     @property
     def event_types(self) -> list[str]:
@@ -702,6 +764,7 @@ class Project:
                 "region": self.region,
                 "project_id": self.project_id,
                 "cohorts_enabled": self.cohorts_enabled,
+                "taxonomy_enabled": self.taxonomy_enabled,
                 "country_group_by_ok": self.country_group_by_ok,
                 "annotations_v3": self.annotations_v3,
                 "export_lag_hours": self.export_lag_hours,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["ApiPath"]
+__all__ = ["COHORT_DOWNLOAD_PATHS", "TAXONOMY_PATHS", "ApiPath"]
 
 
 class ApiPath(StrEnum):
@@ -17,3 +17,27 @@ class ApiPath(StrEnum):
     ANNOTATIONS_V3 = "/api/3/annotations"
     ANNOTATIONS_V2 = "/api/2/annotations"
     COHORTS = "/api/3/cohorts"
+    # The asynchronous cohort download; {…} parts are filled in per request.
+    COHORT_REQUEST = "/api/5/cohorts/request/{cohort_id}"
+    COHORT_STATUS = "/api/5/cohorts/request-status/{request_id}"
+    COHORT_FILE = "/api/5/cohorts/request/{request_id}/file"
+    COHORT_S3_FILE = "<pre-signed S3 URL>"  # where COHORT_FILE redirects large files
+    TAXONOMY_CATEGORY = "/api/2/taxonomy/category"
+    TAXONOMY_EVENT = "/api/2/taxonomy/event"
+    TAXONOMY_EVENT_PROPERTY = "/api/2/taxonomy/event-property"
+    TAXONOMY_USER_PROPERTY = "/api/2/taxonomy/user-property"
+    TAXONOMY_GROUP_PROPERTY = "/api/2/taxonomy/group-property"
+
+
+COHORT_DOWNLOAD_PATHS = frozenset(
+    {ApiPath.COHORT_REQUEST, ApiPath.COHORT_STATUS, ApiPath.COHORT_FILE}
+)
+TAXONOMY_PATHS = frozenset(
+    {
+        ApiPath.TAXONOMY_CATEGORY,
+        ApiPath.TAXONOMY_EVENT,
+        ApiPath.TAXONOMY_EVENT_PROPERTY,
+        ApiPath.TAXONOMY_USER_PROPERTY,
+        ApiPath.TAXONOMY_GROUP_PROPERTY,
+    }
+)

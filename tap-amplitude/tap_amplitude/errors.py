@@ -15,6 +15,7 @@ __all__ = [
     "AmplitudeAPIError",
     "AmplitudeError",
     "AuthenticationError",
+    "CohortNotReadyError",
     "CorruptExportError",
     "EndpointNotServedError",
     "ExportGatewayTimeoutError",
@@ -22,6 +23,7 @@ __all__ = [
     "ExportTooLargeError",
     "GroupByCountryError",
     "InvalidRecordError",
+    "ItemGoneError",
     "RetriesExhaustedError",
     "RetryableError",
 ]
@@ -102,6 +104,14 @@ class GroupByCountryError(AmplitudeAPIError):
 
 class EndpointNotServedError(AmplitudeAPIError):
     """404 on /api/3/annotations: this deployment serves only the legacy /api/2/annotations."""
+
+
+class ItemGoneError(AmplitudeAPIError):
+    """One item of a stream (a cohort, an event type) is gone: it is skipped, the stream goes on."""
+
+
+class CohortNotReadyError(AmplitudeAPIError):
+    """A cohort's member file was not ready within ``cohort_poll_timeout``."""
 
 
 class ExportTooLargeError(AmplitudeAPIError):

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 import msgspec
 import requests
 
-from tap_amplitude.api import ApiPath
+from tap_amplitude.api import COHORT_DOWNLOAD_PATHS, TAXONOMY_PATHS, ApiPath
 
 __all__ = ["RETRYABLE_STATUSES", "RULES", "Action", "Rule", "classify", "error_detail"]
 
@@ -29,6 +29,7 @@ class Action(StrEnum):
     HALVE = "halve"  # the export window is too large: it is split in two
     TOLERATE = "tolerate"  # not an error for this endpoint: no records (logged when `fix`)
     FALLBACK = "fallback"  # read another endpoint instead
+    SKIP = "skip"  # one item (a cohort, an event type) is gone: skip it, the stream goes on
     AUTH = "auth"  # fatal: credentials or region
     FAIL = "fail"  # fatal: retrying cannot fix it
 
@@ -59,6 +60,11 @@ def _export_too_large(response: requests.Response) -> bool:
     return not error_detail(response).lower().startswith("invalid")
 
 
+def _not_bad_credentials(response: requests.Response) -> bool:
+    # A bad key answers 403 "Invalid API Key" on the read side (live curls): never a plan gate.
+    return "invalid api key" not in error_detail(response).lower()
+
+
 def _grouped_by_country(response: requests.Response) -> bool:
     url = response.request.url if response.request is not None else None
     return "g" in parse_qs(urlsplit(url or "").query)
@@ -86,6 +92,11 @@ class Rule:
 
 
 _EXPORT = frozenset({ApiPath.EXPORT})
+COHORTS_FIX = (
+    "The Behavioral Cohorts add-on (Audiences) is probably not on this project's plan, or the "
+    "key lacks permission for it."
+)
+TAXONOMY_FIX = "The Taxonomy API needs an Enterprise plan: Amplitude answers 404 to other plans."
 RULES: tuple[Rule, ...] = (
     Rule(_EXPORT, frozenset({404}), Action.TOLERATE),  # an empty window
     Rule(_EXPORT, frozenset({504}), Action.RETRY, max_attempts=EXPORT_504_ATTEMPTS),
@@ -94,9 +105,32 @@ RULES: tuple[Rule, ...] = (
         frozenset({ApiPath.COHORTS}),
         frozenset({400, 402, 403, 404}),
         Action.TOLERATE,
-        "The Behavioral Cohorts add-on is probably not on this project's plan, or the key "
-        "lacks permission for it.",
+        COHORTS_FIX,
+        when=_not_bad_credentials,
     ),
+    Rule(
+        frozenset({ApiPath.COHORT_REQUEST}),
+        frozenset({404}),
+        Action.SKIP,
+        "The cohort was deleted after it was listed; it is skipped.",
+    ),
+    Rule(
+        COHORT_DOWNLOAD_PATHS,
+        frozenset({402, 403}),
+        Action.TOLERATE,
+        COHORTS_FIX,
+        when=_not_bad_credentials,
+    ),
+    # S3 answers 403 "Request has expired" once its one-minute link is used too late: retried
+    # with a new link from /file (valid seven days).
+    Rule(frozenset({ApiPath.COHORT_S3_FILE}), frozenset({400, 403, 404}), Action.RETRY),
+    Rule(
+        frozenset({ApiPath.TAXONOMY_EVENT_PROPERTY}),
+        frozenset({400}),
+        Action.SKIP,
+        "The event type was deleted after it was listed; its properties are skipped.",
+    ),
+    Rule(TAXONOMY_PATHS, frozenset({404}), Action.TOLERATE, TAXONOMY_FIX),
     Rule(None, frozenset({401, 403}), Action.AUTH),
     Rule(
         None,

@@ -196,11 +196,55 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
         ),
     ),
     th.Property(
+        "cohort_ids",
+        th.ArrayType(th.StringType(min_length=1)),
+        title="Cohort IDs",
+        description=(
+            "Ids of the cohorts whose members the cohort_members stream downloads (the id in "
+            "the cohort's URL in Amplitude). Default: every cohort that is not archived."
+        ),
+    ),
+    th.Property(
+        "cohort_member_properties",
+        th.ArrayType(th.StringType(min_length=1)),
+        default=[],
+        title="Cohort Member Properties",
+        description=(
+            "User properties to download with each cohort member (e.g. country, gp:plan), in "
+            "the record's user_properties. Default: none (Amplitude's docs advise leaving "
+            "properties out when downloads time out)."
+        ),
+    ),
+    th.Property(
+        "max_cohort_downloads_per_run",
+        th.IntegerType(minimum=1, maximum=500),
+        default=10,
+        title="Max Cohort Downloads per Run",
+        description=(
+            "At most this many cohorts are downloaded per run (Amplitude allows 500 cohort "
+            "downloads per month). Cohorts over the limit are named in the log and downloaded "
+            "by the next runs, least recently downloaded first."
+        ),
+    ),
+    th.Property(
+        "cohort_poll_timeout",
+        th.DecimalType(minimum=1),
+        default=1800,
+        title="Cohort Poll Timeout (seconds)",
+        description=(
+            "Seconds to wait for Amplitude to prepare one cohort's member file (its status is "
+            "polled with growing intervals). A cohort not ready by then fails the run once "
+            "the other cohorts are delivered; the next run asks for it again."
+        ),
+    ),
+    th.Property(
         "request_timeout",
         th.DecimalType(minimum=1),
         default=60,
         title="Request Timeout (seconds)",
-        description="Seconds to wait for a Dashboard REST, annotations or cohorts response.",
+        description=(
+            "Seconds to wait for a Dashboard REST, annotations, cohorts or taxonomy response."
+        ),
     ),
     th.Property(
         "export_timeout",
@@ -278,6 +322,10 @@ class TapSettings:
     request_timeout: float
     export_timeout: float
     retry_policy: RetryPolicy
+    cohort_ids: tuple[str, ...] | None
+    cohort_member_properties: tuple[str, ...]
+    max_cohort_downloads_per_run: int
+    cohort_poll_timeout: float
 
     @property
     def zone(self) -> ZoneInfo:
@@ -370,4 +418,15 @@ def parse_settings(config: Mapping[str, Any]) -> TapSettings:
             base=backoff_base,
             cap=backoff_max,
         ),
+        cohort_ids=_distinct(config.get("cohort_ids")) or None,
+        cohort_member_properties=_distinct(setting(config, "cohort_member_properties")) or (),
+        max_cohort_downloads_per_run=int(setting(config, "max_cohort_downloads_per_run")),
+        cohort_poll_timeout=float(setting(config, "cohort_poll_timeout")),
     )
+
+
+def _distinct(values: Any) -> tuple[str, ...] | None:
+    """A list setting without blanks or repeats (None when unset)."""
+    if values is None:
+        return None
+    return tuple(dict.fromkeys(str(value).strip() for value in values if str(value).strip()))

@@ -11,9 +11,11 @@ from typing import Any
 from singer_sdk import Stream, Tap
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import PluginCapabilities, TapCapabilities
+from singer_sdk.tap_base import CliTestOptionValue
 
 from tap_amplitude.errors import AmplitudeError
 from tap_amplitude.fast_path import BufferedMsgSpecWriter
+from tap_amplitude.pacing import TAXONOMY_COST_PER_HOUR, CostBudget
 from tap_amplitude.settings import (
     CONFIG_SCHEMA,
     REMOVED_SETTINGS,
@@ -25,7 +27,7 @@ from tap_amplitude.streams import STREAM_TYPES
 
 
 class TapAmplitude(Tap):
-    """Singer tap for Amplitude: events (Export API), dashboard figures, annotations, cohorts."""
+    """Singer tap for Amplitude: events, dashboard figures, cohorts and members, taxonomy."""
 
     name = "tap-amplitude"
     package_name = "singer-tap-amplitude"  # the distribution on PyPI: --about reads its version
@@ -69,8 +71,17 @@ class TapAmplitude(Tap):
                 "Config validation failed", errors=[str(exc)], schema=self.config_jsonschema
             ) from None
 
+    #: True under ``--test`` (streams keep it cheap: no cohort download is requested).
+    #: Set by :meth:`cb_test`: the SDK's ``run_connection_test`` is final.
+    connection_test = False
+
+    @cached_property
+    def taxonomy_budget(self) -> CostBudget:
+        """The Taxonomy API's hourly cost budget, shared by the taxonomy streams of a run."""
+        return CostBudget(TAXONOMY_COST_PER_HOUR)
+
     def discover_streams(self) -> list[Stream]:
-        """The six streams (the catalog is static)."""
+        """The twelve streams (the catalog is static)."""
         return [stream_type(self) for stream_type in STREAM_TYPES]
 
     @classmethod
@@ -93,6 +104,8 @@ class TapAmplitude(Tap):
     @classmethod
     def cb_test(cls, ctx: Any, param: Any, value: str) -> None:
         """``--test``: the SDK's connection check, failing with one clear message."""
+        if value == CliTestOptionValue.All.value:  # the process ends after the test
+            cls.connection_test = True
         try:
             super().cb_test(ctx, param, value)
         except AmplitudeError as exc:

@@ -34,6 +34,7 @@ __all__ = [
     "config_for",
     "make_emulator",
     "run_tap",
+    "select_catalog",
     "write_json",
 ]
 
@@ -129,6 +130,7 @@ def run_tap(
     args: tuple[str, ...] = (),
     timeout: float = 120,
     now: str | None = None,
+    catalog: Path | None = None,
 ) -> Run:
     """Run the tap to completion (selecting ``streams`` only, when given); with ``now`` (an
     ISO instant) its clock is frozen there (see tests/tap/frozen_clock.py)."""
@@ -140,6 +142,8 @@ def run_tap(
         env = {**os.environ, "TAP_TEST_NOW": now}
     if streams is not None:
         command += ["--catalog", str(select_catalog(tmp, config_path, streams))]
+    elif catalog is not None:
+        command += ["--catalog", str(catalog)]
     if state is not None:
         command += ["--state", str(write_json(tmp / "state.json", state))]
     done = subprocess.run(

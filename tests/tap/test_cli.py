@@ -77,7 +77,7 @@ def test_about_lists_settings_with_secrets_marked() -> None:
     assert {"catalog", "state", "discover", "about", "stream-maps"} <= set(about["capabilities"])
 
 
-def test_discover_lists_six_streams_with_keys(tmp_path: Path, cli_config: dict) -> None:
+def test_discover_lists_twelve_streams_with_keys(tmp_path: Path, cli_config: dict) -> None:
     catalog = json.loads(_cli(tmp_path, "--discover", config=cli_config).stdout)
     streams = {s["tap_stream_id"]: s for s in catalog["streams"]}
     assert set(streams) == {
@@ -87,17 +87,41 @@ def test_discover_lists_six_streams_with_keys(tmp_path: Path, cli_config: dict) 
         "annotations",
         "cohorts",
         "events_list",
+        "cohort_members",
+        "taxonomy_categories",
+        "taxonomy_event_types",
+        "taxonomy_event_properties",
+        "taxonomy_user_properties",
+        "taxonomy_group_properties",
     }
     assert streams["events"]["key_properties"] == ["uuid"]
     assert streams["events"]["replication_key"] == "server_upload_time"
     assert streams["active_users"]["replication_key"] == "date"
+    assert streams["cohort_members"]["key_properties"] == ["cohort_id", "amplitude_id"]
+    assert streams["cohort_members"]["replication_key"] == "cohort_last_computed"
+    assert streams["taxonomy_event_properties"]["key_properties"] == [
+        "event_type",
+        "event_property",
+    ]
+    assert streams["taxonomy_group_properties"]["key_properties"] == [
+        "group_type",
+        "group_property",
+    ]
+    assert streams["taxonomy_user_properties"]["key_properties"] == ["user_property"]
+    assert streams["taxonomy_event_types"]["key_properties"] == ["event_type"]
     for stream in catalog["streams"]:
         for name, prop in stream["schema"]["properties"].items():
             assert prop.get("description"), (stream["tap_stream_id"], name)
 
 
-def test_test_flag_passes_and_names_what_failed(tmp_path: Path, cli_config: dict) -> None:
+def test_test_flag_passes_and_names_what_failed(
+    tmp_path: Path, cli_emulator: Emulator, cli_config: dict
+) -> None:
+    cli_emulator.reset_requests()
     assert _cli(tmp_path, "--test", config=cli_config).returncode == 0
+    # cohorts are listed, never downloaded: each download counts toward 500 per month
+    assert [r for r in cli_emulator.requests if r.path == "/api/3/cohorts"]
+    assert not [r for r in cli_emulator.requests if r.path.startswith("/api/5/")]
     bad = _cli(tmp_path, "--test", config={**cli_config, "secret_key": "nope-nope"})
     assert bad.returncode == 1
     assert "Connection test failed" in bad.stderr

@@ -13,6 +13,7 @@ import pytest
 import requests
 from jsonschema import Draft202012Validator
 from tap_amplitude.api import ApiPath
+from tap_amplitude.cohort_plan import Cohort, epoch_to_datetime, plan_downloads, poll_delay
 from tap_amplitude.errors import CorruptExportError, ExportGatewayTimeoutError, RetryableError
 from tap_amplitude.export_reader import ExportArchive
 from tap_amplitude.progress import ExportProgress
@@ -394,6 +395,12 @@ def _response(
     return response
 
 
+_INVALID_KEY = (
+    b'{"error":{"http_code":403,"type":"unspecified","message":"Unspecified Error",'
+    b'"metadata":{"details":"Invalid API Key"}}}'
+)
+
+
 @pytest.mark.parametrize(
     ("path", "status", "body", "url", "action"),
     [
@@ -405,6 +412,17 @@ def _response(
         (ApiPath.EXPORT, 401, b"", "", Action.AUTH),
         (ApiPath.COHORTS, 403, b"", "", Action.TOLERATE),
         (ApiPath.COHORTS, 402, b"", "", Action.TOLERATE),
+        # a bad key answers 403 "Invalid API Key": never mistaken for a plan gate
+        (ApiPath.COHORTS, 403, _INVALID_KEY, "", Action.AUTH),
+        (ApiPath.COHORT_REQUEST, 403, b"", "", Action.TOLERATE),
+        (ApiPath.COHORT_REQUEST, 403, _INVALID_KEY, "", Action.AUTH),
+        (ApiPath.COHORT_REQUEST, 404, b"", "", Action.SKIP),
+        (ApiPath.COHORT_STATUS, 503, b"", "", Action.RETRY),
+        (ApiPath.COHORT_S3_FILE, 403, b"<Error>Request has expired</Error>", "", Action.RETRY),
+        (ApiPath.TAXONOMY_CATEGORY, 404, b"", "", Action.TOLERATE),
+        (ApiPath.TAXONOMY_EVENT_PROPERTY, 400, b"", "", Action.SKIP),
+        (ApiPath.TAXONOMY_EVENT, 400, b"", "", Action.FAIL),
+        (ApiPath.TAXONOMY_USER_PROPERTY, 429, b"", "", Action.RETRY),
         (ApiPath.EVENTS_LIST, 403, b"", "", Action.AUTH),
         (ApiPath.EVENTS_LIST, 429, b"", "", Action.RETRY),
         (ApiPath.EVENTS_LIST, 501, b"", "", Action.FAIL),  # only 429/500/502/503/504 retry
@@ -479,3 +497,38 @@ def test_export_progress_line_says_window_i_of_n_events_so_far_and_rate() -> Non
     assert line.endswith(" events/s")
     second = Window(first.end, first.end + dt.timedelta(days=1))
     assert ": 0 events; 2,000 events so far" in progress.window_done(second)
+
+
+def test_cohort_plan_recomputed_only_waiting_longest_first_within_the_limit() -> None:
+    def at(day: int) -> dt.datetime:
+        return dt.datetime(2026, 1, day, tzinfo=dt.UTC)
+
+    cohorts = [
+        Cohort("a", "A", at(5), archived=False),  # recomputed after its bookmark
+        Cohort("b", "B", at(3), archived=False),  # unchanged
+        Cohort("c", "C", at(4), archived=False),  # never downloaded
+        Cohort("d", "D", at(6), archived=True),  # archived: not by default
+        Cohort("e", "E", None, archived=False),  # never computed
+        Cohort("f", "F", at(9), archived=False),  # recomputed, downloaded longer ago than a
+    ]
+    bookmarks = {"a": at(2), "b": at(3), "f": at(1)}
+    plan = plan_downloads(cohorts, wanted_ids=None, bookmarks=bookmarks, incremental=True, limit=2)
+    assert [c.id for c in plan.download] == ["c", "f"]
+    assert [c.id for c in plan.over_limit] == ["a"]
+    assert [c.id for c in plan.unchanged] == ["b"]
+    assert [c.id for c in plan.archived] == ["d"]
+    assert [c.id for c in plan.never_computed] == ["e"]
+    chosen = plan_downloads(
+        cohorts, wanted_ids=("d", "b", "zz"), bookmarks=bookmarks, incremental=False, limit=5
+    )
+    assert sorted(c.id for c in chosen.download) == ["b", "d"]  # listed: archived too
+    assert chosen.unknown_ids == ["zz"]
+
+
+def test_last_computed_in_seconds_or_milliseconds() -> None:
+    seconds = epoch_to_datetime(1679440233)
+    assert seconds == epoch_to_datetime(1679440233000)
+    assert seconds == dt.datetime(2023, 3, 21, 23, 10, 33, tzinfo=dt.UTC)
+    assert epoch_to_datetime(None) is None
+    assert epoch_to_datetime("soon") is None
+    assert [poll_delay(n, 1, 60) for n in range(8)] == [1, 2, 4, 8, 16, 32, 60, 60]

@@ -1,8 +1,16 @@
-"""The tap's six streams."""
+"""The tap's streams."""
 
+from tap_amplitude.streams.cohort_members import CohortMembersStream
 from tap_amplitude.streams.dashboard import ActiveUsersStream, AverageSessionLengthStream
 from tap_amplitude.streams.events import EventsStream
 from tap_amplitude.streams.project import AnnotationsStream, CohortsStream, EventsListStream
+from tap_amplitude.streams.taxonomy import (
+    TaxonomyCategoriesStream,
+    TaxonomyEventPropertiesStream,
+    TaxonomyEventTypesStream,
+    TaxonomyGroupPropertiesStream,
+    TaxonomyUserPropertiesStream,
+)
 
 STREAM_TYPES = (
     EventsStream,
@@ -11,6 +19,12 @@ STREAM_TYPES = (
     AnnotationsStream,
     CohortsStream,
     EventsListStream,
+    CohortMembersStream,
+    TaxonomyCategoriesStream,
+    TaxonomyEventTypesStream,
+    TaxonomyEventPropertiesStream,
+    TaxonomyUserPropertiesStream,
+    TaxonomyGroupPropertiesStream,
 )
 
 __all__ = [
@@ -18,7 +32,13 @@ __all__ = [
     "ActiveUsersStream",
     "AnnotationsStream",
     "AverageSessionLengthStream",
+    "CohortMembersStream",
     "CohortsStream",
     "EventsListStream",
     "EventsStream",
+    "TaxonomyCategoriesStream",
+    "TaxonomyEventPropertiesStream",
+    "TaxonomyEventTypesStream",
+    "TaxonomyGroupPropertiesStream",
+    "TaxonomyUserPropertiesStream",
 ]

@@ -32,6 +32,7 @@ from tap_amplitude.errors import (
     AuthenticationError,
     EndpointNotServedError,
     GroupByCountryError,
+    ItemGoneError,
     RetryableError,
 )
 from tap_amplitude.responses import Action, Rule, classify, error_detail
@@ -178,6 +179,8 @@ class AmplitudeStream(RESTStream[Any]):
             case Action.FALLBACK:
                 msg = f"{path} is not served here (HTTP {status}); {rule.fix}"
                 raise EndpointNotServedError(msg, status=status)
+            case Action.SKIP:
+                raise ItemGoneError(f"HTTP {status} on {path}: {detail}. {rule.fix}", status=status)
             case Action.FAIL if rule.when is not None and self.api_path is ApiPath.ACTIVE_USERS:
                 raise GroupByCountryError(f"HTTP {status} on {path}: {detail}")
             case _:

@@ -1,0 +1,154 @@
+"""The taxonomy streams: the project's tracking plan from the Taxonomy API (full table).
+
+Bodies are ``{"success": true, "data": [...]}`` (Taxonomy API docs). Hidden event types and user
+properties are never returned by the API ("Hidden events, those that have a visibility other than
+Visible, don't appear in the response"), so they cannot be extracted. Deleted ones are returned
+with ``showDeleted=true``: user properties carry a ``deleted`` field; event types do not, so the
+tap reads the list with and without deleted ones and sets ``deleted`` itself. Event properties
+are listed per event type (plus the shared ones, ``event_type`` ""), group properties all at
+once. Every request is paced by the run's :class:`tap_amplitude.pacing.CostBudget`; 404 means the
+plan has no Taxonomy API (Enterprise only): the stream is skipped with a warning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import requests
+from singer_sdk.helpers.types import Context
+
+from tap_amplitude.api import ApiPath
+from tap_amplitude.errors import ItemGoneError
+from tap_amplitude.responses import Action, Rule
+from tap_amplitude.streams.base import AmplitudeStream
+
+if TYPE_CHECKING:
+    from singer_sdk.helpers.types import RequestFunc
+
+
+class _TaxonomyStream(AmplitudeStream):
+    replication_key = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._params: dict[str, Any] = {}
+        self.plan_gated = False
+
+    def request_decorator(self, func: RequestFunc) -> RequestFunc:
+        """Each attempt spends one unit of the hourly cost budget first (waiting if needed)."""
+        budget = self._amplitude_tap.taxonomy_budget
+
+        def paced(*args: Any, **kwargs: Any) -> requests.Response:
+            waited = budget.spend()
+            if waited:
+                self.logger.info(
+                    "%s: waited %.0fs to stay within the Taxonomy API's %d cost per hour",
+                    self.name,
+                    waited,
+                    budget.per_hour,
+                )
+            return func(*args, **kwargs)
+
+        return super().request_decorator(paced)
+
+    def act_on(self, rule: Rule, response: requests.Response) -> None:
+        """Remember a tolerated plan gate (the stream stops asking)."""
+        if rule.action is Action.TOLERATE:
+            self.plan_gated = True
+        super().act_on(rule, response)
+
+    def get_url_params(
+        self,
+        context: Context | None,  # noqa: ARG002
+        next_page_token: Any,  # noqa: ARG002
+    ) -> dict[str, Any]:
+        """The query of the request in flight."""
+        return dict(self._params)
+
+    def fetch(self, path: ApiPath, context: Context | None, **params: Any) -> list[dict[str, Any]]:
+        """Every item of one request (none when the plan gates it)."""
+        self.path, self._params = path.value, params
+        try:
+            return list(self.request_records(context))
+        finally:
+            self.path, self._params = type(self).path, {}
+
+
+class TaxonomyCategoriesStream(_TaxonomyStream):
+    """Event categories (/api/2/taxonomy/category)."""
+
+    name = "taxonomy_categories"
+    path = ApiPath.TAXONOMY_CATEGORY.value
+    primary_keys = ("id",)
+
+
+class TaxonomyEventTypesStream(_TaxonomyStream):
+    """Event types (/api/2/taxonomy/event), deleted ones flagged ``deleted``."""
+
+    name = "taxonomy_event_types"
+    path = ApiPath.TAXONOMY_EVENT.value
+    primary_keys = ("event_type",)
+
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        """Every visible event type, deleted or not."""
+        current = {item.get("event_type") for item in self.fetch(ApiPath.TAXONOMY_EVENT, context)}
+        if self.plan_gated:
+            return
+        for item in self.fetch(ApiPath.TAXONOMY_EVENT, context, showDeleted="true"):
+            yield {**item, "deleted": item.get("event_type") not in current}
+
+
+class TaxonomyEventPropertiesStream(_TaxonomyStream):
+    """Event properties per event type, and the shared ones (``event_type`` "")."""
+
+    name = "taxonomy_event_properties"
+    path = ApiPath.TAXONOMY_EVENT_PROPERTY.value
+    primary_keys = ("event_type", "event_property")
+
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        """The shared properties, then each event type's."""
+        shared = self.fetch(ApiPath.TAXONOMY_EVENT_PROPERTY, context)
+        if self.plan_gated:
+            return
+        for item in shared:
+            yield {**item, "event_type": item.get("event_type") or ""}
+        names = [
+            str(item["event_type"])
+            for item in self.fetch(ApiPath.TAXONOMY_EVENT, context)
+            if item.get("event_type")
+        ]
+        for name in names:
+            try:
+                items = self.fetch(ApiPath.TAXONOMY_EVENT_PROPERTY, context, event_type=name)
+            except ItemGoneError as exc:
+                self.logger.warning("%s: event type %r skipped: %s", self.name, name, exc)
+                continue
+            for item in items:
+                yield {**item, "event_type": item.get("event_type") or name}
+
+
+class TaxonomyUserPropertiesStream(_TaxonomyStream):
+    """User properties (/api/2/taxonomy/user-property), deleted ones included (``deleted``)."""
+
+    name = "taxonomy_user_properties"
+    path = ApiPath.TAXONOMY_USER_PROPERTY.value
+    primary_keys = ("user_property",)
+
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        """Every visible user property, deleted or not."""
+        for item in self.fetch(ApiPath.TAXONOMY_USER_PROPERTY, context, showDeleted="true"):
+            yield {**item, "deleted": bool(item.get("deleted"))}
+
+
+class TaxonomyGroupPropertiesStream(_TaxonomyStream):
+    """Group properties of every group type (/api/2/taxonomy/group-property)."""
+
+    name = "taxonomy_group_properties"
+    path = ApiPath.TAXONOMY_GROUP_PROPERTY.value
+    primary_keys = ("group_type", "group_property")
+
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        """Every group property, keyed with its group type."""
+        for item in self.fetch(ApiPath.TAXONOMY_GROUP_PROPERTY, context):
+            yield {**item, "group_type": item.get("group_type") or ""}
