@@ -59,14 +59,16 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
-# The SDK's standard tap and target suites run in one process (-n0): singer-sdk 0.54.9's
-# parametrized attribute tests reuse one test object whose record values are cached, so under
-# pytest-xdist's scheduling they were seen to check one stream's values against another's
-# attribute. Everything else runs on every core (-n auto in pyproject.toml).
-SDK_STANDARD_TESTS := tests/tap/test_cli.py tests/target/test_sdk_standard.py
+# Two steps. First everything that is safe side by side, on every core (-n auto in
+# pyproject.toml). Then, in one process (-n0): the SDK's standard tap and target suites
+# (singer-sdk 0.54.9's parametrized attribute tests reuse one test object whose record values are
+# cached, and under pytest-xdist's scheduling they were seen to check one stream's values against
+# another's attribute), and the Meltano project tests, which share the repository's .meltano/run
+# directory (meltano/meltano#8763) and were seen to lose their catalog files beside other workers.
+SERIAL_TESTS := tests/tap/test_cli.py tests/target/test_sdk_standard.py tests/e2e/test_meltano.py
 pytest: venv meltano-venv postgres-server
-	PATH="$(CURDIR)/$(BIN):$(CURDIR)/$(MELTANO_VENV)/bin:$$PATH" $(BIN)/pytest -n0 $(SDK_STANDARD_TESTS) $(PYTEST_ARGS)
-	PATH="$(CURDIR)/$(BIN):$(CURDIR)/$(MELTANO_VENV)/bin:$$PATH" $(BIN)/pytest $(addprefix --ignore=,$(SDK_STANDARD_TESTS)) $(PYTEST_ARGS)
+	PATH="$(CURDIR)/$(BIN):$(CURDIR)/$(MELTANO_VENV)/bin:$$PATH" $(BIN)/pytest $(addprefix --ignore=,$(SERIAL_TESTS)) $(PYTEST_ARGS)
+	PATH="$(CURDIR)/$(BIN):$(CURDIR)/$(MELTANO_VENV)/bin:$$PATH" $(BIN)/pytest -n0 $(SERIAL_TESTS) $(PYTEST_ARGS)
 
 test: lint typecheck pytest
 
