@@ -23,8 +23,6 @@ import time
 import typing as t
 
 import msgspec
-from singer_sdk import metrics
-from singer_sdk.sinks import BatchSink
 
 from target_amplitude.admin_client import (
     COHORT_LIST,
@@ -39,13 +37,12 @@ from target_amplitude.admin_delivery import AdminSender, SendFigures
 from target_amplitude.admin_mapping import map_user_mapping, member_id
 from target_amplitude.delivery import DeliveryError
 from target_amplitude.mapping import ENCODER, RecordRejectedError
-from target_amplitude.pipeline import DeliveryPipeline, HandOffTimer
+from target_amplitude.pipeline import DeliveryPipeline
 from target_amplitude.schema_check import compile_record_check
 from target_amplitude.settings import ConfigError
-from target_amplitude.sinks import resolve_mapping
+from target_amplitude.sinks import EndpointSink, resolve_mapping
 
 if t.TYPE_CHECKING:
-    from singer_sdk.sinks.core import BaseJSONSchemaValidator
     from singer_sdk.target_base import Target
 
 LOGGER = logging.getLogger("target-amplitude")
@@ -58,7 +55,7 @@ COHORT_SKIPPED_REASON = (
 )
 
 
-class AdminSink(BatchSink):
+class AdminSink(EndpointSink):
     """Shared: mapping check at SCHEMA, per-record rejects, kept records for the rejected file."""
 
     endpoint: AdminEndpoint = USERMAP
@@ -87,20 +84,6 @@ class AdminSink(BatchSink):
         sender = self._run.admin
         assert sender is not None
         return sender
-
-    def get_sink_record_counter(self) -> metrics.Counter:
-        """record_count{stream, endpoint}: records received by this sink."""
-        return metrics.record_counter(self.stream_name, endpoint=self.endpoint.path)
-
-    def get_batch_processing_timer(self) -> metrics.Timer:
-        """A timer that logs nothing: requests are timed per request (DeliveryMetrics)."""
-        return HandOffTimer(
-            metrics.Metric.BATCH_PROCESSING_TIME, {metrics.Tag.STREAM: self.stream_name}
-        )
-
-    def get_validator(self) -> BaseJSONSchemaValidator | None:
-        """Records are checked in process_record (as AmplitudeSink does)."""
-        return None
 
     # singer-sdk 0.54.9 Sink._validate_and_parse: skip the per-field datetime parsing (as
     # AmplitudeSink does; guarded by tests/target/test_sdk_seams.py).

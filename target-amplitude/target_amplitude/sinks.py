@@ -74,8 +74,43 @@ def endpoint_for(settings: TargetSettings, mapping: StreamMapping) -> IngestEndp
     return GROUPIDENTIFY if mapping.object == "group" else IDENTIFY
 
 
-class AmplitudeSink(BatchSink):
+class HasPath(t.Protocol):
+    """What the shared hooks need of an endpoint."""
+
+    @property
+    def path(self) -> str: ...
+
+
+class EndpointSink(BatchSink):
+    """The public SDK hooks every sink of this target shares (ingestion and admin objects)."""
+
+    endpoint: HasPath  # IngestEndpoint or AdminEndpoint
+
+    # Metrics (public hooks, singer-sdk 0.51+): records in, tagged with the endpoint too; the
+    # SDK's batch timer would time only the hand-off to the pipeline, so it logs nothing and the
+    # pipeline logs the real delivery time per batch (DeliveryMetrics).
+    def get_sink_record_counter(self) -> metrics.Counter:
+        """record_count{stream, endpoint}: records received by this sink."""
+        return metrics.record_counter(self.stream_name, endpoint=self.endpoint.path)
+
+    def get_batch_processing_timer(self) -> metrics.Timer:
+        """A timer that logs nothing (see pipeline.HandOffTimer)."""
+        return HandOffTimer(
+            metrics.Metric.BATCH_PROCESSING_TIME, {metrics.Tag.STREAM: self.stream_name}
+        )
+
+    # The SDK's jsonschema validation is most of a target's CPU time: records are checked in
+    # process_record instead (fastjsonschema, when the public `validate_schema` is on), and a
+    # mismatch is a rejected record, not a crash or a record passed on regardless.
+    def get_validator(self) -> BaseJSONSchemaValidator | None:
+        """Disable the SDK's validator (see process_record)."""
+        return None
+
+
+class AmplitudeSink(EndpointSink):
     """One incoming stream -> events, user/device identifies or group identifies."""
+
+    endpoint: IngestEndpoint
 
     def __init__(
         self,
@@ -101,26 +136,6 @@ class AmplitudeSink(BatchSink):
         self._rejected_early = 0
         self._skipped = 0
         self._max_rows = self.max_size
-
-    # Metrics (public hooks, singer-sdk 0.51+): records in, tagged with the endpoint too; the
-    # SDK's batch timer would time only the hand-off to the pipeline, so it logs nothing and the
-    # pipeline logs the real delivery time per batch (DeliveryMetrics).
-    def get_sink_record_counter(self) -> metrics.Counter:
-        """record_count{stream, endpoint}: records received by this sink."""
-        return metrics.record_counter(self.stream_name, endpoint=self.endpoint.path)
-
-    def get_batch_processing_timer(self) -> metrics.Timer:
-        """A timer that logs nothing (see pipeline.HandOffTimer)."""
-        return HandOffTimer(
-            metrics.Metric.BATCH_PROCESSING_TIME, {metrics.Tag.STREAM: self.stream_name}
-        )
-
-    # The SDK's jsonschema validation is most of a target's CPU time: records are checked in
-    # process_record with fastjsonschema instead (when the public `validate_schema` is on), and a
-    # mismatch is a rejected record, not a crash or a record passed on regardless.
-    def get_validator(self) -> BaseJSONSchemaValidator | None:
-        """Disable the SDK's validator (see process_record)."""
-        return None
 
     @property
     def max_size(self) -> int:
