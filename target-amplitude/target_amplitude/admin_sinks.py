@@ -161,15 +161,11 @@ class AdminSink(EndpointSink):
             run.metrics.batch_time(
                 self.stream_name, self.endpoint.path, time.perf_counter() - started
             )
-        run.rejects.flush()
-        run.metrics.count(
-            self.stream_name, self.endpoint.path, accepted=accepted, rejected=rejected
-        )
         run.metrics.requests(
             self.stream_name, self.endpoint.path, figures.requests, figures.retried
         )
-        run.stats.add(
-            self.stream_name,
+        self.record_outcome(
+            run,
             self.endpoint.name,
             received=received,
             accepted=accepted,
@@ -178,7 +174,6 @@ class AdminSink(EndpointSink):
             requests=figures.requests,
             would_send=would_send,
         )
-        run.progressed = True
 
 
 class _ChunkedSink(AdminSink):

@@ -106,6 +106,31 @@ class EndpointSink(BatchSink):
         """Disable the SDK's validator (see process_record)."""
         return None
 
+    def record_outcome(
+        self,
+        run: DeliveryPipeline,
+        endpoint_name: str,
+        *,
+        received: int,
+        accepted: int,
+        rejected: int,
+        **figures: int,
+    ) -> None:
+        """A delivered batch: rejects flushed, the METRIC counts and the summary updated."""
+        run.rejects.flush()
+        run.metrics.count(
+            self.stream_name, self.endpoint.path, accepted=accepted, rejected=rejected
+        )
+        run.stats.add(
+            self.stream_name,
+            endpoint_name,
+            received=received,
+            accepted=accepted,
+            rejected=rejected,
+            **figures,
+        )
+        run.progressed = True
+
 
 class AmplitudeSink(EndpointSink):
     """One incoming stream -> events, user/device identifies or group identifies."""
@@ -325,19 +350,13 @@ class AmplitudeSink(EndpointSink):
                 retryable=ref in outcome.retryable,
                 key_properties=self._keys,
             )
-        run.rejects.flush()
-        accepted, rejected = len(records) - len(reasons), rejected_early + len(reasons)
-        run.metrics.count(
-            self.stream_name, self.endpoint.path, accepted=accepted, rejected=rejected
-        )
-        run.stats.add(
-            self.stream_name,
+        self.record_outcome(
+            run,
             self.endpoint.name,
             received=received,
-            accepted=accepted,
-            rejected=rejected,
+            accepted=len(records) - len(reasons),
+            rejected=rejected_early + len(reasons),
             retried=outcome.retried,
             requests=outcome.requests,
             skipped=skipped,
         )
-        run.progressed = True
