@@ -27,9 +27,12 @@ $(UV):
 	$(PYTHON) -m venv $(UV_VENV)
 	$(UV_VENV)/bin/python -m pip install -q "uv==$(UV_VERSION)"
 
+# --compile-bytecode: every installed module is compiled once here (as pip does), so no process
+# compiles the SDK again at start; with PYTHONDONTWRITEBYTECODE set (as on this project's CI
+# machines) each start of tap-amplitude or target-amplitude would otherwise cost twice the time.
 $(BIN)/.installed: $(UV) uv.lock pyproject.toml tap-amplitude/pyproject.toml target-amplitude/pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is needed (python3 --version)"; exit 1; }
-	$(UV) sync --locked --no-python-downloads --python $(PYTHON)
+	$(UV) sync --locked --compile-bytecode --no-python-downloads --python $(PYTHON)
 	@touch $@
 
 venv: $(BIN)/.installed
@@ -66,7 +69,10 @@ typecheck: venv
 # another's attribute), and the Meltano project tests, which share the repository's .meltano/run
 # directory (meltano/meltano#8763) and were seen to lose their catalog files beside other workers.
 SERIAL_TESTS := tests/tap/test_cli.py tests/target/test_sdk_standard.py tests/e2e/test_meltano.py
+# The workspace's own sources (installed editable, so not compiled by uv) are compiled first too:
+# the suite starts the tap and the target several hundred times.
 pytest: venv meltano-venv postgres-server
+	$(BIN)/python -m compileall -q tap-amplitude/tap_amplitude target-amplitude/target_amplitude emulator/amplitude_emulator
 	PATH="$(CURDIR)/$(BIN):$(CURDIR)/$(MELTANO_VENV)/bin:$$PATH" $(BIN)/pytest $(addprefix --ignore=,$(SERIAL_TESTS)) $(PYTEST_ARGS)
 	PATH="$(CURDIR)/$(BIN):$(CURDIR)/$(MELTANO_VENV)/bin:$$PATH" $(BIN)/pytest -n0 $(SERIAL_TESTS) $(PYTEST_ARGS)
 
@@ -81,7 +87,7 @@ demo: venv meltano-venv postgres-server
 # Benchmarks (issue 6): contenders side by side against the same emulator data, medians and
 # ratios printed; BENCH_ARGS passes options (e.g. BENCH_ARGS="--quick"). See benchmarks/README.md.
 bench-deps: venv
-	$(UV) sync --locked --no-python-downloads --python $(PYTHON) --group bench
+	$(UV) sync --locked --compile-bytecode --no-python-downloads --python $(PYTHON) --group bench
 
 bench-tap: bench-deps
 	$(BIN)/python -m benchmarks.bench_tap $(BENCH_ARGS)

@@ -163,7 +163,9 @@ def main() -> int:
     }
 
     heading("Installing the Meltano plugins (first run only takes a minute)")
-    meltano(env, "install", quiet=True)
+    # Meltano installs plugins with `uv pip install`: compiled once here, each plugin process
+    # starts in half the time when PYTHONDONTWRITEBYTECODE is set.
+    meltano({**env, "UV_COMPILE_BYTECODE": "1"}, "install", quiet=True)
     say("   tap-amplitude, target-amplitude, tap-postgres, target-jsonl installed")
 
     with emulator(start_hour) as url:

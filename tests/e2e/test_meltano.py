@@ -48,7 +48,13 @@ def run_meltano(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[
 @pytest.fixture(scope="session")
 def meltano_installed() -> None:
     """`meltano install` once per session (idempotent; the plugins' venvs live in .meltano/)."""
-    env = {**os.environ, "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    # UV_COMPILE_BYTECODE: Meltano installs the plugins with `uv pip install`; compiled once
+    # here, the plugins' many process starts in these tests cost half as much.
+    env = {
+        **os.environ,
+        "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "UV_COMPILE_BYTECODE": "1",
+    }
     run_meltano(env, "install")
 
 

@@ -99,18 +99,28 @@ def parse_messages(stdout: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stdout.splitlines() if line.strip()]
 
 
+_discovered: str | None = None
+
+
 def select_catalog(
     tmp: Path, config: Path, streams: set[str], deselect_fields: tuple[str, ...] = ()
 ) -> Path:
-    """The discovered catalog with only ``streams`` selected (minus ``deselect_fields``)."""
-    discovered = subprocess.run(
-        [TAP, "--config", str(config), "--discover"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    catalog = json.loads(discovered.stdout)
+    """The discovered catalog with only ``streams`` selected (minus ``deselect_fields``).
+
+    The tap's catalog is static (tests/tap/test_cli.py checks its discovery), so it is
+    discovered once per test process and copied for each selection.
+    """
+    global _discovered  # noqa: PLW0603 - a per-process cache of the tap's static catalog
+    if _discovered is None:
+        done = subprocess.run(
+            [TAP, "--config", str(config), "--discover"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+        _discovered = done.stdout
+    catalog = json.loads(_discovered)
     for entry in catalog["streams"]:
         for item in entry["metadata"]:
             if item["breadcrumb"] == []:
