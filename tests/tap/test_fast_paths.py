@@ -178,6 +178,53 @@ def test_normalize_records_equals_normalize_fields_record_by_record() -> None:
     assert [list(r) for r in records] == [list(r) for r in expected]  # key order kept
 
 
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2026-03-04 05:06:07",  # the short forms, each length, rewritten inline
+        "2026-03-04 05:06:07.8",
+        "2026-03-04 05:06:07.89",
+        "2026-03-04 05:06:07.891",
+        "2026-03-04 05:06:07.8912",
+        "2026-03-04 05:06:07.89123",
+        "2026-03-04 05:06:07.891234",
+        "2026-03-04 05:06:07.",  # near misses: what normalize_timestamp makes of them
+        "2026-03-04 05:06:07.8912345",
+        "2026-03-04 05:06:07,891",
+        "2026-13-04 05:06:07.891",
+        "2026-03-00 05:06:07",
+        "2026-03-04 24:06:07.8",
+        "2026-03-04 05:60:07.89",
+        "2026-03-04 05:06:60.89123",
+        "2026-03-04 05:06:07.89x",
+        "\uff12026-03-04 05:06:07",  # a non-ASCII digit
+        "2026-03-04 05:06:07.\uff18",
+        "2026-03-04T05:06:07.891",
+        "2026-03-04 05:06:07.891Z",
+        " 2026-03-04 05:06:07",
+        "2026-03-04 05:06",
+        "",
+        0,
+    ],
+)
+def test_normalize_records_equals_normalize_timestamp_for_every_length(value: object) -> None:
+    """The inline rewrite of the short forms gives normalize_timestamp's value or error."""
+    record: dict[str, Any] = {"uuid": "u", "event_time": value}
+    expected: object
+    try:
+        expected = normalize_timestamp(value)
+    except InvalidTimestampError as exc:
+        expected = exc
+    if isinstance(expected, InvalidTimestampError):
+        with pytest.raises(InvalidTimestampError) as info:
+            normalize_records([record], ("event_time",))
+        assert str(info.value) == f"field 'event_time': {expected}"
+        assert info.value.record is record
+        return
+    normalize_records([record], ("event_time",))
+    assert record == {"uuid": "u", "event_time": expected}
+
+
 def test_normalize_records_names_the_field_and_the_record() -> None:
     good = {"uuid": "a", "event_time": VALUES[0]}
     bad = {"uuid": "b", "event_time": VALUES[0], "client_event_time": "soon"}
