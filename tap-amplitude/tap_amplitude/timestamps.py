@@ -35,6 +35,19 @@ _is_raw_form = re.compile(
     r" (?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]\.[0-9]{6}"
 ).fullmatch
 
+# The raw form with fewer fraction digits, which Amplitude also sends ("2023-08-25 11:05:08",
+# "2023-08-25 11:05:08.013"): same ranges as the raw form and as the slicing path of
+# normalize_timestamp, whose result it gives: the space becomes "T", then the tail for the
+# value's length pads the fraction to 6 digits and adds "Z".
+_is_short_form = re.compile(
+    r"[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
+    r" (?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,5})?"
+).fullmatch
+_SHORT_FORM_TAILS = {
+    19: ".000000Z",  # no fraction
+    **{length: "0" * (_RAW_FORM_LENGTH - length) + "Z" for length in range(21, 26)},
+}
+
 
 class InvalidTimestampError(ValueError):
     """A value that is not a timestamp in any form Amplitude has used.
@@ -139,23 +152,34 @@ def normalize_fields(record: dict, fields: Iterable[str]) -> None:
 
 def normalize_records(records: list[dict], fields: tuple[str, ...]) -> None:
     """:func:`normalize_fields` on every record of ``records``, with the same results and
-    errors, in one loop: the raw form is rewritten inline, anything else goes through
+    errors, in one loop: Amplitude's forms (space separator, no zone, 0 to 6 fraction digits)
+    are checked by a compiled pattern and rewritten inline, anything else goes through
     :func:`normalize_timestamp` (a block of an export holds thousands of records, seven
-    timestamps each: two function calls per value were a tenth of the tap's time).
+    timestamps each: function calls per value were a quarter of the tap's time).
 
     Raises:
         InvalidTimestampError: as :func:`normalize_fields`, with ``record`` set.
     """
-    is_raw = _is_raw_form
-    length = _RAW_FORM_LENGTH
+    is_raw, is_short, tails, raw_length = (
+        _is_raw_form,
+        _is_short_form,
+        _SHORT_FORM_TAILS,
+        _RAW_FORM_LENGTH,
+    )
     for record in records:
         for field in fields:
             value = record.get(field)
             if value is None:
                 continue
-            if type(value) is str and len(value) == length and is_raw(value):
-                record[field] = value[:10] + "T" + value[11:] + "Z"
-                continue
+            if type(value) is str:
+                length = len(value)
+                if length == raw_length:
+                    if is_raw(value):  # one space, at 10
+                        record[field] = value.replace(" ", "T") + "Z"
+                        continue
+                elif length < raw_length and is_short(value):
+                    record[field] = value.replace(" ", "T") + tails[length]
+                    continue
             try:
                 record[field] = normalize_timestamp(value)
             except InvalidTimestampError as exc:

@@ -15,8 +15,10 @@ import gzip
 import inspect
 import io
 import json
+import os
 import random
 import subprocess
+import sys
 import threading
 import zipfile
 from collections.abc import Iterator
@@ -29,10 +31,16 @@ import pytest
 from singer_sdk import RESTStream, Stream, metrics
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.pagination import BaseAPIPaginator
-from singer_sdk.singerlib import RecordMessage
+from singer_sdk.singerlib import RecordMessage, StateMessage
 from tap_amplitude.errors import CorruptExportError
 from tap_amplitude.export_reader import BLOCK_SIZE, ExportArchive, gunzip, line_blocks
-from tap_amplitude.fast_path import RecordLineEncoder, bulk_allocation_gc, prefetch
+from tap_amplitude.fast_path import (
+    BufferedMsgSpecWriter,
+    RecordLineEncoder,
+    bulk_allocation_gc,
+    prefetch,
+)
+from tap_amplitude.fast_path.output import RECORD_BUFFER_BYTES
 from tap_amplitude.fast_path.record_path import (
     SDK_PRIVATE_MEMBERS,
     SDK_VERSION_CHECKED,
@@ -176,6 +184,53 @@ def test_normalize_records_equals_normalize_fields_record_by_record() -> None:
     normalize_records(records, fields)
     assert records == expected
     assert [list(r) for r in records] == [list(r) for r in expected]  # key order kept
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2026-03-04 05:06:07",  # the short forms, each length, rewritten inline
+        "2026-03-04 05:06:07.8",
+        "2026-03-04 05:06:07.89",
+        "2026-03-04 05:06:07.891",
+        "2026-03-04 05:06:07.8912",
+        "2026-03-04 05:06:07.89123",
+        "2026-03-04 05:06:07.891234",
+        "2026-03-04 05:06:07.",  # near misses: what normalize_timestamp makes of them
+        "2026-03-04 05:06:07.8912345",
+        "2026-03-04 05:06:07,891",
+        "2026-13-04 05:06:07.891",
+        "2026-03-00 05:06:07",
+        "2026-03-04 24:06:07.8",
+        "2026-03-04 05:60:07.89",
+        "2026-03-04 05:06:60.89123",
+        "2026-03-04 05:06:07.89x",
+        "\uff12026-03-04 05:06:07",  # a non-ASCII digit
+        "2026-03-04 05:06:07.\uff18",
+        "2026-03-04T05:06:07.891",
+        "2026-03-04 05:06:07.891Z",
+        " 2026-03-04 05:06:07",
+        "2026-03-04 05:06",
+        "",
+        0,
+    ],
+)
+def test_normalize_records_equals_normalize_timestamp_for_every_length(value: object) -> None:
+    """The inline rewrite of the short forms gives normalize_timestamp's value or error."""
+    record: dict[str, Any] = {"uuid": "u", "event_time": value}
+    expected: object
+    try:
+        expected = normalize_timestamp(value)
+    except InvalidTimestampError as exc:
+        expected = exc
+    if isinstance(expected, InvalidTimestampError):
+        with pytest.raises(InvalidTimestampError) as info:
+            normalize_records([record], ("event_time",))
+        assert str(info.value) == f"field 'event_time': {expected}"
+        assert info.value.record is record
+        return
+    normalize_records([record], ("event_time",))
+    assert record == {"uuid": "u", "event_time": expected}
 
 
 def test_normalize_records_names_the_field_and_the_record() -> None:
@@ -399,6 +454,100 @@ def test_stamp_changes_time_extracted_of_the_following_lines() -> None:
     }
     with pytest.raises(ValueError, match="aware"):
         encoder.stamp(dt.datetime(2026, 1, 1))  # naive
+
+
+# -- the writer's RECORD buffer -----------------------------------------------------------------
+
+
+class _Stdout:
+    """sys.stdout for the writer: its ``buffer`` is an unbuffered sink taking at most ``chunk``
+    bytes per write (like a raw FileIO under PYTHONUNBUFFERED=1), logging writes and flushes."""
+
+    def __init__(self, chunk: int) -> None:
+        self.data = bytearray()
+        self.calls: list[tuple[str, int]] = []  # ("write", size) and ("flush", bytes so far)
+        self.chunk = chunk
+        self.buffer = self
+
+    def write(self, data: Any) -> int:
+        taken = bytes(data[: self.chunk])
+        self.data += taken
+        self.calls.append(("write", len(taken)))
+        return len(taken)
+
+    def flush(self) -> None:
+        self.calls.append(("flush", len(self.data)))
+
+
+def _record_line(n: int, size: int = 100) -> bytes:
+    return b'{"type":"RECORD","stream":"events","record":{"n":%d,"pad":"%s"}}\n' % (n, b"x" * size)
+
+
+def test_record_lines_are_written_in_large_writes_and_before_each_state(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    out = _Stdout(chunk=1 << 30)
+    monkeypatch.setattr(sys, "stdout", out)
+    writer = BufferedMsgSpecWriter()
+    count = 10 + int(2.5 * RECORD_BUFFER_BYTES) // len(_record_line(99_999))
+    lines = [_record_line(n) for n in range(count)]
+    for line in lines[:10]:
+        writer.write_line(line)
+    assert out.calls == []  # buffered
+    writer.write_message(StateMessage(value={"bookmarks": {"events": {"n": 10}}}))
+    state = b'{"type":"STATE","value":{"bookmarks":{"events":{"n":10}}}}\n'
+    assert bytes(out.data) == b"".join(lines[:10]) + state
+    assert out.calls[-1] == ("flush", len(out.data))  # the STATE is flushed, after the records
+    out.calls.clear()
+    for line in lines[10:]:
+        writer.write_line(line)
+    writes = [size for kind, size in out.calls if kind == "write"]
+    assert len(writes) == 2  # 2.5 buffers of lines: two full buffers written, the rest held
+    assert all(RECORD_BUFFER_BYTES - 200 < size <= RECORD_BUFFER_BYTES for size in writes)
+    writer.write_message(StateMessage(value={}))
+    assert bytes(out.data) == b"".join(lines[:10]) + state + b"".join(lines[10:]) + (
+        b'{"type":"STATE","value":{}}\n'
+    )
+
+
+def test_partial_writes_and_a_line_larger_than_the_buffer_keep_every_byte_in_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    out = _Stdout(chunk=4096)  # a raw file may take part of a write
+    monkeypatch.setattr(sys, "stdout", out)
+    writer = BufferedMsgSpecWriter()
+    huge = _record_line(1, size=RECORD_BUFFER_BYTES + 10)
+    lines = [_record_line(0), huge, *(_record_line(n) for n in range(2, 20_000))]
+    for line in lines:
+        writer.write_line(line)
+    writer.write_message(  # a RECORD message goes through the same buffer
+        RecordMessage(stream="events", record={"n": "last"}, time_extracted=None)
+    )
+    writer.write_records()
+    expected = b"".join(lines) + b'{"type":"RECORD","stream":"events","record":{"n":"last"}}\n'
+    assert bytes(out.data) == expected
+
+
+def test_record_lines_after_the_last_state_are_written_at_exit(tmp_path: Path) -> None:
+    """A run failing mid-window still writes what it emitted (the target may use it)."""
+    script = (
+        "import sys\n"
+        "from tap_amplitude.fast_path import BufferedMsgSpecWriter\n"
+        "writer = BufferedMsgSpecWriter()\n"
+        "writer.write_line(b'{\"n\":1}\\n')\n"
+        "writer.write_line(b'{\"n\":2}\\n')\n"
+        "sys.exit(3)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        check=False,
+        timeout=60,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert done.returncode == 3, done.stderr
+    assert done.stdout == b'{"n":1}\n{"n":2}\n'
+    assert done.stderr == b""
 
 
 # -- GC tuning --------------------------------------------------------------------------------
