@@ -43,12 +43,16 @@ class LineCountingReader(MsgSpecReader):
     def __init__(self) -> None:
         super().__init__()
         self.line_number = 0
+        # The line being processed (bytes from standard input): a sink keeps it, rather than
+        # re-encoding the record, for the rejected file (see AmplitudeSink.take).
+        self.line: str | bytes = b""
         self.before_failing: t.Callable[[], None] | None = None
         self._decode = msgspec.json.Decoder().decode
 
     def deserialize_json(self, line: str | bytes) -> dict:
         """Decode one line (without logging it with a traceback, as the SDK's reader does)."""
         self.line_number += 1
+        self.line = line
         try:
             return self._decode(line)
         except msgspec.DecodeError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import typing as t
 from urllib.parse import unquote_to_bytes
 
@@ -152,15 +153,25 @@ class AmplitudeSink(EndpointSink):
         super().__init__(target, stream_name, schema, key_properties)
         self._keys = tuple(key_properties or ())
         self._check_schema = compile_record_check(schema) if self.validate_schema else None
-        # Source records of the batch, kept only as compact JSON for the rejected file: a
-        # decoded record is ~10x its JSON in memory, and dicts kept alive slow every GC pass.
-        self._records: list[bytes] = []
+        # Source records of the batch, kept only as JSON for the rejected file: a decoded record
+        # is ~10x its JSON in memory, and dicts kept alive slow every GC pass. Either its input
+        # line (bytes, see take) or the record encoded (msgspec.Raw).
+        self._records: list[bytes | msgspec.Raw] = []
         self._items: list[Item] = []
         self._bytes = 0
         self._received = 0
         self._rejected_early = 0
         self._skipped = 0
         self._max_rows = self.max_size
+        # The target's fast path may skip the SDK's per-record steps for this sink only when
+        # they leave records unchanged (no metadata added, the SDK's hooks as they are here) and
+        # log nothing (_after_process_record logs each record at debug level).
+        self.fast_path = (
+            not self.include_sdc_metadata_properties
+            and not self.logger.isEnabledFor(logging.DEBUG)
+            and type(self).preprocess_record is BatchSink.preprocess_record
+            and type(self)._get_context is BatchSink._get_context
+        )
 
     @property
     def max_size(self) -> int:
@@ -221,6 +232,16 @@ class AmplitudeSink(EndpointSink):
 
     def process_record(self, record: dict, context: dict) -> None:  # noqa: ARG002
         """Map and validate one record; a bad record is written as rejected, never raised."""
+        self.take(record, None)
+
+    def take(self, record: dict, line: bytes | None) -> None:
+        """process_record; `line`: the input line of a record the SDK passed on unchanged.
+
+        Given the line (the target's fast path, TargetAmplitude._process_record_message), the
+        sink keeps it instead of encoding the record again; should the record be rejected after
+        delivery, it is read back from the line exactly as the SDK handed it over
+        (_source_record).
+        """
         self._received += 1
         if self._check_schema is not None:
             mismatch = self._check_schema(record)
@@ -273,9 +294,21 @@ class AmplitudeSink(EndpointSink):
                 )
             )
             self._bytes += len(wire)
-        kept = ENCODER.encode(record)
-        self._records.append(kept)
-        self._bytes += len(kept)
+        if line is None:
+            kept = ENCODER.encode(record)
+            self._records.append(msgspec.Raw(kept))
+            self._bytes += len(kept)
+        else:
+            self._records.append(line)
+            self._bytes += len(line)
+
+    def _source_record(self, kept: bytes | msgspec.Raw) -> t.Any:
+        """The record as process_record got it, from what take kept."""
+        if isinstance(kept, msgspec.Raw):
+            return kept
+        record = msgspec.json.decode(kept)["record"]
+        self._remove_sdc_metadata_from_record(record)
+        return record
 
     def _payload_of(self, item: Item) -> t.Any:
         wire = unquote_to_bytes(item.wire) if self.endpoint.form else item.wire
@@ -315,7 +348,7 @@ class AmplitudeSink(EndpointSink):
         self,
         result: BatchResult,
         items: list[Item],
-        records: list[bytes],
+        records: list[bytes | msgspec.Raw],
         received: int,
         *,
         rejected_early: int,
@@ -343,7 +376,7 @@ class AmplitudeSink(EndpointSink):
         for ref, reason in reasons.items():
             run.rejects.write(
                 stream=self.stream_name,
-                record=msgspec.Raw(records[ref]),
+                record=self._source_record(records[ref]),
                 payload=self._payload_of(payload_item[ref]),
                 reason=reason,
                 endpoint=self.endpoint.path,

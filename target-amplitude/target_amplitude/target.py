@@ -8,6 +8,7 @@ import typing as t
 
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import TargetCapabilities
+from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.target_base import Target
 
 from target_amplitude.admin_client import AdminClient
@@ -137,6 +138,62 @@ class TargetAmplitude(Target):
         super()._process_state_message(message_dict)
         if self.pipeline.progressed:
             self.drain_all()
+
+    # singer-sdk 0.54.9 Target._process_record_message (target_base.py:302): for every record it
+    # copies the record, runs the stream map, asks the sink for a context, whether to add
+    # metadata, _validate_and_parse and preprocess_record, and logs at debug level. For a stream
+    # without stream maps or flattening, into an AmplitudeSink (whose context is empty and whose
+    # _validate_and_parse and preprocess_record return the record as is), without debug logging,
+    # all that is a few us per record for nothing. No public seam skips it (the SDK's
+    # per-record hooks all run inside this method). The fast path runs the steps that do
+    # something, in the SDK's order: _remove_sdc_metadata_from_record, _singer_validate_message
+    # (key properties), tally_record_read, process_record (take, keeping the input line), the
+    # record counter, drain when full, the max-record-age drain; anything else takes the SDK's
+    # path. tests/target/test_fast_path.py: both paths give the same events, rejects and output;
+    # tests/target/test_sdk_seams.py pins the SDK method this mirrors.
+    def _process_record_message(self, message_dict: dict) -> None:
+        sink = self._fast_path_sink(message_dict)
+        if sink is None:
+            super()._process_record_message(message_dict)
+            return
+        record = message_dict["record"]
+        sink._remove_sdc_metadata_from_record(record)
+        sink._singer_validate_message(record)
+        sink.tally_record_read()
+        line = getattr(self.message_reader, "line", None)
+        sink.take(record, line if isinstance(line, bytes) else None)
+        sink.record_counter_metric.increment()
+        if sink.is_full:
+            self.logger.info(
+                "Target sink for '%s' is full. Current size is '%s'. Draining...",
+                sink.stream_name,
+                sink.current_size,
+            )
+            self.drain_one(sink)
+        self._handle_max_record_age()
+
+    def _fast_path_sink(self, message_dict: dict) -> AmplitudeSink | None:
+        """The record's sink when the SDK's per-record steps would not change the record."""
+        stream = message_dict.get("stream")
+        if type(message_dict.get("record")) is not dict or not isinstance(stream, str):
+            return None
+        stream_maps = self.mapper.stream_maps.get(stream)
+        if not stream_maps or len(stream_maps) != 1:
+            return None
+        stream_map = stream_maps[0]
+        if (
+            type(stream_map) is not SameRecordTransform
+            or stream_map.stream_alias != stream
+            or stream_map.flattening_enabled
+        ):
+            return None
+        try:
+            sink = self.get_sink(stream)
+        except KeyError:
+            return None
+        if type(sink) is not AmplitudeSink or not sink.fast_path:
+            return None
+        return sink
 
     # singer-sdk 0.54.9 Target._write_state_message (target_base.py:523): the only place to wait
     # for the batch in flight, flush the rejects file, de-duplicate and hold STATE under dry_run.

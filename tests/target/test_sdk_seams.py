@@ -5,12 +5,14 @@ revisit (see the "Private SDK overrides" blocks in sinks.py, target.py and reade
 from __future__ import annotations
 
 import functools
+import hashlib
 import inspect
 import typing as t
 
 import pytest
 from singer_sdk import metrics
 from singer_sdk.helpers.capabilities import PluginCapabilities
+from singer_sdk.mapper import SameRecordTransform, StreamMap
 from singer_sdk.singerlib.encoding.base import GenericSingerReader
 from singer_sdk.sinks import BatchSink, Sink
 from singer_sdk.target_base import Target
@@ -24,6 +26,7 @@ PRIVATE_OVERRIDES: list[tuple[type, str, list[str], type]] = [
     (Sink, "_remove_sdc_metadata_from_record", ["record"], AmplitudeSink),
     (Target, "_process_state_message", ["message_dict"], TargetAmplitude),
     (Target, "_write_state_message", ["state"], TargetAmplitude),
+    (Target, "_process_record_message", ["message_dict"], TargetAmplitude),
     (GenericSingerReader, "_process_unknown_message", ["message_dict"], LineCountingReader),
 ]
 
@@ -94,3 +97,46 @@ def test_validate_schema_and_metrics_api() -> None:
     assert _params(metrics.Counter, "__init__")[:2] == ["metric", "tags"]
     assert _params(metrics.Timer, "__init__") == ["metric", "tags"]
     assert PluginCapabilities.STRUCTURED_LOGGING in TargetAmplitude.capabilities
+
+
+# What TargetAmplitude._process_record_message's fast path replicates: the SDK's per-record
+# steps, in this order. Any change to the SDK's method (even one not in this list) fails the
+# hash check below: re-read it and update the fast path before updating the hash.
+RECORD_STEPS = [
+    "copy.copy(",
+    "stream_map.transform(",
+    "self.get_sink(",
+    "sink._get_context(",
+    "sink.include_sdc_metadata_properties",
+    "sink._remove_sdc_metadata_from_record(",
+    "sink._validate_and_parse(",
+    "sink.preprocess_record(",
+    "sink._singer_validate_message(",
+    "sink.tally_record_read()",
+    "sink.process_record(",
+    "sink.record_counter_metric.increment()",
+    "sink._after_process_record(",
+    "if sink.is_full:",
+    "self.drain_one(sink)",
+    "self._handle_max_record_age()",
+]
+PROCESS_RECORD_MESSAGE_SHA256 = "08aaf4096e2d39e7c3826848feebbaac40fb7b3e67fe863576cde90e4e425dfc"
+
+
+def test_the_record_fast_path_replicates_the_sdks_steps() -> None:
+    source = inspect.getsource(Target._process_record_message)
+    positions = [source.find(step) for step in RECORD_STEPS]
+    assert -1 not in positions, [s for s, p in zip(RECORD_STEPS, positions, strict=True) if p < 0]
+    assert positions == sorted(positions)
+    digest = hashlib.sha256(source.encode()).hexdigest()
+    assert digest == PROCESS_RECORD_MESSAGE_SHA256, "singer-sdk changed _process_record_message"
+    # The members the fast path reads or calls besides those.
+    assert _params(Sink, "_singer_validate_message") == ["record"]
+    assert _params(Target, "_handle_max_record_age") == []
+    assert isinstance(inspect.getattr_static(StreamMap, "flattening_enabled"), property)
+    assert "return super().transform(record)" in inspect.getsource(SameRecordTransform.transform)
+    assert "return record" in inspect.getsource(StreamMap.flatten_record)
+    assert "return self._sinks_active[stream_name]" in inspect.getsource(Target.get_sink)
+    assert "self.logger.debug(" in inspect.getsource(Sink._after_process_record)
+    assert "return {}" in inspect.getsource(Sink._get_context)
+    assert "return record" in inspect.getsource(Sink.preprocess_record)
