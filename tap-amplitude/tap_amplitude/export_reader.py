@@ -19,13 +19,12 @@ from pathlib import Path
 from types import TracebackType
 
 from tap_amplitude.errors import CorruptExportError
-from tap_amplitude.fast_path.prefetch import prefetch
+from tap_amplitude.fast_path.decompressor import DecompressorError, can_fork_worker, worker_pieces
 from tap_amplitude.windows import Window
 
 __all__ = ["BLOCK_SIZE", "ExportArchive", "gunzip", "line_blocks", "spool_to_tempfile"]
 
 BLOCK_SIZE = 1 << 20  # decompressed bytes per block handed out (bounds memory per block)
-PREFETCH_BLOCKS = 2  # decompressed blocks made ready ahead of the parser
 _DECODE_ERRORS = (zipfile.BadZipFile, EOFError, zlib.error, OSError)
 
 
@@ -100,16 +99,24 @@ class ExportArchive:
         infos = self._zip.infolist() if self._zip is not None else []
         return [info.filename for info in infos if not info.is_dir()]
 
-    def blocks(self) -> Generator[bytes, None, None]:
+    def blocks(self, *, in_process: bool = False) -> Generator[bytes, None, None]:
         """Blocks of whole JSON lines, entry after entry, in the order of the archive.
 
-        The next blocks are decompressed in a background thread while the caller works on the
-        current one (at most ``PREFETCH_BLOCKS`` ahead).
+        The archive is decompressed by a worker process while the caller works on the blocks
+        already out (:mod:`tap_amplitude.fast_path.decompressor`); in this process when that is
+        not possible, or with ``in_process``. Both give the same lines; with the worker, every
+        entry's text ends with a newline.
 
         Raises:
             CorruptExportError: an entry is not valid gzip, is truncated or fails its CRC.
         """
-        return prefetch(self._blocks(), depth=PREFETCH_BLOCKS, name="export-gunzip")
+        if in_process or self._zip is None or not can_fork_worker(self._file):
+            yield from self._blocks()
+            return
+        try:
+            yield from line_blocks(worker_pieces(self._file, BLOCK_SIZE))
+        except DecompressorError as exc:
+            raise CorruptExportError(self.window, str(exc)) from None
 
     def _blocks(self) -> Iterator[bytes]:
         archive = self._zip

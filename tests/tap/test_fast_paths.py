@@ -1,8 +1,8 @@
 """The events stream's fast paths give exactly what the general paths give.
 
 Timestamps (raw form vs every other form), gunzip in large reads (several members, truncation,
-CRC), the prefetching thread, RECORD lines encoded directly vs the SDK's writer, the GC tuning,
-and a sync in which a deselected field sends the stream back through the SDK's path.
+CRC), the decompressing worker process, RECORD lines encoded directly vs the SDK's writer, the GC
+tuning, and a sync in which a deselected field sends the stream back through the SDK's path.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import os
 import random
 import subprocess
 import sys
-import threading
 import zipfile
 from collections.abc import Iterator
 from importlib.metadata import version
@@ -38,7 +37,6 @@ from tap_amplitude.fast_path import (
     BufferedMsgSpecWriter,
     RecordLineEncoder,
     bulk_allocation_gc,
-    prefetch,
 )
 from tap_amplitude.fast_path.output import RECORD_BUFFER_BYTES
 from tap_amplitude.fast_path.record_path import (
@@ -375,48 +373,109 @@ def test_an_archive_yields_the_same_lines_as_gzip_module(tmp_path: Path) -> None
     assert all(len(block) <= 2 * BLOCK_SIZE for block in blocks)
 
 
-# -- prefetch ---------------------------------------------------------------------------------
+# -- the decompressing worker process ---------------------------------------------------------
 
 
-def _threads_named(name: str) -> list[threading.Thread]:
-    return [thread for thread in threading.enumerate() if thread.name == name]
+def _zip_of(tmp_path: Path, entries: dict[str, bytes | None]) -> Path:
+    path = tmp_path / "export.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, payload in entries.items():
+            if payload is None:
+                archive.writestr(name, b"")  # a directory entry
+            else:
+                archive.writestr(name, payload)
+    return path
 
 
-def test_prefetch_yields_every_item_in_order_then_stops_its_thread() -> None:
-    assert list(prefetch(iter(range(1000)), depth=2, name="t-order")) == list(range(1000))
-    assert not _threads_named("t-order")
+def _records_of(blocks: list[bytes]) -> list[Any]:
+    """The records of the blocks, each block decoded on its own (as the events stream does)."""
+    return [json.loads(line) for block in blocks for line in block.splitlines() if line.strip()]
 
 
-def test_prefetch_raises_the_producers_error_after_the_items_before_it() -> None:
-    def items() -> Iterator[int]:
-        yield 1
-        yield 2
-        raise ValueError("entry 3 is broken")
+def test_the_worker_gives_the_lines_the_process_itself_gives(tmp_path: Path) -> None:
+    """Several members, zero padding, a directory, an empty entry, an entry without a final
+    newline, non-ASCII text and an entry of several blocks: the same records, in order."""
+    big = _lines(60_000)  # several BLOCK_SIZE blocks
+    assert len(big) > 2 * BLOCK_SIZE
+    entries: dict[str, bytes | None] = {
+        "187/": None,
+        "187/187_2026-01-01_0#0.json.gz": gzip.compress(_lines(300))
+        + gzip.compress(_lines(500, 300))
+        + b"\0\0",
+        "187/187_2026-01-01_0#1.json.gz": gzip.compress(b""),
+        "187/187_2026-01-01_1#0.json.gz": gzip.compress('{"n":"été ✓","t":"x"}'.encode()),
+        "187/187_2026-01-01_1#1.json.gz": gzip.compress(big, compresslevel=1),
+    }
+    results = []
+    for in_process in (True, False):
+        path = _zip_of(tmp_path, entries)
+        with ExportArchive(path, WINDOW) as archive:
+            blocks = list(archive.blocks(in_process=in_process))
+        assert all(len(block) <= 2 * BLOCK_SIZE for block in blocks)
+        results.append(_records_of(blocks))
+    in_process_records, worker_records = results
+    assert worker_records == in_process_records
+    assert len(worker_records) == 500 + 1 + 60_000
+    assert worker_records[500] == {"n": "été ✓", "t": "x"}
 
-    reader = prefetch(items(), depth=1, name="t-error")
-    assert [next(reader), next(reader)] == [1, 2]
-    with pytest.raises(ValueError, match="entry 3 is broken"):
-        next(reader)
-    assert not _threads_named("t-error")
+
+@pytest.mark.parametrize("in_process", [True, False])
+def test_a_bad_gzip_entry_is_corrupt_naming_the_entry_in_both_ways(
+    tmp_path: Path, in_process: bool
+) -> None:
+    payload = gzip.compress(_lines(3000))
+    bad_crc = bytearray(payload)
+    bad_crc[-8] ^= 0xFF  # the CRC-32 in the member's trailer
+    for name, broken in (("cut", payload[: len(payload) // 2]), ("crc", bytes(bad_crc))):
+        entries = {"ok.json.gz": gzip.compress(b'{"n":1}\n'), f"{name}.json.gz": broken}
+        path = _zip_of(tmp_path, entries)
+        with (
+            ExportArchive(path, WINDOW) as archive,
+            pytest.raises(CorruptExportError, match=rf"'{name}\.json\.gz' cannot be decompressed"),
+        ):
+            list(archive.blocks(in_process=in_process))
 
 
-def test_prefetch_closed_early_closes_its_source_and_stops() -> None:
-    closed = threading.Event()
-
-    def endless() -> Iterator[int]:
+def _gunzip_workers() -> list[int]:
+    """PIDs of this process's live gunzip worker children."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
         try:
-            n = 0
-            while True:
-                yield n
-                n += 1
-        finally:
-            closed.set()
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent == os.getpid() and b"gunzip_worker.py" in command:
+            found.append(int(entry.name))
+    return found
 
-    reader = prefetch(endless(), depth=2, name="t-close")
-    assert [next(reader) for _ in range(5)] == [0, 1, 2, 3, 4]
-    reader.close()
-    assert closed.is_set()
-    assert not _threads_named("t-close")
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc to find the worker")
+def test_closing_the_blocks_early_stops_the_worker(tmp_path: Path) -> None:
+    path = _zip_of(tmp_path, {"a.json.gz": gzip.compress(_lines(200_000), compresslevel=1)})
+    with ExportArchive(path, WINDOW) as archive:
+        blocks = archive.blocks()
+        assert json.loads(next(blocks).split(b"\n", 1)[0]) == {"n": 0, "pad": ""}
+        assert len(_gunzip_workers()) == 1
+        blocks.close()
+        assert _gunzip_workers() == []
+    assert not path.exists()
+
+
+def test_the_worker_runs_on_the_standard_library_alone() -> None:
+    """It runs as `python -I -S` (no site-packages): nothing but the standard library."""
+    from tap_amplitude.fast_path import decompressor  # noqa: PLC0415
+
+    tree = decompressor.WORKER.read_text()
+    imported = {
+        line.split()[1].split(".")[0]
+        for line in tree.splitlines()
+        if line.startswith(("import ", "from ")) and not line.startswith("from __future__")
+    }
+    assert imported <= set(sys.stdlib_module_names), imported
 
 
 # -- RECORD lines -----------------------------------------------------------------------------

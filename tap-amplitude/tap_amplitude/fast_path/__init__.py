@@ -5,7 +5,8 @@
 - :mod:`.record_path`: :class:`~.record_path.FastRecordPath`, the stream mixin holding every
   override of a private singer-sdk member made for speed (each one names the SDK version
   checked); tests/tap/test_fast_paths.py guards the SDK signatures they rely on;
-- :mod:`.prefetch`: decompress the next export blocks in a thread while one is parsed;
+- :mod:`.decompressor`: decompress an export in a worker process (:mod:`.gunzip_worker`, standard
+  library only) while the tap parses what is already out;
 - :mod:`.gc_tuning`: cyclic GC tuned for the bulk allocation of an export.
 
 Each piece falls back to the SDK's own path when a stream map, flattening, a deselected field
@@ -14,7 +15,6 @@ or another writer is in play, so output never depends on whether the fast path r
 
 from tap_amplitude.fast_path.gc_tuning import bulk_allocation_gc
 from tap_amplitude.fast_path.output import BufferedMsgSpecWriter, RecordLineEncoder
-from tap_amplitude.fast_path.prefetch import prefetch
 from tap_amplitude.fast_path.record_path import SDK_VERSION_CHECKED, FastRecordPath
 
 __all__ = [
@@ -23,5 +23,4 @@ __all__ = [
     "FastRecordPath",
     "RecordLineEncoder",
     "bulk_allocation_gc",
-    "prefetch",
 ]
