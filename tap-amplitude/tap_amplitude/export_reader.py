@@ -19,7 +19,12 @@ from pathlib import Path
 from types import TracebackType
 
 from tap_amplitude.errors import CorruptExportError
-from tap_amplitude.fast_path.decompressor import DecompressorError, can_fork_worker, worker_pieces
+from tap_amplitude.fast_path.decompressor import (
+    DecompressorError,
+    can_fork_worker,
+    start_worker,
+    worker_pieces,
+)
 from tap_amplitude.windows import Window
 
 __all__ = ["BLOCK_SIZE", "ExportArchive", "gunzip", "line_blocks", "spool_to_tempfile"]
@@ -110,11 +115,14 @@ class ExportArchive:
         Raises:
             CorruptExportError: an entry is not valid gzip, is truncated or fails its CRC.
         """
-        if in_process or self._zip is None or not can_fork_worker(self._file):
+        worker = None
+        if not in_process and self._zip is not None and can_fork_worker(self._file):
+            worker = start_worker(self._file, BLOCK_SIZE)
+        if worker is None:
             yield from self._blocks()
             return
         try:
-            yield from line_blocks(worker_pieces(self._file, BLOCK_SIZE))
+            yield from line_blocks(worker_pieces(worker, BLOCK_SIZE))
         except DecompressorError as exc:
             raise CorruptExportError(self.window, str(exc)) from None
 

@@ -436,6 +436,21 @@ def test_a_bad_gzip_entry_is_corrupt_naming_the_entry_in_both_ways(
             list(archive.blocks(in_process=in_process))
 
 
+def test_where_no_process_can_be_started_the_tap_decompresses_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tap_amplitude.fast_path import decompressor  # noqa: PLC0415
+
+    def refused(*args: Any, **kwargs: Any) -> None:
+        raise PermissionError("process creation refused")
+
+    monkeypatch.setattr(decompressor.subprocess, "Popen", refused)
+    path = _zip_of(tmp_path, {"a.json.gz": gzip.compress(_lines(2000))})
+    with ExportArchive(path, WINDOW) as archive:
+        records = _records_of(list(archive.blocks()))
+    assert [r["n"] for r in records] == list(range(2000))
+
+
 def _gunzip_workers() -> list[int]:
     """PIDs of this process's live gunzip worker children."""
     found = []

@@ -7,8 +7,8 @@ thread as without it). A child process (``gunzip_worker.py``, standard library o
 gunzips into a pipe enlarged to 1 MB, and the tap reads it a block at a time: on two cores the
 decompression costs the tap's wall time almost nothing.
 
-Where a child process cannot be used (no file descriptor to hand over, no POSIX ``pass_fds``),
-the export is decompressed in the tap's process, with the same result.
+Where a child process cannot be used (no file descriptor to hand over, no POSIX ``pass_fds``,
+process creation refused), the export is decompressed in the tap's process, with the same result.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from collections.abc import Generator
 from functools import partial
 from pathlib import Path
 
-__all__ = ["WORKER", "DecompressorError", "can_fork_worker", "worker_pieces"]
+__all__ = ["WORKER", "DecompressorError", "can_fork_worker", "start_worker", "worker_pieces"]
 
 WORKER = Path(__file__).with_name("gunzip_worker.py")
 PIPE_BYTES = 1 << 20  # the pipe's capacity asked for (Linux: up to /proc/sys/fs/pipe-max-size)
@@ -43,28 +43,38 @@ def can_fork_worker(spool: t.BinaryIO) -> bool:
     return True
 
 
-def worker_pieces(spool: t.BinaryIO, size: int) -> Generator[bytes, None, None]:
-    """The decompressed text of every entry of the zip ``spool``, in pieces of ``size`` bytes
-    (the last may be shorter), from a worker process.
+def start_worker(spool: t.BinaryIO, size: int) -> subprocess.Popen[bytes] | None:
+    """Start the worker on the zip ``spool``; None when no process can be started here (the
+    caller then decompresses in its own process). Its stdout reads ``size`` bytes at a time."""
+    fd = spool.fileno()
+    try:
+        worker = subprocess.Popen(  # noqa: S603 - this interpreter, a fixed script, a descriptor
+            [sys.executable, "-I", "-S", str(WORKER), str(fd)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            pass_fds=(fd,),
+            bufsize=size,  # a read of `size` waits for that many bytes (or the end)
+        )
+    except OSError:  # e.g. process creation refused in a sandbox
+        return None
+    assert worker.stdout is not None
+    _enlarge(worker.stdout)
+    return worker
 
-    Closing the generator early stops the worker. The spool is read by the worker through its
-    inherited descriptor: the caller must not read it until this generator is done.
+
+def worker_pieces(worker: subprocess.Popen[bytes], size: int) -> Generator[bytes, None, None]:
+    """The decompressed text of every entry of the zip, in pieces of ``size`` bytes (the last
+    may be shorter), from the ``worker`` started by :func:`start_worker`.
+
+    Closing the generator early stops the worker. The worker reads the spool through its
+    inherited descriptor: the caller must not read the spool until this generator is done.
 
     Raises:
         DecompressorError: an entry is not valid gzip, is truncated or fails its CRC.
     """
-    fd = spool.fileno()
-    worker = subprocess.Popen(  # noqa: S603 - this interpreter, a fixed script, a descriptor
-        [sys.executable, "-I", "-S", str(WORKER), str(fd)],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        pass_fds=(fd,),
-        bufsize=size,  # a read of `size` waits for that many bytes (or the end)
-    )
     assert worker.stdout is not None
     assert worker.stderr is not None
-    _enlarge(worker.stdout)
     try:
         yield from iter(partial(worker.stdout.read, size), b"")
         code = worker.wait()
