@@ -1,6 +1,6 @@
 """Tap benchmark: tap-amplitude (events stream) vs the tap floor, on the same emulator export.
 
-    python -m benchmarks.bench_tap                      # 100,000 and 1,000,000 events, 3 rounds
+    python -m benchmarks.bench_tap                      # 200,000 and 1,000,000 events, 3 rounds
     python -m benchmarks.bench_tap --quick              # 20,000 events, 1 round: a smoke run
     python -m benchmarks.bench_tap --events 200000 --rounds 5
     python -m benchmarks.bench_tap --latency-only       # the backfill latency scenario alone
@@ -215,7 +215,7 @@ def bench_latency(delay: float, rounds: int, workdir: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description="tap-amplitude vs the tap floor")
     parser.add_argument("--events", type=lambda v: [int(x) for x in v.split(",")],
-                        default=[100_000, 1_000_000], help="comma-separated sizes")  # fmt: skip
+                        default=[200_000, 1_000_000], help="comma-separated sizes")  # fmt: skip
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--hours", type=int, default=48, help="hours of generated data")
     parser.add_argument("--quick", action="store_true", help="20,000 events, 1 round")

@@ -1,6 +1,6 @@
 """Target benchmark: target-amplitude vs the official Python SDK vs the target floor.
 
-    python -m benchmarks.bench_target                   # 100,000 and 1,000,000 events, 3 rounds
+    python -m benchmarks.bench_target                   # 200,000 and 1,000,000 events, 3 rounds
     python -m benchmarks.bench_target --quick           # 20,000 events, 1 round: a smoke run
     python -m benchmarks.bench_target --events 200000 --rounds 5
 
@@ -202,7 +202,7 @@ def report(results: Sequence[SizeResult]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description="target-amplitude vs the SDK vs the floor")
     parser.add_argument("--events", type=lambda v: [int(x) for x in v.split(",")],
-                        default=[100_000, 1_000_000], help="comma-separated sizes")  # fmt: skip
+                        default=[200_000, 1_000_000], help="comma-separated sizes")  # fmt: skip
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--hours", type=int, default=48, help="hours of generated data")
     parser.add_argument("--contenders", default=",".join(CONTENDERS),
