@@ -21,7 +21,7 @@ from types import TracebackType
 from tap_amplitude.errors import CorruptExportError
 from tap_amplitude.fast_path.decompressor import (
     DecompressorError,
-    can_fork_worker,
+    can_use_worker,
     start_worker,
     worker_pieces,
 )
@@ -116,7 +116,7 @@ class ExportArchive:
             CorruptExportError: an entry is not valid gzip, is truncated or fails its CRC.
         """
         worker = None
-        if not in_process and self._zip is not None and can_fork_worker(self._file):
+        if not in_process and self._zip is not None and can_use_worker(self._file):
             worker = start_worker(self._file, BLOCK_SIZE)
         if worker is None:
             yield from self._blocks()

@@ -22,7 +22,7 @@ from collections.abc import Generator
 from functools import partial
 from pathlib import Path
 
-__all__ = ["WORKER", "DecompressorError", "can_fork_worker", "start_worker", "worker_pieces"]
+__all__ = ["WORKER", "DecompressorError", "can_use_worker", "start_worker", "worker_pieces"]
 
 WORKER = Path(__file__).with_name("gunzip_worker.py")
 PIPE_BYTES = 1 << 20  # the pipe's capacity asked for (Linux: up to /proc/sys/fs/pipe-max-size)
@@ -32,7 +32,7 @@ class DecompressorError(Exception):
     """The worker could not decompress an entry; the message names it."""
 
 
-def can_fork_worker(spool: t.BinaryIO) -> bool:
+def can_use_worker(spool: t.BinaryIO) -> bool:
     """Whether ``spool`` can be handed to a worker process (a real file, a POSIX system)."""
     if os.name != "posix" or not sys.executable:
         return False
