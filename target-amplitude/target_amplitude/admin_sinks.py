@@ -174,6 +174,8 @@ class AdminSink(EndpointSink):
             requests=figures.requests,
             would_send=would_send,
         )
+        self.records_done += received
+        run.progressed = True  # sent and answered here, before process_batch returns
 
 
 class _ChunkedSink(AdminSink):
@@ -210,6 +212,8 @@ class _ChunkedSink(AdminSink):
         started = time.perf_counter()
         received, rejected_early = self._received, self._rejected_early
         self._received = self._rejected_early = 0
+        self.records_cut += received
+        self.flowing = not self._run.draining_for_state
         figures = SendFigures()
         if self._run.settings.dry_run:
             would = len(self._payloads)
@@ -218,6 +222,8 @@ class _ChunkedSink(AdminSink):
                 received, 0, rejected_early, figures, would_send=would, started=started
             )
             return
+        # Input order across objects: the event batches read before these records go first.
+        self._run.wait()
         refused: list[tuple[int, str]] = []
         for chunk in self.chunks():
             refused.extend(self.send_chunk(chunk, figures))
@@ -356,6 +362,9 @@ class CohortSink(AdminSink):
         )
         self._run.metrics.count(self.stream_name, self.endpoint.path, rejected=self._rejected_early)
         self._run.rejects.flush()
+        # Done as far as STATE goes: held_uploads holds every STATE until the upload.
+        self.records_cut += self._received
+        self.records_done += self._received
         self._received = self._rejected_early = 0
 
     def _ids(self) -> t.Iterator[list[str]]:
@@ -406,6 +415,7 @@ class CohortSink(AdminSink):
             super().clean_up()
 
     def _upload(self) -> None:
+        self._run.wait()  # the event batches read before the stream ended go first
         started = time.perf_counter()
         self._spool.flush()
         settings = self._run.settings

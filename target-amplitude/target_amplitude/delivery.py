@@ -4,8 +4,11 @@ Independent of the Singer SDK. The HTTP send is injected (client.AmplitudeClient
 production), so every rule below is testable with a fake.
 
 - Items are spread over `concurrency` lanes by their ordering key (device_id, else user_id;
-  the group for /groupidentify). A lane sends its requests one after the other, so the events
-  of one device reach Amplitude in input order; lanes run in parallel.
+  the group for /groupidentify). A lane is one thread that sends its requests one after the
+  other, batch after batch in hand-off order, so the events of one device reach Amplitude in
+  input order; lanes run in parallel, and a lane goes on to the next batch's items without
+  waiting for the other lanes to finish this batch (start() hands a batch off; its
+  DeliveryTicket completes when every lane has answered each of its items).
 - A request holds at most the endpoint's count and byte limits (bytes of the serialized items).
 - 413: the request is split in half and each half retried; a single item still too large is
   rejected. Later requests keep the full size.
@@ -34,7 +37,7 @@ import re
 import threading
 import time
 import typing as t
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import backoff
@@ -61,6 +64,10 @@ _AT_INDEX = re.compile(r"\bat index (\d+)\b")
 
 class DeliveryError(Exception):
     """Delivery cannot continue (configuration problem, or retries exhausted)."""
+
+
+class _AbortedError(DeliveryError):
+    """A lane stopped because a request elsewhere failed (the ticket raises that failure)."""
 
 
 @dataclass(slots=True)
@@ -107,6 +114,47 @@ class _ChunkResult:
     retryable: list[Item] = field(default_factory=list)
 
 
+class DeliveryTicket:
+    """A batch handed to the lanes: done when every lane has answered each of its items."""
+
+    __slots__ = ("_engine", "_parts", "started")
+
+    def __init__(
+        self, engine: DeliveryEngine, parts: list[Future[tuple[Outcome, float]]], started: float
+    ) -> None:
+        self._engine = engine
+        self._parts = parts
+        self.started = started  # time.perf_counter() at hand-off
+
+    def done(self) -> bool:
+        """Every lane has answered (or failed) this batch's items."""
+        return all(part.done() for part in self._parts)
+
+    def result(self) -> tuple[Outcome, float]:
+        """Wait; the outcome and the seconds from hand-off to the last answer, else raise.
+
+        A lane stopped because a request of another batch failed raises that failure, so the
+        error always names what went wrong.
+        """
+        outcome = Outcome()
+        finished = self.started
+        error: BaseException | None = None
+        for part in self._parts:
+            try:
+                lane_outcome, lane_finished = part.result()
+            except _AbortedError as exc:
+                error = error or self._engine.failure or exc
+                continue
+            except BaseException as exc:  # raised below, after every lane
+                error = exc if error is None or isinstance(error, _AbortedError) else error
+                continue
+            outcome.merge(lane_outcome)
+            finished = max(finished, lane_finished)
+        if error is not None:
+            raise error
+        return outcome, finished - self.started
+
+
 @dataclass(frozen=True, slots=True)
 class DeliveryRetryPolicy:
     """Backoff for transient failures, and the hold for throttled keys (the settings' values)."""
@@ -139,25 +187,31 @@ class DeliveryEngine:
         sleep: t.Callable[[float], None] = time.sleep,
         on_request: OnRequest | None = None,
     ) -> None:
+        self._local = threading.local()  # the stream a lane is delivering (request metrics)
         self._send = send if on_request is None else self._timed(send, on_request)
-        self._stream = ""
         self._concurrency = max(1, concurrency)
         self._policy = policy
         self._fatal_hint = fatal_hint
         self._clock = clock
         self._sleep = sleep
-        self._pool: ThreadPoolExecutor | None = None
+        # One single-thread executor per lane: its queue keeps the lane's parts in hand-off order.
+        self._lanes: list[ThreadPoolExecutor] = []
         self._abort = threading.Event()
+        self._lock = threading.Lock()
+        self.failure: BaseException | None = None  # the first failed request's error
 
     def _timed(self, send: Send, on_request: OnRequest) -> Send:
+        local = self._local
+
         def timed(endpoint: IngestEndpoint, wires: t.Sequence[bytes]) -> Response:
+            stream = getattr(local, "stream", "")
             started = time.perf_counter()
             try:
                 response = send(endpoint, wires)
             except TransientError as exc:
-                on_request(self._stream, endpoint.path, exc.status, time.perf_counter() - started)
+                on_request(stream, endpoint.path, exc.status, time.perf_counter() - started)
                 raise
-            on_request(self._stream, endpoint.path, response.status, time.perf_counter() - started)
+            on_request(stream, endpoint.path, response.status, time.perf_counter() - started)
             return response
 
         return timed
@@ -165,12 +219,22 @@ class DeliveryEngine:
     # Packing -----------------------------------------------------------------------------
 
     @staticmethod
-    def lanes(items: t.Sequence[Item], count: int) -> list[list[Item]]:
-        """Split items over `count` lanes by ordering key, keeping input order in each lane."""
+    def lane_of(key: str, count: int) -> int:
+        """The lane of an ordering key (the same for the whole run)."""
+        return hash(key) % count
+
+    @staticmethod
+    def lane_parts(items: t.Sequence[Item], count: int) -> list[list[Item]]:
+        """Items per lane (index = lane, by ordering key), in input order within each lane."""
         lanes: list[list[Item]] = [[] for _ in range(count)]
         for item in items:
-            lanes[hash(item.key) % count].append(item)
-        return [lane for lane in lanes if lane]
+            lanes[hash(item.key) % count].append(item)  # lane_of, inlined: once per item
+        return lanes
+
+    @classmethod
+    def lanes(cls, items: t.Sequence[Item], count: int) -> list[list[Item]]:
+        """The non-empty lanes of lane_parts."""
+        return [lane for lane in cls.lane_parts(items, count) if lane]
 
     @staticmethod
     def next_chunk(
@@ -198,43 +262,64 @@ class DeliveryEngine:
 
     # Delivery ----------------------------------------------------------------------------
 
+    def start(
+        self,
+        endpoint: IngestEndpoint,
+        items: t.Sequence[Item],
+        *,
+        stream: str = "",
+        on_done: t.Callable[[], None] | None = None,
+    ) -> DeliveryTicket:
+        """Hand a batch to the lanes; each lane sends it after the batches handed off before.
+
+        Called from one thread (the pipeline's); `stream` tags request metrics; `on_done` runs
+        in a lane thread as each lane finishes its part. Once a request has failed, every lane
+        stops before its next request and each ticket not yet complete raises that failure.
+        """
+        started = time.perf_counter()
+        if not self._lanes:
+            self._lanes = [
+                ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"amplitude-lane-{n}")
+                for n in range(self._concurrency)
+            ]
+        parts = [
+            self._lanes[index].submit(self._run_part, endpoint, part, stream)
+            for index, part in enumerate(self.lane_parts(items, self._concurrency))
+            if part
+        ]
+        if on_done is not None:
+            for part in parts:
+                part.add_done_callback(lambda _part: on_done())
+        return DeliveryTicket(self, parts, started)
+
     def deliver(
         self, endpoint: IngestEndpoint, items: t.Sequence[Item], *, stream: str = ""
     ) -> Outcome:
-        """Deliver every item: on return each one is accepted or rejected; else raise.
-
-        One call at a time (the pipeline's single dispatcher); `stream` tags request metrics.
-        """
-        outcome = Outcome()
-        if not items:
-            return outcome
-        self._stream = stream
-        self._abort.clear()
-        lanes = self.lanes(items, self._concurrency)
-        if len(lanes) == 1:
-            outcome.merge(self._run_lane(endpoint, lanes[0]))
-            return outcome
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(
-                max_workers=self._concurrency, thread_name_prefix="amplitude-lane"
-            )
-        futures = [self._pool.submit(self._run_lane, endpoint, lane) for lane in lanes]
-        error: BaseException | None = None
-        for future in futures:
-            try:
-                outcome.merge(future.result())
-            except BaseException as exc:
-                self._abort.set()
-                error = error or exc
-        if error is not None:
-            raise error
-        return outcome
+        """Deliver every item: on return each one is accepted or rejected; else raise."""
+        return self.start(endpoint, items, stream=stream).result()[0]
 
     def close(self) -> None:
-        """Stop the lane threads."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
+        """Stop the lane threads (parts not started yet are dropped)."""
+        for lane in self._lanes:
+            lane.shutdown(wait=True, cancel_futures=True)
+        self._lanes = []
+
+    def _run_part(
+        self, endpoint: IngestEndpoint, items: list[Item], stream: str
+    ) -> tuple[Outcome, float]:
+        """One batch's items of one lane (in the lane's thread): the outcome and when it ended."""
+        self._local.stream = stream
+        try:
+            outcome = self._run_lane(endpoint, items)
+        except _AbortedError:
+            raise
+        except BaseException as exc:
+            with self._lock:
+                if self.failure is None:
+                    self.failure = exc
+            self._abort.set()
+            raise
+        return outcome, time.perf_counter()
 
     def _run_lane(self, endpoint: IngestEndpoint, items: list[Item]) -> Outcome:
         outcome = Outcome()
@@ -243,7 +328,7 @@ class DeliveryEngine:
         while pending:
             if self._abort.is_set():
                 msg = "delivery aborted: another request failed"
-                raise DeliveryError(msg)
+                raise _AbortedError(msg)
             now = self._clock()
             held = {k: until for k, until in held.items() if until > now}
             chunk = self.next_chunk(endpoint, pending, held)

@@ -1,25 +1,34 @@
-"""The delivery pipeline: one batch delivered in the background while the next is mapped.
+"""The delivery pipeline: batches delivered in the background while the next ones are mapped.
 
-Batches are delivered one after the other (per-device order holds across batches); wait()
-completes the batch in flight and the target waits before every STATE it emits. Every batch's
-figures go to the summary (RunStats) and, from the same BatchResult, to SDK METRIC lines.
+Up to BATCHES_IN_FLIGHT batches are handed to the engine's lanes at once; each lane takes them
+in hand-off order (per-device order holds across batches) and goes on to the next batch's items
+without waiting for the other lanes. Batches are completed in hand-off order, in the target's
+thread: poll() completes those already answered, wait() all of them. `completed` counts the
+batches completed so far, so the target emits a STATE once every batch handed off before it is
+(TargetAmplitude._settle_states). Every batch's figures go to the summary (RunStats) and, from
+the same BatchResult, to SDK METRIC lines.
 """
 
 from __future__ import annotations
 
-import time
 import typing as t
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections import deque
 from dataclasses import dataclass, field
 
 from singer_sdk import metrics
 
 from target_amplitude.admin_delivery import AdminSender
-from target_amplitude.delivery import DeliveryEngine, Item, Outcome
+from target_amplitude.delivery import DeliveryEngine, DeliveryTicket, Item, Outcome
 from target_amplitude.endpoints import IngestEndpoint
 from target_amplitude.rejects import RejectsWriter
 from target_amplitude.settings import TargetSettings
 from target_amplitude.stats import RunStats
+from target_amplitude.waking_input import CompletionSignal
+
+# Batches handed to the lanes at once: one being delivered and the next behind it in every lane's
+# queue, so no lane waits for the mapper or for the slowest lane; the batch after them is mapped
+# meanwhile. Memory: each batch holds its payloads and source lines (at most MAX_BATCH_BYTES).
+BATCHES_IN_FLIGHT = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +145,17 @@ class DeliveryMetrics:
         self._counters.clear()
 
 
+@dataclass(slots=True)
+class _InFlight:
+    ticket: DeliveryTicket
+    stream: str
+    endpoint: IngestEndpoint
+    complete: t.Callable[[BatchResult], None]
+    # Cut by a STATE's drain rather than because it was full: its completion does not call for
+    # another drain (TargetAmplitude._process_state_message).
+    for_state: bool
+
+
 class DeliveryPipeline:
     """What every sink of one run shares: settings, engine, rejects file, figures."""
 
@@ -158,10 +178,22 @@ class DeliveryPipeline:
         # (the target holds STATE while any is).
         self.admin = admin
         self.held_uploads: set[str] = set()
-        # A batch was completed since the last STATE (the target then drains on STATE).
+        # A batch (not one cut by a STATE's drain) was completed since the last drain on STATE.
         self.progressed = False
-        self._dispatcher: ThreadPoolExecutor | None = None
-        self._pending: tuple[Future[BatchResult], t.Callable[[BatchResult], None]] | None = None
+        # Set by the target while it drains because of a STATE.
+        self.draining_for_state = False
+        self.handed_off = 0  # batches handed to the engine so far
+        # Called after each completed batch (the target emits the STATEs it frees).
+        self.after_completion: t.Callable[[], None] | None = None
+        # Fired from the lanes as batches are answered (wakes the target's read of its input).
+        self.signal = CompletionSignal()
+        self.completed = 0  # ... and completed (in hand-off order)
+        self._in_flight: deque[_InFlight] = deque()
+
+    @property
+    def idle(self) -> bool:
+        """No batch is in flight."""
+        return not self._in_flight
 
     def submit(
         self,
@@ -170,37 +202,49 @@ class DeliveryPipeline:
         items: list[Item],
         complete: t.Callable[[BatchResult], None],
     ) -> None:
-        """Deliver items in the background after the previous batch completes."""
-        self.wait()
+        """Deliver items in the background; complete(result) runs here once they are answered.
+
+        With BATCHES_IN_FLIGHT batches in flight, waits for the oldest first.
+        """
         engine = self.engine
         assert engine is not None
-        if self._dispatcher is None:
-            self._dispatcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="delivery")
+        self.poll()
+        while len(self._in_flight) >= BATCHES_IN_FLIGHT:
+            self._complete_oldest()
+        ticket = engine.start(endpoint, items, stream=stream, on_done=self.signal.notify)
+        self._in_flight.append(
+            _InFlight(ticket, stream, endpoint, complete, for_state=self.draining_for_state)
+        )
+        self.handed_off += 1
 
-        def deliver() -> BatchResult:
-            started = time.perf_counter()
-            outcome = engine.deliver(endpoint, items, stream=stream)
-            return BatchResult(stream, endpoint, outcome, time.perf_counter() - started)
-
-        self._pending = (self._dispatcher.submit(deliver), complete)
+    def poll(self) -> None:
+        """Complete the batches already answered, oldest first (raises what a delivery raised)."""
+        while self._in_flight and self._in_flight[0].ticket.done():
+            self._complete_oldest()
 
     def wait(self) -> None:
-        """Complete the batch in flight, if any (raises what its delivery raised)."""
-        if self._pending is None:
-            return
-        future, complete = self._pending
-        self._pending = None
-        result = future.result()
-        complete(result)
+        """Complete every batch in flight (raises what a delivery raised)."""
+        while self._in_flight:
+            self._complete_oldest()
+
+    def _complete_oldest(self) -> None:
+        entry = self._in_flight.popleft()
+        outcome, seconds = entry.ticket.result()
+        result = BatchResult(entry.stream, entry.endpoint, outcome, seconds)
+        entry.complete(result)
+        self.completed += 1
+        if not entry.for_state:
+            self.progressed = True
         self.metrics.batch(result)
+        if self.after_completion is not None:
+            self.after_completion()
 
     def close(self) -> None:
         """Stop background threads (after wait()) and log the counters' last figures."""
-        if self._dispatcher is not None:
-            self._dispatcher.shutdown(wait=True)
-            self._dispatcher = None
+        self._in_flight.clear()
         if self.engine is not None:
             self.engine.close()
+        self.signal.close()
         if self.admin is not None:
             self.admin.close()
         self.metrics.close()

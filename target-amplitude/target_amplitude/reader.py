@@ -10,6 +10,8 @@ from singer_sdk.contrib.msgspec import MsgSpecReader
 from singer_sdk.exceptions import MissingKeyPropertiesError, RecordsWithoutSchemaException
 from singer_sdk.singerlib.exceptions import InvalidInputLine
 
+from target_amplitude.waking_input import CompletionSignal, InputHooks, waking_stdin
+
 _MAX_QUOTED = 200
 
 
@@ -47,6 +49,9 @@ class LineCountingReader(MsgSpecReader):
         # re-encoding the record, for the rejected file (see AmplitudeSink.take).
         self.line: str | bytes = b""
         self.before_failing: t.Callable[[], None] | None = None
+        # What runs while standard input is quiet (see waking_input): the target emits the
+        # STATEs that answered batches free, and hands off its batches after a pause.
+        self.wake: tuple[CompletionSignal, InputHooks] | None = None
         self._decode = msgspec.json.Decoder().decode
 
     def deserialize_json(self, line: str | bytes) -> dict:
@@ -76,7 +81,8 @@ class LineCountingReader(MsgSpecReader):
         """Process every line; a bad one raises InputLineError naming it."""
         if file_input is None:
             # Standard input as bytes: msgspec decodes UTF-8 itself, no text layer in between.
-            file_input = t.cast("t.IO[str]", getattr(sys.stdin, "buffer", sys.stdin))
+            waking = waking_stdin(sys.stdin, *self.wake) if self.wake is not None else None
+            file_input = t.cast("t.IO[str]", waking or getattr(sys.stdin, "buffer", sys.stdin))
         try:
             return super().process_lines(file_input, callbacks)
         except tuple(_LINE_ERRORS) as exc:

@@ -11,7 +11,7 @@ from singer_sdk import metrics
 from singer_sdk.sinks import BatchSink
 
 from target_amplitude.client import quote_item
-from target_amplitude.delivery import DeliveryError, Item
+from target_amplitude.delivery import DeliveryEngine, DeliveryError, Item
 from target_amplitude.endpoints import GROUPIDENTIFY, IDENTIFY, IngestEndpoint, events_endpoint
 from target_amplitude.mapping import (
     ENCODER,
@@ -86,6 +86,20 @@ class EndpointSink(BatchSink):
     """The public SDK hooks every sink of this target shares (ingestion and admin objects)."""
 
     endpoint: HasPath  # IngestEndpoint or AdminEndpoint
+    # Records of this sink handed off in batches, and of those the ones done (accepted,
+    # rejected or skipped): a held STATE waits for the records it follows
+    # (TargetAmplitude._hold_state).
+    records_cut = 0
+    records_done = 0
+    # A full batch of this sink was handed off or answered since the target's last drain on
+    # STATE: the next one spares this sink, whose batch is about to fill anyway.
+    flowing = False
+    _received = 0  # records taken into the current batch
+
+    @property
+    def records_taken(self) -> int:
+        """Records this sink has taken so far."""
+        return self.records_cut + self._received
 
     # Metrics (public hooks, singer-sdk 0.51+): records in, tagged with the endpoint too; the
     # SDK's batch timer would time only the hand-off to the pipeline, so it logs nothing and the
@@ -130,7 +144,6 @@ class EndpointSink(BatchSink):
             rejected=rejected,
             **figures,
         )
-        run.progressed = True
 
 
 class AmplitudeSink(EndpointSink):
@@ -163,6 +176,13 @@ class AmplitudeSink(EndpointSink):
         self._rejected_early = 0
         self._skipped = 0
         self._max_rows = self.max_size
+        # Items (and their bytes) per delivery lane, as the engine will split them (by ordering
+        # key): the batch is also full once one lane holds a full request, so each lane sends
+        # one full request per batch instead of a full one and a small remainder.
+        self._lanes = max(1, self._run.settings.max_concurrent_requests)
+        self._lane_items = [0] * self._lanes
+        self._lane_bytes = [0] * self._lanes
+        self._lane_full = False
         # The target's fast path may skip the SDK's per-record steps for this sink only when
         # they leave records unchanged (no metadata added, the SDK's hooks as they are here) and
         # log nothing (_after_process_record logs each record at debug level).
@@ -182,8 +202,8 @@ class AmplitudeSink(EndpointSink):
 
     @property
     def is_full(self) -> bool:
-        """Full by rows or by bytes kept."""
-        return self._received >= self._max_rows or self._bytes >= MAX_BATCH_BYTES
+        """Full by rows, by bytes kept, or because one lane holds a full request."""
+        return self._received >= self._max_rows or self._lane_full or self._bytes >= MAX_BATCH_BYTES
 
     # -- Private SDK overrides (singer-sdk 0.54.9; guarded by tests/target/test_sdk_seams.py) --
     # Each exists because no public seam does the job in 0.54.9 (nor on meltano/sdk main 136de07).
@@ -282,7 +302,16 @@ class AmplitudeSink(EndpointSink):
         ref = len(self._records)
         key = self._ordering_key(payload)
         weight = group_property_count(payload) if self.mapping.object == "group" else 0
+        lane = DeliveryEngine.lane_of(key, self._lanes)
+        endpoint = self.endpoint
         for wire in wires:
+            self._lane_items[lane] += 1
+            self._lane_bytes[lane] += len(wire) + 3
+            if (
+                self._lane_items[lane] >= endpoint.max_count
+                or self._lane_bytes[lane] >= endpoint.max_item_bytes
+            ):
+                self._lane_full = True
             self._items.append(
                 Item(
                     ref=ref,
@@ -321,9 +350,15 @@ class AmplitudeSink(EndpointSink):
         skipped = self._skipped
         self._items, self._records, self._bytes = [], [], 0
         self._received = self._rejected_early = self._skipped = 0
+        self._lane_items = [0] * self._lanes
+        self._lane_bytes = [0] * self._lanes
+        self._lane_full = False
+        self.records_cut += received
         run = self._run
+        self.flowing = not run.draining_for_state
         name = self.endpoint.name
         if run.settings.dry_run or run.engine is None:
+            self.records_done += received
             run.stats.add(
                 self.stream_name,
                 name,
@@ -337,10 +372,13 @@ class AmplitudeSink(EndpointSink):
             run.progressed = True
             return
 
+        full = not run.draining_for_state
+
         def complete(result: BatchResult) -> None:
             self._complete(
                 result, items, records, received, rejected_early=rejected_early, skipped=skipped
             )
+            self.flowing = self.flowing or full
 
         run.submit(self.stream_name, self.endpoint, items, complete)
 
@@ -383,6 +421,7 @@ class AmplitudeSink(EndpointSink):
                 retryable=ref in outcome.retryable,
                 key_properties=self._keys,
             )
+        self.records_done += received
         self.record_outcome(
             run,
             self.endpoint.name,

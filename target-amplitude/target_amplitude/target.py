@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import sys
 import typing as t
+from collections import deque
 
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import TargetCapabilities
@@ -21,12 +23,17 @@ from target_amplitude.pipeline import DeliveryMetrics, DeliveryPipeline
 from target_amplitude.reader import InputLineError, LineCountingReader
 from target_amplitude.rejects import RejectsWriter
 from target_amplitude.settings import ConfigError, TargetSettings, target_settings
-from target_amplitude.sinks import AmplitudeSink
+from target_amplitude.sinks import AmplitudeSink, EndpointSink
 from target_amplitude.stats import RunStats
+from target_amplitude.waking_input import LINGER_SECONDS
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.capabilities import CapabilitiesEnum
     from singer_sdk.sinks import Sink
+
+
+# What a held STATE waits for besides the batches handed off: each sink's records taken then.
+Marks = tuple[tuple[EndpointSink, int], ...]
 
 
 class RejectedRecordsError(Exception):
@@ -53,6 +60,9 @@ class TargetAmplitude(Target):
         """Validate the settings up front; sinks share one client, engine and rejects file."""
         super().__init__(*args, **kwargs)
         self._last_written_state: dict | None = None
+        # STATEs held until their records are done: (batches handed off, records each sink
+        # held then, the STATE), oldest first.
+        self._held_states: deque[tuple[int, Marks, dict]] = deque()
         self.max_parallelism = 1  # sinks drain one at a time; the engine owns concurrency
         # The SDK validated the config against CONFIG_SCHEMA and filled in its defaults; what is
         # left are the cross-field rules, failing fast the same way (no traceback, exit 1).
@@ -65,8 +75,10 @@ class TargetAmplitude(Target):
                 ) from None
             raise
         self.pipeline = self._build_pipeline(self.settings)
+        self.pipeline.after_completion = self._emit_ready_states
         if isinstance(self.message_reader, LineCountingReader):
             self.message_reader.before_failing = self._deliver_before_failing
+            self.message_reader.wake = (self.pipeline.signal, self)
 
     def get_sink_class(self, stream_name: str) -> type[Sink]:
         """AmplitudeSink, or the sink of a user_mapping, deletion or cohort mapping."""
@@ -129,15 +141,61 @@ class TargetAmplitude(Target):
     # -- Private SDK overrides (singer-sdk 0.54.9; guarded by tests/target/test_sdk_seams.py) --
     # Still private on meltano/sdk main 136de07; no public hook runs on STATE or before STATE.
     #
-    # STATE: the SDK emits the latest STATE after drain_all(), i.e. once every record before it
-    # is accepted or rejected. It drains all sinks only at the end (or every 5 minutes), so a
-    # STATE arriving after a full batch was delivered triggers a drain_all() here: resumable
-    # checkpoints about once per batch, never ahead of the data.
+    # STATE: the SDK emits the latest STATE from drain_all(), once every sink has processed its
+    # records. Here a sink's process_batch only hands its batch to the pipeline, so a STATE is
+    # held until every record before it is done (_hold_state), and emitted as soon as a
+    # completed batch makes it so: never ahead of the data, while the target keeps reading and
+    # mapping. The SDK drains sinks only when full, at the end, or every 5 minutes, so once a
+    # full batch has been completed, the next STATE drains the sinks that have not filled a
+    # batch since the last such drain (a slow stream, a stream that ended): resumable
+    # checkpoints about once per batch, without cutting the busy stream's batches short.
     # singer-sdk 0.54.9 Target._process_state_message (target_base.py:410): no "drain on STATE".
     def _process_state_message(self, message_dict: dict) -> None:
         super()._process_state_message(message_dict)
+        self._settle_states()
+        latest = self._latest_state
+        if latest is None:
+            return
         if self.pipeline.progressed:
+            self._drain_for_state(latest)
+        else:
+            self._hold_state(copy.deepcopy(latest))
+            self._emit_ready_states()
+
+    def _drain_for_state(self, latest: dict) -> None:
+        """Hand off the batches of the sinks that would hold this STATE back longest."""
+        pipeline = self.pipeline
+        pipeline.draining_for_state = True
+        try:
+            if self._sinks_to_clear:  # a stream's SCHEMA changed: the SDK's own full drain
+                self.drain_all()
+                return
+            sinks = list(self._sinks_active.values())
+            for sink in sinks:
+                if not getattr(sink, "flowing", False):
+                    self.drain_one(sink)  # skips an empty sink
+            for sink in sinks:
+                if isinstance(sink, EndpointSink):
+                    sink.flowing = False
+            self._write_state_message(copy.deepcopy(latest))
+        finally:
+            pipeline.draining_for_state = False
+
+    # The reader's hooks while standard input is quiet (waking_input.InputHooks).
+    def on_wake(self) -> None:
+        """A batch was answered: complete it, emit the STATEs it frees."""
+        self._settle_states()
+
+    def on_idle(self) -> None:
+        """No input for a while: hand off every batch held, so the STATEs can follow."""
+        if not any(sink.current_size for sink in self._sinks_active.values()):
+            return
+        self.logger.info("No input for %.0f s: sending the records held.", LINGER_SECONDS)
+        self.pipeline.draining_for_state = True
+        try:
             self.drain_all()
+        finally:
+            self.pipeline.draining_for_state = False
 
     # singer-sdk 0.54.9 Target._process_record_message (target_base.py:302): for every record it
     # copies the record, runs the stream map, asks the sink for a context, whether to add
@@ -195,12 +253,56 @@ class TargetAmplitude(Target):
             return None
         return sink
 
-    # singer-sdk 0.54.9 Target._write_state_message (target_base.py:523): the only place to wait
-    # for the batch in flight, flush the rejects file, de-duplicate and hold STATE under dry_run.
+    # singer-sdk 0.54.9 Target._write_state_message (target_base.py:523): called by drain_all()
+    # once every sink has handed its batch off; the only place to hold the STATE until those
+    # batches are completed, flush the rejects file first, de-duplicate, and hold STATE under
+    # dry_run or while a cohort is not uploaded.
     def _write_state_message(self, state: dict) -> None:
-        self.pipeline.wait()
-        self.pipeline.rejects.flush()
         self.pipeline.progressed = False
+        self._hold_state(state)
+        self._emit_ready_states()
+
+    def _hold_state(self, state: dict) -> None:
+        """Keep a STATE until every batch handed off so far (and every record before it) is done.
+
+        A STATE is bound to the batches handed off and the records each sink holds (not yet
+        handed off) when it arrives; records read later never hold it back.
+        """
+        marks = tuple(
+            (sink, sink.records_taken)
+            for sink in (*self._sinks_to_clear, *self._sinks_active.values())
+            if isinstance(sink, EndpointSink) and sink.current_size
+        )
+        held = self._held_states
+        if held and held[-1][0] == self.pipeline.handed_off and held[-1][1] == marks:
+            held[-1] = (self.pipeline.handed_off, marks, state)  # the same barrier: the latest
+        else:
+            held.append((self.pipeline.handed_off, marks, state))
+
+    def _settle_states(self, *, block: bool = False) -> None:
+        """Complete the answered batches (every one, if block), emitting the STATEs they free."""
+        if block:
+            self.pipeline.wait()
+        else:
+            self.pipeline.poll()
+        self._emit_ready_states()
+
+    def _emit_ready_states(self) -> None:
+        """Emit the latest held STATE whose records are all done (after each completed batch)."""
+        ready: dict | None = None
+        held = self._held_states
+        while held and self._state_done(held[0][0], held[0][1]):
+            ready = held.popleft()[2]
+        if ready is not None:
+            self._emit_state(ready)
+
+    def _state_done(self, handed_off: int, marks: Marks) -> bool:
+        return self.pipeline.completed >= handed_off and all(
+            sink.records_done >= taken for sink, taken in marks
+        )
+
+    def _emit_state(self, state: dict) -> None:
+        self.pipeline.rejects.flush()
         if self.pipeline.held_uploads:
             # A cohort's rows are uploaded when its stream ends: a STATE now would mark rows
             # done that Amplitude has not acknowledged. The last STATE follows the upload.
@@ -219,7 +321,7 @@ class TargetAmplitude(Target):
         """Deliver everything, emit the last STATE, log the summary, apply fail_on_rejected."""
         try:
             super().process_endofpipe()
-            self.pipeline.wait()
+            self._settle_states(block=True)
         finally:
             self._finish()
         rejected = self.pipeline.stats.total_rejected
@@ -234,7 +336,7 @@ class TargetAmplitude(Target):
         """A bad input line: deliver what was read before it and emit the last STATE."""
         try:
             self.drain_all()
-            self.pipeline.wait()
+            self._settle_states(block=True)
         finally:
             self._finish()
 

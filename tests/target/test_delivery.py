@@ -254,3 +254,93 @@ def test_group_identify_requests_hold_at_most_1024_group_properties() -> None:
     assert [len(r) for r in fake.requests] == [3, 3, 3, 1]
     for request in fake.requests:
         assert sum(len(g["group_properties"]) for g in request) <= 1024
+
+
+def _devices_in_distinct_lanes(count: int) -> tuple[str, str]:
+    """Two device ids that hash to different lanes (hash randomization differs per process)."""
+    seen: dict[int, str] = {}
+    for n in range(1000):
+        device = f"device-{n}"
+        lane = hash(device) % count
+        seen.setdefault(lane, device)
+        if len(seen) == 2:
+            first, second = seen.values()
+            return first, second
+    raise AssertionError("no two lanes")
+
+
+def _events(device: str, first: int, n: int) -> list[Item]:
+    return [
+        Item(
+            ref=i,
+            key=device,
+            wire=json.dumps({"event_type": "E", "device_id": device, "insert_id": str(i)}).encode(),
+            device_id=device,
+        )
+        for i in range(first, first + n)
+    ]
+
+
+def test_a_lane_goes_on_to_the_next_batch_while_another_lane_is_still_sending() -> None:
+    slow_device, fast_device = _devices_in_distinct_lanes(2)
+    release = threading.Event()
+    fast_second_batch_sent = threading.Event()
+
+    def send(endpoint: IngestEndpoint, wires: t.Sequence[bytes]) -> Response:
+        events = [json.loads(w) for w in wires]
+        if events[0]["device_id"] == slow_device and events[0]["insert_id"] == "0":
+            assert release.wait(10), "the other lane never reached the second batch"
+        if events[0]["device_id"] == fast_device and events[0]["insert_id"] == "200":
+            fast_second_batch_sent.set()
+        stored.extend(events)
+        return Response(200, {"code": 200}, "", None)
+
+    stored: list[dict] = []
+    eng = DeliveryEngine(send, concurrency=2, policy=FAST, fatal_hint="")
+    first = eng.start(BATCH, [*_events(slow_device, 0, 100), *_events(fast_device, 100, 100)])
+    second = eng.start(BATCH, [*_events(slow_device, 300, 100), *_events(fast_device, 200, 100)])
+    # The fast lane sends its part of the second batch while the slow lane holds the first.
+    assert fast_second_batch_sent.wait(10)
+    assert not first.done()
+    release.set()
+    assert first.result()[0].accepted == 200
+    assert second.result()[0].accepted == 200
+    eng.close()
+    # Each device's events in input order, across both batches.
+    for device in (slow_device, fast_device):
+        sent = [int(e["insert_id"]) for e in stored if e["device_id"] == device]
+        assert sent == sorted(sent)
+        assert len(sent) == 200
+
+
+def test_a_failure_in_a_later_batch_is_what_an_earlier_unfinished_batch_raises() -> None:
+    slow_device, failing_device = _devices_in_distinct_lanes(2)
+    failed = threading.Event()
+
+    def send(endpoint: IngestEndpoint, wires: t.Sequence[bytes]) -> Response:
+        events = [json.loads(w) for w in wires]
+        if events[0]["device_id"] == slow_device:
+            assert failed.wait(10)
+            return Response(200, {"code": 200}, "", None)
+        if int(events[0]["insert_id"]) >= 200:  # the second batch's part of this lane
+            failed.set()
+            return Response(403, {"code": 403}, "", None)
+        return Response(200, {"code": 200}, "", None)
+
+    eng = DeliveryEngine(send, concurrency=2, policy=FAST, fatal_hint="")
+    first = eng.start(
+        BATCH,
+        [
+            *_events(slow_device, 0, 10),
+            *_events(slow_device, 10, 2500),
+            *_events(failing_device, 100, 10),
+        ],
+    )
+    second = eng.start(BATCH, _events(failing_device, 200, 10))
+    # The slow lane's first request succeeds once the failure happened; its second request is
+    # never sent. The first batch raises the 403, not "delivery aborted".
+    with pytest.raises(DeliveryError, match="403"):
+        first.result()
+    with pytest.raises(DeliveryError, match="403"):
+        second.result()
+    eng.close()

@@ -106,3 +106,37 @@ def test_export_replay_into_another_project_copies_every_event_once(
     assert "uuid" not in first
     assert "amplitude_id" not in first
     assert isinstance(first["time"], int)
+
+
+def test_frequent_states_follow_the_batches_without_cutting_them_short(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    """A STATE every 100 records of one busy stream: each is emitted once the batch holding its
+    records is answered, and batches stay full (a drain per STATE would send hundreds of small
+    requests)."""
+    lines = [
+        schema("clicks", {**props("event_type", "device_id"), "n": {"type": "integer"}}, ["n"])
+    ]
+    for n in range(TOTAL):
+        lines.append(
+            record("clicks", {"event_type": "Click", "device_id": f"device-{n % 97:05d}", "n": n})
+        )
+        if n % 100 == 99:
+            lines.append(state({"next": n + 1}))
+    run = run_target(
+        tmp_path, {"api_key": "key-std", "api_url": emulator.base_url, **FAST_RETRIES}, lines
+    )
+    assert run.returncode == 0, run.stderr
+    nexts = [s["next"] for s in run.states]
+    assert nexts[-1] == TOTAL
+    assert nexts == sorted(nexts)
+    assert len(nexts) >= 2  # checkpoints along the way (the third batch waits for the first)
+    # A batch is cut when one of the 4 lanes holds a full request (2,000 events): every lane
+    # sends one request per batch, none of them a small remainder, except in the last batch.
+    sizes = [len(json.loads(r.body)["events"]) for r in emulator.requests_to("/batch")]
+    assert sum(sizes) == TOTAL
+    assert max(sizes) == 2000
+    assert len([n for n in sizes if n < 1000]) <= 4, sizes
+    assert len(sizes) <= 4 * (TOTAL // 7000 + 1), sizes
+    stored = [e["event_properties"]["n"] for e in emulator.project("key-std").ingested]
+    assert sorted(stored) == list(range(TOTAL))

@@ -140,3 +140,19 @@ def test_the_record_fast_path_replicates_the_sdks_steps() -> None:
     assert "self.logger.debug(" in inspect.getsource(Sink._after_process_record)
     assert "return {}" in inspect.getsource(Sink._get_context)
     assert "return record" in inspect.getsource(Sink.preprocess_record)
+
+
+def test_the_target_attributes_the_state_hold_reads() -> None:
+    """TargetAmplitude._hold_state and _drain_for_state read the SDK's sink registries and its
+    latest STATE (no public accessor in singer-sdk 0.54.9)."""
+    init = inspect.getsource(Target.__init__)
+    assert "self._sinks_active: dict[str, Sink] = {}" in init
+    assert "self._sinks_to_clear: list[Sink] = []" in init
+    assert "self._latest_state: dict[str, dict] | None = None" in init
+    drain_all = inspect.getsource(Target.drain_all)
+    assert "self._drain_all(self._sinks_to_clear, 1)" in drain_all
+    assert "self._sinks_to_clear = []" in drain_all
+    state = inspect.getsource(Target._process_state_message)
+    assert "self._latest_state = state" in state
+    # drain_one skips an empty sink (the STATE drain calls it for every non-flowing sink).
+    assert "if sink.current_size == 0:" in inspect.getsource(Target.drain_one)
