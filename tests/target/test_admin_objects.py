@@ -375,3 +375,27 @@ def test_eu_projects_use_the_eu_hosts_and_a_us_key_is_refused_there(
     wrong = run_target(tmp_path, {**config, "api_key": "key-std"}, lines)
     assert wrong.returncode == 1
     assert "/usermap: Amplitude refused the request (HTTP 400 invalid_api_key)" in wrong.stderr
+
+
+def test_a_deletion_is_sent_after_the_events_read_before_it(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    """Events go out in the background; a privacy deletion that follows them in the input waits
+    until Amplitude has answered every one of them (Amplitude deletes what it holds then)."""
+    _seed_users(emulator, "gone", count=1)
+    lines = [
+        schema("clicks", props("event_type", "user_id", "n")),
+        *(
+            record("clicks", {"event_type": "Click", "user_id": "gone-0000", "n": str(n)})
+            for n in range(9000)
+        ),
+        schema("erasures", props("user_id", "requested_at"), ["user_id"]),
+        record("erasures", {"user_id": "gone-0000", "requested_at": "2026-01-02"}),
+    ]
+    emulator.faults.slow("/batch", 0.3, times=100)
+    run = run_target(tmp_path, _config(emulator, {"erasures": MAPPINGS["erasures"]}), lines)
+    assert run.returncode == 0, run.stderr
+    batches = emulator.requests_to("/batch")
+    deletion = emulator.requests_to("/api/2/deletions/users")[0]
+    assert sum(len(json.loads(r.body)["events"]) for r in batches) == 9000
+    assert deletion.started >= max(r.finished for r in batches)

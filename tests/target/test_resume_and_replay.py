@@ -9,6 +9,7 @@ import subprocess
 import typing as t
 from pathlib import Path
 
+from tests.reliability.processes import LiveTarget
 from tests.target.helpers import (
     FAST_RETRIES,
     TARGET,
@@ -140,3 +141,29 @@ def test_frequent_states_follow_the_batches_without_cutting_them_short(
     assert len(sizes) <= 4 * (TOTAL // 7000 + 1), sizes
     stored = [e["event_properties"]["n"] for e in emulator.project("key-std").ingested]
     assert sorted(stored) == list(range(TOTAL))
+
+
+def test_a_pause_in_the_input_hands_off_the_records_held_and_emits_their_state(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    """50 records and a STATE, then nothing (the tap waits for an export): the target does not
+    wait for a full batch of 8,000; the records are sent and the STATE follows, input still
+    open."""
+    cfg = write_config(tmp_path, {"api_key": "key-std", "api_url": emulator.base_url})
+    live = LiveTarget(cfg, tmp_path / "stderr.log")
+    head = [schema("clicks", {**props("event_type", "device_id"), "n": {"type": "integer"}}, ["n"])]
+    clicks = [
+        record("clicks", {"event_type": "Click", "device_id": f"device-{n % 7}", "n": n})
+        for n in range(100)
+    ]
+    live.send([*head, *clicks[:50], state({"next": 50})])
+    assert live.read_state() == {"next": 50}
+    assert len(emulator.project("key-std").ingested) == 50
+    live.send([*clicks[50:], state({"next": 100})])
+    code, unread, stderr = live.finish()
+    assert code == 0, stderr
+    assert unread == [{"next": 100}]
+    assert "No input for 1 s: sending the records held." in stderr
+    assert sorted(e["event_properties"]["n"] for e in emulator.project("key-std").ingested) == list(
+        range(100)
+    )
