@@ -179,6 +179,8 @@ class AmplitudeSink(EndpointSink):
         # Items (and their bytes) per delivery lane, as the engine will split them (by ordering
         # key): the batch is also full once one lane holds a full request, so each lane sends
         # one full request per batch instead of a full one and a small remainder.
+        # Records the target's fast path took and has not added to the SDK's record counter yet.
+        self.uncounted = 0
         self._lanes = max(1, self._run.settings.max_concurrent_requests)
         self._lane_items = [0] * self._lanes
         self._lane_bytes = [0] * self._lanes
@@ -345,6 +347,9 @@ class AmplitudeSink(EndpointSink):
 
     def process_batch(self, context: dict) -> None:  # noqa: ARG002
         """Hand the batch to the delivery engine (completed before the next batch or STATE)."""
+        if self.uncounted:
+            self.record_counter_metric.increment(self.uncounted)
+            self.uncounted = 0
         items, records = self._items, self._records
         received, rejected_early = self._received, self._rejected_early
         skipped = self._skipped

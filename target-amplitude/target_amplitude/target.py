@@ -32,6 +32,9 @@ if t.TYPE_CHECKING:
     from singer_sdk.sinks import Sink
 
 
+# The fast path checks the SDK's maximum record age once per this many records.
+AGE_CHECK_EVERY = 1000
+
 # What a held STATE waits for besides the batches handed off: each sink's records taken then.
 Marks = tuple[tuple[EndpointSink, int], ...]
 
@@ -63,6 +66,7 @@ class TargetAmplitude(Target):
         # STATEs held until their records are done: (batches handed off, records each sink
         # held then, the STATE), oldest first.
         self._held_states: deque[tuple[int, Marks, dict]] = deque()
+        self._since_age_check = 0
         self.max_parallelism = 1  # sinks drain one at a time; the engine owns concurrency
         # The SDK validated the config against CONFIG_SCHEMA and filled in its defaults; what is
         # left are the cross-field rules, failing fast the same way (no traceback, exit 1).
@@ -206,8 +210,9 @@ class TargetAmplitude(Target):
     # per-record hooks all run inside this method). The fast path runs the steps that do
     # something, in the SDK's order: _remove_sdc_metadata_from_record, _singer_validate_message
     # (key properties), tally_record_read, process_record (take, keeping the input line), the
-    # record counter, drain when full, the max-record-age drain; anything else takes the SDK's
-    # path. tests/target/test_fast_path.py: both paths give the same events, rejects and output;
+    # record counter (added up per batch), drain when full, the max-record-age drain (checked
+    # every AGE_CHECK_EVERY records); anything else takes the SDK's path.
+    # tests/target/test_fast_path.py: both paths give the same events, rejects and output;
     # tests/target/test_sdk_seams.py pins the SDK method this mirrors.
     def _process_record_message(self, message_dict: dict) -> None:
         sink = self._fast_path_sink(message_dict)
@@ -220,7 +225,7 @@ class TargetAmplitude(Target):
         sink.tally_record_read()
         line = getattr(self.message_reader, "line", None)
         sink.take(record, line if isinstance(line, bytes) else None)
-        sink.record_counter_metric.increment()
+        sink.uncounted += 1  # the record counter, added up per batch (process_batch)
         if sink.is_full:
             self.logger.info(
                 "Target sink for '%s' is full. Current size is '%s'. Draining...",
@@ -228,7 +233,12 @@ class TargetAmplitude(Target):
                 sink.current_size,
             )
             self.drain_one(sink)
-        self._handle_max_record_age()
+        # The SDK checks the age of the oldest record (5 minutes) after every record; every
+        # AGE_CHECK_EVERY records is as good and costs nothing.
+        self._since_age_check += 1
+        if self._since_age_check >= AGE_CHECK_EVERY:
+            self._since_age_check = 0
+            self._handle_max_record_age()
 
     def _fast_path_sink(self, message_dict: dict) -> AmplitudeSink | None:
         """The record's sink when the SDK's per-record steps would not change the record."""

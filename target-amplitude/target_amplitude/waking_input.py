@@ -109,6 +109,19 @@ def waking_stdin(stdin: t.Any, signal: CompletionSignal, hooks: InputHooks) -> t
     except (AttributeError, OSError, ValueError):
         return None
     if os.name == "posix" and (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISCHR(mode)):
+        if stat.S_ISFIFO(mode):
+            _enlarge_pipe(fd)
         return io.BufferedReader(_WakingRaw(fd, signal, hooks), buffer_size=READ_SIZE)
     # Fewer, larger reads: each one lets the lanes take the GIL, and waits to get it back.
     return open(fd, "rb", buffering=READ_SIZE, closefd=False)  # standard input stays open
+
+
+def _enlarge_pipe(fd: int) -> None:
+    """A pipe from the tap holding READ_SIZE (Linux; 64 KB by default, at most
+    /proc/sys/fs/pipe-max-size): the tap writes and the target reads a megabyte per switch."""
+    with contextlib.suppress(ImportError, OSError):
+        import fcntl  # noqa: PLC0415 - POSIX only
+
+        set_pipe_size = getattr(fcntl, "F_SETPIPE_SZ", None)  # Linux only
+        if set_pipe_size is not None:
+            fcntl.fcntl(fd, set_pipe_size, READ_SIZE)

@@ -133,6 +133,7 @@ def test_the_record_fast_path_replicates_the_sdks_steps() -> None:
     # The members the fast path reads or calls besides those.
     assert _params(Sink, "_singer_validate_message") == ["record"]
     assert _params(Target, "_handle_max_record_age") == []
+    assert _params(metrics.Counter, "increment") == ["value"]  # added up per batch
     assert isinstance(inspect.getattr_static(StreamMap, "flattening_enabled"), property)
     assert "return super().transform(record)" in inspect.getsource(SameRecordTransform.transform)
     assert "return record" in inspect.getsource(StreamMap.flatten_record)
