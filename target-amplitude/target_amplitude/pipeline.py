@@ -183,17 +183,12 @@ class DeliveryPipeline:
         # Set by the target while it drains because of a STATE.
         self.draining_for_state = False
         self.handed_off = 0  # batches handed to the engine so far
+        self.completed = 0  # ... and completed (in hand-off order)
+        self._in_flight: deque[_InFlight] = deque()
         # Called after each completed batch (the target emits the STATEs it frees).
         self.after_completion: t.Callable[[], None] | None = None
         # Fired from the lanes as batches are answered (wakes the target's read of its input).
         self.signal = CompletionSignal()
-        self.completed = 0  # ... and completed (in hand-off order)
-        self._in_flight: deque[_InFlight] = deque()
-
-    @property
-    def idle(self) -> bool:
-        """No batch is in flight."""
-        return not self._in_flight
 
     def submit(
         self,

@@ -176,11 +176,11 @@ class AmplitudeSink(EndpointSink):
         self._rejected_early = 0
         self._skipped = 0
         self._max_rows = self.max_size
+        # Records the target's fast path took and has not added to the SDK's record counter yet.
+        self.uncounted = 0
         # Items (and their bytes) per delivery lane, as the engine will split them (by ordering
         # key): the batch is also full once one lane holds a full request, so each lane sends
         # one full request per batch instead of a full one and a small remainder.
-        # Records the target's fast path took and has not added to the SDK's record counter yet.
-        self.uncounted = 0
         self._lanes = max(1, self._run.settings.max_concurrent_requests)
         self._lane_items = [0] * self._lanes
         self._lane_bytes = [0] * self._lanes

@@ -21,6 +21,7 @@ import select
 import stat
 import time
 import typing as t
+import weakref
 
 # Bytes read from standard input at once (the SDK's default is 8 KB).
 READ_SIZE = 1 << 20
@@ -29,12 +30,19 @@ LINGER_SECONDS = 1.0
 
 
 class CompletionSignal:
-    """A self-pipe: notify() from any thread, fileno() is readable until clear()."""
+    """A self-pipe: notify() from any thread, fileno() is readable until clear().
+
+    POSIX only (where waking_stdin uses it); elsewhere notify() does nothing. The pipe is closed
+    by close(), or when the signal is garbage-collected (a target built but never run).
+    """
 
     def __init__(self) -> None:
-        self._read, self._write = os.pipe()
-        os.set_blocking(self._read, False)
-        os.set_blocking(self._write, False)
+        self._read = self._write = -1
+        if os.name == "posix":
+            self._read, self._write = os.pipe()
+            os.set_blocking(self._read, False)
+            os.set_blocking(self._write, False)
+        self._finalizer = weakref.finalize(self, _close_fds, self._read, self._write)
 
     def fileno(self) -> int:
         """The read end, for select()."""
@@ -42,18 +50,25 @@ class CompletionSignal:
 
     def notify(self) -> None:
         """Wake the reader (a full pipe already will: nothing is lost)."""
-        with contextlib.suppress(BlockingIOError, OSError):
-            os.write(self._write, b"\0")
+        if self._write >= 0:
+            with contextlib.suppress(OSError):  # BlockingIOError: full; EBADF: closed
+                os.write(self._write, b"\0")
 
     def clear(self) -> None:
         """Consume the pending wake-ups."""
-        with contextlib.suppress(BlockingIOError, OSError):
+        with contextlib.suppress(OSError):
             while os.read(self._read, 4096):
                 pass
 
     def close(self) -> None:
-        """Close both ends."""
-        for fd in (self._read, self._write):
+        """Close both ends (after the lanes have stopped: see DeliveryPipeline.close)."""
+        self._read = self._write = -1
+        self._finalizer()
+
+
+def _close_fds(*fds: int) -> None:
+    for fd in fds:
+        if fd >= 0:
             with contextlib.suppress(OSError):
                 os.close(fd)
 
