@@ -231,11 +231,6 @@ class DeliveryEngine:
             lanes[hash(item.key) % count].append(item)  # lane_of, inlined: once per item
         return lanes
 
-    @classmethod
-    def lanes(cls, items: t.Sequence[Item], count: int) -> list[list[Item]]:
-        """The non-empty lanes of lane_parts."""
-        return [lane for lane in cls.lane_parts(items, count) if lane]
-
     @staticmethod
     def next_chunk(
         endpoint: IngestEndpoint, pending: t.Sequence[Item], held: t.Container[str]

@@ -346,7 +346,7 @@ class AmplitudeSink(EndpointSink):
         return msgspec.json.decode(wire)
 
     def process_batch(self, context: dict) -> None:  # noqa: ARG002
-        """Hand the batch to the delivery engine (completed before the next batch or STATE)."""
+        """Hand the batch to the pipeline; a STATE after its records waits for its answers."""
         if self.uncounted:
             self.record_counter_metric.increment(self.uncounted)
             self.uncounted = 0
@@ -360,7 +360,8 @@ class AmplitudeSink(EndpointSink):
         self._lane_full = False
         self.records_cut += received
         run = self._run
-        self.flowing = not run.draining_for_state
+        full = not run.draining_for_state  # not cut short by the target's drain on STATE
+        self.flowing = full
         name = self.endpoint.name
         if run.settings.dry_run or run.engine is None:
             self.records_done += received
@@ -376,8 +377,6 @@ class AmplitudeSink(EndpointSink):
             run.metrics.count(self.stream_name, self.endpoint.path, rejected=rejected_early)
             run.progressed = True
             return
-
-        full = not run.draining_for_state
 
         def complete(result: BatchResult) -> None:
             self._complete(
