@@ -213,7 +213,7 @@ class _ChunkedSink(AdminSink):
         received, rejected_early = self._received, self._rejected_early
         self._received = self._rejected_early = 0
         self.records_cut += received
-        self.flowing = not self._run.draining_for_state
+        self.flowing = not self._run.cutting_short
         figures = SendFigures()
         if self._run.settings.dry_run:
             would = len(self._payloads)

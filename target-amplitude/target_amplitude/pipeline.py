@@ -11,6 +11,7 @@ the same BatchResult, to SDK METRIC lines.
 
 from __future__ import annotations
 
+import contextlib
 import typing as t
 from collections import deque
 from dataclasses import dataclass, field
@@ -151,9 +152,9 @@ class _InFlight:
     stream: str
     endpoint: IngestEndpoint
     complete: t.Callable[[BatchResult], None]
-    # Cut by a STATE's drain rather than because it was full: its completion does not call for
-    # another drain (TargetAmplitude._process_state_message).
-    for_state: bool
+    # Handed off before it was full (a drain on STATE, a pause of the input): its completion
+    # does not call for another drain on STATE (TargetAmplitude._process_state_message).
+    cut_short: bool
 
 
 class DeliveryPipeline:
@@ -178,10 +179,10 @@ class DeliveryPipeline:
         # (the target holds STATE while any is).
         self.admin = admin
         self.held_uploads: set[str] = set()
-        # A batch (not one cut by a STATE's drain) was completed since the last drain on STATE.
+        # A full batch was completed since the last drain on STATE.
         self.progressed = False
-        # Set by the target while it drains because of a STATE.
-        self.draining_for_state = False
+        # True while the target hands off batches before they are full (see cutting_short).
+        self.cutting_short = False
         self.handed_off = 0  # batches handed to the engine so far
         self.completed = 0  # ... and completed (in hand-off order)
         self._in_flight: deque[_InFlight] = deque()
@@ -208,9 +209,18 @@ class DeliveryPipeline:
             self._complete_oldest()
         ticket = engine.start(endpoint, items, stream=stream, on_done=self.signal.notify)
         self._in_flight.append(
-            _InFlight(ticket, stream, endpoint, complete, for_state=self.draining_for_state)
+            _InFlight(ticket, stream, endpoint, complete, cut_short=self.cutting_short)
         )
         self.handed_off += 1
+
+    @contextlib.contextmanager
+    def cut_short(self) -> t.Iterator[None]:
+        """Batches handed off inside are not full: the sinks' drains on STATE or after a pause."""
+        self.cutting_short = True
+        try:
+            yield
+        finally:
+            self.cutting_short = False
 
     def poll(self) -> None:
         """Complete the batches already answered, oldest first (raises what a delivery raised)."""
@@ -228,7 +238,7 @@ class DeliveryPipeline:
         result = BatchResult(entry.stream, entry.endpoint, outcome, seconds)
         entry.complete(result)
         self.completed += 1
-        if not entry.for_state:
+        if not entry.cut_short:
             self.progressed = True
         self.metrics.batch(result)
         if self.after_completion is not None:

@@ -360,7 +360,7 @@ class AmplitudeSink(EndpointSink):
         self._lane_full = False
         self.records_cut += received
         run = self._run
-        full = not run.draining_for_state  # not cut short by the target's drain on STATE
+        full = not run.cutting_short  # not handed off early by the target's drains
         self.flowing = full
         name = self.endpoint.name
         if run.settings.dry_run or run.engine is None:

@@ -168,9 +168,7 @@ class TargetAmplitude(Target):
 
     def _drain_for_state(self, latest: dict) -> None:
         """Hand off the batches of the sinks that would hold this STATE back longest."""
-        pipeline = self.pipeline
-        pipeline.draining_for_state = True
-        try:
+        with self.pipeline.cut_short():
             if self._sinks_to_clear:  # a stream's SCHEMA changed: the SDK's own full drain
                 self.drain_all()
                 return
@@ -182,8 +180,6 @@ class TargetAmplitude(Target):
                 if isinstance(sink, EndpointSink):
                     sink.flowing = False
             self._write_state_message(copy.deepcopy(latest))
-        finally:
-            pipeline.draining_for_state = False
 
     # The reader's hooks while standard input is quiet (waking_input.InputHooks).
     def on_wake(self) -> None:
@@ -195,11 +191,8 @@ class TargetAmplitude(Target):
         if not any(sink.current_size for sink in self._sinks_active.values()):
             return
         self.logger.info("No input for %.0f s: sending the records held.", LINGER_SECONDS)
-        self.pipeline.draining_for_state = True
-        try:
+        with self.pipeline.cut_short():
             self.drain_all()
-        finally:
-            self.pipeline.draining_for_state = False
 
     # singer-sdk 0.54.9 Target._process_record_message (target_base.py:302): for every record it
     # copies the record, runs the stream map, asks the sink for a context, whether to add
