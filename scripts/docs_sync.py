@@ -1,6 +1,6 @@
-"""Keeps the README's settings tables equal to what the plugins say of themselves.
+"""Keeps the settings tables of docs/settings.md equal to what the plugins say of themselves.
 
-`python -m scripts.docs_sync` rewrites the tables between the README's markers from
+`python -m scripts.docs_sync` rewrites the tables between the page's markers from
 `<plugin> --about --format=markdown`; tests/test_docs.py fails when they drift.
 """
 
@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-README = ROOT / "README.md"
+SETTINGS_PAGE = ROOT / "docs" / "settings.md"
 PLUGINS = ("tap-amplitude", "target-amplitude")
 
 
@@ -41,26 +41,26 @@ def _markers(plugin: str) -> tuple[str, str]:
     return f"<!-- {plugin} settings: start -->", f"<!-- {plugin} settings: end -->"
 
 
-def readme_table(plugin: str, text: str | None = None) -> str:
-    """The table the README holds for `plugin`, between its markers."""
-    text = README.read_text() if text is None else text
+def page_table(plugin: str, text: str | None = None) -> str:
+    """The table docs/settings.md holds for `plugin`, between its markers."""
+    text = SETTINGS_PAGE.read_text() if text is None else text
     start, end = _markers(plugin)
     try:
         return text.split(start, 1)[1].split(end, 1)[0].strip()
     except IndexError as exc:
-        msg = f"README.md lacks the markers {start!r} ... {end!r}"
+        msg = f"docs/settings.md lacks the markers {start!r} ... {end!r}"
         raise RuntimeError(msg) from exc
 
 
-def write_readme() -> None:
-    """Replace each plugin's README table with the one its --about prints."""
-    text = README.read_text()
+def write_settings_page() -> None:
+    """Replace each plugin's table in docs/settings.md with the one its --about prints."""
+    text = SETTINGS_PAGE.read_text()
     for plugin in PLUGINS:
         start, end = _markers(plugin)
-        old = readme_table(plugin, text)
+        old = page_table(plugin, text)
         text = text.replace(f"{start}\n{old}\n{end}", f"{start}\n{settings_table(plugin)}\n{end}")
-    README.write_text(text)
+    SETTINGS_PAGE.write_text(text)
 
 
 if __name__ == "__main__":
-    write_readme()
+    write_settings_page()

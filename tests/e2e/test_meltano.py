@@ -162,7 +162,8 @@ def test_warehouse_model_from_postgres_into_amplitude(
 def test_erasure_table_and_cohort_model_from_postgres_into_amplitude(
     meltano_env: dict[str, str], emulator: Emulator, tmp_path: Path
 ) -> None:
-    """The README's privacy example: erasures (incremental) and a cohort model (mirrored)."""
+    """docs/mapping.md's privacy examples (deletion, cohort): erasures (incremental) and a cohort
+    model (mirrored)."""
     try:
         server = local_postgres()
         pg = server.__enter__()
@@ -205,7 +206,7 @@ def test_erasure_table_and_cohort_model_from_postgres_into_amplitude(
     assert _jsonl(tmp_path / "privacy.jsonl") == []
 
 
-# -- the README's scale-out recipe ------------------------------------------------------------
+# -- the scale-out recipe of docs/scale.md ----------------------------------------------------
 
 # Three backfill slices whose bounds are not whole hours (the tap rounds both bounds down, so no
 # hour is read by two slices and none is skipped).
@@ -217,7 +218,7 @@ SLICES = {
 
 
 def _scale_out_project(tmp_path: Path) -> Path:
-    """A project directory laid out as the README's recipe says: the repository's meltano.yml
+    """A project directory laid out as docs/scale.md's recipe says: the repository's meltano.yml
     plus one inherited extractor per slice. Its plugins' virtual environments are the ones
     `meltano install` built for the repository (same pip_url, so nothing is reinstalled)."""
     project = tmp_path / "project"
@@ -240,7 +241,7 @@ def _scale_out_project(tmp_path: Path) -> Path:
     return project
 
 
-def test_readme_scale_out_recipe_three_slices_at_once_from_one_project(
+def test_scale_out_recipe_three_slices_at_once_from_one_project(
     meltano_env: dict[str, str], emulator: Emulator, tmp_path: Path
 ) -> None:
     project = _scale_out_project(tmp_path)

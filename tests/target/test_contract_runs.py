@@ -234,7 +234,8 @@ def test_quota_rejections_are_retryable_and_one_line_resends_them(
     first = {e["insert_id"] for e in _ingested(emulator)}
     assert len(first) == 3
 
-    # A day later (the quota's rolling 24 h): the README's recipe, into a fresh rejected file.
+    # A day later (the quota's rolling 24 h): the resend recipe of docs/troubleshooting.md, into a
+    # fresh rejected file.
     emulator.faults.clear()
     resend_file = tmp_path / "resend.jsonl"
     (tmp_path / "rejected.jsonl").rename(resend_file)
