@@ -36,7 +36,7 @@ from amplitude_emulator.ingest_validation import (
 )
 from amplitude_emulator.labels import group_by_property
 from amplitude_emulator.store import Project
-from amplitude_emulator.taxonomy import TAXONOMY_PATHS, error_body
+from amplitude_emulator.taxonomy import TAXONOMY_PATHS, body_or_query, error_body
 from amplitude_emulator.timefmt import (
     MS_PER_DAY,
     datetime_to_ms,
@@ -651,17 +651,25 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             elif path.endswith("/event"):
                 data = taxonomy.events_body(show_deleted)
             elif path.endswith("/event-property"):
-                data = taxonomy.event_properties_body(self.query.get("event_type"))
+                data = taxonomy.event_properties_body(self._taxonomy_field("event_type"))
             elif path.endswith("/user-property"):
                 data = taxonomy.user_properties_body(show_deleted)
             else:
-                data = taxonomy.group_properties_body(self.query.get("group_type"))
+                data = taxonomy.group_properties_body(self._taxonomy_field("group_type"))
             if data is None:
                 self._json(400, error_body("Not found"))
             else:
                 self._json(200, {"success": True, "data": data})
         finally:
             limits.leave()
+
+    def _taxonomy_field(self, name: str) -> str | None:
+        """event_type / group_type: from the form body of the GET, as the docs send it, else
+        from the query string (third-party clients); see taxonomy.body_or_query."""
+        reads = self.project.taxonomy_reads if self.project else frozenset({"body", "query"})
+        return body_or_query(
+            self.body, self.headers.get("Content-Type", ""), self.query, name, reads
+        )
 
     # -- write side ------------------------------------------------------------------------
 

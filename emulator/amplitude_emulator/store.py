@@ -196,6 +196,10 @@ class Project:
         self.taxonomy_enabled = taxonomy_enabled
         self._taxonomy: Taxonomy | None = None
         self.taxonomy_limits = TaxonomyLimits()
+        # Where /event-property and /group-property read event_type / group_type: the form body
+        # of the GET (documented) and the query string. A test takes one away to play a server
+        # that ignores it.
+        self.taxonomy_reads: frozenset[str] = frozenset({"body", "query"})
         # Ingested events of an hour: export lines, built on first export (a _PendingExport
         # until then), so ingesting stays cheap enough for benchmarks of the write side.
         self._lines: dict[int, list[str | _PendingExport]] = {}
