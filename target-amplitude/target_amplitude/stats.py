@@ -6,6 +6,14 @@ import threading
 from dataclasses import dataclass, field
 
 
+# User Privacy API docs: "Amplitude processes deletion requests without undue delay, within 30
+# days after receiving the request" and "You can revoke requests in the batch until three (3)
+# days before the day the job scheduled run date".
+DELETION_NOTE = (
+    "Amplitude deletes within 30 days of the request; revocable until 3 days before the job day"
+)
+
+
 @dataclass(slots=True)
 class Counts:
     """in = accepted + rejected + skipped once a run is complete (pending: not yet sent)."""
@@ -88,6 +96,7 @@ class RunStats:
             lines.append(
                 f"Summary deletion_job day={day} status={status} ids={ids}"
                 + (f" app={app}" if app else "")
+                + f" ({DELETION_NOTE})"
             )
         lines.extend(f"Summary {note}" for note in self.notes)
         return lines
