@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 from amplitude_emulator import cohort_download, responses
+from amplitude_emulator.cohort_limits import MAX_COHORT_MEMBERS
 from amplitude_emulator.dashboard import (
     GROUP_BY_REFUSED,
     DashboardError,
@@ -83,6 +84,7 @@ READ_PATHS = frozenset(
         "/api/2/annotations",
         "/api/3/annotations",
         "/api/3/cohorts",
+        "/api/3/cohorts/usage",
         *TAXONOMY_PATHS,
     }
 )
@@ -232,6 +234,7 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             "/api/2/annotations": self._annotations_v2,
             "/api/3/annotations": self._annotations_v3,
             "/api/3/cohorts": self._cohorts,
+            "/api/3/cohorts/usage": self._cohort_usage,
             "/api/2/taxonomy/category": self._taxonomy,
             "/api/2/taxonomy/event": self._taxonomy,
             "/api/2/taxonomy/event-property": self._taxonomy,
@@ -497,6 +500,13 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             cohorts = [{**cohort, "syncMetadata": []} for cohort in cohorts]
         self._json(200, {"cohorts": cohorts})
 
+    def _cohort_usage(self, project: Project) -> None:
+        """Get usage: this month's Get-one-cohort requests (cohort_limits.py)."""
+        if not project.cohorts_enabled:
+            self._json(403, DashboardError(403, "forbidden", responses.COHORTS_DISABLED).body)
+            return
+        self._json(200, project.cohort_limits.usage_body(self.server.emulator.clock))
+
     # -- user mapping, deletions, cohort upload (user_admin.py) ---------------------------------
 
     def _admin(self, method: str, path: str) -> None:
@@ -569,6 +579,18 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             cohort = project.cohort(ident)
             if cohort is None:
                 self._json(404, DashboardError(404, "not_found", "Cohort not found").body)
+                return
+            refused = project.cohort_limits.enter()  # cohort_limits.py: 60/10 min, 4, 500
+            if refused is not None:
+                self._json(429, DashboardError(429, "too_many_requests", refused).body)
+                return
+            project.cohort_limits.leave()  # the job is queued: the request is answered now
+            if int(cohort.get("size") or 0) > MAX_COHORT_MEMBERS:
+                message = (
+                    f"Cohort size exceeds the maximum of {MAX_COHORT_MEMBERS} users for "
+                    "download; use a cohort sync"
+                )
+                self._json(400, DashboardError(400, "invalid", message).body)
                 return
             query = parse_qsl(urlsplit(self.path).query, keep_blank_values=True)
             keys = tuple(value for name, value in query if name == "propKeys" and value)

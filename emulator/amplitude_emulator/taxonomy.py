@@ -15,9 +15,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from urllib.parse import parse_qs
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs
 
 __all__ = ["TAXONOMY_PATHS", "Taxonomy", "TaxonomyLimits", "body_or_query", "error_body"]
 

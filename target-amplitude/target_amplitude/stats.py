@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-
 # User Privacy API docs: "Amplitude processes deletion requests without undue delay, within 30
 # days after receiving the request" and "You can revoke requests in the batch until three (3)
 # days before the day the job scheduled run date".

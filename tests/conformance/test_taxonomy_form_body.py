@@ -28,10 +28,12 @@ def test_a_get_with_a_form_body_returns_that_event_types_properties(emulator: Em
     scoped = requests.get(url, auth=STD_AUTH, data={"event_type": name}, timeout=10)
     assert scoped.status_code == 200, scoped.text
     sent = scoped.request
-    assert sent.method == "GET" and "?" not in (sent.url or "")
+    assert sent.method == "GET"
+    assert "?" not in (sent.url or "")
     assert sent.headers["Content-Type"] == "application/x-www-form-urlencoded"
     data = scoped.json()["data"]
-    assert data and {item["event_type"] for item in data} == {name}
+    assert data
+    assert {item["event_type"] for item in data} == {name}
     shared = requests.get(url, auth=STD_AUTH, timeout=10).json()["data"]
     assert [item["event_property"] for item in shared] == ["source"]
     assert all(item.get("event_type") in (None, "") for item in shared)

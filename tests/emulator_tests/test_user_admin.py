@@ -93,7 +93,9 @@ def test_deletions_rules_jobs_and_effect_on_exports(emulator: Emulator) -> None:
         wrong = {"user_ids": ["d1"], "requester": "a@b.c", "ignore_invalid_id": flag}
         answer = requests.post(url, auth=STD_AUTH, json=wrong, timeout=10)
         assert answer.status_code == 400, flag
-        assert answer.json()["error"]["message"] == "ignore_invalid_id can only be 'True' or 'False'"
+        assert (
+            answer.json()["error"]["message"] == "ignore_invalid_id can only be 'True' or 'False'"
+        )
     body = {"user_ids": ["d1", "d2", "nobody"], "requester": "a@b.c", "ignore_invalid_id": "True"}
     answer = requests.post(url, auth=STD_AUTH, json=body, timeout=10)
     assert answer.status_code == 200

@@ -2,10 +2,11 @@
 
 Taxonomy API docs ("Get event properties", content/collections/api/en/taxonomy.md in
 amplitude/amplitude-docs): ``curl --location --request GET '.../api/2/taxonomy/event-property'
---header 'Content-Type: application/x-www-form-urlencoded' --data-urlencode 'event_type=EVENT_NAME'``
-and "If `event_type` isn't present, Amplitude returns all shared event properties". The tap sends
-the form body and the query parameter; the emulator can be told to read only one of them (or
-neither: a server ignoring the parameter answers the shared properties).
+--header 'Content-Type: application/x-www-form-urlencoded'
+--data-urlencode 'event_type=EVENT_NAME'`` and "If `event_type` isn't present, Amplitude returns
+all shared event properties". The tap sends the form body and the query parameter; the emulator
+can be told to read only one of them (or neither: a server ignoring the parameter answers the
+shared properties).
 """
 
 from __future__ import annotations
@@ -43,7 +44,9 @@ def test_a_server_reading_only_the_body_or_only_the_query_gets_the_event_type(
         }
         assert got == _expected(emu)
         scoped = [
-            r for r in emu.requests_to("/api/2/taxonomy/event-property") if r.query.get("event_type")
+            r
+            for r in emu.requests_to("/api/2/taxonomy/event-property")
+            if r.query.get("event_type")
         ]
         assert scoped
         for request in scoped:
@@ -80,5 +83,5 @@ def test_check_scoped_items_accepts_only_items_of_the_requested_type() -> None:
     assert check_scoped_items(items, "event_type", "Signup", "s") == items
     assert check_scoped_items([], "event_type", "Signup", "s") == []
     for wrong in ({"event_property": "source"}, {"event_type": None}, {"event_type": "Other"}):
-        with pytest.raises(ScopeIgnoredError, match="'Signup'.*ignored the event_type"):
+        with pytest.raises(ScopeIgnoredError, match=r"'Signup'.*ignored the event_type"):
             check_scoped_items([*items, wrong], "event_type", "Signup", "s")
