@@ -46,15 +46,20 @@ def test_one_touch_per_updated_user_and_the_property_shows_on_it(
         record("customers", {"id": "customer-1", "plan": "pro"}),
         record("customers", {"id": "x", "plan": "pro"}),  # too short an id: rejected, no touch
     ]
+    project = emulator.project("key-std")
+    project.ingest([{"event_type": "Seen", "user_id": "customer-1", "insert_id": "s1"}], "/batch")
     run = run_target(tmp_path, _config(emulator, mappings), lines)
     assert run.returncode == 0, run.stderr
     touches = _touches(emulator)
     assert sorted(e["user_id"] for e in touches) == ["customer-1", "customer-2"]
-    exported = [
-        e for e in emulator.project("key-std").export_events(0, 1 << 40) if e["event_type"] == TOUCH
-    ]
-    shown = {e["user_id"]: e["user_properties"]["plan"] for e in exported}
+    exported = list(project.export_events(0, 1 << 40))
+    shown = {
+        e["user_id"]: e["user_properties"]["plan"] for e in exported if e["event_type"] == TOUCH
+    }
     assert shown == {"customer-1": "pro", "customer-2": "pro"}
+    # Not retroactive: the event stored before the update keeps the properties it had.
+    (seen,) = [e for e in exported if e["event_type"] == "Seen"]
+    assert "plan" not in (seen.get("user_properties") or {})
     line = "Summary touch_event stream=customers event_type=Profile Synced accepted=2 rejected=0"
     assert line in run.stderr
     assert "Summary stream=customers in=4 accepted=3 rejected=1" in run.stderr
