@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 from amplitude_emulator import cohort_download, responses
+from amplitude_emulator.cohort_limits import MAX_COHORT_MEMBERS
 from amplitude_emulator.dashboard import (
     GROUP_BY_REFUSED,
     DashboardError,
@@ -36,7 +37,7 @@ from amplitude_emulator.ingest_validation import (
 )
 from amplitude_emulator.labels import group_by_property
 from amplitude_emulator.store import Project
-from amplitude_emulator.taxonomy import TAXONOMY_PATHS, error_body
+from amplitude_emulator.taxonomy import TAXONOMY_PATHS, body_or_query, error_body
 from amplitude_emulator.timefmt import (
     MS_PER_DAY,
     datetime_to_ms,
@@ -83,6 +84,7 @@ READ_PATHS = frozenset(
         "/api/2/annotations",
         "/api/3/annotations",
         "/api/3/cohorts",
+        "/api/3/cohorts/usage",
         *TAXONOMY_PATHS,
     }
 )
@@ -232,6 +234,7 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             "/api/2/annotations": self._annotations_v2,
             "/api/3/annotations": self._annotations_v3,
             "/api/3/cohorts": self._cohorts,
+            "/api/3/cohorts/usage": self._cohort_usage,
             "/api/2/taxonomy/category": self._taxonomy,
             "/api/2/taxonomy/event": self._taxonomy,
             "/api/2/taxonomy/event-property": self._taxonomy,
@@ -497,6 +500,13 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             cohorts = [{**cohort, "syncMetadata": []} for cohort in cohorts]
         self._json(200, {"cohorts": cohorts})
 
+    def _cohort_usage(self, project: Project) -> None:
+        """Get usage: this month's Get-one-cohort requests (cohort_limits.py)."""
+        if not project.cohorts_enabled:
+            self._json(403, DashboardError(403, "forbidden", responses.COHORTS_DISABLED).body)
+            return
+        self._json(200, project.cohort_limits.usage_body(self.server.emulator.clock))
+
     # -- user mapping, deletions, cohort upload (user_admin.py) ---------------------------------
 
     def _admin(self, method: str, path: str) -> None:
@@ -569,6 +579,18 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             cohort = project.cohort(ident)
             if cohort is None:
                 self._json(404, DashboardError(404, "not_found", "Cohort not found").body)
+                return
+            refused = project.cohort_limits.enter()  # cohort_limits.py: 60/10 min, 4, 500
+            if refused is not None:
+                self._json(429, DashboardError(429, "too_many_requests", refused).body)
+                return
+            project.cohort_limits.leave()  # the job is queued: the request is answered now
+            if int(cohort.get("size") or 0) > MAX_COHORT_MEMBERS:
+                message = (
+                    f"Cohort size exceeds the maximum of {MAX_COHORT_MEMBERS} users for "
+                    "download; use a cohort sync"
+                )
+                self._json(400, DashboardError(400, "invalid", message).body)
                 return
             query = parse_qsl(urlsplit(self.path).query, keep_blank_values=True)
             keys = tuple(value for name, value in query if name == "propKeys" and value)
@@ -651,17 +673,25 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             elif path.endswith("/event"):
                 data = taxonomy.events_body(show_deleted)
             elif path.endswith("/event-property"):
-                data = taxonomy.event_properties_body(self.query.get("event_type"))
+                data = taxonomy.event_properties_body(self._taxonomy_field("event_type"))
             elif path.endswith("/user-property"):
                 data = taxonomy.user_properties_body(show_deleted)
             else:
-                data = taxonomy.group_properties_body(self.query.get("group_type"))
+                data = taxonomy.group_properties_body(self._taxonomy_field("group_type"))
             if data is None:
                 self._json(400, error_body("Not found"))
             else:
                 self._json(200, {"success": True, "data": data})
         finally:
             limits.leave()
+
+    def _taxonomy_field(self, name: str) -> str | None:
+        """event_type / group_type: from the form body of the GET, as the docs send it, else
+        from the query string (third-party clients); see taxonomy.body_or_query."""
+        reads = self.project.taxonomy_reads if self.project else frozenset({"body", "query"})
+        return body_or_query(
+            self.body, self.headers.get("Content-Type", ""), self.query, name, reads
+        )
 
     # -- write side ------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from datetime import date, datetime
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
+from amplitude_emulator.cohort_limits import CohortLimits
 from amplitude_emulator.dashboard import Figures, compute_figures, zone_day
 from amplitude_emulator.export import HourBlob, build_hour_blobs
 from amplitude_emulator.generator import EventMeta, GeneratedData, GeneratorSpec
@@ -193,9 +194,15 @@ class Project:
         self.cohort_changes: dict[str, dict[str, Any]] = {}
         # Status polls answered 202 "JOB INPROGRESS" before a download job completes.
         self.cohort_job_polls = cohort_job_polls
+        # Get-one-cohort requests: 60 per 10 minutes, 4 at once, 500 per month (cohort_limits.py).
+        self.cohort_limits = CohortLimits()
         self.taxonomy_enabled = taxonomy_enabled
         self._taxonomy: Taxonomy | None = None
         self.taxonomy_limits = TaxonomyLimits()
+        # Where /event-property and /group-property read event_type / group_type: the form body
+        # of the GET (documented) and the query string. A test takes one away to play a server
+        # that ignores it.
+        self.taxonomy_reads: frozenset[str] = frozenset({"body", "query"})
         # Ingested events of an hour: export lines, built on first export (a _PendingExport
         # until then), so ingesting stays cheap enough for benchmarks of the write side.
         self._lines: dict[int, list[str | _PendingExport]] = {}

@@ -4,7 +4,10 @@ amplitude.com/docs/apis/analytics/taxonomy: bodies ``{"success": true, "data": [
 never returned; deleted ones only with ``showDeleted=true`` (event types, user properties);
 event properties per ``event_type`` or, without it, the shared ones; group properties per
 ``group_type`` or all shared ones. Limits per project: 4 cost at the same time, 7,200 cost per
-hour, a GET costs 1; over either: 429.
+hour, a GET costs 1; over either: 429. ``event_type`` and ``group_type`` are read from a
+form-encoded body of the GET, as the docs send them ("Get event properties", "Get group
+properties": ``--header 'Content-Type: application/x-www-form-urlencoded' --data-urlencode
+'event_type=EVENT_NAME'``, "Body parameters"), and from the query string (third-party clients).
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs
 
-__all__ = ["TAXONOMY_PATHS", "Taxonomy", "TaxonomyLimits", "error_body"]
+__all__ = ["TAXONOMY_PATHS", "Taxonomy", "TaxonomyLimits", "body_or_query", "error_body"]
 
 TAXONOMY_PATHS = (
     "/api/2/taxonomy/category",
@@ -26,6 +30,29 @@ TAXONOMY_PATHS = (
 )
 CONCURRENT_COST = 4
 HOURLY_COST = 7200
+
+
+def body_or_query(
+    body: bytes,
+    content_type: str,
+    query: dict[str, str],
+    name: str,
+    reads: frozenset[str] = frozenset({"body", "query"}),
+) -> str | None:
+    """``name`` from a form body (the documented way: the body wins), else from the query;
+    ``reads`` names the places read ("body", "query")."""
+    if (
+        "body" in reads
+        and body
+        and content_type.lower().startswith("application/x-www-form-urlencoded")
+    ):
+        try:
+            fields = parse_qs(body.decode("utf-8"), keep_blank_values=True)
+        except UnicodeDecodeError:
+            fields = {}
+        if fields.get(name):
+            return fields[name][-1]
+    return query.get(name) if "query" in reads else None
 
 
 def error_body(message: str) -> dict[str, Any]:

@@ -7,7 +7,9 @@ routing, authentication and logging. Sources (emulator/README.md's table):
   per second over a 30-second window, "throttles all requests"; mapped user's events count
   under the global user, user properties are not merged); EU host from the Regions table.
 - deletions: …/user-privacy (body, 100 ids per request, 1 request per second, ignore_invalid_id,
-  the jobs and GET start_day/end_day); six-month window and 10-13 days from the dev-center docs.
+  the jobs and GET start_day/end_day, "within 30 days after receiving the request"); six-month
+  window from the dev-center docs; the flag's values from the server's own message ("400
+  ignore_invalid_id can only be 'True' or 'False'", Amplitude developer-docs issue #696).
 - cohorts: …/behavioral-cohorts (Upload cohort: fields, skip_save, skip_invalid_ids, response
   cohortId + metadata; Update cohort membership: BY_ID/BY_NAME, ADD/REMOVE; 100,000 ids).
 """
@@ -28,7 +30,12 @@ USERMAP_WINDOW_SECONDS = 30.0
 USERMAP_PER_WINDOW = 1500  # 50 per second over a 30-second window
 DELETION_MAX_IDS = 100
 DELETION_MIN_INTERVAL_SECONDS = 1.0
-DELETION_SCHEDULE_DAYS = 10  # "scheduled for 10-13 days after the date of the ... first request"
+# The docs promise deletion "within 30 days after receiving the request" and name no day; the
+# emulator schedules the job 10 days on (within those 30; the 2023 docs said "10-13 days").
+DELETION_SCHEDULE_DAYS = 10
+DELETION_WITHIN_DAYS = 30
+# The only values the server takes for the flag, as strings: its message for anything else.
+FLAG_VALUES = ("True", "False")
 DELETION_MAX_RANGE_DAYS = 183  # "The largest permitted time range is six months."
 COHORT_MAX_IDS = 100_000
 INVALID_SAMPLE = 10
@@ -164,9 +171,12 @@ def handle_deletion(
         return 400, _error(400, "amplitude_ids or user_ids is required")
     if len(amp_ids) + len(user_ids) > DELETION_MAX_IDS:
         return 400, _error(400, "At most 100 amplitude_ids or user_ids per request")
-    # Amplitude's own pages spell the flag ignore_invalid_id and ignore_invalid_ids and send
-    # booleans as strings: both spellings and both forms are read.
-    ignore = any(body.get(k) in _TRUE for k in ("ignore_invalid_id", "ignore_invalid_ids"))
+    # Amplitude's own pages spell the flag ignore_invalid_id and ignore_invalid_ids; the server
+    # takes only the strings 'True' and 'False' (a JSON true is refused with this message).
+    for key in ("ignore_invalid_id", "ignore_invalid_ids"):
+        if key in body and body[key] not in FLAG_VALUES:
+            return 400, _error(400, f"{key} can only be 'True' or 'False'")
+    ignore = any(body.get(k) == "True" for k in ("ignore_invalid_id", "ignore_invalid_ids"))
     now = time.monotonic() if now is None else now
     entries: list[dict[str, Any]] = []
     invalid: list[Any] = []

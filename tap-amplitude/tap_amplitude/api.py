@@ -17,6 +17,8 @@ class ApiPath(StrEnum):
     ANNOTATIONS_V3 = "/api/3/annotations"
     ANNOTATIONS_V2 = "/api/2/annotations"
     COHORTS = "/api/3/cohorts"
+    # "Get usage": this month's Get-one-cohort requests (read before downloads start).
+    COHORT_USAGE = "/api/3/cohorts/usage"
     # The asynchronous cohort download; {…} parts are filled in per request.
     COHORT_REQUEST = "/api/5/cohorts/request/{cohort_id}"
     COHORT_STATUS = "/api/5/cohorts/request-status/{request_id}"

@@ -3,7 +3,9 @@
 Amplitude allows 500 cohort downloads per month ("Each Get one cohort request counts toward
 this limit", Behavioral Cohorts API docs), so a run downloads only cohorts recomputed since their
 last download (incremental), at most ``max_cohort_downloads_per_run`` of them, those waiting
-longest first, and says which it left for later.
+longest first, and says which it left for later. A cohort over the documented maximum size
+("Amplitude supports a maximum cohort size of 2 million users") is never requested: the request
+would spend one of the 500 for a file Amplitude does not serve.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from tap_amplitude.cohort_limits import MAX_COHORT_MEMBERS
 
 __all__ = ["Cohort", "DownloadPlan", "epoch_to_datetime", "plan_downloads", "poll_delay"]
 
@@ -42,14 +46,17 @@ class Cohort:
     name: str
     last_computed: dt.datetime | None
     archived: bool
+    size: int | None = None  # members at the last computation (None: not listed)
 
     @classmethod
     def from_api(cls, item: Mapping[str, Any]) -> Cohort:
+        size = item.get("size")
         return cls(
             id=str(item.get("id")),
             name=str(item.get("name") or ""),
             last_computed=epoch_to_datetime(item.get("lastComputed")),
             archived=bool(item.get("archived")),
+            size=size if isinstance(size, int) and not isinstance(size, bool) else None,
         )
 
     def __str__(self) -> str:
@@ -66,6 +73,8 @@ class DownloadPlan:
     never_computed: list[Cohort] = field(default_factory=list)
     archived: list[Cohort] = field(default_factory=list)
     unknown_ids: list[str] = field(default_factory=list)
+    # Over Amplitude's maximum downloadable size: for cohort sync, never requested.
+    too_large: list[Cohort] = field(default_factory=list)
 
 
 def plan_downloads(
@@ -90,6 +99,8 @@ def plan_downloads(
             plan.archived.append(cohort)
         elif cohort.last_computed is None:
             plan.never_computed.append(cohort)
+        elif cohort.size is not None and cohort.size > MAX_COHORT_MEMBERS:
+            plan.too_large.append(cohort)
         elif (
             incremental and cohort.id in bookmarks and cohort.last_computed <= bookmarks[cohort.id]
         ):

@@ -13,6 +13,7 @@ from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import PluginCapabilities, TapCapabilities
 from singer_sdk.tap_base import CliTestOptionValue
 
+from tap_amplitude.cohort_limits import CohortRequestPacer
 from tap_amplitude.errors import AmplitudeError
 from tap_amplitude.fast_path import BufferedMsgSpecWriter
 from tap_amplitude.pacing import TAXONOMY_COST_PER_HOUR, CostBudget
@@ -79,6 +80,11 @@ class TapAmplitude(Tap):
     def taxonomy_budget(self) -> CostBudget:
         """The Taxonomy API's hourly cost budget, shared by the taxonomy streams of a run."""
         return CostBudget(TAXONOMY_COST_PER_HOUR)
+
+    @cached_property
+    def cohort_pacer(self) -> CohortRequestPacer:
+        """The pace of Get-one-cohort requests (60 per 10 minutes, 4 at once) for the run."""
+        return CohortRequestPacer()
 
     def discover_streams(self) -> list[Stream]:
         """The twelve streams (the catalog is static)."""

@@ -50,6 +50,8 @@ INVALID_ID_REASON = (
     "Amplitude's User Privacy API listed this id in invalid_ids (no data for this user in the "
     "project): nothing was scheduled for deletion"
 )
+# The casing the server's message names: "ignore_invalid_id can only be 'True' or 'False'".
+IGNORE_INVALID_ID = "True"
 COHORT_SKIPPED_REASON = (
     "Amplitude skipped this id in the cohort (not found in the project: {answer})"
 )
@@ -308,13 +310,20 @@ class DeletionSink(_ChunkedSink):
             if by_amplitude_id
             else ids,
             "requester": settings.deletion_requester,
-            # The docs' parameter table spells it ignore_invalid_id and their examples send
-            # booleans as strings ("true"), as Segment's and NAV's clients do.
-            "ignore_invalid_id": "true",
+            # The server's own answer to anything else: "400 ignore_invalid_id can only be
+            # 'True' or 'False'" (a JSON true was refused so, Amplitude developer-docs issue
+            # #696); the docs' parameter table spells the flag ignore_invalid_id.
+            "ignore_invalid_id": IGNORE_INVALID_ID,
         }
         response = self.sender.send(
             DELETIONS, body, ids=len(ids), stream=self.stream_name, figures=figures
         )
+        if response.status == 400 and "ignore_invalid_id" in response.text:
+            self.refused(
+                response,
+                f"Amplitude refused the flag ignore_invalid_id={IGNORE_INVALID_ID!r} this target "
+                "sends (quoted above); please report this to the target's maintainers.",
+            )
         if not 200 <= response.status < 300:
             self.refused(response, "Check the deletion_requester setting and the ids' field.")
         jobs = response.body if isinstance(response.body, list) else [response.body]

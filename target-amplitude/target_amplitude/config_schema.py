@@ -166,6 +166,14 @@ _STREAM_MAPPING = th.ObjectType(
         "(a delete is never sent as a new event).",
     ),
     th.Property(
+        "touch_event",
+        th.StringType,
+        description="Users/devices/groups (opt-in, default off): after a batch of profile "
+        "updates is accepted, send one event of this name per updated id (a group's carries "
+        "the group and a device_id of its own), so the new values show at once (an update "
+        "shows only on later events). Each touch counts toward the event volume.",
+    ),
+    th.Property(
         "fields",
         th.ObjectType(additional_properties=th.StringType),
         description="Amplitude top-level key (platform, country, revenue, session_id, ...) -> "

@@ -90,6 +90,8 @@ class StreamMapping:
     cohort_name: str | None = None
     cohort_id: str | None = None
     cohort_owner: str | None = None
+    # Users/devices/groups: one event of this name per id after its update is accepted.
+    touch_event: str | None = None
 
     def used_fields(self) -> frozenset[str]:
         """Record fields consumed by ids, time, type, groups, operations and `fields`."""
@@ -339,6 +341,7 @@ def parse_stream_mapping(stream: str, raw: t.Any, *, hard_delete: bool = False) 
         if not (common["user_id_field"] or common["device_id_field"]):
             reader.fail("user_id_field", "an event needs user_id_field or device_id_field.")
         reader.only_for("null_behavior", "user, device, group")
+        reader.only_for("touch_event", "user, device, group")
         if reader.choice("on_delete", ON_DELETE, "skip") != "skip":
             reader.fail("on_delete", "events only support skip.")
         time_field = reader.text("time_field")
@@ -363,6 +366,7 @@ def parse_stream_mapping(stream: str, raw: t.Any, *, hard_delete: bool = False) 
     profile_common: dict[str, t.Any] = {
         "null_behavior": reader.choice("null_behavior", NULL_BEHAVIORS, "skip"),
         "on_delete": reader.choice("on_delete", ON_DELETE, "unset" if hard_delete else "ignore"),
+        "touch_event": _touch_event(reader),
     }
     if kind == "group":
         group_type, group_type_field = reader.text("group_type"), reader.text("group_type_field")
@@ -395,6 +399,19 @@ def parse_stream_mapping(stream: str, raw: t.Any, *, hard_delete: bool = False) 
         clear_all=clear_all,
         **profile_common,
     )
+
+
+def _touch_event(reader: _MappingReader) -> str | None:
+    """touch_event: an event type a client may send (not Amplitude's own, nor `$...`)."""
+    name = reader.text("touch_event")
+    if name is not None and (
+        not name.strip() or name.startswith(("$", "[Amplitude]")) or len(name) > 1024
+    ):
+        reader.fail(
+            "touch_event",
+            f"must be an event type of your own (not '$...' nor '[Amplitude] ...'), got {name!r}.",
+        )
+    return name
 
 
 ADMIN_OBJECTS = frozenset({"user_mapping", "deletion", "cohort"})

@@ -30,6 +30,8 @@ from target_amplitude.settings import (
     missing_mapping_message,
     passthrough_mapping,
 )
+from target_amplitude.touch import encode as encode_touch
+from target_amplitude.touch import touch_events
 from target_amplitude.validation import (
     check_event,
     check_group,
@@ -425,6 +427,8 @@ class AmplitudeSink(EndpointSink):
                 retryable=ref in outcome.retryable,
                 key_properties=self._keys,
             )
+        if self.mapping.touch_event is not None:
+            self._touch([payload_item[ref] for ref in payload_item if ref not in reasons])
         self.records_done += received
         self.record_outcome(
             run,
@@ -435,4 +439,41 @@ class AmplitudeSink(EndpointSink):
             retried=outcome.retried,
             requests=outcome.requests,
             skipped=skipped,
+        )
+
+    def _touch(self, accepted: list[Item]) -> None:
+        """touch_event: one event per updated id, sent once the updates are accepted (before
+        the batch counts as done, so STATE follows the touches too)."""
+        run = self._run
+        events = touch_events(self.mapping, accepted, self.stream_name)
+        if not events or run.engine is None:
+            return
+        endpoint = events_endpoint(run.settings.events_endpoint)
+        items = [
+            Item(
+                ref=index,
+                key=str(event.get("device_id") or event.get("user_id")),
+                wire=encode_touch(event),
+                user_id=event.get("user_id"),
+                device_id=event.get("device_id"),
+            )
+            for index, event in enumerate(events)
+        ]
+        outcome = run.engine.deliver(endpoint, items, stream=self.stream_name)
+        name = t.cast("str", self.mapping.touch_event)
+        if outcome.rejected:
+            self.logger.warning(
+                "%s: Amplitude refused %d touch event(s) %r (the profile updates themselves "
+                "were accepted): %s",
+                self.stream_name,
+                len(outcome.rejected),
+                name,
+                outcome.rejected[0][1],
+            )
+        run.stats.add_touch(
+            self.stream_name,
+            name,
+            accepted=outcome.accepted,
+            rejected=len(outcome.rejected),
+            requests=outcome.requests,
         )

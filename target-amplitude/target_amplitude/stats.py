@@ -5,6 +5,13 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
+# User Privacy API docs: "Amplitude processes deletion requests without undue delay, within 30
+# days after receiving the request" and "You can revoke requests in the batch until three (3)
+# days before the day the job scheduled run date".
+DELETION_NOTE = (
+    "Amplitude deletes within 30 days of the request; revocable until 3 days before the job day"
+)
+
 
 @dataclass(slots=True)
 class Counts:
@@ -28,6 +35,8 @@ class RunStats:
     # Deletion jobs Amplitude scheduled: (day, status, app) -> ids; and other end-of-run notes.
     jobs: dict[tuple[str, str, str], int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # touch_event: (stream, event type) -> [accepted, rejected, requests].
+    touches: dict[tuple[str, str], list[int]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(
@@ -63,6 +72,16 @@ class RunStats:
         with self._lock:
             self.jobs[key] = self.jobs.get(key, 0) + ids
 
+    def add_touch(
+        self, stream: str, event_type: str, *, accepted: int, rejected: int, requests: int
+    ) -> None:
+        """Touch events sent after a stream's profile updates were accepted."""
+        with self._lock:
+            counts = self.touches.setdefault((stream, event_type), [0, 0, 0])
+            counts[0] += accepted
+            counts[1] += rejected
+            counts[2] += requests
+
     def note(self, line: str) -> None:
         """A line for the summary (a cohort's result)."""
         with self._lock:
@@ -88,6 +107,12 @@ class RunStats:
             lines.append(
                 f"Summary deletion_job day={day} status={status} ids={ids}"
                 + (f" app={app}" if app else "")
+                + f" ({DELETION_NOTE})"
+            )
+        for (stream, event_type), (accepted, rejected, requests) in sorted(self.touches.items()):
+            lines.append(
+                f"Summary touch_event stream={stream} event_type={event_type} "
+                f"accepted={accepted} rejected={rejected} requests={requests}"
             )
         lines.extend(f"Summary {note}" for note in self.notes)
         return lines

@@ -89,7 +89,14 @@ def test_deletions_rules_jobs_and_effect_on_exports(emulator: Emulator) -> None:
         ).status_code
         == 401
     )
-    body = {"user_ids": ["d1", "d2", "nobody"], "requester": "a@b.c", "ignore_invalid_id": "true"}
+    for flag in (True, "true", "yes", 1):  # the server takes only the strings 'True'/'False'
+        wrong = {"user_ids": ["d1"], "requester": "a@b.c", "ignore_invalid_id": flag}
+        answer = requests.post(url, auth=STD_AUTH, json=wrong, timeout=10)
+        assert answer.status_code == 400, flag
+        assert (
+            answer.json()["error"]["message"] == "ignore_invalid_id can only be 'True' or 'False'"
+        )
+    body = {"user_ids": ["d1", "d2", "nobody"], "requester": "a@b.c", "ignore_invalid_id": "True"}
     answer = requests.post(url, auth=STD_AUTH, json=body, timeout=10)
     assert answer.status_code == 200
     (job,) = answer.json()

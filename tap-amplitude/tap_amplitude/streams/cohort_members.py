@@ -9,6 +9,12 @@ one minute; an expired or cut-off S3 download asks ``/file`` again for a new lin
 stays valid for seven days). The file is streamed to disk and read row by row
 (:mod:`tap_amplitude.cohort_file`).
 
+Amplitude's limits are kept by waiting or by leaving cohorts for the next run, never by failing
+(:mod:`tap_amplitude.cohort_limits`): Get-one-cohort requests are paced to 60 per 10 minutes and
+4 at once; a cohort over 2,000,000 members is skipped with a warning (cohort sync serves those);
+the month's usage is read from the Get usage endpoint first, and no download starts once the
+500 requests of the month are spent (a warning names the cohorts left for the next run).
+
 State (incremental): ``{"cohorts": {"<cohort id>": "<lastComputed, RFC 3339>"}}``, written after
 each cohort; a run downloads only cohorts recomputed since (:mod:`tap_amplitude.cohort_plan`).
 In FULL_TABLE mode every selected cohort is downloaded and no bookmark is kept.
@@ -29,6 +35,14 @@ from singer_sdk.helpers.types import Context, Record
 
 from tap_amplitude.api import ApiPath
 from tap_amplitude.cohort_file import CohortFileError, read_members, spool_members
+from tap_amplitude.cohort_limits import (
+    COHORT_REQUEST_WINDOW,
+    COHORT_REQUESTS_PER_WINDOW,
+    MAX_COHORT_MEMBERS,
+    MONTHLY_COHORT_DOWNLOADS,
+    CohortUsage,
+    parse_usage,
+)
 from tap_amplitude.cohort_plan import Cohort, DownloadPlan, plan_downloads, poll_delay
 from tap_amplitude.errors import (
     AmplitudeAPIError,
@@ -118,7 +132,24 @@ class CohortMembersStream(AmplitudeStream):
                 "GET", url, headers={"User-Agent": self.user_agent}
             ).prepare()
 
+        paced = api_path is ApiPath.COHORT_REQUEST
+
         def send(request: requests.PreparedRequest) -> requests.Response:
+            if paced:  # every attempt is a Get-one-cohort request
+                with self._amplitude_tap.cohort_pacer.request() as waited:
+                    if waited:
+                        self.logger.info(
+                            "cohort_members: waited %.0fs before the next cohort download "
+                            "request, to stay within Amplitude's %d per %.0f minutes and 4 at "
+                            "once",
+                            waited,
+                            COHORT_REQUESTS_PER_WINDOW,
+                            COHORT_REQUEST_WINDOW / 60,
+                        )
+                    return attempt(request)
+            return attempt(request)
+
+        def attempt(request: requests.PreparedRequest) -> requests.Response:
             started = time.monotonic()
             try:
                 response = self.requests_session.send(
@@ -189,7 +220,13 @@ class CohortMembersStream(AmplitudeStream):
             self.logger.info("cohort_members: connection test: no cohort download requested")
             return
         not_ready: list[str] = []
+        remaining = self._monthly_remaining() if plan.download else None
+        pacer = self._amplitude_tap.cohort_pacer
+        first_request = pacer.requested
         for index, cohort in enumerate(plan.download, start=1):
+            if remaining is not None and pacer.requested - first_request >= remaining:
+                self._warn_budget_spent(plan.download[index - 1 :])
+                break
             self.logger.info(
                 "cohort_members: downloading cohort %s (%d of %d)",
                 cohort,
@@ -218,8 +255,68 @@ class CohortMembersStream(AmplitudeStream):
             )
             raise CohortNotReadyError(msg)
 
+    def _monthly_remaining(self) -> int | None:
+        """Get-one-cohort requests left this month (Get usage), None when unknown: the run then
+        relies on max_cohort_downloads_per_run alone. Never fails the run."""
+        usage, reason = self._read_usage()
+        if usage is None:
+            self.logger.warning(
+                "cohort_members: could not read this month's cohort download usage from %s "
+                "(%s); downloads are limited by max_cohort_downloads_per_run only (Amplitude "
+                "allows %d per month).",
+                ApiPath.COHORT_USAGE.value,
+                reason,
+                MONTHLY_COHORT_DOWNLOADS,
+            )
+            return None
+        self.logger.info(
+            "cohort_members: Amplitude reports %d of %d cohort download requests used this month%s",
+            usage.used,
+            usage.limit,
+            f" (resets at {usage.resets_at})" if usage.resets_at else "",
+        )
+        return usage.remaining
+
+    def _read_usage(self) -> tuple[CohortUsage | None, str]:
+        """The Get usage answer, or why not (one request, not retried: it is a courtesy)."""
+        prepared = self.build_prepared_request(
+            method="GET", url=self.url_base + ApiPath.COHORT_USAGE.value, headers=self.http_headers
+        )
+        try:
+            response = self.requests_session.send(prepared, timeout=self.timeout)
+        except TRANSPORT_ERRORS as exc:
+            return None, f"the request failed: {type(exc).__name__}"
+        with response:
+            if response.status_code != 200:
+                return None, f"HTTP {response.status_code}"
+            try:
+                usage = parse_usage(msgspec.json.decode(response.content))
+            except msgspec.DecodeError:
+                usage = None
+        return usage, "" if usage else "an answer of unknown shape"
+
+    def _warn_budget_spent(self, left: list[Cohort]) -> None:
+        self.logger.warning(
+            "cohort_members: this month's %d cohort download requests are spent; %d cohort(s) "
+            "left for the next run (after the monthly reset): %s.",
+            MONTHLY_COHORT_DOWNLOADS,
+            len(left),
+            ", ".join(map(str, left)),
+        )
+
     def _log_plan(self, plan: DownloadPlan) -> None:
         settings = self.settings
+        for cohort in plan.too_large:
+            self.logger.warning(
+                "cohort_members: cohort %s has %s members, over the %s Amplitude's cohort "
+                "download serves; it is skipped (a request would spend one of the %d allowed "
+                "per month for nothing). Use Amplitude's cohort sync (Amazon Kinesis, a webhook "
+                "or the Profile API) for this cohort instead.",
+                cohort,
+                f"{cohort.size:,}",
+                f"{MAX_COHORT_MEMBERS:,}",
+                MONTHLY_COHORT_DOWNLOADS,
+            )
         if plan.unknown_ids:
             self.logger.warning(
                 "cohort_members: cohort_ids lists %s, which Amplitude does not list for this "

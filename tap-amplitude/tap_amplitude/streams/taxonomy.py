@@ -8,6 +8,14 @@ tap reads the list with and without deleted ones and sets ``deleted`` itself. Ev
 are listed per event type (plus the shared ones, ``event_type`` ""), group properties all at
 once. Every request is paced by the run's :class:`tap_amplitude.pacing.CostBudget`; 404 means the
 plan has no Taxonomy API (Enterprise only): the stream is skipped with a warning.
+
+``event_type`` (``/event-property``) and ``group_type`` (``/group-property``) travel as the docs
+show them, a form-encoded body of the GET ("Get event properties": ``--header 'Content-Type:
+application/x-www-form-urlencoded' --data-urlencode 'event_type=EVENT_NAME'``, "Body
+parameters"), and also as the query parameter third-party clients use, so either reading works.
+The answer is then checked, not trusted: every item of a per-event-type answer must carry that
+event type (:func:`check_scoped_items`); one that does not means the server ignored the
+parameter, and the stream fails rather than file the shared properties under the wrong name.
 """
 
 from __future__ import annotations
@@ -19,16 +27,48 @@ import requests
 from singer_sdk.helpers.types import Context
 
 from tap_amplitude.api import ApiPath
-from tap_amplitude.errors import ItemGoneError
+from tap_amplitude.errors import AmplitudeAPIError, ItemGoneError
 from tap_amplitude.responses import Action, Rule
 from tap_amplitude.streams.base import AmplitudeStream
 
 if TYPE_CHECKING:
     from singer_sdk.helpers.types import RequestFunc
 
+# The parameters the docs send in a form body of the GET (Taxonomy API, "Body parameters").
+BODY_PARAMETERS = frozenset({"event_type", "group_type"})
+
+
+class ScopeIgnoredError(AmplitudeAPIError):
+    """A per-event-type (or per-group-type) answer holds items of another type."""
+
+
+def check_scoped_items(
+    items: list[dict[str, Any]], key: str, requested: str, stream: str
+) -> list[dict[str, Any]]:
+    """``items`` when every one carries ``key`` == ``requested``; else :class:`ScopeIgnoredError`.
+
+    The docs' answers carry the type on every item ("event_type": "Onboard Start"); an item
+    without it, or with another, is what a server that ignored the parameter returns (the
+    shared properties), and filing those under ``requested`` would be silently wrong data.
+    """
+    wrong = [item for item in items if item.get(key) != requested]
+    if wrong:
+        seen = sorted({repr(item.get(key)) for item in wrong})
+        msg = (
+            f"{stream}: asked for the properties of {key} {requested!r}, but Amplitude answered "
+            f"{len(wrong)} of {len(items)} item(s) with {key} {', '.join(seen[:5])}: the server "
+            f"ignored the {key} parameter (sent as a form body and as a query parameter). "
+            "Nothing of this stream was filed under the wrong type; please report this to the "
+            "tap's maintainers."
+        )
+        raise ScopeIgnoredError(msg)
+    return items
+
 
 class _TaxonomyStream(AmplitudeStream):
     replication_key = None
+    # The body, when there is one, is a form (application/x-www-form-urlencoded), as in the docs.
+    payload_as_json = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -63,8 +103,17 @@ class _TaxonomyStream(AmplitudeStream):
         context: Context | None,  # noqa: ARG002
         next_page_token: Any,  # noqa: ARG002
     ) -> dict[str, Any]:
-        """The query of the request in flight."""
+        """The query of the request in flight (``event_type``/``group_type`` included)."""
         return dict(self._params)
+
+    def prepare_request_payload(
+        self,
+        context: Context | None,  # noqa: ARG002
+        next_page_token: Any,  # noqa: ARG002
+    ) -> dict[str, Any] | None:
+        """``event_type``/``group_type`` as a form body of the GET, as the docs send them."""
+        form = {k: v for k, v in self._params.items() if k in BODY_PARAMETERS}
+        return form or None
 
     def fetch(self, path: ApiPath, context: Context | None, **params: Any) -> list[dict[str, Any]]:
         """Every item of one request (none when the plan gates it)."""
@@ -124,8 +173,7 @@ class TaxonomyEventPropertiesStream(_TaxonomyStream):
             except ItemGoneError as exc:
                 self.logger.warning("%s: event type %r skipped: %s", self.name, name, exc)
                 continue
-            for item in items:
-                yield {**item, "event_type": item.get("event_type") or name}
+            yield from check_scoped_items(items, "event_type", name, self.name)
 
 
 class TaxonomyUserPropertiesStream(_TaxonomyStream):
