@@ -160,9 +160,9 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
         finally:
-            self._record_once()
+            self.record_once()
 
-    def _record_once(self) -> None:
+    def record_once(self) -> None:
         """Log the request. Called before the last byte goes out, so a client that has its
         answer always finds the request in ``emu.requests``."""
         if self._recorded or self.route_path.startswith("/_emulator/"):
@@ -187,7 +187,7 @@ class EmulatorHandler(BaseHTTPRequestHandler):
 
     # -- sending ---------------------------------------------------------------------------
 
-    def _send(
+    def send(
         self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None
     ) -> None:
         self.status = status
@@ -196,21 +196,21 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         for name, value in (headers or {}).items():
             self.send_header(name, value)
-        self._record_once()
+        self.record_once()
         self.end_headers()
         self.wfile.write(body)
 
-    def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-        self._send(status, json.dumps(payload).encode(), "application/json", headers)
+    def send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+        self.send(status, json.dumps(payload).encode(), "application/json", headers)
 
-    def _text(self, status: int, text: bytes) -> None:
-        self._send(status, text, "text/plain; charset=utf-8")
+    def send_text(self, status: int, text: bytes) -> None:
+        self.send(status, text, "text/plain; charset=utf-8")
 
-    def _drop(self) -> None:
+    def drop(self) -> None:
         """Close the connection now; a request dropped before any answer is logged as 0."""
         if not self._recorded:
             self.status = 0
-        self._record_once()
+        self.record_once()
         with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
         raise _Dropped
@@ -250,13 +250,13 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             "/usermap": self._usermap,
         }
         if path not in read_routes and path not in write_routes:
-            self._json(404, responses.read_fault_body(404))
+            self.send_json(404, responses.read_fault_body(404))
             return
         expected = "GET" if path in read_routes else "POST"
         # The Identify API takes "a POST or GET request" (the form endpoints only).
         allowed = ("GET", "POST") if path in FORM_PATHS else (expected,)
         if method not in allowed:
-            self._json(
+            self.send_json(
                 405,
                 {"code": 405, "error": f"Method {method} not allowed; use {expected}"},
                 {"Allow": expected},
@@ -265,15 +265,15 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         faults = self.server.emulator.faults
         faults.wait_if_held(path)
         if faults.take_drop(path):
-            self._drop()
+            self.drop()
         delay = faults.take_slow(path)
         if delay:
             time.sleep(delay)
         if path in read_routes:
-            project = self._authenticate()
+            project = self.authenticate()
             if project is None:
                 return
-            if self._status_fault(path, read_side=True):
+            if self.status_fault(path, read_side=True):
                 return
             read_routes[path](project)
         else:
@@ -281,11 +281,11 @@ class EmulatorHandler(BaseHTTPRequestHandler):
                 write_routes[path]()
             except Rejection as rejection:
                 if rejection.text is not None:
-                    self._text(rejection.status, rejection.text)
+                    self.send_text(rejection.status, rejection.text)
                 else:
-                    self._json(rejection.status, rejection.body)
+                    self.send_json(rejection.status, rejection.body)
 
-    def _status_fault(
+    def status_fault(
         self, path: str, read_side: bool, events: list[dict[str, Any]] | None = None
     ) -> bool:
         taken = self.server.emulator.faults.take_status(path)
@@ -295,9 +295,9 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         headers = {"Retry-After": f"{retry_after:g}"} if status == 429 and retry_after else {}
         if status in (502, 504):
             self.status = status
-            self._send(status, responses.gateway_page(status), "text/html", headers)
+            self.send(status, responses.gateway_page(status), "text/html", headers)
         elif read_side:
-            self._json(status, responses.read_fault_body(status), headers)
+            self.send_json(status, responses.read_fault_body(status), headers)
         elif status == 429:
             indices = list(range(len(events or [])))
             body = responses.throttle_body(
@@ -306,14 +306,14 @@ class EmulatorHandler(BaseHTTPRequestHandler):
                 _count(events or [], "device_id"),
                 _count(events or [], "user_id"),
             )
-            self._json(429, body, headers)
+            self.send_json(429, body, headers)
         else:
-            self._json(status, responses.write_fault_body(status), headers)
+            self.send_json(status, responses.write_fault_body(status), headers)
         return True
 
     # -- read side -------------------------------------------------------------------------
 
-    def _authenticate(self) -> Project | None:
+    def authenticate(self) -> Project | None:
         header = self.headers.get("Authorization", "")
         api_key = secret = None
         if header.startswith("Basic "):
@@ -324,43 +324,45 @@ class EmulatorHandler(BaseHTTPRequestHandler):
                 api_key = None
         project = self.server.emulator.project_for_key(api_key or "", self.region)
         if project is None or project.secret_key != secret:
-            self._json(401, responses.read_fault_body(401))
+            self.send_json(401, responses.read_fault_body(401))
             return None
         self.project = project
         return project
 
-    def _bad_request(self, message: str) -> None:
-        self._json(400, DashboardError(400, "invalid", message).body)
+    def bad_request(self, message: str) -> None:
+        self.send_json(400, DashboardError(400, "invalid", message).body)
 
     def _export(self, project: Project) -> None:
         try:
             start = parse_hour_param(self.query.get("start", ""))
             end = parse_hour_param(self.query.get("end", ""))
         except ValueError as error:
-            self._bad_request(
+            self.bad_request(
                 f"Invalid start or end parameter ({error}): both are required as YYYYMMDDTHH"
             )
             return
         if end < start:
-            self._bad_request("Invalid range: end is before start")
+            self.bad_request("Invalid range: end is before start")
             return
         if end - start + 1 > MAX_EXPORT_HOURS:
-            self._bad_request("Invalid range: the export window is limited to 365 days")
+            self.bad_request("Invalid range: the export window is limited to 365 days")
             return
         max_hours = self.server.emulator.faults.too_large_hours("/api/2/export")
         if max_hours is not None and end - start + 1 > max_hours:
-            self._json(400, DashboardError(400, "invalid", responses.EXPORT_TOO_LARGE_MESSAGE).body)
+            self.send_json(
+                400, DashboardError(400, "invalid", responses.EXPORT_TOO_LARGE_MESSAGE).body
+            )
             return
         now_ms = self.server.emulator.clock_ms()
         project.apply_due_deletions()
         hours = project.hours_with_data(*project.export_hours(start, end))
         blobs = [blob for hour in hours for blob in project.export_blobs(hour, now_ms)]
         if not blobs:
-            self._text(404, responses.EXPORT_NOT_FOUND)
+            self.send_text(404, responses.EXPORT_NOT_FOUND)
             return
         faults = self.server.emulator.faults
         if faults.take_corrupt("/api/2/export"):
-            self._send(200, responses.CORRUPT_PAGE, "text/html")
+            self.send(200, responses.CORRUPT_PAGE, "text/html")
             return
         layout = ZipLayout(project.project_id, blobs, project.zip_directory_entry)
         cut = faults.take_truncate("/api/2/export")
@@ -372,7 +374,7 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         self.end_headers()
         budget = None if cut is None else int(layout.content_length * cut)
         if budget is not None:
-            self._record_once()  # logged as 200: the client saw a 200 with a cut body
+            self.record_once()  # logged as 200: the client saw a 200 with a cut body
         pieces = list(layout.chunks())
         for index, chunk in enumerate(pieces):
             view = memoryview(chunk)
@@ -380,22 +382,22 @@ class EmulatorHandler(BaseHTTPRequestHandler):
                 view = view[:budget]
                 budget -= len(view)
             if index == len(pieces) - 1:
-                self._record_once()
+                self.record_once()
             for offset in range(0, len(view), _SEND_CHUNK):
                 self.wfile.write(view[offset : offset + _SEND_CHUNK])
             if budget is not None and budget <= 0:
                 self.wfile.flush()
-                self._drop()
+                self.drop()
 
     def _day_range(self) -> tuple[date, date] | None:
         try:
             start = parse_day_param(self.query.get("start", ""))
             end = parse_day_param(self.query.get("end", ""))
         except ValueError as error:
-            self._bad_request(f"Invalid start or end parameter ({error}): both are YYYYMMDD")
+            self.bad_request(f"Invalid start or end parameter ({error}): both are YYYYMMDD")
             return None
         if end < start:
-            self._bad_request("Invalid range: end is before start")
+            self.bad_request("Invalid range: end is before start")
             return None
         return start, end
 
@@ -407,16 +409,16 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         interval = self.query.get("i", "1")
         group_by = self.query.get("g") or None
         if metric not in ("active", "new"):
-            self._bad_request(f"Invalid metric m={metric}: use active or new")
+            self.bad_request(f"Invalid metric m={metric}: use active or new")
             return
         if interval not in ("1", "7", "30"):
-            self._bad_request(f"Invalid interval i={interval}: use 1, 7 or 30")
+            self.bad_request(f"Invalid interval i={interval}: use 1, 7 or 30")
             return
         prop = group_by_property(group_by) if group_by is not None else None
         if group_by is not None and (
             prop is None or (prop == "country" and not project.country_group_by_ok)
         ):
-            self._json(
+            self.send_json(
                 400,
                 DashboardError(
                     400, "invalid", GROUP_BY_REFUSED, details=f"Invalid user property {group_by}"
@@ -424,19 +426,19 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             )
             return
         figures = project.figures()
-        self._json(200, users_body(figures, days[0], days[1], metric, int(interval), prop))
+        self.send_json(200, users_body(figures, days[0], days[1], metric, int(interval), prop))
 
     def _sessions(self, project: Project) -> None:
         days = self._day_range()
         if days is None:
             return
         figures = project.figures()
-        self._json(200, sessions_body(figures, days[0], days[1]))
+        self.send_json(200, sessions_body(figures, days[0], days[1]))
 
     def _events_list(self, project: Project) -> None:
         figures = project.figures()
         declared = project.generated.spec.event_types if project.generated else ()
-        self._json(200, events_list_body(figures, declared))
+        self.send_json(200, events_list_body(figures, declared))
 
     def _annotations_v2(self, project: Project) -> None:
         data = [
@@ -448,17 +450,17 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             }
             for item in project.annotations()
         ]
-        self._json(200, {"data": data})
+        self.send_json(200, {"data": data})
 
     def _annotations_v3(self, project: Project) -> None:
         if not project.annotations_v3:
-            self._json(404, responses.read_fault_body(404))
+            self.send_json(404, responses.read_fault_body(404))
             return
         try:
             low = _moment_ms(self.query.get("start"))
             high = _moment_ms(self.query.get("end"), end_of_day=True)
         except ValueError as error:
-            self._bad_request(f"Invalid start or end parameter: {error}")
+            self.bad_request(f"Invalid start or end parameter: {error}")
             return
         category, chart_id = self.query.get("category"), self.query.get("chart_id")
         data = []
@@ -486,27 +488,27 @@ class EmulatorHandler(BaseHTTPRequestHandler):
                     "chart_id": item["chart_id"],
                 }
             )
-        self._json(200, {"data": data})
+        self.send_json(200, {"data": data})
 
     def _cohorts(self, project: Project) -> None:
         if not project.cohorts_enabled:
-            self._json(403, DashboardError(403, "forbidden", responses.COHORTS_DISABLED).body)
+            self.send_json(403, DashboardError(403, "forbidden", responses.COHORTS_DISABLED).body)
             return
         cohorts = project.cohorts()
         if self.query.get("includeSyncInfo", "").lower() == "true":
             cohorts = [{**cohort, "syncMetadata": []} for cohort in cohorts]
-        self._json(200, {"cohorts": cohorts})
+        self.send_json(200, {"cohorts": cohorts})
 
     # -- user mapping, deletions, cohort upload (user_admin.py) ---------------------------------
 
     def _admin(self, method: str, path: str) -> None:
         faults = self.server.emulator.faults
         if faults.take_drop(path):
-            self._drop()
-        project = self._authenticate()
+            self.drop()
+        project = self.authenticate()
         if project is None:
             return
-        if self._status_fault(path, read_side=True):
+        if self.status_fault(path, read_side=True):
             return
         emulator = self.server.emulator
         today = emulator.clock.date()
@@ -516,7 +518,7 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             try:
                 body = json.loads(self.body)
             except ValueError:
-                self._bad_request("The body must be JSON")
+                self.bad_request("The body must be JSON")
                 return
         lookup = project.admin_lookup()
         if path == "/api/2/deletions/users":
@@ -530,28 +532,28 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             )
         else:
             status, answer = handle_cohort_membership(project.admin, body, lookup, now_s)
-        self._json(status, answer)
+        self.send_json(status, answer)
 
     def _usermap(self) -> None:
-        form = self._form()
-        project = self._write_project(form.get("api_key", ""))
-        if self._status_fault(self.route_path, read_side=False):
+        form = self.form()
+        project = self.write_project(form.get("api_key", ""))
+        if self.status_fault(self.route_path, read_side=False):
             return
         status, answer = handle_usermap(project.admin, form.get("mapping"), len(self.body))
         if isinstance(answer, str):
-            self._send(status, answer.encode(), "text/plain; charset=utf-8")
+            self.send(status, answer.encode(), "text/plain; charset=utf-8")
         else:
-            self._json(status, answer)
+            self.send_json(status, answer)
 
     # -- cohort download (cohort_download.py) -----------------------------------------------
 
     def _cohort_download(self, method: str, route: str, ident: str) -> None:
         if method != "GET":
-            self._json(405, {"code": 405, "error": f"Method {method} not allowed; use GET"})
+            self.send_json(405, {"code": 405, "error": f"Method {method} not allowed; use GET"})
             return
         faults = self.server.emulator.faults
         if faults.take_drop(route):
-            self._drop()
+            self.drop()
         delay = faults.take_slow(route)
         if delay:
             time.sleep(delay)
@@ -559,16 +561,16 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         if route == cohort_download.S3_FILE:
             self._s3_file(downloads, ident)
             return
-        project = self._authenticate()
-        if project is None or self._status_fault(route, read_side=True):
+        project = self.authenticate()
+        if project is None or self.status_fault(route, read_side=True):
             return
         if not project.cohorts_enabled:
-            self._json(403, DashboardError(403, "forbidden", responses.COHORTS_DISABLED).body)
+            self.send_json(403, DashboardError(403, "forbidden", responses.COHORTS_DISABLED).body)
             return
         if route == cohort_download.COHORT_REQUEST:
             cohort = project.cohort(ident)
             if cohort is None:
-                self._json(404, DashboardError(404, "not_found", "Cohort not found").body)
+                self.send_json(404, DashboardError(404, "not_found", "Cohort not found").body)
                 return
             query = parse_qsl(urlsplit(self.path).query, keep_blank_values=True)
             keys = tuple(value for name, value in query if name == "propKeys" and value)
@@ -580,11 +582,11 @@ class EmulatorHandler(BaseHTTPRequestHandler):
                 (keys or cohort_download.MEMBER_PROPERTIES) if with_props else None,
                 project.cohort_job_polls,
             )
-            self._json(202, {"request_id": job.request_id, "cohort_id": job.cohort_id})
+            self.send_json(202, {"request_id": job.request_id, "cohort_id": job.cohort_id})
             return
         found = downloads.job(ident, project.project_id)
         if found is None:
-            self._json(404, DashboardError(404, "not_found", "Request not found").body)
+            self.send_json(404, DashboardError(404, "not_found", "Request not found").body)
             return
         job = found
         if route == cohort_download.COHORT_STATUS:
@@ -594,23 +596,23 @@ class EmulatorHandler(BaseHTTPRequestHandler):
                 "cohort_id": job.cohort_id,
                 "async_status": "JOB COMPLETED" if done else "JOB INPROGRESS",
             }
-            self._json(200 if done else 202, body)
+            self.send_json(200 if done else 202, body)
             return
         if job.polls_left > 0:
-            self._bad_request("The cohort download job has not completed yet")
+            self.bad_request("The cohort download job has not completed yet")
             return
         if job.size <= downloads.body_limit:
-            self._send(200, downloads.content(job, gzipped=False), "text/csv")
+            self.send(200, downloads.content(job, gzipped=False), "text/csv")
             return
         token = downloads.new_link(job, expired=faults.take_expired_link())
         host = self.headers.get("Host", f"127.0.0.1:{self.server.server_address[1]}")
         location = f"http://{host}/s3/cohort-files/{token}?X-Amz-Expires=60"
-        self._send(302, b"", "text/plain", {"Location": location})
+        self.send(302, b"", "text/plain", {"Location": location})
 
     def _s3_file(self, downloads: cohort_download.CohortDownloads, token: str) -> None:
         job, expired = downloads.resolve(token)
         if job is None or expired:
-            self._send(403, cohort_download.S3_EXPIRED_BODY, "application/xml")
+            self.send(403, cohort_download.S3_EXPIRED_BODY, "application/xml")
             return
         body = downloads.content(job, gzipped=True)
         cut = self.server.emulator.faults.take_truncate(cohort_download.S3_FILE)
@@ -620,13 +622,13 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Encoding", "gzip")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self._record_once()
+        self.record_once()
         view = memoryview(body)[: int(len(body) * cut)] if cut is not None else memoryview(body)
         for offset in range(0, len(view), _SEND_CHUNK):
             self.wfile.write(view[offset : offset + _SEND_CHUNK])
         if cut is not None:
             self.wfile.flush()
-            self._drop()
+            self.drop()
 
     # -- taxonomy (taxonomy.py) --------------------------------------------------------------
 
@@ -634,12 +636,12 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         if not project.taxonomy_enabled:
             # Docs: "The Taxonomy API requires an Enterprise plan account. If your
             # subscription doesn't qualify, the call results in a 404 Bad Request response."
-            self._json(404, error_body("Bad Request"))
+            self.send_json(404, error_body("Bad Request"))
             return
         limits = project.taxonomy_limits
         refused = limits.enter()
         if refused is not None:
-            self._json(429, error_body(refused))
+            self.send_json(429, error_body(refused))
             return
         try:
             taxonomy = project.taxonomy()
@@ -657,15 +659,15 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             else:
                 data = taxonomy.group_properties_body(self.query.get("group_type"))
             if data is None:
-                self._json(400, error_body("Not found"))
+                self.send_json(400, error_body("Not found"))
             else:
-                self._json(200, {"success": True, "data": data})
+                self.send_json(200, {"success": True, "data": data})
         finally:
             limits.leave()
 
     # -- write side ------------------------------------------------------------------------
 
-    def _write_project(self, api_key: str) -> Project:
+    def write_project(self, api_key: str) -> Project:
         project = self.server.emulator.project_for_key(api_key, self.region)
         if project is None:
             if self.route_path in FORM_PATHS:
@@ -674,7 +676,7 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         self.project = project
         return project
 
-    def _form(self) -> dict[str, str]:
+    def form(self) -> dict[str, str]:
         return form_fields(self.body, self.headers.get("Content-Type", ""), self.query)
 
     def _check_size(self) -> None:
@@ -687,8 +689,8 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         path = self.route_path
         self._check_size()
         batch = parse_event_batch(self.body)
-        project = self._write_project(batch.api_key)
-        if self._status_fault(path, read_side=False, events=batch.events):
+        project = self.write_project(batch.api_key)
+        if self.status_fault(path, read_side=False, events=batch.events):
             return
         kept = check_events(batch.events, batch.min_id_length)
         decision = self.server.emulator.faults.throttle_events(path, batch.events)
@@ -701,10 +703,10 @@ class EmulatorHandler(BaseHTTPRequestHandler):
                 decision.quota_devices,
                 decision.quota_users,
             )
-            self._json(429, body)
+            self.send_json(429, body)
             return
         project.ingest(kept, path)
-        self._json(
+        self.send_json(
             200,
             {
                 "code": 200,
@@ -716,21 +718,21 @@ class EmulatorHandler(BaseHTTPRequestHandler):
 
     def _identify(self) -> None:
         self._check_size()
-        request = parse_identify(self._form())
-        project = self._write_project(request.api_key)
-        if self._status_fault(self.route_path, read_side=False):
+        request = parse_identify(self.form())
+        project = self.write_project(request.api_key)
+        if self.status_fault(self.route_path, read_side=False):
             return
         project.identify(request.identifications)
-        self._send(200, b"success", "text/plain; charset=utf-8")
+        self.send(200, b"success", "text/plain; charset=utf-8")
 
     def _group_identify(self) -> None:
         self._check_size()
-        request = parse_group_identify(self._form())
-        project = self._write_project(request.api_key)
-        if self._status_fault(self.route_path, read_side=False):
+        request = parse_group_identify(self.form())
+        project = self.write_project(request.api_key)
+        if self.status_fault(self.route_path, read_side=False):
             return
         project.group_identify(request.identifications)
-        self._send(200, b"success", "text/plain; charset=utf-8")
+        self.send(200, b"success", "text/plain; charset=utf-8")
 
     # -- control API -----------------------------------------------------------------------
 
@@ -739,32 +741,32 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         try:
             payload = json.loads(self.body) if self.body else {}
         except ValueError:
-            self._json(400, {"error": "the body must be JSON"})
+            self.send_json(400, {"error": "the body must be JSON"})
             return
         if method == "GET" and path == "/_emulator/state":
             include = self.query.get("events", "1") not in ("0", "false")
-            self._json(200, emulator.state(include_events=include))
+            self.send_json(200, emulator.state(include_events=include))
         elif method == "GET" and path == "/_emulator/requests":
-            self._json(200, {"requests": [record.summary() for record in emulator.requests]})
+            self.send_json(200, {"requests": [record.summary() for record in emulator.requests]})
         elif method == "POST" and path == "/_emulator/faults":
             try:
                 emulator.faults.apply(payload)
             except (TypeError, ValueError) as error:
-                self._json(400, {"error": str(error)})
+                self.send_json(400, {"error": str(error)})
                 return
-            self._json(200, {"ok": True})
+            self.send_json(200, {"ok": True})
         elif method == "POST" and path == "/_emulator/reset":
             emulator.reset(data=bool(payload.get("data")))
-            self._json(200, {"ok": True})
+            self.send_json(200, {"ok": True})
         elif method == "POST" and path == "/_emulator/clock":
             try:
                 emulator.clock = _parse_clock(payload.get("now"))
             except ValueError as error:
-                self._json(400, {"error": str(error)})
+                self.send_json(400, {"error": str(error)})
                 return
-            self._json(200, {"clock": emulator.clock.isoformat()})
+            self.send_json(200, {"clock": emulator.clock.isoformat()})
         else:
-            self._json(404, {"error": f"unknown control endpoint {method} {path}"})
+            self.send_json(404, {"error": f"unknown control endpoint {method} {path}"})
 
 
 def _count(events: list[dict[str, Any]], key: str) -> dict[str, int]:
