@@ -36,7 +36,7 @@ from amplitude_emulator.ingest_validation import (
 )
 from amplitude_emulator.labels import group_by_property
 from amplitude_emulator.store import Project
-from amplitude_emulator.taxonomy import TAXONOMY_PATHS, error_body
+from amplitude_emulator.taxonomy import error_body
 from amplitude_emulator.timefmt import (
     MS_PER_DAY,
     datetime_to_ms,
@@ -72,18 +72,6 @@ ADMIN_ROUTES = frozenset(
         ("GET", "/api/2/deletions/users"),
         ("POST", "/api/3/cohorts/upload"),
         ("POST", "/api/3/cohorts/membership"),
-    }
-)
-READ_PATHS = frozenset(
-    {
-        "/api/2/export",
-        "/api/2/users",
-        "/api/2/sessions/average",
-        "/api/2/events/list",
-        "/api/2/annotations",
-        "/api/3/annotations",
-        "/api/3/cohorts",
-        *TAXONOMY_PATHS,
     }
 )
 _REDACTED_HEADERS = frozenset({"authorization"})
@@ -224,35 +212,16 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         if (method, path) in ADMIN_ROUTES:
             self._admin(method, path)
             return
-        read_routes: dict[str, Callable[[Project], None]] = {
-            "/api/2/export": self._export,
-            "/api/2/users": self._users,
-            "/api/2/sessions/average": self._sessions,
-            "/api/2/events/list": self._events_list,
-            "/api/2/annotations": self._annotations_v2,
-            "/api/3/annotations": self._annotations_v3,
-            "/api/3/cohorts": self._cohorts,
-            "/api/2/taxonomy/category": self._taxonomy,
-            "/api/2/taxonomy/event": self._taxonomy,
-            "/api/2/taxonomy/event-property": self._taxonomy,
-            "/api/2/taxonomy/user-property": self._taxonomy,
-            "/api/2/taxonomy/group-property": self._taxonomy,
-        }
-        download = cohort_download.route(path)
-        if download is not None:
-            self._cohort_download(method, *download)
-            return
-        write_routes: dict[str, Callable[[], None]] = {
-            "/batch": self._batch,
-            "/2/httpapi": self._batch,
-            "/identify": self._identify,
-            "/groupidentify": self._group_identify,
-            "/usermap": self._usermap,
-        }
-        if path not in read_routes and path not in write_routes:
+        read = READ_ROUTES.get(path)
+        write = WRITE_ROUTES.get(path) if read is None else None
+        if read is None and write is None:
+            download = cohort_download.route(path)
+            if download is not None:
+                self._cohort_download(method, *download)
+                return
             self.send_json(404, responses.read_fault_body(404))
             return
-        expected = "GET" if path in read_routes else "POST"
+        expected = "GET" if read is not None else "POST"
         # The Identify API takes "a POST or GET request" (the form endpoints only).
         allowed = ("GET", "POST") if path in FORM_PATHS else (expected,)
         if method not in allowed:
@@ -269,16 +238,17 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         delay = faults.take_slow(path)
         if delay:
             time.sleep(delay)
-        if path in read_routes:
+        if read is not None:
             project = self.authenticate()
             if project is None:
                 return
             if self.status_fault(path, read_side=True):
                 return
-            read_routes[path](project)
+            read(self, project)
         else:
+            assert write is not None
             try:
-                write_routes[path]()
+                write(self)
             except Rejection as rejection:
                 if rejection.text is not None:
                     self.send_text(rejection.status, rejection.text)
@@ -767,6 +737,33 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             self.send_json(200, {"clock": emulator.clock.isoformat()})
         else:
             self.send_json(404, {"error": f"unknown control endpoint {method} {path}"})
+
+
+# The routes of the Amplitude APIs: a read-side route (Basic auth, GET) answers for a project, a
+# write-side route (api_key in the body or form, POST) finds its project itself.
+ReadRoute = Callable[[EmulatorHandler, Project], None]
+WriteRoute = Callable[[EmulatorHandler], None]
+READ_ROUTES: dict[str, ReadRoute] = {
+    "/api/2/export": EmulatorHandler._export,
+    "/api/2/users": EmulatorHandler._users,
+    "/api/2/sessions/average": EmulatorHandler._sessions,
+    "/api/2/events/list": EmulatorHandler._events_list,
+    "/api/2/annotations": EmulatorHandler._annotations_v2,
+    "/api/3/annotations": EmulatorHandler._annotations_v3,
+    "/api/3/cohorts": EmulatorHandler._cohorts,
+    "/api/2/taxonomy/category": EmulatorHandler._taxonomy,
+    "/api/2/taxonomy/event": EmulatorHandler._taxonomy,
+    "/api/2/taxonomy/event-property": EmulatorHandler._taxonomy,
+    "/api/2/taxonomy/user-property": EmulatorHandler._taxonomy,
+    "/api/2/taxonomy/group-property": EmulatorHandler._taxonomy,
+}
+WRITE_ROUTES: dict[str, WriteRoute] = {
+    "/batch": EmulatorHandler._batch,
+    "/2/httpapi": EmulatorHandler._batch,
+    "/identify": EmulatorHandler._identify,
+    "/groupidentify": EmulatorHandler._group_identify,
+    "/usermap": EmulatorHandler._usermap,
+}
 
 
 def _count(events: list[dict[str, Any]], key: str) -> dict[str, int]:
