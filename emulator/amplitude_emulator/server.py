@@ -22,6 +22,7 @@ from amplitude_emulator.dashboard import (
     sessions_body,
     users_body,
 )
+from amplitude_emulator.endpoints import control
 from amplitude_emulator.export import ZipLayout
 from amplitude_emulator.ingest_validation import (
     Rejection,
@@ -207,7 +208,7 @@ class EmulatorHandler(BaseHTTPRequestHandler):
 
     def _dispatch(self, method: str, path: str) -> None:
         if path.startswith("/_emulator/"):
-            self._control(method, path)
+            control.handle(self, method, path)
             return
         if (method, path) in ADMIN_ROUTES:
             self._admin(method, path)
@@ -706,38 +707,6 @@ class EmulatorHandler(BaseHTTPRequestHandler):
 
     # -- control API -----------------------------------------------------------------------
 
-    def _control(self, method: str, path: str) -> None:
-        emulator = self.server.emulator
-        try:
-            payload = json.loads(self.body) if self.body else {}
-        except ValueError:
-            self.send_json(400, {"error": "the body must be JSON"})
-            return
-        if method == "GET" and path == "/_emulator/state":
-            include = self.query.get("events", "1") not in ("0", "false")
-            self.send_json(200, emulator.state(include_events=include))
-        elif method == "GET" and path == "/_emulator/requests":
-            self.send_json(200, {"requests": [record.summary() for record in emulator.requests]})
-        elif method == "POST" and path == "/_emulator/faults":
-            try:
-                emulator.faults.apply(payload)
-            except (TypeError, ValueError) as error:
-                self.send_json(400, {"error": str(error)})
-                return
-            self.send_json(200, {"ok": True})
-        elif method == "POST" and path == "/_emulator/reset":
-            emulator.reset(data=bool(payload.get("data")))
-            self.send_json(200, {"ok": True})
-        elif method == "POST" and path == "/_emulator/clock":
-            try:
-                emulator.clock = _parse_clock(payload.get("now"))
-            except ValueError as error:
-                self.send_json(400, {"error": str(error)})
-                return
-            self.send_json(200, {"clock": emulator.clock.isoformat()})
-        else:
-            self.send_json(404, {"error": f"unknown control endpoint {method} {path}"})
-
 
 # The routes of the Amplitude APIs: a read-side route (Basic auth, GET) answers for a project, a
 # write-side route (api_key in the body or form, POST) finds its project itself.
@@ -784,11 +753,3 @@ def _moment_ms(value: str | None, end_of_day: bool = False) -> int | None:
         ms = (day - date(1970, 1, 1)).days * MS_PER_DAY
         return ms + MS_PER_DAY - 1 if end_of_day else ms
     return datetime_to_ms(datetime.fromisoformat(value.replace("Z", "+00:00")))
-
-
-def _parse_clock(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ValueError("now must be an ISO-8601 string or null")
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
