@@ -1,4 +1,4 @@
-"""HTTP handling: routing, auth, faults, and the Amplitude endpoints over a :class:`Project`."""
+"""HTTP handling: parsing, routing, auth, faults and logging; the endpoints are in endpoints/."""
 
 from __future__ import annotations
 
@@ -9,62 +9,35 @@ import json
 import socket
 import time
 from collections.abc import Callable
-from datetime import date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 from amplitude_emulator import cohort_download, responses
 from amplitude_emulator.dashboard import (
-    GROUP_BY_REFUSED,
     DashboardError,
-    events_list_body,
-    sessions_body,
-    users_body,
 )
-from amplitude_emulator.endpoints import control
-from amplitude_emulator.export import ZipLayout
+from amplitude_emulator.endpoints import (
+    cohorts,
+    control,
+    dashboard,
+    export,
+    ingest,
+    taxonomy,
+    user_admin,
+)
+from amplitude_emulator.endpoints.ingest import EPS_THRESHOLDS
 from amplitude_emulator.ingest_validation import (
     Rejection,
-    check_events,
     form_fields,
     invalid_api_key,
     legacy_text,
-    parse_event_batch,
-    parse_group_identify,
-    parse_identify,
-    payload_too_large,
 )
-from amplitude_emulator.labels import group_by_property
 from amplitude_emulator.store import Project
-from amplitude_emulator.taxonomy import error_body
-from amplitude_emulator.timefmt import (
-    MS_PER_DAY,
-    datetime_to_ms,
-    ms_to_datetime,
-    parse_day_param,
-    parse_hour_param,
-)
-from amplitude_emulator.user_admin import (
-    handle_cohort_membership,
-    handle_cohort_upload,
-    handle_deletion,
-    handle_deletion_jobs,
-    handle_usermap,
-)
 
 if TYPE_CHECKING:
     from amplitude_emulator.emulator import Emulator
 
-MAX_EXPORT_HOURS = 365 * 24
-WRITE_LIMITS = {
-    "/batch": 20 * 1024 * 1024,
-    "/2/httpapi": 1024 * 1024,
-    "/identify": 1024 * 1024,
-    "/groupidentify": 1024 * 1024,
-    "/usermap": 1024 * 1024,
-}
-EPS_THRESHOLDS = {"/batch": 1000, "/2/httpapi": 30}
 FORM_PATHS = frozenset({"/identify", "/groupidentify", "/usermap"})
 # Basic-auth JSON APIs that change the project (method, path).
 ADMIN_ROUTES = frozenset(
@@ -76,7 +49,6 @@ ADMIN_ROUTES = frozenset(
     }
 )
 _REDACTED_HEADERS = frozenset({"authorization"})
-_SEND_CHUNK = 1 << 20
 
 
 class EmulatorHTTPServer(ThreadingHTTPServer):
@@ -211,14 +183,14 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             control.handle(self, method, path)
             return
         if (method, path) in ADMIN_ROUTES:
-            self._admin(method, path)
+            user_admin.admin(self, method, path)
             return
         read = READ_ROUTES.get(path)
         write = WRITE_ROUTES.get(path) if read is None else None
         if read is None and write is None:
             download = cohort_download.route(path)
             if download is not None:
-                self._cohort_download(method, *download)
+                cohorts.download(self, method, *download)
                 return
             self.send_json(404, responses.read_fault_body(404))
             return
@@ -303,339 +275,6 @@ class EmulatorHandler(BaseHTTPRequestHandler):
     def bad_request(self, message: str) -> None:
         self.send_json(400, DashboardError(400, "invalid", message).body)
 
-    def _export(self, project: Project) -> None:
-        try:
-            start = parse_hour_param(self.query.get("start", ""))
-            end = parse_hour_param(self.query.get("end", ""))
-        except ValueError as error:
-            self.bad_request(
-                f"Invalid start or end parameter ({error}): both are required as YYYYMMDDTHH"
-            )
-            return
-        if end < start:
-            self.bad_request("Invalid range: end is before start")
-            return
-        if end - start + 1 > MAX_EXPORT_HOURS:
-            self.bad_request("Invalid range: the export window is limited to 365 days")
-            return
-        max_hours = self.server.emulator.faults.too_large_hours("/api/2/export")
-        if max_hours is not None and end - start + 1 > max_hours:
-            self.send_json(
-                400, DashboardError(400, "invalid", responses.EXPORT_TOO_LARGE_MESSAGE).body
-            )
-            return
-        now_ms = self.server.emulator.clock_ms()
-        project.apply_due_deletions()
-        hours = project.hours_with_data(*project.export_hours(start, end))
-        blobs = [blob for hour in hours for blob in project.export_blobs(hour, now_ms)]
-        if not blobs:
-            self.send_text(404, responses.EXPORT_NOT_FOUND)
-            return
-        faults = self.server.emulator.faults
-        if faults.take_corrupt("/api/2/export"):
-            self.send(200, responses.CORRUPT_PAGE, "text/html")
-            return
-        layout = ZipLayout(project.project_id, blobs, project.zip_directory_entry)
-        cut = faults.take_truncate("/api/2/export")
-        self.status = 200
-        self.send_response(200)
-        self.send_header("Content-Type", "application/zip")
-        self.send_header("Content-Disposition", f'attachment; filename="{project.project_id}.zip"')
-        self.send_header("Content-Length", str(layout.content_length))
-        self.end_headers()
-        budget = None if cut is None else int(layout.content_length * cut)
-        if budget is not None:
-            self.record_once()  # logged as 200: the client saw a 200 with a cut body
-        pieces = list(layout.chunks())
-        for index, chunk in enumerate(pieces):
-            view = memoryview(chunk)
-            if budget is not None:
-                view = view[:budget]
-                budget -= len(view)
-            if index == len(pieces) - 1:
-                self.record_once()
-            for offset in range(0, len(view), _SEND_CHUNK):
-                self.wfile.write(view[offset : offset + _SEND_CHUNK])
-            if budget is not None and budget <= 0:
-                self.wfile.flush()
-                self.drop()
-
-    def _day_range(self) -> tuple[date, date] | None:
-        try:
-            start = parse_day_param(self.query.get("start", ""))
-            end = parse_day_param(self.query.get("end", ""))
-        except ValueError as error:
-            self.bad_request(f"Invalid start or end parameter ({error}): both are YYYYMMDD")
-            return None
-        if end < start:
-            self.bad_request("Invalid range: end is before start")
-            return None
-        return start, end
-
-    def _users(self, project: Project) -> None:
-        days = self._day_range()
-        if days is None:
-            return
-        metric = self.query.get("m", "active")
-        interval = self.query.get("i", "1")
-        group_by = self.query.get("g") or None
-        if metric not in ("active", "new"):
-            self.bad_request(f"Invalid metric m={metric}: use active or new")
-            return
-        if interval not in ("1", "7", "30"):
-            self.bad_request(f"Invalid interval i={interval}: use 1, 7 or 30")
-            return
-        prop = group_by_property(group_by) if group_by is not None else None
-        if group_by is not None and (
-            prop is None or (prop == "country" and not project.country_group_by_ok)
-        ):
-            self.send_json(
-                400,
-                DashboardError(
-                    400, "invalid", GROUP_BY_REFUSED, details=f"Invalid user property {group_by}"
-                ).body,
-            )
-            return
-        figures = project.figures()
-        self.send_json(200, users_body(figures, days[0], days[1], metric, int(interval), prop))
-
-    def _sessions(self, project: Project) -> None:
-        days = self._day_range()
-        if days is None:
-            return
-        figures = project.figures()
-        self.send_json(200, sessions_body(figures, days[0], days[1]))
-
-    def _events_list(self, project: Project) -> None:
-        figures = project.figures()
-        declared = project.generated.spec.event_types if project.generated else ()
-        self.send_json(200, events_list_body(figures, declared))
-
-    def _annotations_v2(self, project: Project) -> None:
-        data = [
-            {
-                "id": item["id"],
-                "date": ms_to_datetime(item["start_ms"]).date().isoformat(),
-                "label": item["label"],
-                "details": item["details"] or "",
-            }
-            for item in project.annotations()
-        ]
-        self.send_json(200, {"data": data})
-
-    def _annotations_v3(self, project: Project) -> None:
-        if not project.annotations_v3:
-            self.send_json(404, responses.read_fault_body(404))
-            return
-        try:
-            low = _moment_ms(self.query.get("start"))
-            high = _moment_ms(self.query.get("end"), end_of_day=True)
-        except ValueError as error:
-            self.bad_request(f"Invalid start or end parameter: {error}")
-            return
-        category, chart_id = self.query.get("category"), self.query.get("chart_id")
-        data = []
-        for item in project.annotations():
-            if low is not None and item["start_ms"] < low:
-                continue
-            if high is not None and item["start_ms"] > high:
-                continue
-            names = (
-                (str(item["category"]["id"]), item["category"]["name"]) if item["category"] else ()
-            )
-            if category and category not in names:
-                continue
-            if chart_id and item["chart_id"] != chart_id:
-                continue
-            end = item["end_ms"]
-            data.append(
-                {
-                    "id": item["id"],
-                    "start": ms_to_datetime(item["start_ms"]).isoformat(),
-                    "end": None if end is None else ms_to_datetime(end).isoformat(),
-                    "label": item["label"],
-                    "details": item["details"],
-                    "category": item["category"],
-                    "chart_id": item["chart_id"],
-                }
-            )
-        self.send_json(200, {"data": data})
-
-    def _cohorts(self, project: Project) -> None:
-        if not project.cohorts_enabled:
-            self.send_json(403, DashboardError(403, "forbidden", responses.COHORTS_DISABLED).body)
-            return
-        cohorts = project.cohorts()
-        if self.query.get("includeSyncInfo", "").lower() == "true":
-            cohorts = [{**cohort, "syncMetadata": []} for cohort in cohorts]
-        self.send_json(200, {"cohorts": cohorts})
-
-    # -- user mapping, deletions, cohort upload (user_admin.py) ---------------------------------
-
-    def _admin(self, method: str, path: str) -> None:
-        faults = self.server.emulator.faults
-        if faults.take_drop(path):
-            self.drop()
-        project = self.authenticate()
-        if project is None:
-            return
-        if self.status_fault(path, read_side=True):
-            return
-        emulator = self.server.emulator
-        today = emulator.clock.date()
-        now_s = emulator.clock_ms() // 1000
-        body: Any = None
-        if method == "POST":
-            try:
-                body = json.loads(self.body)
-            except ValueError:
-                self.bad_request("The body must be JSON")
-                return
-        lookup = project.admin_lookup()
-        if path == "/api/2/deletions/users":
-            if method == "GET":
-                status, answer = handle_deletion_jobs(project.admin, self.query, today)
-            else:
-                status, answer = handle_deletion(project.admin, body, lookup, today)
-        elif path == "/api/3/cohorts/upload":
-            status, answer = handle_cohort_upload(
-                project.admin, body, lookup, project.project_id, now_s
-            )
-        else:
-            status, answer = handle_cohort_membership(project.admin, body, lookup, now_s)
-        self.send_json(status, answer)
-
-    def _usermap(self) -> None:
-        form = self.form()
-        project = self.write_project(form.get("api_key", ""))
-        if self.status_fault(self.route_path, read_side=False):
-            return
-        status, answer = handle_usermap(project.admin, form.get("mapping"), len(self.body))
-        if isinstance(answer, str):
-            self.send(status, answer.encode(), "text/plain; charset=utf-8")
-        else:
-            self.send_json(status, answer)
-
-    # -- cohort download (cohort_download.py) -----------------------------------------------
-
-    def _cohort_download(self, method: str, route: str, ident: str) -> None:
-        if method != "GET":
-            self.send_json(405, {"code": 405, "error": f"Method {method} not allowed; use GET"})
-            return
-        faults = self.server.emulator.faults
-        if faults.take_drop(route):
-            self.drop()
-        delay = faults.take_slow(route)
-        if delay:
-            time.sleep(delay)
-        downloads = self.server.emulator.cohort_downloads
-        if route == cohort_download.S3_FILE:
-            self._s3_file(downloads, ident)
-            return
-        project = self.authenticate()
-        if project is None or self.status_fault(route, read_side=True):
-            return
-        if not project.cohorts_enabled:
-            self.send_json(403, DashboardError(403, "forbidden", responses.COHORTS_DISABLED).body)
-            return
-        if route == cohort_download.COHORT_REQUEST:
-            cohort = project.cohort(ident)
-            if cohort is None:
-                self.send_json(404, DashboardError(404, "not_found", "Cohort not found").body)
-                return
-            query = parse_qsl(urlsplit(self.path).query, keep_blank_values=True)
-            keys = tuple(value for name, value in query if name == "propKeys" and value)
-            with_props = self.query.get("props") == "1"
-            job = downloads.request(
-                project.project_id,
-                cohort,
-                int(cohort.get("size") or 0),
-                (keys or cohort_download.MEMBER_PROPERTIES) if with_props else None,
-                project.cohort_job_polls,
-            )
-            self.send_json(202, {"request_id": job.request_id, "cohort_id": job.cohort_id})
-            return
-        found = downloads.job(ident, project.project_id)
-        if found is None:
-            self.send_json(404, DashboardError(404, "not_found", "Request not found").body)
-            return
-        job = found
-        if route == cohort_download.COHORT_STATUS:
-            done = downloads.poll(job)
-            body = {
-                "request_id": job.request_id,
-                "cohort_id": job.cohort_id,
-                "async_status": "JOB COMPLETED" if done else "JOB INPROGRESS",
-            }
-            self.send_json(200 if done else 202, body)
-            return
-        if job.polls_left > 0:
-            self.bad_request("The cohort download job has not completed yet")
-            return
-        if job.size <= downloads.body_limit:
-            self.send(200, downloads.content(job, gzipped=False), "text/csv")
-            return
-        token = downloads.new_link(job, expired=faults.take_expired_link())
-        host = self.headers.get("Host", f"127.0.0.1:{self.server.server_address[1]}")
-        location = f"http://{host}/s3/cohort-files/{token}?X-Amz-Expires=60"
-        self.send(302, b"", "text/plain", {"Location": location})
-
-    def _s3_file(self, downloads: cohort_download.CohortDownloads, token: str) -> None:
-        job, expired = downloads.resolve(token)
-        if job is None or expired:
-            self.send(403, cohort_download.S3_EXPIRED_BODY, "application/xml")
-            return
-        body = downloads.content(job, gzipped=True)
-        cut = self.server.emulator.faults.take_truncate(cohort_download.S3_FILE)
-        self.status = 200
-        self.send_response(200)
-        self.send_header("Content-Type", "text/csv")
-        self.send_header("Content-Encoding", "gzip")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.record_once()
-        view = memoryview(body)[: int(len(body) * cut)] if cut is not None else memoryview(body)
-        for offset in range(0, len(view), _SEND_CHUNK):
-            self.wfile.write(view[offset : offset + _SEND_CHUNK])
-        if cut is not None:
-            self.wfile.flush()
-            self.drop()
-
-    # -- taxonomy (taxonomy.py) --------------------------------------------------------------
-
-    def _taxonomy(self, project: Project) -> None:
-        if not project.taxonomy_enabled:
-            # Docs: "The Taxonomy API requires an Enterprise plan account. If your
-            # subscription doesn't qualify, the call results in a 404 Bad Request response."
-            self.send_json(404, error_body("Bad Request"))
-            return
-        limits = project.taxonomy_limits
-        refused = limits.enter()
-        if refused is not None:
-            self.send_json(429, error_body(refused))
-            return
-        try:
-            taxonomy = project.taxonomy()
-            show_deleted = self.query.get("showDeleted", "").lower() == "true"
-            path = self.route_path
-            data: list[dict[str, Any]] | None
-            if path.endswith("/category"):
-                data = list(taxonomy.categories)
-            elif path.endswith("/event"):
-                data = taxonomy.events_body(show_deleted)
-            elif path.endswith("/event-property"):
-                data = taxonomy.event_properties_body(self.query.get("event_type"))
-            elif path.endswith("/user-property"):
-                data = taxonomy.user_properties_body(show_deleted)
-            else:
-                data = taxonomy.group_properties_body(self.query.get("group_type"))
-            if data is None:
-                self.send_json(400, error_body("Not found"))
-            else:
-                self.send_json(200, {"success": True, "data": data})
-        finally:
-            limits.leave()
-
     # -- write side ------------------------------------------------------------------------
 
     def write_project(self, api_key: str) -> Project:
@@ -650,88 +289,31 @@ class EmulatorHandler(BaseHTTPRequestHandler):
     def form(self) -> dict[str, str]:
         return form_fields(self.body, self.headers.get("Content-Type", ""), self.query)
 
-    def _check_size(self) -> None:
-        path = self.route_path
-        limit = self.server.emulator.faults.payload_limit_for(path) or WRITE_LIMITS[path]
-        if len(self.body) > limit:
-            raise payload_too_large()
-
-    def _batch(self) -> None:
-        path = self.route_path
-        self._check_size()
-        batch = parse_event_batch(self.body)
-        project = self.write_project(batch.api_key)
-        if self.status_fault(path, read_side=False, events=batch.events):
-            return
-        kept = check_events(batch.events, batch.min_id_length)
-        decision = self.server.emulator.faults.throttle_events(path, batch.events)
-        if decision is not None:
-            body = responses.throttle_body(
-                EPS_THRESHOLDS[path],
-                decision.events,
-                decision.devices,
-                decision.users,
-                decision.quota_devices,
-                decision.quota_users,
-            )
-            self.send_json(429, body)
-            return
-        project.ingest(kept, path)
-        self.send_json(
-            200,
-            {
-                "code": 200,
-                "events_ingested": len(batch.events),
-                "payload_size_bytes": len(self.body),
-                "server_upload_time": self.server.emulator.clock_ms(),
-            },
-        )
-
-    def _identify(self) -> None:
-        self._check_size()
-        request = parse_identify(self.form())
-        project = self.write_project(request.api_key)
-        if self.status_fault(self.route_path, read_side=False):
-            return
-        project.identify(request.identifications)
-        self.send(200, b"success", "text/plain; charset=utf-8")
-
-    def _group_identify(self) -> None:
-        self._check_size()
-        request = parse_group_identify(self.form())
-        project = self.write_project(request.api_key)
-        if self.status_fault(self.route_path, read_side=False):
-            return
-        project.group_identify(request.identifications)
-        self.send(200, b"success", "text/plain; charset=utf-8")
-
-    # -- control API -----------------------------------------------------------------------
-
 
 # The routes of the Amplitude APIs: a read-side route (Basic auth, GET) answers for a project, a
 # write-side route (api_key in the body or form, POST) finds its project itself.
 ReadRoute = Callable[[EmulatorHandler, Project], None]
 WriteRoute = Callable[[EmulatorHandler], None]
 READ_ROUTES: dict[str, ReadRoute] = {
-    "/api/2/export": EmulatorHandler._export,
-    "/api/2/users": EmulatorHandler._users,
-    "/api/2/sessions/average": EmulatorHandler._sessions,
-    "/api/2/events/list": EmulatorHandler._events_list,
-    "/api/2/annotations": EmulatorHandler._annotations_v2,
-    "/api/3/annotations": EmulatorHandler._annotations_v3,
-    "/api/3/cohorts": EmulatorHandler._cohorts,
-    "/api/2/taxonomy/category": EmulatorHandler._taxonomy,
-    "/api/2/taxonomy/event": EmulatorHandler._taxonomy,
-    "/api/2/taxonomy/event-property": EmulatorHandler._taxonomy,
-    "/api/2/taxonomy/user-property": EmulatorHandler._taxonomy,
-    "/api/2/taxonomy/group-property": EmulatorHandler._taxonomy,
+    "/api/2/export": export.export,
+    "/api/2/users": dashboard.users,
+    "/api/2/sessions/average": dashboard.sessions,
+    "/api/2/events/list": dashboard.events_list,
+    "/api/2/annotations": dashboard.annotations_v2,
+    "/api/3/annotations": dashboard.annotations_v3,
+    "/api/3/cohorts": cohorts.cohorts,
+    "/api/2/taxonomy/category": taxonomy.taxonomy,
+    "/api/2/taxonomy/event": taxonomy.taxonomy,
+    "/api/2/taxonomy/event-property": taxonomy.taxonomy,
+    "/api/2/taxonomy/user-property": taxonomy.taxonomy,
+    "/api/2/taxonomy/group-property": taxonomy.taxonomy,
 }
 WRITE_ROUTES: dict[str, WriteRoute] = {
-    "/batch": EmulatorHandler._batch,
-    "/2/httpapi": EmulatorHandler._batch,
-    "/identify": EmulatorHandler._identify,
-    "/groupidentify": EmulatorHandler._group_identify,
-    "/usermap": EmulatorHandler._usermap,
+    "/batch": ingest.batch,
+    "/2/httpapi": ingest.batch,
+    "/identify": ingest.identify,
+    "/groupidentify": ingest.group_identify,
+    "/usermap": user_admin.usermap,
 }
 
 
@@ -742,14 +324,3 @@ def _count(events: list[dict[str, Any]], key: str) -> dict[str, int]:
         if value is not None:
             counts[str(value)] = counts.get(str(value), 0) + 1
     return counts
-
-
-def _moment_ms(value: str | None, end_of_day: bool = False) -> int | None:
-    """``YYYY-MM-DD``, ``YYYYMMDD`` or an ISO datetime -> epoch ms (None when absent)."""
-    if not value:
-        return None
-    if len(value) in (8, 10) and "T" not in value:
-        day = parse_day_param(value.replace("-", ""))
-        ms = (day - date(1970, 1, 1)).days * MS_PER_DAY
-        return ms + MS_PER_DAY - 1 if end_of_day else ms
-    return datetime_to_ms(datetime.fromisoformat(value.replace("Z", "+00:00")))
