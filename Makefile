@@ -68,7 +68,7 @@ typecheck: venv
 # cached, and under pytest-xdist's scheduling they were seen to check one stream's values against
 # another's attribute), and the Meltano project tests, which share the repository's .meltano/run
 # directory (meltano/meltano#8763) and were seen to lose their catalog files beside other workers.
-SERIAL_TESTS := tests/tap/test_cli.py tests/target/test_sdk_standard.py tests/e2e/test_meltano.py
+SERIAL_TESTS := tests/tap/test_core.py tests/target/test_core.py tests/e2e/test_meltano.py
 # The workspace's own sources (installed editable, so not compiled by uv) are compiled first too:
 # the suite starts the tap and the target several hundred times.
 pytest: venv meltano-venv postgres-server

@@ -1,56 +1,19 @@
-"""The command line: --about, --discover, --test, stream maps; and the SDK's standard tap tests."""
+"""The command line: --about, --discover, --test, stream maps (the SDK's standard tap tests are in
+test_core.py)."""
 
 from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
-from singer_sdk.testing import TapTestRunner, get_tap_test_class
-from tap_amplitude.tap import TapAmplitude
 
 from tests.tap.helpers import (
     SECRET,
     TAP,
     Emulator,
-    base_config,
-    config_for,
-    make_emulator,
     run_tap,
     write_json,
 )
-
-# No server exists while pytest collects this module. The SDK builds the test class (one
-# parameter per stream and attribute) from a tap it creates with this config, which makes no
-# request: a placeholder URL (a closed port) is enough there. The runner that syncs is built by
-# the ``runner`` fixture below, against the emulator of the ``cli_config`` fixture.
-_COLLECTION_CONFIG = config_for("http://127.0.0.1:9")
-
-
-@pytest.fixture(scope="module")
-def cli_emulator() -> Iterator[Emulator]:
-    emulator = make_emulator(events=300)
-    yield emulator
-    emulator.stop()
-
-
-@pytest.fixture(scope="module")
-def cli_config(cli_emulator: Emulator) -> dict:
-    return base_config(cli_emulator)
-
-
-class TestTapAmplitude(get_tap_test_class(TapAmplitude, config=_COLLECTION_CONFIG)):
-    """The SDK's standard tap tests, on the live emulator."""
-
-    @pytest.fixture(scope="class")
-    @classmethod
-    def runner(cls, cli_config: dict) -> TapTestRunner:
-        """Overrides the SDK class's fixture (same runner, same arguments) with the live config."""
-        runner = TapTestRunner(TapAmplitude, config=cli_config, parse_env_config=True)
-        runner.sync_all()
-        return runner
 
 
 def _cli(tmp_path: Path, *args: str, config: dict) -> subprocess.CompletedProcess:

@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,6 @@ from tests.tap.helpers import (
     Emulator,
     Run,
     base_config,
-    make_emulator,
     parse_messages,
     run_tap,
     select_catalog,
@@ -142,11 +141,8 @@ def test_ahead_zero_downloads_in_the_callers_thread() -> None:
 # -- the tap ------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def emu() -> Iterator[Emulator]:
-    emulator = make_emulator(events=3000, hours=24)
-    yield emulator
-    emulator.stop()
+# The module's emulator (the ``emu`` fixture of tests/tap/conftest.py): make_emulator's arguments.
+EMULATOR = {"events": 3000, "hours": 24}
 
 
 CLOCK_READINGS = {"time_extracted", "replication_key_signpost"}

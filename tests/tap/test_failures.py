@@ -10,7 +10,6 @@ import json
 import os
 import signal
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,11 +28,8 @@ from tests.tap.helpers import (
 EXPORT = "/api/2/export"
 
 
-@pytest.fixture(scope="module")
-def emu() -> Iterator[Emulator]:
-    emulator = make_emulator(events=1200)
-    yield emulator
-    emulator.stop()
+# The module's emulator (the ``emu`` fixture of tests/tap/conftest.py): make_emulator's arguments.
+EMULATOR = {"events": 1200}
 
 
 @pytest.fixture(autouse=True)

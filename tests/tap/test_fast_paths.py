@@ -20,7 +20,6 @@ import random
 import subprocess
 import sys
 import zipfile
-from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -58,7 +57,6 @@ from tests.tap.helpers import (
     TAP,
     Emulator,
     base_config,
-    make_emulator,
     parse_messages,
     select_catalog,
     write_json,
@@ -639,11 +637,8 @@ def test_bulk_allocation_gc_restores_the_collector() -> None:
 # -- a sync with one field deselected (the SDK's path) ---------------------------------------
 
 
-@pytest.fixture(scope="module")
-def emu() -> Iterator[Emulator]:
-    emulator = make_emulator(events=300, hours=6)
-    yield emulator
-    emulator.stop()
+# The module's emulator (the ``emu`` fixture of tests/tap/conftest.py): make_emulator's arguments.
+EMULATOR = {"events": 300, "hours": 6}
 
 
 def _events(tmp_path: Path, emu: Emulator, deselect: str | None) -> list[dict]:

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from scripts.hub_definitions import hub_setting
-from tests.tap.helpers import ROOT, TAP, Emulator, base_config, make_emulator, run_tap, write_json
+from tests.tap.helpers import ROOT, TAP, Emulator, base_config, run_tap, write_json
 from tests.test_docs import SDK_SETTINGS
 
 CAPABILITIES = [
@@ -68,11 +66,8 @@ def test_meltano_yml_settings_match_about_labels_kinds_defaults_and_descriptions
     assert _meltano_definition()["settings_group_validation"] == [required]
 
 
-@pytest.fixture(scope="module")
-def emu() -> Iterator[Emulator]:
-    emulator = make_emulator(events=400)
-    yield emulator
-    emulator.stop()
+# The module's emulator (the ``emu`` fixture of tests/tap/conftest.py): make_emulator's arguments.
+EMULATOR = {"events": 400}
 
 
 def test_the_removed_max_concurrent_requests_is_ignored_with_a_deprecation_warning(

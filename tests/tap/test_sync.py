@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import jsonschema
@@ -19,7 +18,6 @@ from tests.tap.helpers import (
     Emulator,
     GeneratorSpec,
     base_config,
-    make_emulator,
     run_tap,
 )
 
@@ -33,13 +31,6 @@ TIMESTAMPS = (
     "processed_time",
     "user_creation_time",
 )
-
-
-@pytest.fixture(scope="module")
-def emu() -> Iterator[Emulator]:
-    emulator = make_emulator()
-    yield emulator
-    emulator.stop()
 
 
 @pytest.fixture(scope="module")

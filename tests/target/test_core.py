@@ -1,4 +1,5 @@
-"""The Singer SDK's standard target tests, loading into a live emulator.
+"""The Singer SDK's standard target tests (as the SDK cookiecutter's tests/test_core.py), loading
+into a live emulator. Run in the serial step of `make test` (the Makefile's SERIAL_TESTS says why).
 
 The generic test streams are not Amplitude-shaped, so the config maps each of them as user
 profiles keyed by their id column (min_id_length 1: their ids are 1, 2, 3).

@@ -1,0 +1,36 @@
+"""Fixtures of the tap's tests.
+
+``emu``: the module's emulator, ``make_emulator(**EMULATOR)`` with the test module's ``EMULATOR``
+dict (make_emulator's arguments; its defaults when the module has none), started once per module.
+``cli_emulator``/``cli_config``: the small emulator (300 events) and config of the command-line
+tests and the SDK's standard tap tests (test_cli.py, test_core.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.tap.helpers import Emulator, base_config, make_emulator
+
+
+@pytest.fixture(scope="module")
+def emu(request: pytest.FixtureRequest) -> Iterator[Emulator]:
+    arguments: dict[str, Any] = getattr(request.module, "EMULATOR", {})
+    emulator = make_emulator(**arguments)
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture(scope="module")
+def cli_emulator() -> Iterator[Emulator]:
+    emulator = make_emulator(events=300)
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture(scope="module")
+def cli_config(cli_emulator: Emulator) -> dict:
+    return base_config(cli_emulator)
