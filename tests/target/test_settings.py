@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _settings(config: dict) -> TargetSettings:
     target = TargetAmplitude(config=config)
-    target.pipeline.close()
+    target.close()
     return target.settings
 
 
