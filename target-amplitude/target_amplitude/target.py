@@ -319,8 +319,8 @@ class TargetAmplitude(Target):
             ctx.admin.close()
         ctx.metrics.close()
 
-    @override
     @classmethod
+    @override
     def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:
         """Run the CLI; known errors end the run with their message and exit code 1."""
         try:

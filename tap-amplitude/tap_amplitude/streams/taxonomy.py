@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 from singer_sdk.helpers.types import Context
+from typing_extensions import override
 
 from tap_amplitude.api import ApiPath
 from tap_amplitude.errors import ItemGoneError
@@ -35,6 +36,7 @@ class _TaxonomyStream(AmplitudeStream):
         self._params: dict[str, Any] = {}
         self.plan_gated = False
 
+    @override
     def request_decorator(self, func: RequestFunc) -> RequestFunc:
         """Each attempt spends one unit of the hourly cost budget first (waiting if needed)."""
         budget = self._amplitude_tap.taxonomy_budget
@@ -58,10 +60,11 @@ class _TaxonomyStream(AmplitudeStream):
             self.plan_gated = True
         super().act_on(rule, response)
 
+    @override
     def get_url_params(
         self,
-        context: Context | None,  # noqa: ARG002
-        next_page_token: Any,  # noqa: ARG002
+        context: Context | None,
+        next_page_token: Any,
     ) -> dict[str, Any]:
         """The query of the request in flight."""
         return dict(self._params)
@@ -90,6 +93,7 @@ class TaxonomyEventTypesStream(_TaxonomyStream):
     path = ApiPath.TAXONOMY_EVENT.value
     primary_keys = ("event_type",)
 
+    @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         """Every visible event type, deleted or not."""
         current = {item.get("event_type") for item in self.fetch(ApiPath.TAXONOMY_EVENT, context)}
@@ -106,6 +110,7 @@ class TaxonomyEventPropertiesStream(_TaxonomyStream):
     path = ApiPath.TAXONOMY_EVENT_PROPERTY.value
     primary_keys = ("event_type", "event_property")
 
+    @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         """The shared properties, then each event type's."""
         shared = self.fetch(ApiPath.TAXONOMY_EVENT_PROPERTY, context)
@@ -135,6 +140,7 @@ class TaxonomyUserPropertiesStream(_TaxonomyStream):
     path = ApiPath.TAXONOMY_USER_PROPERTY.value
     primary_keys = ("user_property",)
 
+    @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         """Every visible user property, deleted or not."""
         for item in self.fetch(ApiPath.TAXONOMY_USER_PROPERTY, context, showDeleted="true"):
@@ -148,6 +154,7 @@ class TaxonomyGroupPropertiesStream(_TaxonomyStream):
     path = ApiPath.TAXONOMY_GROUP_PROPERTY.value
     primary_keys = ("group_type", "group_property")
 
+    @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         """Every group property, keyed with its group type."""
         for item in self.fetch(ApiPath.TAXONOMY_GROUP_PROPERTY, context):
