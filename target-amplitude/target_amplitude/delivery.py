@@ -27,7 +27,7 @@ production), so every rule below is testable with a fake.
   jitter); a held key's later items wait too, so order holds. Items of users/devices over the
   daily quota are rejected with that reason, marked retryable (a later run can resend them).
 - 5xx, timeouts, dropped connections: retried with exponential backoff and full jitter until the
-  retry deadline (one implementation, the `backoff` library), resending the same bytes, so the
+  retry deadline (retry.py, the target's one retry mechanism), resending the same bytes, so the
   same insert_id.
 """
 
@@ -41,10 +41,9 @@ import typing as t
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-import backoff
-
 from target_amplitude.client import Response, TransientError
 from target_amplitude.endpoints import IngestEndpoint
+from target_amplitude.retry import DeliveryRetryPolicy, gave_up_message, with_retries
 
 Send = t.Callable[[IngestEndpoint, t.Sequence[bytes]], Response]
 # Told about every POST: stream, endpoint path, HTTP status (None: no answer), seconds.
@@ -201,16 +200,6 @@ class DeliveryTicket:
         if error is not None:
             raise error
         return outcome, finished - self.started
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryRetryPolicy:
-    """Backoff for transient failures, and the hold for throttled keys (the settings' values)."""
-
-    deadline_seconds: float
-    initial_delay_seconds: float
-    throttle_delay_seconds: float
-    max_delay_seconds: float = 60.0  # not a setting: the cap of one backoff wait
 
 
 def _indices(value: t.Any) -> list[int]:
@@ -389,29 +378,15 @@ class DeliveryEngine:
     ) -> Response:
         wires = [i.wire for i in chunk]
 
-        def count_retry(_details: t.Any) -> None:
+        def count_retry() -> None:
             outcome.retried += 1
 
-        post = backoff.on_exception(
-            backoff.expo,
-            TransientError,
-            max_time=self._policy.deadline_seconds,
-            factor=self._policy.initial_delay_seconds,
-            max_value=self._policy.max_delay_seconds,
-            jitter=backoff.full_jitter,
-            on_backoff=count_retry,
-            logger=None,
-        )(self._send)
+        post = with_retries(self._send, self._policy, count_retry)
         outcome.requests += 1
         try:
             return post(endpoint, wires)
         except TransientError as exc:
-            msg = (
-                f"{endpoint.path}: gave up after retry_deadline_seconds "
-                f"({self._policy.deadline_seconds:g} s) of transient failures; last: {exc}. "
-                "Nothing after the last emitted STATE is lost: rerun to resume."
-            )
-            raise DeliveryError(msg) from None
+            raise DeliveryError(gave_up_message(endpoint.path, self._policy, exc)) from None
 
     def _hold_until(self, response: Response) -> float:
         if response.retry_after is not None:
