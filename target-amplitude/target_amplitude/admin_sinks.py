@@ -39,7 +39,7 @@ from target_amplitude.admin_mapping import map_user_mapping, member_id
 from target_amplitude.delivery import DeliveryError
 from target_amplitude.mapping import ENCODER, RecordRejectedError
 from target_amplitude.schema_check import compile_record_check
-from target_amplitude.settings import ConfigError
+from target_amplitude.settings import SettingsError
 from target_amplitude.sinks import EndpointSink, RunContext, resolve_mapping
 
 if t.TYPE_CHECKING:
@@ -297,7 +297,7 @@ class DeletionSink(_ChunkedSink):
                 "delete users and all their data (irreversible once the job runs). Set the "
                 "allow_deletions setting to true to allow it; nothing was sent."
             )
-            raise ConfigError(msg)
+            raise SettingsError(msg)
 
     def map_one(self, record: dict) -> t.Any:
         return member_id(self.mapping, record)
@@ -403,7 +403,7 @@ class CohortSink(AdminSink):
                 f"{self.mapping.cohort_name!r} ({', '.join(map(str, same))}); set cohort_id to "
                 "the one to replace. Nothing was sent."
             )
-            raise ConfigError(msg)
+            raise SettingsError(msg)
         return str(same[0]) if same else None
 
     @override

@@ -26,7 +26,7 @@ __all__ = [
     "GROUP_OPERATIONS",
     "NULL_TIMES",
     "USER_OPERATIONS",
-    "ConfigError",
+    "SettingsError",
     "StreamMapping",
     "TargetSettings",
     "parse_stream_mapping",
@@ -45,7 +45,7 @@ EVENT_TOP_LEVEL_KEYS = frozenset(
 )  # fmt: skip
 
 
-class ConfigError(ValueError):
+class SettingsError(ValueError):
     """A setting is missing or invalid; the message names the setting and what to do."""
 
 
@@ -163,7 +163,7 @@ def target_settings(config: t.Mapping[str, t.Any]) -> TargetSettings:
     """The typed settings of a config the SDK validated against CONFIG_SCHEMA.
 
     Types, ranges, enums and patterns are the schema's job; this adds the conversions (the
-    base URL) and the cross-field rules of stream_mappings. Raises ConfigError naming the setting.
+    base URL) and the cross-field rules of stream_mappings. Raises SettingsError naming the setting.
     """
     region = setting(config, "data_region")
     hard_delete = bool(setting(config, "hard_delete"))
@@ -180,7 +180,7 @@ def target_settings(config: t.Mapping[str, t.Any]) -> TargetSettings:
         )
     except (KeyError, ValueError) as exc:
         msg = f"Setting 'api_url', 'analytics_api_url' or 'data_region': {exc}."
-        raise ConfigError(msg) from None
+        raise SettingsError(msg) from None
     _check_admin_settings(config, mappings)
     return TargetSettings(
         api_key=setting(config, "api_key"),
@@ -227,7 +227,7 @@ def _check_admin_settings(
                     f"Setting '{key}' is required because stream_mappings.{name} maps to "
                     f"object: {mapping.object}: set it to {what}."
                 )
-                raise ConfigError(msg)
+                raise SettingsError(msg)
 
 
 class _MappingReader:
@@ -239,7 +239,7 @@ class _MappingReader:
 
     def fail(self, key: str, problem: str) -> t.NoReturn:
         msg = f"stream_mappings.{self.stream}.{key}: {problem}"
-        raise ConfigError(msg)
+        raise SettingsError(msg)
 
     def text(self, key: str) -> str | None:
         value = self.raw.get(key)

@@ -27,7 +27,7 @@ from target_amplitude.mapping import (
 from target_amplitude.rejects import RejectsWriter
 from target_amplitude.schema_check import compile_record_check
 from target_amplitude.settings import (
-    ConfigError,
+    SettingsError,
     StreamMapping,
     TargetSettings,
     looks_like_events,
@@ -68,12 +68,12 @@ class RunContext:
 def resolve_mapping(
     settings: TargetSettings, stream: str, schema: t.Mapping[str, t.Any]
 ) -> StreamMapping:
-    """The stream's mapping, checked against its SCHEMA; ConfigError names what to fix."""
+    """The stream's mapping, checked against its SCHEMA; SettingsError names what to fix."""
     mapping = settings.stream_mappings.get(stream)
     if mapping is None:
         if looks_like_events(schema):
             return passthrough_mapping(stream)
-        raise ConfigError(missing_mapping_message(stream, schema))
+        raise SettingsError(missing_mapping_message(stream, schema))
     props = schema.get("properties") or {}
     if props and not schema.get("additionalProperties"):
         for field_name in sorted(mapping.used_fields()):
@@ -82,7 +82,7 @@ def resolve_mapping(
                     f"stream_mappings.{stream}: field '{field_name}' is not in the stream's "
                     f"SCHEMA (fields: {', '.join(props)})."
                 )
-                raise ConfigError(msg)
+                raise SettingsError(msg)
     return mapping
 
 

@@ -54,7 +54,7 @@ from target_amplitude.config_schema import CONFIG_SCHEMA
 from target_amplitude.delivery import DeliveryEngine, DeliveryError, DeliveryRetryPolicy
 from target_amplitude.reader import InputLineError, LineCountingReader
 from target_amplitude.rejects import RejectsWriter
-from target_amplitude.settings import ConfigError, TargetSettings, target_settings
+from target_amplitude.settings import SettingsError, TargetSettings, target_settings
 from target_amplitude.sinks import AmplitudeSink, EndpointSink, RunContext
 from target_amplitude.stats import DeliveryMetrics, RunStats
 from target_amplitude.waking_input import LINGER_SECONDS
@@ -97,7 +97,7 @@ class TargetAmplitude(Target):
         # left are the cross-field rules, failing fast the same way (no traceback, exit 1).
         try:
             self.settings: TargetSettings = target_settings(self.config)
-        except ConfigError as exc:
+        except SettingsError as exc:
             if kwargs.get("validate_config", True):
                 raise ConfigValidationError(
                     "Config validation failed", errors=[str(exc)], schema=self.config_jsonschema
@@ -325,6 +325,6 @@ class TargetAmplitude(Target):
         """Run the CLI; known errors end the run with their message and exit code 1."""
         try:
             super().invoke(*args, **kwargs)
-        except (ConfigError, DeliveryError, InputLineError, RejectedRecordsError) as exc:
+        except (SettingsError, DeliveryError, InputLineError, RejectedRecordsError) as exc:
             logging.getLogger(cls.name).error("%s: %s", type(exc).__name__, exc)
             sys.exit(1)
