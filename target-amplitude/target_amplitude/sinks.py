@@ -12,7 +12,6 @@ from singer_sdk import metrics
 from singer_sdk.sinks import BatchSink
 from typing_extensions import override
 
-from target_amplitude.admin_delivery import AdminSender
 from target_amplitude.checkpoint import Checkpoint, StreamRecords
 from target_amplitude.client import quote_item
 from target_amplitude.delivery import BatchResult, DeliveryError, Item, LaneFill
@@ -24,7 +23,6 @@ from target_amplitude.mapping import (
     clear_all_identification,
     map_record,
 )
-from target_amplitude.rejects import RejectsWriter
 from target_amplitude.schema_check import compile_record_check
 from target_amplitude.settings import (
     SettingsError,
@@ -34,7 +32,7 @@ from target_amplitude.settings import (
     missing_mapping_message,
     passthrough_mapping,
 )
-from target_amplitude.stats import DeliveryMetrics, HandOffTimer, RunStats
+from target_amplitude.stats import HandOffTimer
 from target_amplitude.validation import (
     check_event,
     check_group,
@@ -46,6 +44,10 @@ from target_amplitude.validation import (
 if t.TYPE_CHECKING:
     from singer_sdk.sinks.core import BaseJSONSchemaValidator
     from singer_sdk.target_base import Target
+
+    from target_amplitude.admin_delivery import AdminSender
+    from target_amplitude.rejects import RejectsWriter
+    from target_amplitude.stats import DeliveryMetrics, RunStats
 
 # A batch is also full at this many bytes (payloads plus the source records kept for the rejected
 # file), whatever its row count: memory stays bounded for records of any size.
@@ -282,6 +284,16 @@ class AmplitudeSink(EndpointSink):
     def process_record(self, record: dict, context: dict) -> None:
         """Map and validate one record; a bad record is written as rejected, never raised."""
         self.take(record, None)
+
+    def take_unchanged(self, record: dict, line: bytes | None) -> None:
+        """The SDK's per-record steps that do something here, in its order (the target's fast
+        path, TargetAmplitude._process_record_message): _sdc metadata removed, key properties
+        checked, the record tallied and taken, the record counter added up per batch."""
+        self._remove_sdc_metadata_from_record(record)
+        self._singer_validate_message(record)
+        self.tally_record_read()
+        self.take(record, line)
+        self.uncounted += 1
 
     def take(self, record: dict, line: bytes | None) -> None:
         """process_record; `line`: the input line of a record the SDK passed on unchanged.

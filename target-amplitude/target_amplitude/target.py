@@ -215,10 +215,9 @@ class TargetAmplitude(Target):
     # _validate_and_parse and preprocess_record return the record as is), without debug logging,
     # all that is a few us per record for nothing. No public seam skips it (the SDK's
     # per-record hooks all run inside this method). The fast path runs the steps that do
-    # something, in the SDK's order: _remove_sdc_metadata_from_record, _singer_validate_message
-    # (key properties), tally_record_read, process_record (take, keeping the input line), the
-    # record counter (added up per batch), drain when full, the max-record-age drain (checked
-    # every AGE_CHECK_EVERY records); anything else takes the SDK's path.
+    # something, in the SDK's order: the sink's (AmplitudeSink.take_unchanged), drain when full,
+    # the max-record-age drain (checked every AGE_CHECK_EVERY records); anything else takes the
+    # SDK's path.
     # tests/target/test_fast_path.py: both paths give the same events, rejects and output;
     # tests/target/test_sdk_seams.py pins the SDK method this mirrors.
     @override
@@ -227,13 +226,8 @@ class TargetAmplitude(Target):
         if sink is None:
             super()._process_record_message(message_dict)
             return
-        record = message_dict["record"]
-        sink._remove_sdc_metadata_from_record(record)
-        sink._singer_validate_message(record)
-        sink.tally_record_read()
         line = getattr(self.message_reader, "line", None)
-        sink.take(record, line if isinstance(line, bytes) else None)
-        sink.uncounted += 1  # the record counter, added up per batch (process_batch)
+        sink.take_unchanged(message_dict["record"], line if isinstance(line, bytes) else None)
         if sink.is_full:
             self.logger.info(
                 "Target sink for '%s' is full. Current size is '%s'. Draining...",
