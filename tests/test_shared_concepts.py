@@ -95,6 +95,10 @@ def test_both_plugins_parse_retry_after_alike(value: str | None, seconds: float 
 def test_both_plugins_have_the_same_regions() -> None:
     _, tap_regions = _tap_modules()
     assert list(tap_regions.REGIONS) == list(target_regions.REGIONS)
+    assert (tap_regions.STANDARD_REGION, tap_regions.EU_REGION) == (
+        target_regions.STANDARD_REGION,
+        target_regions.EU_REGION,
+    )
     # The target's deletions and cohorts go to the host the tap reads from.
     assert dict(tap_regions.REGIONS) == dict(target_regions.ANALYTICS_REGIONS)
     assert dict(target_regions.USERMAP_REGIONS) == {
