@@ -191,7 +191,7 @@ class TargetAmplitude(Target):
             self._write_state_message(copy.deepcopy(latest))
 
     def _endpoint_sinks(self) -> list[EndpointSink]:
-        """Every sink with records (the SDK's registries: private, no public accessor)."""
+        """Every sink of the run, old and current (the SDK's registries: private, no accessor)."""
         sinks = (*self._sinks_to_clear, *self._sinks_active.values())
         return [sink for sink in sinks if isinstance(sink, EndpointSink)]
 
@@ -208,9 +208,9 @@ class TargetAmplitude(Target):
         with self.checkpoint.handing_off_early():
             self.drain_all()
 
-    # Target._process_record_message: for every record it
-    # copies the record, runs the stream map, asks the sink for a context, whether to add
-    # metadata, _validate_and_parse and preprocess_record, and logs at debug level. For a stream
+    # Target._process_record_message: for every record it copies the record, runs the stream
+    # map, asks the sink for a context, whether to add metadata, _validate_and_parse and
+    # preprocess_record, and logs at debug level. For a stream
     # without stream maps or flattening, into an AmplitudeSink (whose context is empty and whose
     # _validate_and_parse and preprocess_record return the record as is), without debug logging,
     # all that is a few us per record for nothing. No public seam skips it (the SDK's
@@ -219,7 +219,7 @@ class TargetAmplitude(Target):
     # the max-record-age drain (checked every AGE_CHECK_EVERY records); anything else takes the
     # SDK's path.
     # tests/target/test_fast_path.py: both paths give the same events, rejects and output;
-    # tests/target/test_sdk_seams.py pins the SDK method this mirrors.
+    # tests/target/test_sdk_seams.py checks that the SDK steps it mirrors are still there.
     @override
     def _process_record_message(self, message_dict: dict) -> None:
         sink = self._fast_path_sink(message_dict)
