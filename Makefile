@@ -64,7 +64,7 @@ typecheck: venv
 
 # Two steps. First everything that is safe side by side, on every core (-n auto in
 # pyproject.toml). Then, in one process (-n0): the SDK's standard tap and target suites
-# (singer-sdk 0.54.9's parametrized attribute tests reuse one test object whose record values are
+# (the SDK's parametrized attribute tests reuse one test object whose record values are
 # cached, and under pytest-xdist's scheduling they were seen to check one stream's values against
 # another's attribute), and the Meltano project tests, which share the repository's .meltano/run
 # directory (meltano/meltano#8763) and were seen to lose their catalog files beside other workers.

@@ -1,9 +1,9 @@
 """The concepts both plugins implement, each in its own package, agree.
 
-Regions (the data_region values), the api_url rule and Retry-After parsing live once per plugin
-(tap_amplitude/regions.py + retry_after.py, target_amplitude/regions.py + retry_after.py): the
-hosts differ (the tap reads from the Dashboard/Export host, the target writes to the ingestion
-host), the names, the rule and the parsing must not.
+Regions (the data_region values), the api_url rule, Retry-After parsing and the pacing window
+live once per plugin (regions.py, retry_after.py and pacing.py in tap_amplitude and in
+target_amplitude): the hosts differ (the tap reads from the Dashboard/Export host, the target
+writes to the ingestion host), the names, the rules and the parsing must not.
 """
 
 from __future__ import annotations
@@ -95,6 +95,10 @@ def test_both_plugins_parse_retry_after_alike(value: str | None, seconds: float 
 def test_both_plugins_have_the_same_regions() -> None:
     _, tap_regions = _tap_modules()
     assert list(tap_regions.REGIONS) == list(target_regions.REGIONS)
+    assert (tap_regions.STANDARD_REGION, tap_regions.EU_REGION) == (
+        target_regions.STANDARD_REGION,
+        target_regions.EU_REGION,
+    )
     # The target's deletions and cohorts go to the host the tap reads from.
     assert dict(tap_regions.REGIONS) == dict(target_regions.ANALYTICS_REGIONS)
     assert dict(target_regions.USERMAP_REGIONS) == {
@@ -115,3 +119,34 @@ def test_both_plugins_apply_api_url_alike() -> None:
     for region in target_regions.REGIONS:
         for url in ("http://127.0.0.1:9/x/", "https://proxy.local"):
             assert tap_regions.base_url(region, url) == target_regions.base_url(region, url)
+
+
+def _paced(window_class: type) -> list[tuple[float, float]]:
+    """(when each request went, seconds it waited) for a scripted run of one SlidingWindow."""
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    window = window_class(5, 10.0, clock=lambda: now[0], sleep=sleep)
+    went: list[tuple[float, float]] = []
+    for units, gap in [(1, 0), (2, 1), (2, 1), (1, 0.5), (3, 2), (7, 0), (1, 3), (5, 0), (1, 11)]:
+        now[0] += gap
+        waited = window.wait(units)
+        went.append((now[0], waited))
+        window.spend(units)
+    return went
+
+
+def test_both_plugins_pace_alike() -> None:
+    from target_amplitude.pacing import SlidingWindow  # noqa: PLC0415
+
+    tap_pacing = importlib.import_module("tap_amplitude.pacing")
+    target = _paced(SlidingWindow)
+    assert target == _paced(tap_pacing.SlidingWindow)
+    # 5 units per 10 s: the 6th unit waits for the first to leave (at 10 s); 7 units, over the
+    # limit, go once the window is empty (at 22 s, 10 s after the last request before them).
+    assert target == [
+        (0.0, 0.0), (1.0, 0.0), (2.0, 0.0), (10.0, 7.5), (12.0, 0.0), (22.0, 10.0),
+        (32.0, 7.0), (42.0, 10.0), (53.0, 0.0),
+    ]  # fmt: skip

@@ -1,4 +1,5 @@
-"""The tap's one source of "now" (UTC), so every stream agrees on it within a run."""
+"""The tap's one source of "now" (UTC): every stream asks here, so a test freezes the time of
+every stream at once (tests/tap/frozen_clock.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,31 @@
-"""tap-amplitude: the Tap class, its settings schema and its command line."""
+"""tap-amplitude: the Tap class, its settings schema and its command line.
+
+SDK_OVERRIDES: every singer-sdk member this package overrides, each marked ``@override``
+(tests/test_sdk_overrides.py checks both). They were checked against the singer-sdk version
+``fast_path.SDK_VERSION_CHECKED`` names; tests/tap/test_fast_paths.py fails when the installed SDK
+is of another series or moved a private member. A private member only where no public seam does
+the job.
+
+Private, with the reason:
+- Stream._increment_stream_state (streams.events.EventsStream, streams.cohort_members
+  .CohortMembersStream): no public switch turns off the per-record bookmark; the bookmark moves
+  per finished window (events) or per finished cohort (members) only.
+- Stream._process_record, Stream._write_record_message, Stream._generate_record_messages
+  (fast_path.record_path.FastRecordPath): the record path of the bulk streams without the SDK's
+  per-record steps that change nothing here; each falls back to the SDK's own method whenever its
+  step would change the output (tests/tap/test_fast_paths.py: the same lines either way).
+
+Private SDK members read or called, not overridden: Stream._stream_version (the RECORD
+"version", no public getter) and Stream._write_state_message (the one way to emit STATE within a
+stream, after each finished window or cohort).
+
+Public: Tap.discover_streams, invoke and cb_test (known errors as one message, exit 1);
+RESTStream/_HTTPStream url_base, timeout, get_url_params, get_new_paginator, validate_response,
+response_error_message, parse_response, get_records, request_decorator and the backoff hooks
+(backoff_wait_generator, backoff_max_tries, backoff_jitter, backoff_handler: the tap's one retry
+mechanism, see retry.py); Stream.post_process; BaseAPIPaginator has_more, get_next and
+continue_if_empty (dashboard day ranges); MsgSpecWriter.write_message (fast_path.output).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +39,7 @@ from singer_sdk import Stream, Tap
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import PluginCapabilities, TapCapabilities
 from singer_sdk.tap_base import CliTestOptionValue
+from typing_extensions import override
 
 from tap_amplitude.cohort_limits import CohortRequestPacer
 from tap_amplitude.errors import AmplitudeError
@@ -86,11 +114,13 @@ class TapAmplitude(Tap):
         """The pace of Get-one-cohort requests (60 per 10 minutes, 4 at once) for the run."""
         return CohortRequestPacer()
 
+    @override
     def discover_streams(self) -> list[Stream]:
         """The twelve streams (the catalog is static)."""
         return [stream_type(self) for stream_type in STREAM_TYPES]
 
     @classmethod
+    @override
     def invoke(cls, *args: Any, **kwargs: Any) -> None:
         """Run the tap; an Amplitude error ends it with one clear message and exit code 1."""
         try:
@@ -108,6 +138,7 @@ class TapAmplitude(Tap):
             sys.exit(1)
 
     @classmethod
+    @override
     def cb_test(cls, ctx: Any, param: Any, value: str) -> None:
         """``--test``: the SDK's connection check, failing with one clear message."""
         if value == CliTestOptionValue.All.value:  # the process ends after the test

@@ -3,57 +3,32 @@
 One request at a time (the User Privacy API allows 1 request per second; /usermap 50 mappings
 per second; a cohort is one upload then membership updates in order).
 
-- Pacing: a request is sent only when the ids answered within the endpoint's window plus its own
-  stay within the documented limit. The window is counted from when each answer arrived, so
-  Amplitude, which sees a request after we send it, never sees two closer than the limit.
+- Pacing (pacing.SlidingWindow): a request is sent only when the ids answered within the
+  endpoint's window plus its own stay within the documented limit. The window is counted from
+  when each answer arrived, so Amplitude, which sees a request after we send it, never sees two
+  closer than the limit.
 - 5xx, timeouts, dropped connections: retried with exponential backoff and full jitter, as for
   ingestion, until retry_deadline_seconds; 429: retried after Retry-After (else the throttle
-  delay with jitter) until the same deadline. Anything else is the caller's to read.
+  delay with jitter) until the same deadline (both by retry.py, as for ingestion). Anything else
+  is the caller's to read.
 """
 
 from __future__ import annotations
 
-import random
 import time
 import typing as t
-from collections import deque
 from dataclasses import dataclass
 
 from target_amplitude.admin_client import AdminClient, AdminEndpoint, AdminResponse
 from target_amplitude.client import TransientError
-from target_amplitude.delivery import DeliveryError, DeliveryRetryPolicy, OnRequest
-
-
-class Pacer:
-    """At most `units` per `seconds`, counted from when each answer arrived."""
-
-    def __init__(
-        self,
-        units: int,
-        seconds: float,
-        clock: t.Callable[[], float] = time.monotonic,
-        sleep: t.Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.units = units
-        self.seconds = seconds
-        self._clock = clock
-        self._sleep = sleep
-        self._answered: deque[tuple[float, int]] = deque()
-
-    def wait(self, units: int) -> None:
-        """Block until `units` more fit in the window."""
-        while True:
-            now = self._clock()
-            while self._answered and self._answered[0][0] <= now - self.seconds:
-                self._answered.popleft()
-            used = sum(n for _, n in self._answered)
-            if not self._answered or used + units <= self.units:
-                return
-            self._sleep(self._answered[0][0] + self.seconds - now)
-
-    def answered(self, units: int) -> None:
-        """A request of `units` was answered now."""
-        self._answered.append((self._clock(), units))
+from target_amplitude.delivery import DeliveryError, OnRequest
+from target_amplitude.pacing import SlidingWindow
+from target_amplitude.retry import (
+    DeliveryRetryPolicy,
+    ThrottledError,
+    gave_up_message,
+    with_retries,
+)
 
 
 @dataclass(slots=True)
@@ -81,15 +56,15 @@ class AdminSender:
         self._on_request = on_request
         self._clock = clock
         self._sleep = sleep
-        self._pacers: dict[str, Pacer] = {}
+        self._pacers: dict[str, SlidingWindow] = {}
 
-    def _pacer(self, endpoint: AdminEndpoint) -> Pacer | None:
+    def _pacer(self, endpoint: AdminEndpoint) -> SlidingWindow | None:
         if endpoint.pace_units is None:
             return None
         pacer = self._pacers.get(endpoint.path)
         if pacer is None:
-            pacer = self._pacers[endpoint.path] = Pacer(
-                endpoint.pace_units, endpoint.pace_seconds, self._clock, self._sleep
+            pacer = self._pacers[endpoint.path] = SlidingWindow(
+                endpoint.pace_units, endpoint.pace_seconds, clock=self._clock, sleep=self._sleep
             )
         return pacer
 
@@ -105,10 +80,8 @@ class AdminSender:
         """One request, paced and retried; returns any answer that is not 429 or 5xx."""
         pacer = self._pacer(endpoint)
         units = 1 if endpoint.per_request else ids
-        deadline = self._clock() + self._policy.deadline_seconds
-        attempt = 0
-        figures.requests += 1
-        while True:
+
+        def attempt() -> AdminResponse:
             if pacer is not None:
                 pacer.wait(units)
             started = time.perf_counter()
@@ -117,38 +90,24 @@ class AdminSender:
             except TransientError as exc:
                 self._told(stream, endpoint, exc.status, started)
                 if pacer is not None:
-                    pacer.answered(units)
-                delay = random.uniform(
-                    0,
-                    min(
-                        self._policy.max_delay_seconds,
-                        self._policy.initial_delay_seconds * 2**attempt,
-                    ),
-                )
-                last = str(exc)
-            else:
-                self._told(stream, endpoint, response.status, started)
-                if pacer is not None:
-                    pacer.answered(units)
-                if response.status != 429:
-                    return response
-                base = self._policy.throttle_delay_seconds
-                delay = (
-                    response.retry_after
-                    if response.retry_after is not None
-                    else base + random.uniform(0, base)
-                )
+                    pacer.spend(units)
+                raise
+            self._told(stream, endpoint, response.status, started)
+            if pacer is not None:
+                pacer.spend(units)
+            if response.status == 429:
                 last = f"{endpoint.path}: HTTP 429 {response.text[:200]}"
-            if self._clock() + delay > deadline:
-                msg = (
-                    f"{endpoint.path}: gave up after retry_deadline_seconds "
-                    f"({self._policy.deadline_seconds:g} s) of transient failures; last: {last}. "
-                    "Nothing after the last emitted STATE is lost: rerun to resume."
-                )
-                raise DeliveryError(msg)
-            attempt += 1
+                raise ThrottledError(last, response.retry_after)
+            return response
+
+        def count_retry() -> None:
             figures.retried += 1
-            self._sleep(delay)
+
+        figures.requests += 1
+        try:
+            return with_retries(attempt, self._policy, count_retry)()
+        except TransientError as exc:
+            raise DeliveryError(gave_up_message(endpoint.path, self._policy, exc)) from None
 
     def _told(
         self, stream: str, endpoint: AdminEndpoint, status: int | None, started: float

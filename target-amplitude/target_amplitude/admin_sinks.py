@@ -23,6 +23,7 @@ import time
 import typing as t
 
 import msgspec
+from typing_extensions import override
 
 from target_amplitude.admin_client import (
     COHORT_LIST,
@@ -37,10 +38,9 @@ from target_amplitude.admin_delivery import AdminSender, SendFigures
 from target_amplitude.admin_mapping import map_user_mapping, member_id
 from target_amplitude.delivery import DeliveryError
 from target_amplitude.mapping import ENCODER, RecordRejectedError
-from target_amplitude.pipeline import DeliveryPipeline
 from target_amplitude.schema_check import compile_record_check
-from target_amplitude.settings import ConfigError
-from target_amplitude.sinks import EndpointSink, resolve_mapping
+from target_amplitude.settings import SettingsError
+from target_amplitude.sinks import EndpointSink, RunContext, resolve_mapping
 
 if t.TYPE_CHECKING:
     from singer_sdk.target_base import Target
@@ -69,7 +69,7 @@ class AdminSink(EndpointSink):
         schema: dict,
         key_properties: t.Sequence[str] | None,
     ) -> None:
-        self._run: DeliveryPipeline = target.pipeline  # type: ignore[attr-defined]
+        self._run: RunContext = target.run_context  # type: ignore[attr-defined]
         self.mapping = resolve_mapping(self._run.settings, stream_name, schema)
         self.check_allowed(stream_name)
         super().__init__(target, stream_name, schema, key_properties)
@@ -87,8 +87,9 @@ class AdminSink(EndpointSink):
         assert sender is not None
         return sender
 
-    # singer-sdk 0.54.9 Sink._validate_and_parse: skip the per-field datetime parsing (as
+    # Private SDK override (target.py's SDK_OVERRIDES): skip the per-field datetime parsing (as
     # AmplitudeSink does; guarded by tests/target/test_sdk_seams.py).
+    @override
     def _validate_and_parse(self, record: dict) -> dict:
         return record
 
@@ -110,7 +111,8 @@ class AdminSink(EndpointSink):
         """Store a mapped record until its batch is sent."""
         raise NotImplementedError
 
-    def process_record(self, record: dict, context: dict) -> None:  # noqa: ARG002
+    @override
+    def process_record(self, record: dict, context: dict) -> None:
         """Map and check one record; a bad record is written as rejected, never raised."""
         self._received += 1
         if self._check_schema is not None:
@@ -176,8 +178,8 @@ class AdminSink(EndpointSink):
             requests=figures.requests,
             would_send=would_send,
         )
-        self.records_done += received
-        run.progressed = True  # sent and answered here, before process_batch returns
+        run.checkpoint.batch_answered(self.records, received, early=True)
+        run.checkpoint.full_batch_done()  # sent and answered here, before process_batch returns
 
 
 class _ChunkedSink(AdminSink):
@@ -189,6 +191,7 @@ class _ChunkedSink(AdminSink):
         self._records: list[bytes] = []
 
     @property
+    @override
     def max_size(self) -> int:
         """Rows per batch (each batch ends acknowledged, before the next STATE)."""
         if self.batch_size_rows is not None:
@@ -209,13 +212,13 @@ class _ChunkedSink(AdminSink):
         """Send one request; returns (index, reason) of the records Amplitude refused."""
         raise NotImplementedError
 
-    def process_batch(self, context: dict) -> None:  # noqa: ARG002
+    @override
+    def process_batch(self, context: dict) -> None:
         """Send the batch (or count it under dry_run); done when every request is answered."""
         started = time.perf_counter()
         received, rejected_early = self._received, self._rejected_early
         self._received = self._rejected_early = 0
-        self.records_cut += received
-        self.flowing = not self._run.cutting_short
+        self._run.checkpoint.records_handed_off(self.records, received)
         figures = SendFigures()
         if self._run.settings.dry_run:
             would = len(self._payloads)
@@ -225,7 +228,7 @@ class _ChunkedSink(AdminSink):
             )
             return
         # Input order across objects: the event batches read before these records go first.
-        self._run.wait()
+        self._run.checkpoint.complete_all()
         refused: list[tuple[int, str]] = []
         for chunk in self.chunks():
             refused.extend(self.send_chunk(chunk, figures))
@@ -296,7 +299,7 @@ class DeletionSink(_ChunkedSink):
                 "delete users and all their data (irreversible once the job runs). Set the "
                 "allow_deletions setting to true to allow it; nothing was sent."
             )
-            raise ConfigError(msg)
+            raise SettingsError(msg)
 
     def map_one(self, record: dict) -> t.Any:
         return member_id(self.mapping, record)
@@ -351,7 +354,7 @@ class CohortSink(AdminSink):
         self._spool = tempfile.TemporaryFile(prefix="target-amplitude-cohort-")  # noqa: SIM115
         self._members = 0
         self._uploaded = False
-        self._run.held_uploads.add(self.stream_name)
+        self._run.checkpoint.uploads_pending.add(self.stream_name)
 
     def map_one(self, record: dict) -> t.Any:
         return member_id(self.mapping, record)
@@ -360,7 +363,8 @@ class CohortSink(AdminSink):
         self._spool.write(payload.encode() + b"\t" + ENCODER.encode(record) + b"\n")
         self._members += 1
 
-    def process_batch(self, context: dict) -> None:  # noqa: ARG002
+    @override
+    def process_batch(self, context: dict) -> None:
         """Rows only spooled here; counted, uploaded at the end of the stream."""
         self._spool.flush()
         self._run.stats.add(
@@ -371,9 +375,8 @@ class CohortSink(AdminSink):
         )
         self._run.metrics.count(self.stream_name, self.endpoint.path, rejected=self._rejected_early)
         self._run.rejects.flush()
-        # Done as far as STATE goes: held_uploads holds every STATE until the upload.
-        self.records_cut += self._received
-        self.records_done += self._received
+        # Done as far as STATE goes: the pending upload holds every STATE until it is sent.
+        self._run.checkpoint.records_kept(self.records, self._received)
         self._received = self._rejected_early = 0
 
     def _ids(self) -> t.Iterator[list[str]]:
@@ -409,22 +412,24 @@ class CohortSink(AdminSink):
                 f"{self.mapping.cohort_name!r} ({', '.join(map(str, same))}); set cohort_id to "
                 "the one to replace. Nothing was sent."
             )
-            raise ConfigError(msg)
+            raise SettingsError(msg)
         return str(same[0]) if same else None
 
+    @override
     def clean_up(self) -> None:
         """Upload the cohort (the stream has ended), then release the spool."""
         try:
             if not self._uploaded:
                 self._upload()
                 self._uploaded = True
-                self._run.held_uploads.discard(self.stream_name)
+                self._run.checkpoint.uploads_pending.discard(self.stream_name)
         finally:
             self._spool.close()
             super().clean_up()
 
     def _upload(self) -> None:
-        self._run.wait()  # the event batches read before the stream ended go first
+        # The event batches read before the stream ended go first.
+        self._run.checkpoint.complete_all()
         started = time.perf_counter()
         self._spool.flush()
         settings = self._run.settings

@@ -181,7 +181,10 @@ _STREAM_MAPPING = th.ObjectType(
     ),
     additional_properties=False,
 )
-MAPPING_KEYS: frozenset[str] = frozenset(_STREAM_MAPPING.to_dict()["properties"])
+# One stream mapping's JSON schema: its keys, their types and allowed values (settings.py checks
+# each mapping against it; the SDK checks the whole config against CONFIG_SCHEMA).
+MAPPING_SCHEMA: dict[str, t.Any] = _STREAM_MAPPING.to_dict()
+MAPPING_KEYS: frozenset[str] = frozenset(MAPPING_SCHEMA["properties"])
 
 
 def _prop(name: str, title: str, wrapped: t.Any, description: str, **kwargs: t.Any) -> th.Property:

@@ -1,6 +1,6 @@
 """The delivery engine: pack payloads into requests, send, interpret Amplitude's answers.
 
-Independent of the Singer SDK. The HTTP send is injected (client.AmplitudeClient.post in
+Independent of the Singer SDK. The HTTP send is injected (client.IngestClient.post in
 production), so every rule below is testable with a fake.
 
 - Items are spread over `concurrency` lanes by their ordering key (device_id, else user_id;
@@ -8,7 +8,8 @@ production), so every rule below is testable with a fake.
   other, batch after batch in hand-off order, so the events of one device reach Amplitude in
   input order; lanes run in parallel, and a lane goes on to the next batch's items without
   waiting for the other lanes to finish this batch (start() hands a batch off; its
-  DeliveryTicket completes when every lane has answered each of its items).
+  DeliveryTicket completes when every lane has answered each of its items). LaneFill tells a
+  sink collecting a batch when one lane already holds a full request.
 - A request holds at most the endpoint's count and byte limits (bytes of the serialized items).
 - 413: the request is split in half and each half retried; a single item still too large is
   rejected. Later requests keep the full size.
@@ -26,7 +27,7 @@ production), so every rule below is testable with a fake.
   jitter); a held key's later items wait too, so order holds. Items of users/devices over the
   daily quota are rejected with that reason, marked retryable (a later run can resend them).
 - 5xx, timeouts, dropped connections: retried with exponential backoff and full jitter until the
-  retry deadline (one implementation, the `backoff` library), resending the same bytes, so the
+  retry deadline (retry.py, the target's one retry mechanism), resending the same bytes, so the
   same insert_id.
 """
 
@@ -40,10 +41,9 @@ import typing as t
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-import backoff
-
 from target_amplitude.client import Response, TransientError
 from target_amplitude.endpoints import IngestEndpoint
+from target_amplitude.retry import DeliveryRetryPolicy, gave_up_message, with_retries
 
 Send = t.Callable[[IngestEndpoint, t.Sequence[bytes]], Response]
 # Told about every POST: stream, endpoint path, HTTP status (None: no answer), seconds.
@@ -106,6 +106,53 @@ class Outcome:
         self.retryable.update(other.retryable)
 
 
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    """A delivered batch: its outcome and the seconds from hand-off to the last answer."""
+
+    stream: str
+    endpoint: IngestEndpoint
+    outcome: Outcome
+    seconds: float
+
+
+def lane_count(concurrency: int) -> int:
+    """Lanes of an engine with this many concurrent requests (max_concurrent_requests)."""
+    return max(1, concurrency)
+
+
+class LaneFill:
+    """Items and bytes per lane of a batch being collected, as the engine will split it.
+
+    `full` turns true once one lane holds a full request (the endpoint's count or byte limit),
+    so each lane sends one full request per batch instead of a full one and a small remainder.
+    """
+
+    __slots__ = ("_bytes", "_items", "_lanes", "_max_bytes", "_max_count", "full")
+
+    def __init__(self, concurrency: int, endpoint: IngestEndpoint) -> None:
+        self._lanes = lane_count(concurrency)
+        self._max_count = endpoint.max_count
+        self._max_bytes = endpoint.max_item_bytes
+        self._items = [0] * self._lanes
+        self._bytes = [0] * self._lanes
+        self.full = False
+
+    def add(self, key: str, size: int) -> None:
+        """One item of `size` bytes (serialized) with this ordering key."""
+        lane = hash(key) % self._lanes  # as DeliveryEngine.lane_parts splits it
+        items = self._items[lane] = self._items[lane] + 1
+        sent = self._bytes[lane] = self._bytes[lane] + size + 3
+        if items >= self._max_count or sent >= self._max_bytes:
+            self.full = True
+
+    def clear(self) -> None:
+        """The batch was handed off: a new one starts empty."""
+        self._items = [0] * self._lanes
+        self._bytes = [0] * self._lanes
+        self.full = False
+
+
 @dataclass(slots=True)
 class _ChunkResult:
     accepted: list[Item] = field(default_factory=list)
@@ -155,16 +202,6 @@ class DeliveryTicket:
         return outcome, finished - self.started
 
 
-@dataclass(frozen=True, slots=True)
-class DeliveryRetryPolicy:
-    """Backoff for transient failures, and the hold for throttled keys (the settings' values)."""
-
-    deadline_seconds: float
-    initial_delay_seconds: float
-    throttle_delay_seconds: float
-    max_delay_seconds: float = 60.0  # not a setting: the cap of one backoff wait
-
-
 def _indices(value: t.Any) -> list[int]:
     if isinstance(value, list):
         return [i for i in value if isinstance(i, int) and not isinstance(i, bool)]
@@ -189,7 +226,7 @@ class DeliveryEngine:
     ) -> None:
         self._local = threading.local()  # the stream a lane is delivering (request metrics)
         self._send = send if on_request is None else self._timed(send, on_request)
-        self._concurrency = max(1, concurrency)
+        self._concurrency = lane_count(concurrency)
         self._policy = policy
         self._fatal_hint = fatal_hint
         self._clock = clock
@@ -219,16 +256,11 @@ class DeliveryEngine:
     # Packing -----------------------------------------------------------------------------
 
     @staticmethod
-    def lane_of(key: str, count: int) -> int:
-        """The lane of an ordering key (the same for the whole run)."""
-        return hash(key) % count
-
-    @staticmethod
     def lane_parts(items: t.Sequence[Item], count: int) -> list[list[Item]]:
         """Items per lane (index = lane, by ordering key), in input order within each lane."""
         lanes: list[list[Item]] = [[] for _ in range(count)]
         for item in items:
-            lanes[hash(item.key) % count].append(item)  # lane_of, inlined: once per item
+            lanes[hash(item.key) % count].append(item)  # the same split as LaneFill.add
         return lanes
 
     @staticmethod
@@ -267,9 +299,10 @@ class DeliveryEngine:
     ) -> DeliveryTicket:
         """Hand a batch to the lanes; each lane sends it after the batches handed off before.
 
-        Called from one thread (the pipeline's); `stream` tags request metrics; `on_done` runs
-        in a lane thread as each lane finishes its part. Once a request has failed, every lane
-        stops before its next request and each ticket not yet complete raises that failure.
+        Called from one thread (the target's, through Checkpoint.hand_off); `stream` tags request
+        metrics; `on_done` runs in a lane thread as each lane finishes its part. Once a request
+        has failed, every lane stops before its next request and each ticket not yet complete
+        raises that failure.
         """
         started = time.perf_counter()
         if not self._lanes:
@@ -345,29 +378,15 @@ class DeliveryEngine:
     ) -> Response:
         wires = [i.wire for i in chunk]
 
-        def count_retry(_details: t.Any) -> None:
+        def count_retry() -> None:
             outcome.retried += 1
 
-        post = backoff.on_exception(
-            backoff.expo,
-            TransientError,
-            max_time=self._policy.deadline_seconds,
-            factor=self._policy.initial_delay_seconds,
-            max_value=self._policy.max_delay_seconds,
-            jitter=backoff.full_jitter,
-            on_backoff=count_retry,
-            logger=None,
-        )(self._send)
+        post = with_retries(self._send, self._policy, count_retry)
         outcome.requests += 1
         try:
             return post(endpoint, wires)
         except TransientError as exc:
-            msg = (
-                f"{endpoint.path}: gave up after retry_deadline_seconds "
-                f"({self._policy.deadline_seconds:g} s) of transient failures; last: {exc}. "
-                "Nothing after the last emitted STATE is lost: rerun to resume."
-            )
-            raise DeliveryError(msg) from None
+            raise DeliveryError(gave_up_message(endpoint.path, self._policy, exc)) from None
 
     def _hold_until(self, response: Response) -> float:
         if response.retry_after is not None:

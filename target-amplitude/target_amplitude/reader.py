@@ -9,6 +9,7 @@ import msgspec
 from singer_sdk.contrib.msgspec import MsgSpecReader
 from singer_sdk.exceptions import MissingKeyPropertiesError, RecordsWithoutSchemaException
 from singer_sdk.singerlib.exceptions import InvalidInputLine
+from typing_extensions import override
 
 from target_amplitude.waking_input import CompletionSignal, InputHooks, waking_stdin
 
@@ -54,6 +55,7 @@ class LineCountingReader(MsgSpecReader):
         self.wake: tuple[CompletionSignal, InputHooks] | None = None
         self._decode = msgspec.json.Decoder().decode
 
+    @override
     def deserialize_json(self, line: str | bytes) -> dict:
         """Decode one line (without logging it with a traceback, as the SDK's reader does)."""
         self.line_number += 1
@@ -66,13 +68,15 @@ class LineCountingReader(MsgSpecReader):
             msg = f"not valid JSON ({exc}): {quoted.rstrip()}"
             raise InvalidInputLine(msg) from None
 
-    # -- Private SDK override (singer-sdk 0.54.9; guarded by tests/target/test_sdk_seams.py) --
-    # GenericSingerReader._process_unknown_message (singerlib/encoding/base.py:105) raises a bare
+    # -- Private SDK override (target.py's SDK_OVERRIDES; tests/target/test_sdk_seams.py) --
+    # GenericSingerReader._process_unknown_message (singerlib/encoding/base.py) raises a bare
     # ValueError; catching ValueError around process_lines would be too broad. This names the line.
+    @override
     def _process_unknown_message(self, message_dict: dict) -> None:
         msg = f"unknown Singer message type {message_dict.get('type')!r}"
         raise InvalidInputLine(msg)
 
+    @override
     def process_lines(
         self,
         file_input: t.IO[str] | None,

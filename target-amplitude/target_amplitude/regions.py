@@ -9,21 +9,25 @@ from __future__ import annotations
 import re
 import typing as t
 
+# The data_region setting's values (as in tap_amplitude/regions.py).
+STANDARD_REGION: t.Final = "Standard Server"
+EU_REGION: t.Final = "EU Residency Server"
+DEFAULT_REGION: t.Final = STANDARD_REGION
+
 # The data_region setting's value -> the ingestion base URL (HTTP V2, Batch, Identify APIs).
 REGIONS: t.Final[t.Mapping[str, str]] = {
-    "Standard Server": "https://api2.amplitude.com",
-    "EU Residency Server": "https://api.eu.amplitude.com",
+    STANDARD_REGION: "https://api2.amplitude.com",
+    EU_REGION: "https://api.eu.amplitude.com",
 }
-DEFAULT_REGION: t.Final = "Standard Server"
 # The User Mapping API's host per region (api_url, when set, carries /usermap too).
 USERMAP_REGIONS: t.Final[t.Mapping[str, str]] = {
-    "Standard Server": "https://api.amplitude.com",
-    "EU Residency Server": "https://api.eu.amplitude.com",
+    STANDARD_REGION: "https://api.amplitude.com",
+    EU_REGION: "https://api.eu.amplitude.com",
 }
 # The Basic-auth REST host (User Privacy and Behavioral Cohorts APIs); analytics_api_url overrides.
 ANALYTICS_REGIONS: t.Final[t.Mapping[str, str]] = {
-    "Standard Server": "https://amplitude.com",
-    "EU Residency Server": "https://analytics.eu.amplitude.com",
+    STANDARD_REGION: "https://amplitude.com",
+    EU_REGION: "https://analytics.eu.amplitude.com",
 }
 
 # api_url: an http(s) scheme and a host, an optional path, no query or fragment, no spaces.

@@ -20,7 +20,7 @@ class RejectsWriter:
     back into Singer input that maps to the same insert_ids.
 
     The api_key is never part of a line: records and payloads carry none, and reasons coming
-    from Amplitude are redacted by the caller (see delivery.redact).
+    from Amplitude are redacted by the caller (see client.redact).
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:

@@ -5,16 +5,15 @@ from __future__ import annotations
 import typing as t
 from dataclasses import dataclass, field
 
+from jsonschema import Draft7Validator
+
 from target_amplitude.config_schema import (
     CONFIG_SCHEMA,
     EVENTS_ENDPOINTS,
     GROUP_OPERATIONS,
     MAPPING_KEYS,
-    NULL_BEHAVIORS,
+    MAPPING_SCHEMA,
     NULL_TIMES,
-    OBJECT_KINDS,
-    ON_DELETE,
-    TIME_UNITS,
     USER_OPERATIONS,
     ObjectKind,
 )
@@ -26,7 +25,7 @@ __all__ = [
     "GROUP_OPERATIONS",
     "NULL_TIMES",
     "USER_OPERATIONS",
-    "ConfigError",
+    "SettingsError",
     "StreamMapping",
     "TargetSettings",
     "parse_stream_mapping",
@@ -45,7 +44,7 @@ EVENT_TOP_LEVEL_KEYS = frozenset(
 )  # fmt: skip
 
 
-class ConfigError(ValueError):
+class SettingsError(ValueError):
     """A setting is missing or invalid; the message names the setting and what to do."""
 
 
@@ -165,7 +164,7 @@ def target_settings(config: t.Mapping[str, t.Any]) -> TargetSettings:
     """The typed settings of a config the SDK validated against CONFIG_SCHEMA.
 
     Types, ranges, enums and patterns are the schema's job; this adds the conversions (the
-    base URL) and the cross-field rules of stream_mappings. Raises ConfigError naming the setting.
+    base URL) and the cross-field rules of stream_mappings. Raises SettingsError naming the setting.
     """
     region = setting(config, "data_region")
     hard_delete = bool(setting(config, "hard_delete"))
@@ -182,7 +181,7 @@ def target_settings(config: t.Mapping[str, t.Any]) -> TargetSettings:
         )
     except (KeyError, ValueError) as exc:
         msg = f"Setting 'api_url', 'analytics_api_url' or 'data_region': {exc}."
-        raise ConfigError(msg) from None
+        raise SettingsError(msg) from None
     _check_admin_settings(config, mappings)
     return TargetSettings(
         api_key=setting(config, "api_key"),
@@ -229,25 +228,56 @@ def _check_admin_settings(
                     f"Setting '{key}' is required because stream_mappings.{name} maps to "
                     f"object: {mapping.object}: set it to {what}."
                 )
-                raise ConfigError(msg)
+                raise SettingsError(msg)
+
+
+# A mapping's keys, types and allowed values are its JSON schema's (config_schema.MAPPING_SCHEMA),
+# checked here once (_check_shape); what a schema cannot say (non-empty names, which keys go with
+# which object, exactly one of two keys) is the reader's and parse_stream_mapping's.
+# (jsonschema, as the SDK checks the config: no compile step at start.)
+_SCHEMA_CHECK = Draft7Validator(MAPPING_SCHEMA)
+_TYPE_PROBLEMS = {
+    "string": "must be a non-empty string",
+    "array": "must be a list of field names",
+    "object": "must be an object of name -> field name",
+}
+
+
+def _check_shape(reader: _MappingReader) -> None:
+    """The mapping against its JSON schema; the first problem names the stream and the key."""
+    unknown = sorted(set(reader.raw) - MAPPING_KEYS)
+    if unknown:
+        reader.fail(unknown[0], f"unknown key; known keys: {', '.join(sorted(MAPPING_KEYS))}.")
+    error = next(_SCHEMA_CHECK.iter_errors(reader.raw), None)
+    if error is None:
+        return
+    key = ".".join(map(str, error.absolute_path)) or "object"
+    definition = error.validator_value
+    if error.validator == "enum":
+        problem = f"must be one of {', '.join(map(str, definition))}"
+    elif error.validator == "type":
+        kind = definition[0] if isinstance(definition, list) else definition
+        problem = _TYPE_PROBLEMS.get(kind, f"must be of type {kind}")
+    else:  # required: the one required key
+        reader.fail(key, "required: what each record becomes (event, user, ...).")
+    reader.fail(key, f"{problem}, got {error.instance!r}.")
 
 
 class _MappingReader:
-    """Reads one stream mapping's keys with errors naming the stream and the key."""
+    """Reads one stream mapping's keys (checked by _check_shape) with errors naming the stream
+    and the key; a key set to null is a key not set."""
 
     def __init__(self, stream: str, raw: t.Mapping[str, t.Any]) -> None:
         self.stream = stream
-        self.raw = raw
+        self.raw = {key: value for key, value in raw.items() if value is not None}
 
     def fail(self, key: str, problem: str) -> t.NoReturn:
         msg = f"stream_mappings.{self.stream}.{key}: {problem}"
-        raise ConfigError(msg)
+        raise SettingsError(msg)
 
     def text(self, key: str) -> str | None:
         value = self.raw.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, str) or not value:
+        if value == "":
             self.fail(key, f"must be a non-empty string, got {value!r}.")
         return value
 
@@ -260,23 +290,16 @@ class _MappingReader:
     def optional_names(self, key: str) -> tuple[str, ...] | None:
         return None if self.raw.get(key) is None else self.names(key)
 
-    def choice(self, key: str, allowed: t.Sequence[str], default: str) -> str:
-        value = self.raw.get(key)
-        if value is None:
-            return default
-        if value not in allowed:
-            self.fail(key, f"must be one of {', '.join(allowed)}, got {value!r}.")
-        return t.cast("str", value)
+    def choice(self, key: str, default: str) -> str:
+        return t.cast("str", self.raw.get(key, default))
 
     def only_for(self, key: str, kinds: str) -> None:
         if self.raw.get(key) is not None:
             self.fail(key, f"applies to object: {kinds} only.")
 
     def string_map(self, key: str) -> tuple[tuple[str, str], ...]:
-        value = self.raw.get(key) or {}
-        if not isinstance(value, dict) or not all(
-            isinstance(k, str) and k and isinstance(v, str) and v for k, v in value.items()
-        ):
+        value: dict[str, str] = self.raw.get(key) or {}
+        if not all(k and v for k, v in value.items()):
             self.fail(key, f"must be an object of name -> field name, got {value!r}.")
         return tuple(value.items())
 
@@ -285,8 +308,6 @@ def _operations(
     reader: _MappingReader, allowed: dict[str, str]
 ) -> tuple[tuple[tuple[str, tuple[str, ...]], ...], bool]:
     raw = reader.raw.get("operations") or {}
-    if not isinstance(raw, dict):
-        reader.fail("operations", "must be an object of operation -> list of fields.")
     ops: list[tuple[str, tuple[str, ...]]] = []
     clear_all = False
     for name, value in raw.items():
@@ -313,12 +334,8 @@ def parse_stream_mapping(stream: str, raw: t.Any, *, hard_delete: bool = False) 
     reader = _MappingReader(stream, raw if isinstance(raw, dict) else {})
     if not isinstance(raw, dict):
         reader.fail("object", "the mapping must be an object with at least an 'object' key.")
-    unknown = sorted(set(raw) - MAPPING_KEYS)
-    if unknown:
-        reader.fail(unknown[0], f"unknown key; known keys: {', '.join(sorted(MAPPING_KEYS))}.")
-    kind = raw.get("object")
-    if kind not in OBJECT_KINDS:
-        reader.fail("object", f"must be one of {', '.join(OBJECT_KINDS)}, got {kind!r}.")
+    _check_shape(reader)
+    kind = reader.raw["object"]
     if kind in ADMIN_OBJECTS:
         return _admin_mapping(reader, stream, kind)
     for key in ADMIN_KEYS:
@@ -342,16 +359,16 @@ def parse_stream_mapping(stream: str, raw: t.Any, *, hard_delete: bool = False) 
             reader.fail("user_id_field", "an event needs user_id_field or device_id_field.")
         reader.only_for("null_behavior", "user, device, group")
         reader.only_for("touch_event", "user, device, group")
-        if reader.choice("on_delete", ON_DELETE, "skip") != "skip":
+        if reader.choice("on_delete", "skip") != "skip":
             reader.fail("on_delete", "events only support skip.")
         time_field = reader.text("time_field")
-        null_time = reader.choice("null_time", ("upload_time",), "reject")
+        null_time = reader.choice("null_time", "reject")
         if time_field is None:
             reader.only_for("time_unit", "event with a time_field")
             null_time = "upload_time"  # no time column: Amplitude's upload time, documented
         return StreamMapping(
             **common,
-            time_unit=reader.choice("time_unit", TIME_UNITS, "ms"),
+            time_unit=reader.choice("time_unit", "ms"),
             null_time=null_time,
             event_type=event_type,
             event_type_field=event_type_field,
@@ -364,8 +381,8 @@ def parse_stream_mapping(stream: str, raw: t.Any, *, hard_delete: bool = False) 
     for key in ("time_unit", "null_time"):
         reader.only_for(key, "event")
     profile_common: dict[str, t.Any] = {
-        "null_behavior": reader.choice("null_behavior", NULL_BEHAVIORS, "skip"),
-        "on_delete": reader.choice("on_delete", ON_DELETE, "unset" if hard_delete else "ignore"),
+        "null_behavior": reader.choice("null_behavior", "skip"),
+        "on_delete": reader.choice("on_delete", "unset" if hard_delete else "ignore"),
         "touch_event": _touch_event(reader),
     }
     if kind == "group":

@@ -1,17 +1,20 @@
-"""The SDK sink: map and validate each record, hand full batches to the delivery engine."""
+"""The SDK sinks: map and validate each record, hand full batches off through the checkpoint."""
 
 from __future__ import annotations
 
 import logging
 import typing as t
+from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
 import msgspec
 from singer_sdk import metrics
 from singer_sdk.sinks import BatchSink
+from typing_extensions import override
 
+from target_amplitude.checkpoint import Checkpoint, StreamRecords
 from target_amplitude.client import quote_item
-from target_amplitude.delivery import DeliveryEngine, DeliveryError, Item
+from target_amplitude.delivery import BatchResult, DeliveryEngine, DeliveryError, Item, LaneFill
 from target_amplitude.endpoints import GROUPIDENTIFY, IDENTIFY, IngestEndpoint, events_endpoint
 from target_amplitude.mapping import (
     ENCODER,
@@ -20,16 +23,16 @@ from target_amplitude.mapping import (
     clear_all_identification,
     map_record,
 )
-from target_amplitude.pipeline import BatchResult, DeliveryPipeline, HandOffTimer
 from target_amplitude.schema_check import compile_record_check
 from target_amplitude.settings import (
-    ConfigError,
+    SettingsError,
     StreamMapping,
     TargetSettings,
     looks_like_events,
     missing_mapping_message,
     passthrough_mapping,
 )
+from target_amplitude.stats import HandOffTimer
 from target_amplitude.touch import encode as encode_touch
 from target_amplitude.touch import touch_events
 from target_amplitude.validation import (
@@ -44,20 +47,39 @@ if t.TYPE_CHECKING:
     from singer_sdk.sinks.core import BaseJSONSchemaValidator
     from singer_sdk.target_base import Target
 
+    from target_amplitude.admin_delivery import AdminSender
+    from target_amplitude.rejects import RejectsWriter
+    from target_amplitude.stats import DeliveryMetrics, RunStats
+
 # A batch is also full at this many bytes (payloads plus the source records kept for the rejected
 # file), whatever its row count: memory stays bounded for records of any size.
 MAX_BATCH_BYTES = 48_000_000
 
 
+@dataclass(frozen=True, slots=True)
+class RunContext:
+    """What every sink of one run shares (TargetAmplitude.run_context)."""
+
+    settings: TargetSettings
+    checkpoint: Checkpoint
+    rejects: RejectsWriter
+    stats: RunStats
+    metrics: DeliveryMetrics
+    # user_mapping, deletion and cohort requests (None when no stream maps to one).
+    admin: AdminSender | None = None
+    # The delivery engine, for a sink's own synchronous requests (touch_event); None: dry_run.
+    engine: DeliveryEngine | None = None
+
+
 def resolve_mapping(
     settings: TargetSettings, stream: str, schema: t.Mapping[str, t.Any]
 ) -> StreamMapping:
-    """The stream's mapping, checked against its SCHEMA; ConfigError names what to fix."""
+    """The stream's mapping, checked against its SCHEMA; SettingsError names what to fix."""
     mapping = settings.stream_mappings.get(stream)
     if mapping is None:
         if looks_like_events(schema):
             return passthrough_mapping(stream)
-        raise ConfigError(missing_mapping_message(stream, schema))
+        raise SettingsError(missing_mapping_message(stream, schema))
     props = schema.get("properties") or {}
     if props and not schema.get("additionalProperties"):
         for field_name in sorted(mapping.used_fields()):
@@ -66,7 +88,7 @@ def resolve_mapping(
                     f"stream_mappings.{stream}: field '{field_name}' is not in the stream's "
                     f"SCHEMA (fields: {', '.join(props)})."
                 )
-                raise ConfigError(msg)
+                raise SettingsError(msg)
     return mapping
 
 
@@ -88,28 +110,35 @@ class EndpointSink(BatchSink):
     """The public SDK hooks every sink of this target shares (ingestion and admin objects)."""
 
     endpoint: HasPath  # IngestEndpoint or AdminEndpoint
-    # Records of this sink handed off in batches, and of those the ones done (accepted,
-    # rejected or skipped): a held STATE waits for the records it follows
-    # (TargetAmplitude._hold_state).
-    records_cut = 0
-    records_done = 0
-    # A full batch of this sink was handed off or answered since the target's last drain on
-    # STATE: the next one spares this sink, whose batch is about to fill anyway.
-    flowing = False
+    # Records handed off and done, as far as STATE goes (checkpoint.Checkpoint.hold).
+    records: StreamRecords
     _received = 0  # records taken into the current batch
 
+    def __init__(
+        self,
+        target: Target,
+        stream_name: str,
+        schema: dict,
+        key_properties: t.Sequence[str] | None,
+    ) -> None:
+        """The SDK's sink, with its records counted for the checkpoint."""
+        self.records = StreamRecords()
+        super().__init__(target, stream_name, schema, key_properties)
+
     @property
-    def records_taken(self) -> int:
-        """Records this sink has taken so far."""
-        return self.records_cut + self._received
+    def records_read(self) -> int:
+        """Records this sink has taken so far (handed off or in the current batch)."""
+        return self.records.handed_off + self._received
 
     # Metrics (public hooks, singer-sdk 0.51+): records in, tagged with the endpoint too; the
     # SDK's batch timer would time only the hand-off to the pipeline, so it logs nothing and the
     # pipeline logs the real delivery time per batch (DeliveryMetrics).
+    @override
     def get_sink_record_counter(self) -> metrics.Counter:
         """record_count{stream, endpoint}: records received by this sink."""
         return metrics.record_counter(self.stream_name, endpoint=self.endpoint.path)
 
+    @override
     def get_batch_processing_timer(self) -> metrics.Timer:
         """A timer that logs nothing (see pipeline.HandOffTimer)."""
         return HandOffTimer(
@@ -119,13 +148,14 @@ class EndpointSink(BatchSink):
     # The SDK's jsonschema validation is most of a target's CPU time: records are checked in
     # process_record instead (fastjsonschema, when the public `validate_schema` is on), and a
     # mismatch is a rejected record, not a crash or a record passed on regardless.
+    @override
     def get_validator(self) -> BaseJSONSchemaValidator | None:
         """Disable the SDK's validator (see process_record)."""
         return None
 
     def record_outcome(
         self,
-        run: DeliveryPipeline,
+        run: RunContext,
         endpoint_name: str,
         *,
         received: int,
@@ -160,7 +190,7 @@ class AmplitudeSink(EndpointSink):
         schema: dict,
         key_properties: t.Sequence[str] | None,
     ) -> None:
-        self._run: DeliveryPipeline = target.pipeline  # type: ignore[attr-defined]
+        self._run: RunContext = target.run_context  # type: ignore[attr-defined]
         settings = self._run.settings
         # Fails at the SCHEMA message, before any record of this stream is read.
         self.mapping = resolve_mapping(settings, stream_name, schema)
@@ -180,13 +210,8 @@ class AmplitudeSink(EndpointSink):
         self._max_rows = self.max_size
         # Records the target's fast path took and has not added to the SDK's record counter yet.
         self.uncounted = 0
-        # Items (and their bytes) per delivery lane, as the engine will split them (by ordering
-        # key): the batch is also full once one lane holds a full request, so each lane sends
-        # one full request per batch instead of a full one and a small remainder.
-        self._lanes = max(1, self._run.settings.max_concurrent_requests)
-        self._lane_items = [0] * self._lanes
-        self._lane_bytes = [0] * self._lanes
-        self._lane_full = False
+        # The batch is also full once one delivery lane holds a full request.
+        self._lanes = LaneFill(settings.max_concurrent_requests, self.endpoint)
         # The target's fast path may skip the SDK's per-record steps for this sink only when
         # they leave records unchanged (no metadata added, the SDK's hooks as they are here) and
         # log nothing (_after_process_record logs each record at debug level).
@@ -198,6 +223,7 @@ class AmplitudeSink(EndpointSink):
         )
 
     @property
+    @override
     def max_size(self) -> int:
         """Rows per batch: enough to keep every lane busy with full requests."""
         if self.batch_size_rows is not None:
@@ -205,23 +231,27 @@ class AmplitudeSink(EndpointSink):
         return self._run.settings.max_concurrent_requests * self.endpoint.max_count
 
     @property
+    @override
     def is_full(self) -> bool:
         """Full by rows, by bytes kept, or because one lane holds a full request."""
-        return self._received >= self._max_rows or self._lane_full or self._bytes >= MAX_BATCH_BYTES
+        return (
+            self._received >= self._max_rows or self._lanes.full or self._bytes >= MAX_BATCH_BYTES
+        )
 
-    # -- Private SDK overrides (singer-sdk 0.54.9; guarded by tests/target/test_sdk_seams.py) --
-    # Each exists because no public seam does the job in 0.54.9 (nor on meltano/sdk main 136de07).
+    # -- Private SDK overrides (target.py's SDK_OVERRIDES; tests/target/test_sdk_seams.py) --
 
-    # singer-sdk 0.54.9, Sink._validate_and_parse (sinks/core.py:545): after the (disabled)
+    # Sink._validate_and_parse: after the (disabled)
     # validator it parses every date-time field into a datetime (_parse_timestamps_in_record);
     # no public switch turns that off. Mapping reads the strings directly, so skip it.
+    @override
     def _validate_and_parse(self, record: dict) -> dict:
         """Skip the SDK's per-field datetime parsing: mapping reads the strings directly."""
         return record
 
-    # singer-sdk 0.54.9, Sink._remove_sdc_metadata_from_record (sinks/core.py:526): without
+    # Sink._remove_sdc_metadata_from_record: without
     # add_record_metadata the SDK strips every `_sdc_*` field, `_sdc_deleted_at` included, and no
     # public seam keeps one. A log-based tap's delete marker drives on_delete, so it is kept.
+    @override
     def _remove_sdc_metadata_from_record(self, record: dict) -> None:
         deleted_at = record.get("_sdc_deleted_at")
         super()._remove_sdc_metadata_from_record(record)
@@ -254,9 +284,20 @@ class AmplitudeSink(EndpointSink):
             return str(payload.get("device_id") or payload.get("user_id"))
         return str(payload.get("user_id") or payload.get("device_id"))
 
-    def process_record(self, record: dict, context: dict) -> None:  # noqa: ARG002
+    @override
+    def process_record(self, record: dict, context: dict) -> None:
         """Map and validate one record; a bad record is written as rejected, never raised."""
         self.take(record, None)
+
+    def take_unchanged(self, record: dict, line: bytes | None) -> None:
+        """The SDK's per-record steps that do something here, in its order (the target's fast
+        path, TargetAmplitude._process_record_message): _sdc metadata removed, key properties
+        checked, the record tallied and taken, the record counter added up per batch."""
+        self._remove_sdc_metadata_from_record(record)
+        self._singer_validate_message(record)
+        self.tally_record_read()
+        self.take(record, line)
+        self.uncounted += 1
 
     def take(self, record: dict, line: bytes | None) -> None:
         """process_record; `line`: the input line of a record the SDK passed on unchanged.
@@ -306,16 +347,8 @@ class AmplitudeSink(EndpointSink):
         ref = len(self._records)
         key = self._ordering_key(payload)
         weight = group_property_count(payload) if self.mapping.object == "group" else 0
-        lane = DeliveryEngine.lane_of(key, self._lanes)
-        endpoint = self.endpoint
         for wire in wires:
-            self._lane_items[lane] += 1
-            self._lane_bytes[lane] += len(wire) + 3
-            if (
-                self._lane_items[lane] >= endpoint.max_count
-                or self._lane_bytes[lane] >= endpoint.max_item_bytes
-            ):
-                self._lane_full = True
+            self._lanes.add(key, len(wire))
             self._items.append(
                 Item(
                     ref=ref,
@@ -347,8 +380,9 @@ class AmplitudeSink(EndpointSink):
         wire = unquote_to_bytes(item.wire) if self.endpoint.form else item.wire
         return msgspec.json.decode(wire)
 
-    def process_batch(self, context: dict) -> None:  # noqa: ARG002
-        """Hand the batch to the pipeline; a STATE after its records waits for its answers."""
+    @override
+    def process_batch(self, context: dict) -> None:
+        """Hand the batch off; a STATE after its records waits for their answers (checkpoint)."""
         if self.uncounted:
             self.record_counter_metric.increment(self.uncounted)
             self.uncounted = 0
@@ -357,16 +391,14 @@ class AmplitudeSink(EndpointSink):
         skipped = self._skipped
         self._items, self._records, self._bytes = [], [], 0
         self._received = self._rejected_early = self._skipped = 0
-        self._lane_items = [0] * self._lanes
-        self._lane_bytes = [0] * self._lanes
-        self._lane_full = False
-        self.records_cut += received
+        self._lanes.clear()
         run = self._run
-        full = not run.cutting_short  # not handed off early by the target's drains
-        self.flowing = full
+        checkpoint = run.checkpoint
+        early = checkpoint.early
+        checkpoint.records_handed_off(self.records, received)
         name = self.endpoint.name
-        if run.settings.dry_run or run.engine is None:
-            self.records_done += received
+        if run.settings.dry_run:
+            checkpoint.batch_answered(self.records, received, early=early)
             run.stats.add(
                 self.stream_name,
                 name,
@@ -377,16 +409,17 @@ class AmplitudeSink(EndpointSink):
             )
             run.rejects.flush()
             run.metrics.count(self.stream_name, self.endpoint.path, rejected=rejected_early)
-            run.progressed = True
+            checkpoint.full_batch_done()
             return
 
-        def complete(result: BatchResult) -> None:
+        def answered(result: BatchResult) -> None:
             self._complete(
                 result, items, records, received, rejected_early=rejected_early, skipped=skipped
             )
-            self.flowing = self.flowing or full
+            checkpoint.batch_answered(self.records, received, early=early)
+            run.metrics.batch(result)
 
-        run.submit(self.stream_name, self.endpoint, items, complete)
+        checkpoint.hand_off(self.stream_name, self.endpoint, items, answered)
 
     def _complete(
         self,
@@ -429,7 +462,6 @@ class AmplitudeSink(EndpointSink):
             )
         if self.mapping.touch_event is not None:
             self._touch([payload_item[ref] for ref in payload_item if ref not in reasons])
-        self.records_done += received
         self.record_outcome(
             run,
             self.endpoint.name,

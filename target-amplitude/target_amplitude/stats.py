@@ -1,9 +1,16 @@
-"""Per-stream and per-endpoint counters, and the end-of-run summary lines (pure)."""
+"""A run's figures: per-stream and per-endpoint counters with the end-of-run summary lines, and
+the SDK METRIC lines of delivery (DeliveryMetrics)."""
 
 from __future__ import annotations
 
 import threading
+import typing as t
 from dataclasses import dataclass, field
+
+from singer_sdk import metrics
+from typing_extensions import override
+
+from target_amplitude.delivery import BatchResult
 
 # User Privacy API docs: "Amplitude processes deletion requests without undue delay, within 30
 # days after receiving the request" and "You can revoke requests in the batch until three (3)
@@ -116,3 +123,108 @@ class RunStats:
             )
         lines.extend(f"Summary {note}" for note in self.notes)
         return lines
+
+
+class HandOffTimer(metrics.Timer):
+    """The SDK times process_batch, which only hands the batch off: that figure would mislead.
+
+    The real delivery time is logged per batch by DeliveryMetrics (batch_processing_time).
+    """
+
+    @override
+    def __exit__(self, *_exc: object) -> None:
+        """Log nothing."""
+
+
+@dataclass
+class DeliveryMetrics:
+    """SDK METRIC lines for delivery, tagged by stream and endpoint (public singer_sdk.metrics).
+
+    record_count{outcome=accepted|rejected}, http_request_count (and {outcome=retried}),
+    batch_processing_time per batch (hand-off -> every item answered), http_request_duration
+    per POST. Counters log every 60 s and when the run ends (close()).
+    """
+
+    _counters: dict[tuple[str, str, str, str], metrics.Counter] = field(default_factory=dict)
+
+    def _counter(
+        self, metric: metrics.Metric, stream: str, endpoint: str, outcome: str
+    ) -> metrics.Counter:
+        key = (metric.value, stream, endpoint, outcome)
+        counter = self._counters.get(key)
+        if counter is None:
+            tags: dict[str, t.Any] = {metrics.Tag.STREAM: stream, metrics.Tag.ENDPOINT: endpoint}
+            if outcome:
+                tags["outcome"] = outcome
+            counter = self._counters[key] = metrics.Counter(metric, tags)
+        return counter
+
+    def count(self, stream: str, endpoint: str, *, accepted: int = 0, rejected: int = 0) -> None:
+        """Records accepted or rejected (early rejects included)."""
+        if accepted:
+            self._counter(metrics.Metric.RECORD_COUNT, stream, endpoint, "accepted").increment(
+                accepted
+            )
+        if rejected:
+            self._counter(metrics.Metric.RECORD_COUNT, stream, endpoint, "rejected").increment(
+                rejected
+            )
+
+    def requests(self, stream: str, path: str, requests: int, retried: int) -> None:
+        """Requests sent (and retried) for a stream to an endpoint."""
+        if requests:
+            self._counter(metrics.Metric.HTTP_REQUEST_COUNT, stream, path, "").increment(requests)
+        if retried:
+            self._counter(metrics.Metric.HTTP_REQUEST_COUNT, stream, path, "retried").increment(
+                retried
+            )
+
+    def batch(self, result: BatchResult) -> None:
+        """A delivered batch's requests, retries and delivery time."""
+        stream, path = result.stream, result.endpoint.path
+        outcome = result.outcome
+        self.requests(stream, path, outcome.requests, outcome.retried)
+        self.batch_time(stream, path, result.seconds)
+
+    @staticmethod
+    def batch_time(stream: str, path: str, seconds: float) -> None:
+        """batch_processing_time of one delivered batch (hand-off -> every record answered)."""
+        metrics.log(
+            metrics.get_metrics_logger(),
+            metrics.Point(
+                "timer",
+                metrics.Metric.BATCH_PROCESSING_TIME,
+                seconds,
+                {
+                    metrics.Tag.STREAM: stream,
+                    metrics.Tag.ENDPOINT: path,
+                    metrics.Tag.STATUS: "succeeded",
+                },
+            ),
+        )
+
+    @staticmethod
+    def request(stream: str, endpoint: str, status: int | None, seconds: float) -> None:
+        """One POST (called from the lane threads; logging is thread-safe)."""
+        metrics.log(
+            metrics.get_metrics_logger(),
+            metrics.Point(
+                "timer",
+                metrics.Metric.HTTP_REQUEST_DURATION,
+                seconds,
+                {
+                    metrics.Tag.STREAM: stream,
+                    metrics.Tag.ENDPOINT: endpoint,
+                    metrics.Tag.HTTP_STATUS_CODE: status,
+                    metrics.Tag.STATUS: "succeeded"
+                    if status is not None and status < 500
+                    else "failed",
+                },
+            ),
+        )
+
+    def close(self) -> None:
+        """Log every counter's last figures."""
+        for counter in self._counters.values():
+            counter.exit()
+        self._counters.clear()

@@ -1,4 +1,36 @@
-"""TargetAmplitude: the Singer target's settings, run lifecycle and STATE handling."""
+"""TargetAmplitude: the Singer target's settings, run lifecycle and STATE handling.
+
+SDK_OVERRIDES: every singer-sdk member this package overrides, each marked ``@override``. They
+were checked against the SDK version uv.lock pins; tests/target/test_sdk_seams.py fails, naming
+the member, when an upgrade changes one. A private member only where no public seam does the job
+(none does on the SDK's main branch either, as of this writing).
+
+Private, with the reason:
+- Target._process_state_message (TargetAmplitude): a STATE is held until its records are
+  answered (checkpoint.py); no public hook runs on STATE.
+- Target._write_state_message (TargetAmplitude): drain_all's STATE, held likewise; the one point
+  after a full drain.
+- Target._process_record_message (TargetAmplitude): the per-record fast path skips the SDK's
+  steps that change nothing here; tests/target/test_fast_path.py guards that both paths agree.
+- GenericSingerReader._process_unknown_message (reader.LineCountingReader): the SDK raises a
+  bare ValueError; this names the input line.
+- Sink._validate_and_parse (sinks.AmplitudeSink, admin_sinks.AdminSink): skips the per-field
+  datetime parsing; mapping reads the strings.
+- Sink._remove_sdc_metadata_from_record (sinks.AmplitudeSink): keeps _sdc_deleted_at (on_delete).
+
+Public: Target.get_sink_class (admin objects' sinks), process_endofpipe (every answer, summary,
+fail_on_rejected), invoke (known errors: a message, exit 1); GenericSingerReader.deserialize_json
+(msgspec, the input line kept) and process_lines (the waking standard input, a bad line named);
+Sink.get_sink_record_counter (tagged by endpoint), get_batch_processing_timer (silent: delivery
+is timed per batch), get_validator (None: fastjsonschema in the sink), max_size, process_record,
+BatchSink.process_batch, Sink.clean_up (the cohort upload); metrics.Timer.__exit__
+(stats.HandOffTimer).
+
+Private SDK members read, not overridden (no public accessor): Target._latest_state,
+_sinks_active and _sinks_to_clear (which sinks hold records when a STATE arrives),
+Target._handle_max_record_age and Sink._singer_validate_message (the fast path runs them as the
+SDK does).
+"""
 
 from __future__ import annotations
 
@@ -6,25 +38,25 @@ import copy
 import logging
 import sys
 import typing as t
-from collections import deque
 
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import TargetCapabilities
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.target_base import Target
+from typing_extensions import override
 
 from target_amplitude.admin_client import AdminClient
 from target_amplitude.admin_delivery import AdminSender
 from target_amplitude.admin_sinks import ADMIN_SINKS
+from target_amplitude.checkpoint import Checkpoint
 from target_amplitude.client import IngestClient
 from target_amplitude.config_schema import CONFIG_SCHEMA
 from target_amplitude.delivery import DeliveryEngine, DeliveryError, DeliveryRetryPolicy
-from target_amplitude.pipeline import DeliveryMetrics, DeliveryPipeline
 from target_amplitude.reader import InputLineError, LineCountingReader
 from target_amplitude.rejects import RejectsWriter
-from target_amplitude.settings import ConfigError, TargetSettings, target_settings
-from target_amplitude.sinks import AmplitudeSink, EndpointSink
-from target_amplitude.stats import RunStats
+from target_amplitude.settings import SettingsError, TargetSettings, target_settings
+from target_amplitude.sinks import AmplitudeSink, EndpointSink, RunContext
+from target_amplitude.stats import DeliveryMetrics, RunStats
 from target_amplitude.waking_input import LINGER_SECONDS
 
 if t.TYPE_CHECKING:
@@ -34,9 +66,6 @@ if t.TYPE_CHECKING:
 
 # The fast path checks the SDK's maximum record age once per this many records.
 AGE_CHECK_EVERY = 1000
-
-# What a held STATE waits for besides the batches handed off: each sink's records taken then.
-Marks = tuple[tuple[EndpointSink, int], ...]
 
 
 class RejectedRecordsError(Exception):
@@ -62,28 +91,25 @@ class TargetAmplitude(Target):
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         """Validate the settings up front; sinks share one client, engine and rejects file."""
         super().__init__(*args, **kwargs)
-        self._last_written_state: dict | None = None
-        # STATEs held until their records are done: (batches handed off, records each sink
-        # held then, the STATE), oldest first.
-        self._held_states: deque[tuple[int, Marks, dict]] = deque()
         self._since_age_check = 0
         self.max_parallelism = 1  # sinks drain one at a time; the engine owns concurrency
         # The SDK validated the config against CONFIG_SCHEMA and filled in its defaults; what is
         # left are the cross-field rules, failing fast the same way (no traceback, exit 1).
         try:
             self.settings: TargetSettings = target_settings(self.config)
-        except ConfigError as exc:
+        except SettingsError as exc:
             if kwargs.get("validate_config", True):
                 raise ConfigValidationError(
                     "Config validation failed", errors=[str(exc)], schema=self.config_jsonschema
                 ) from None
             raise
-        self.pipeline = self._build_pipeline(self.settings)
-        self.pipeline.after_completion = self._emit_ready_states
+        self.run_context = self._build_run_context(self.settings)
+        self.checkpoint = self.run_context.checkpoint
         if isinstance(self.message_reader, LineCountingReader):
             self.message_reader.before_failing = self._deliver_before_failing
-            self.message_reader.wake = (self.pipeline.signal, self)
+            self.message_reader.wake = (self.checkpoint.signal, self)
 
+    @override
     def get_sink_class(self, stream_name: str) -> type[Sink]:
         """AmplitudeSink, or the sink of a user_mapping, deletion or cohort mapping."""
         mapping = self.settings.stream_mappings.get(stream_name)
@@ -91,8 +117,7 @@ class TargetAmplitude(Target):
             return ADMIN_SINKS[mapping.object]
         return super().get_sink_class(stream_name)
 
-    @staticmethod
-    def _build_pipeline(settings: TargetSettings) -> DeliveryPipeline:
+    def _build_run_context(self, settings: TargetSettings) -> RunContext:
         policy = DeliveryRetryPolicy(
             deadline_seconds=settings.retry_deadline_seconds,
             initial_delay_seconds=settings.retry_initial_delay_seconds,
@@ -134,91 +159,77 @@ class TargetAmplitude(Target):
                 fatal_hint=hint,
                 on_request=DeliveryMetrics.request,
             )
-        return DeliveryPipeline(
-            settings,
+        rejects = RejectsWriter(settings.rejected_records_path)
+        checkpoint = Checkpoint(
             engine,
-            RejectsWriter(settings.rejected_records_path),
-            RunStats(),
-            admin=admin,
+            rejects,
+            self._write_sdk_state,
+            dry_run=settings.dry_run,
+            logger=self.logger,
+        )
+        return RunContext(
+            settings, checkpoint, rejects, RunStats(), DeliveryMetrics(), admin, engine
         )
 
-    # -- Private SDK overrides (singer-sdk 0.54.9; guarded by tests/target/test_sdk_seams.py) --
-    # Still private on meltano/sdk main 136de07; no public hook runs on STATE or before STATE.
-    #
-    # STATE: the SDK emits the latest STATE from drain_all(), once every sink has processed its
-    # records. Here a sink's process_batch only hands its batch to the pipeline, so a STATE is
-    # held until every record before it is done (_hold_state), and emitted as soon as a
-    # completed batch makes it so: never ahead of the data, while the target keeps reading and
-    # mapping. The SDK drains sinks only when full, at the end, or every 5 minutes, so once a
-    # full batch has been completed, the next STATE drains the sinks that have not filled a
-    # batch since the last such drain (a slow stream, a stream that ended): resumable
-    # checkpoints about once per batch, without cutting the busy stream's batches short.
-    # singer-sdk 0.54.9 Target._process_state_message (target_base.py:410): no "drain on STATE".
+    # -- Private SDK overrides (see SDK_OVERRIDES above; guarded by tests/target/test_sdk_seams.py)
+
+    @override
     def _process_state_message(self, message_dict: dict) -> None:
+        """Hold the STATE until its records are done (checkpoint), handing off partial batches."""
         super()._process_state_message(message_dict)
-        self._settle_states()
+        checkpoint = self.checkpoint
+        checkpoint.complete_answered()
         latest = self._latest_state
         if latest is None:
             return
-        if self.pipeline.progressed:
-            self._drain_for_state(latest)
-        else:
-            self._hold_state(copy.deepcopy(latest))
-            self._emit_ready_states()
-
-    def _drain_for_state(self, latest: dict) -> None:
-        """Hand off the batches of the sinks that would hold this STATE back longest."""
-        with self.pipeline.cut_short():
-            if self._sinks_to_clear:  # a stream's SCHEMA changed: the SDK's own full drain
+        if not checkpoint.partial_batches_due:
+            checkpoint.hold(copy.deepcopy(latest), self._endpoint_sinks())
+        elif self._sinks_to_clear:  # a stream's SCHEMA changed: the SDK's own full drain
+            with checkpoint.handing_off_early():
                 self.drain_all()
-                return
-            sinks = list(self._sinks_active.values())
-            for sink in sinks:
-                if not getattr(sink, "flowing", False):
-                    self.drain_one(sink)  # skips an empty sink
-            for sink in sinks:
-                if isinstance(sink, EndpointSink):
-                    sink.flowing = False
+        else:
+            sinks = [s for s in self._sinks_active.values() if isinstance(s, EndpointSink)]
+            checkpoint.hand_off_partial_batches(sinks, self.drain_one)  # skips an empty sink
             self._write_state_message(copy.deepcopy(latest))
+
+    def _endpoint_sinks(self) -> list[EndpointSink]:
+        """Every sink of the run, old and current (the SDK's registries: private, no accessor)."""
+        sinks = (*self._sinks_to_clear, *self._sinks_active.values())
+        return [sink for sink in sinks if isinstance(sink, EndpointSink)]
 
     # The reader's hooks while standard input is quiet (waking_input.InputHooks).
     def on_wake(self) -> None:
         """A batch was answered: complete it, emit the STATEs it frees."""
-        self._settle_states()
+        self.checkpoint.complete_answered()
 
     def on_idle(self) -> None:
         """No input for a while: hand off every batch held, so the STATEs can follow."""
         if not any(sink.current_size for sink in self._sinks_active.values()):
             return
         self.logger.info("No input for %.0f s: sending the records held.", LINGER_SECONDS)
-        with self.pipeline.cut_short():
+        with self.checkpoint.handing_off_early():
             self.drain_all()
 
-    # singer-sdk 0.54.9 Target._process_record_message (target_base.py:302): for every record it
-    # copies the record, runs the stream map, asks the sink for a context, whether to add
-    # metadata, _validate_and_parse and preprocess_record, and logs at debug level. For a stream
+    # Target._process_record_message: for every record it copies the record, runs the stream
+    # map, asks the sink for a context, whether to add metadata, _validate_and_parse and
+    # preprocess_record, and logs at debug level. For a stream
     # without stream maps or flattening, into an AmplitudeSink (whose context is empty and whose
     # _validate_and_parse and preprocess_record return the record as is), without debug logging,
     # all that is a few us per record for nothing. No public seam skips it (the SDK's
     # per-record hooks all run inside this method). The fast path runs the steps that do
-    # something, in the SDK's order: _remove_sdc_metadata_from_record, _singer_validate_message
-    # (key properties), tally_record_read, process_record (take, keeping the input line), the
-    # record counter (added up per batch), drain when full, the max-record-age drain (checked
-    # every AGE_CHECK_EVERY records); anything else takes the SDK's path.
+    # something, in the SDK's order: the sink's (AmplitudeSink.take_unchanged), drain when full,
+    # the max-record-age drain (checked every AGE_CHECK_EVERY records); anything else takes the
+    # SDK's path.
     # tests/target/test_fast_path.py: both paths give the same events, rejects and output;
-    # tests/target/test_sdk_seams.py pins the SDK method this mirrors.
+    # tests/target/test_sdk_seams.py checks that the SDK steps it mirrors are still there.
+    @override
     def _process_record_message(self, message_dict: dict) -> None:
         sink = self._fast_path_sink(message_dict)
         if sink is None:
             super()._process_record_message(message_dict)
             return
-        record = message_dict["record"]
-        sink._remove_sdc_metadata_from_record(record)
-        sink._singer_validate_message(record)
-        sink.tally_record_read()
         line = getattr(self.message_reader, "line", None)
-        sink.take(record, line if isinstance(line, bytes) else None)
-        sink.uncounted += 1  # the record counter, added up per batch (process_batch)
+        sink.take_unchanged(message_dict["record"], line if isinstance(line, bytes) else None)
         if sink.is_full:
             self.logger.info(
                 "Target sink for '%s' is full. Current size is '%s'. Draining...",
@@ -256,78 +267,24 @@ class TargetAmplitude(Target):
             return None
         return sink
 
-    # singer-sdk 0.54.9 Target._write_state_message (target_base.py:523): called by drain_all()
-    # once every sink has handed its batch off; the only place to hold the STATE until those
-    # batches are completed, flush the rejects file first, de-duplicate, and hold STATE under
-    # dry_run or while a cohort is not uploaded.
+    @override
     def _write_state_message(self, state: dict) -> None:
-        self.pipeline.progressed = False
-        self._hold_state(state)
-        self._emit_ready_states()
+        """Called by drain_all() once every sink has handed its batch off: hold the STATE."""
+        self.checkpoint.hand_off_round_done(state, self._endpoint_sinks())
 
-    def _hold_state(self, state: dict) -> None:
-        """Keep a STATE until every batch handed off so far (and every record before it) is done.
+    def _write_sdk_state(self, state: dict) -> None:
+        """The checkpoint's writer: the SDK's own STATE output."""
+        super()._write_state_message(state)
 
-        A STATE is bound to the batches handed off and the records each sink holds (not yet
-        handed off) when it arrives; records read later never hold it back.
-        """
-        marks = tuple(
-            (sink, sink.records_taken)
-            for sink in (*self._sinks_to_clear, *self._sinks_active.values())
-            if isinstance(sink, EndpointSink) and sink.current_size
-        )
-        held = self._held_states
-        if held and held[-1][0] == self.pipeline.handed_off and held[-1][1] == marks:
-            held[-1] = (self.pipeline.handed_off, marks, state)  # the same barrier: the latest
-        else:
-            held.append((self.pipeline.handed_off, marks, state))
-
-    def _settle_states(self, *, block: bool = False) -> None:
-        """Complete the answered batches (every one, if block), emitting the STATEs they free."""
-        if block:
-            self.pipeline.wait()
-        else:
-            self.pipeline.poll()
-        self._emit_ready_states()
-
-    def _emit_ready_states(self) -> None:
-        """Emit the latest held STATE whose records are all done (after each completed batch)."""
-        ready: dict | None = None
-        held = self._held_states
-        while held and self._state_done(held[0][0], held[0][1]):
-            ready = held.popleft()[2]
-        if ready is not None:
-            self._emit_state(ready)
-
-    def _state_done(self, handed_off: int, marks: Marks) -> bool:
-        return self.pipeline.completed >= handed_off and all(
-            sink.records_done >= taken for sink, taken in marks
-        )
-
-    def _emit_state(self, state: dict) -> None:
-        self.pipeline.rejects.flush()
-        if self.pipeline.held_uploads:
-            # A cohort's rows are uploaded when its stream ends: a STATE now would mark rows
-            # done that Amplitude has not acknowledged. The last STATE follows the upload.
-            return
-        if self.settings.dry_run:
-            # Nothing was sent: a saved STATE would make the next real run skip these records.
-            if self._last_written_state is None:
-                self.logger.info("dry_run: STATE messages are not emitted (nothing was sent).")
-                self._last_written_state = {}
-            return
-        if state != self._last_written_state:
-            self._last_written_state = state
-            super()._write_state_message(state)
-
+    @override
     def process_endofpipe(self) -> None:
         """Deliver everything, emit the last STATE, log the summary, apply fail_on_rejected."""
         try:
             super().process_endofpipe()
-            self._settle_states(block=True)
+            self.checkpoint.complete_all()
         finally:
             self._finish()
-        rejected = self.pipeline.stats.total_rejected
+        rejected = self.run_context.stats.total_rejected
         if self.settings.fail_on_rejected and rejected:
             msg = (
                 f"{rejected} record(s) were rejected (see {self.settings.rejected_records_path}); "
@@ -339,22 +296,31 @@ class TargetAmplitude(Target):
         """A bad input line: deliver what was read before it and emit the last STATE."""
         try:
             self.drain_all()
-            self._settle_states(block=True)
+            self.checkpoint.complete_all()
         finally:
             self._finish()
 
     def _finish(self) -> None:
-        ctx = self.pipeline
+        ctx = self.run_context
         ctx.rejects.close()
-        ctx.close()
+        self.close()
         for line in ctx.stats.summary_lines(dry_run=self.settings.dry_run):
             self.logger.info(line)
 
+    def close(self) -> None:
+        """Stop the delivery threads and the admin client; log the METRIC counters' last figures."""
+        ctx = self.run_context
+        ctx.checkpoint.close()
+        if ctx.admin is not None:
+            ctx.admin.close()
+        ctx.metrics.close()
+
     @classmethod
+    @override
     def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:
         """Run the CLI; known errors end the run with their message and exit code 1."""
         try:
             super().invoke(*args, **kwargs)
-        except (ConfigError, DeliveryError, InputLineError, RejectedRecordsError) as exc:
+        except (SettingsError, DeliveryError, InputLineError, RejectedRecordsError) as exc:
             logging.getLogger(cls.name).error("%s: %s", type(exc).__name__, exc)
             sys.exit(1)

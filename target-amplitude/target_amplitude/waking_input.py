@@ -1,11 +1,11 @@
 """Standard input that wakes the target while the tap is quiet.
 
-The target emits a STATE once the batches before it are answered (TargetAmplitude._hold_state).
+The target emits a STATE once the batches before it are answered (checkpoint.Checkpoint).
 If the tap then goes quiet (an export being assembled, a slow query), the target would sit in
 a read of standard input with that STATE held, and records kept for a batch that is not full.
 Here a read that would block waits on standard input and on a self-pipe at once:
 - each answered batch writes a byte to the pipe (from a lane thread), and the read runs
-  `on_wake` (the target's settle: complete batches, emit the STATEs they free);
+  `on_wake` (the target completes the answered batches and emits the STATEs they free);
 - after LINGER_SECONDS without input it runs `on_idle` once (the target hands off the batches
   it holds, so their STATE follows as soon as Amplitude answers).
 Both run in the target's own thread, between two messages. With input waiting, nothing changes
@@ -61,7 +61,7 @@ class CompletionSignal:
                 pass
 
     def close(self) -> None:
-        """Close both ends (after the lanes have stopped: see DeliveryPipeline.close)."""
+        """Close both ends (after the lanes have stopped: see Checkpoint.close)."""
         self._read = self._write = -1
         self._finalizer()
 

@@ -12,7 +12,7 @@ from target_amplitude.mapping import (
     insert_id_for,
     map_record,
 )
-from target_amplitude.settings import ConfigError, parse_stream_mapping, passthrough_mapping
+from target_amplitude.settings import SettingsError, parse_stream_mapping, passthrough_mapping
 
 EXPORT_IDENTIFY = {
     "uuid": "0f0e7a54-8d7c-4b0a-9d8e-1c2b3a4d5e6f",
@@ -155,11 +155,11 @@ def test_null_time_is_rejected_unless_upload_time() -> None:
 
 def test_time_settings_are_validated() -> None:
     base = {"object": "event", "event_type": "E", "user_id_field": "u", "time_field": "ts"}
-    with pytest.raises(ConfigError, match=r"stream_mappings.s.time_unit: must be one of ms, s"):
+    with pytest.raises(SettingsError, match=r"stream_mappings.s.time_unit: must be one of ms, s"):
         parse_stream_mapping("s", {**base, "time_unit": "us"})
-    with pytest.raises(ConfigError, match=r"stream_mappings.s.null_time"):
+    with pytest.raises(SettingsError, match=r"stream_mappings.s.null_time"):
         parse_stream_mapping("s", {**base, "null_time": "now"})
-    with pytest.raises(ConfigError, match=r"null_behavior: applies to object: user"):
+    with pytest.raises(SettingsError, match=r"null_behavior: applies to object: user"):
         parse_stream_mapping("s", {**base, "null_behavior": "unset"})
 
 
@@ -249,5 +249,5 @@ def test_a_deleted_row_never_becomes_an_event() -> None:
     with pytest.raises(RecordSkippedError):
         _passthrough({"event_type": "E", "user_id": "user-00001", "_sdc_deleted_at": "2026"})
     assert _map(raw, {"u": "user-00001", "_sdc_deleted_at": None})["event_type"] == "E"
-    with pytest.raises(ConfigError, match="on_delete: events only support skip"):
+    with pytest.raises(SettingsError, match="on_delete: events only support skip"):
         parse_stream_mapping("s", {**raw, "on_delete": "ignore"})

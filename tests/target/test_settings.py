@@ -15,7 +15,7 @@ import yaml
 from singer_sdk.exceptions import ConfigValidationError
 from target_amplitude.config_schema import CONFIG_SCHEMA
 from target_amplitude.settings import (
-    ConfigError,
+    SettingsError,
     TargetSettings,
     looks_like_events,
     missing_mapping_message,
@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _settings(config: dict) -> TargetSettings:
     target = TargetAmplitude(config=config)
-    target.pipeline.close()
+    target.close()
     return target.settings
 
 
@@ -148,7 +148,7 @@ def test_meltano_yml_settings_match_about() -> None:
     ],
 )
 def test_bad_mapping_names_stream_and_key(raw: dict, needle: str) -> None:
-    with pytest.raises(ConfigError, match=needle):
+    with pytest.raises(SettingsError, match=needle):
         parse_stream_mapping("s", raw)
 
 
@@ -243,7 +243,7 @@ def test_user_mapping_deletion_and_cohort_hosts_follow_the_region() -> None:
     ],
 )
 def test_admin_mapping_rules(mapping: dict, message: str) -> None:
-    from target_amplitude.settings import ConfigError, parse_stream_mapping  # noqa: PLC0415
+    from target_amplitude.settings import SettingsError, parse_stream_mapping  # noqa: PLC0415
 
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(SettingsError, match=message):
         parse_stream_mapping("s", mapping)

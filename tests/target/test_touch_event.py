@@ -12,7 +12,7 @@ import typing as t
 from pathlib import Path
 
 import pytest
-from target_amplitude.settings import ConfigError, parse_stream_mapping
+from target_amplitude.settings import SettingsError, parse_stream_mapping
 
 from tests.target.helpers import FAST_RETRIES, props, record, run_target, schema
 
@@ -112,7 +112,7 @@ def test_devices_and_groups_get_their_touch_and_none_without_the_setting(
     ],
 )  # fmt: skip
 def test_touch_event_is_validated_like_the_other_mapping_keys(raw: dict, needle: str) -> None:
-    with pytest.raises(ConfigError, match=r"stream_mappings\.s\.touch_event") as error:
+    with pytest.raises(SettingsError, match=r"stream_mappings\.s\.touch_event") as error:
         parse_stream_mapping("s", raw)
     assert needle in str(error.value)
 

@@ -24,6 +24,7 @@ import msgspec
 from singer_sdk.contrib.msgspec import MsgSpecWriter, enc_hook
 from singer_sdk.singerlib.encoding.simple import Message
 from singer_sdk.singerlib.messages import SingerMessageType
+from typing_extensions import override
 
 __all__ = ["RECORD_BUFFER_BYTES", "BufferedMsgSpecWriter", "RecordLineEncoder"]
 
@@ -47,6 +48,7 @@ class BufferedMsgSpecWriter(MsgSpecWriter):
         self._end = 0
         _LIVE_WRITERS.add(self)
 
+    @override
     def write_message(self, message: Message) -> None:
         """Write one message; a RECORD is buffered, any other message flushes."""
         line = self.format_message(message)

@@ -1,7 +1,7 @@
 """The record path of a bulk stream without the SDK's per-record steps that change nothing.
 
 Every method here overrides a private member of ``singer_sdk.Stream``: no public seam exists for
-them (checked on singer-sdk 0.54.9 and on upstream main 136de07). Each falls back to the SDK's
+them (checked on the singer-sdk version SDK_VERSION_CHECKED names). Each falls back to the SDK's
 own implementation whenever its step would change the output. tests/tap/test_fast_paths.py
 checks the signatures of the members named in :data:`SDK_PRIVATE_MEMBERS`, so an SDK upgrade
 that moves them fails a test instead of silently bypassing this layer.
@@ -16,6 +16,7 @@ from singer_sdk import Stream
 from singer_sdk import singerlib as singer
 from singer_sdk.helpers.types import Context, Record
 from singer_sdk.mapper import SameRecordTransform
+from typing_extensions import override
 
 from tap_amplitude import clock
 from tap_amplitude.fast_path.output import BufferedMsgSpecWriter, RecordLineEncoder
@@ -47,9 +48,10 @@ class FastRecordPath(Stream):
         self._direct_output: tuple[RecordLineEncoder, BufferedMsgSpecWriter] | None = None
         self._direct_output_decided = False
 
-    # singer-sdk 0.54.9 streams/core.py:1151 (private, unchanged on main 136de07). The SDK's
+    # singer-sdk streams/core.py (private). The SDK's
     # step adds partition keys and syncs child streams: a stream with neither would only copy
     # each record, so the step runs only when a subclass adds them.
+    @override
     def _process_record(
         self,
         record: Record,
@@ -59,10 +61,11 @@ class FastRecordPath(Stream):
         if partition_context or self.child_streams:
             super()._process_record(record, child_context, partition_context)
 
-    # singer-sdk 0.54.9 streams/core.py:962 (private, unchanged on main 136de07). Writes the
+    # singer-sdk streams/core.py (private). Writes the
     # RECORD line straight from the record when no SDK step would change it (every field
     # selected, no stream map or flattening, this tap's writer); otherwise the SDK's path. Both
     # produce the same line.
+    @override
     def _write_record_message(self, record: Record) -> None:
         if not self._direct_output_decided:
             self._direct_output = self._direct_output_if_identity()
@@ -86,7 +89,7 @@ class FastRecordPath(Stream):
             and maps[0].stream_alias == self.name
         ):
             return None
-        # singer-sdk 0.54.9 streams/core.py:137: `_stream_version` (private) is the RECORD
+        # singer-sdk streams/core.py: `_stream_version` (private) is the RECORD
         # version; no public getter exists.
         encoder = RecordLineEncoder(
             self.name, version=self._stream_version, time_extracted=clock.utc_now()
@@ -99,10 +102,11 @@ class FastRecordPath(Stream):
         if self._direct_output is not None:
             self._direct_output[0].stamp(clock.utc_now())
 
-    # singer-sdk 0.54.9 streams/core.py:909 (private, unchanged on main 136de07). The SDK's
+    # singer-sdk streams/core.py (private). The SDK's
     # record messages, minus its per-record deselection walk when every field is selected (that
     # walk recurses into the open property objects: a third of the tap's time). With type
     # conformance NONE, the remaining SDK steps are the stream maps.
+    @override
     def _generate_record_messages(
         self, record: Record
     ) -> Generator[singer.RecordMessage, None, None]:

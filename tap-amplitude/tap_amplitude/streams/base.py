@@ -24,6 +24,7 @@ from singer_sdk.authenticators import BasicAuthenticator
 from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.helpers.types import Context
 from singer_sdk.pagination import BaseAPIPaginator, SinglePagePaginator
+from typing_extensions import override
 
 from tap_amplitude import __name__ as _package
 from tap_amplitude.api import ApiPath
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
     from tap_amplitude.tap import TapAmplitude
 
 USER_AGENT = f"{_package.replace('_', '-')}/singer"
-# The transport failures the SDK's request_decorator retries (singer-sdk 0.54.9 rest.py:399).
+# The transport failures the SDK's request_decorator retries (singer-sdk rest.py).
 TRANSPORT_ERRORS = (
     ConnectionResetError,
     requests.exceptions.Timeout,
@@ -95,6 +96,7 @@ class AmplitudeStream(RESTStream[Any]):
         return self._amplitude_tap.settings
 
     @property
+    @override
     def url_base(self) -> str:
         """The region's host, or ``api_url`` (see :mod:`tap_amplitude.regions`)."""
         return self.settings.base_url
@@ -120,18 +122,21 @@ class AmplitudeStream(RESTStream[Any]):
         return self.settings.request_timeout
 
     @property
+    @override
     def timeout(self) -> tuple[float, float]:  # type: ignore[override]
-        """(connect, read) timeouts. singer-sdk 0.54.9 annotates ``int`` but only passes it to
+        """(connect, read) timeouts. singer-sdk annotates ``int`` but only passes it to
         ``requests.Session.send(timeout=...)`` (rest.py:431), which takes the pair."""
         read = self.read_timeout
         return (min(30.0, read), read)
 
+    @override
     def get_new_paginator(self) -> BaseAPIPaginator[Any] | None:
         """One request (the SDK's default would follow an X-Next-Page header)."""
         return SinglePagePaginator()
 
     # -- responses ----------------------------------------------------------------------------
 
+    @override
     def validate_response(self, response: requests.Response) -> None:
         """Act on :func:`tap_amplitude.responses.classify`: the one place statuses are mapped.
 
@@ -187,10 +192,12 @@ class AmplitudeStream(RESTStream[Any]):
                 msg = f"HTTP {status} on {path}: {detail}" + (f". {rule.fix}" if rule.fix else "")
                 raise AmplitudeAPIError(msg, status=status)
 
+    @override
     def response_error_message(self, response: requests.Response) -> str:
         """Status, path and Amplitude's message only (the SDK's lists headers and the body)."""
         return f"HTTP {response.status_code} on {self.path}: {error_detail(response)}"
 
+    @override
     def parse_response(self, response: requests.Response) -> Iterable[dict[str, Any]]:
         """The records of a body ``{records_key: [...]}`` (nothing for a tolerated error).
 
@@ -209,18 +216,22 @@ class AmplitudeStream(RESTStream[Any]):
 
     # -- retries: the SDK's backoff hooks -----------------------------------------------------
 
+    @override
     def backoff_wait_generator(self) -> Generator[float, None, None]:
         """Full-jitter exponential waits, Retry-After honoured, within ``max_retry_time``."""
         return retry_waits(self.settings.retry_policy)
 
+    @override
     def backoff_max_tries(self) -> int:
         """``max_attempts``."""
         return self.settings.retry_policy.max_attempts
 
+    @override
     def backoff_jitter(self, value: float) -> float:
         """No extra jitter: :func:`retry_waits` jitters itself (but not a Retry-After)."""
         return value
 
+    @override
     def backoff_handler(self, details: Details) -> None:
         """One WARNING per retry naming the request, the attempt and the wait."""
         exc = details.get("exception")
@@ -240,11 +251,12 @@ class AmplitudeStream(RESTStream[Any]):
         """How log lines and errors name the current request."""
         return f"GET {self.path}"
 
+    @override
     def request_decorator(self, func: RequestFunc) -> RequestFunc:
         """Retry ``func`` with backoff driven by the hooks above (the SDK's public seam).
 
         Unlike the SDK's default, transport failures (the same exceptions it retries,
-        singer-sdk 0.54.9 rest.py:399) become :class:`RetryableError` with a short message,
+        singer-sdk rest.py) become :class:`RetryableError` with a short message,
         backoff's own "Backing off"/"Giving up" log lines are left out (:meth:`backoff_handler`
         logs each retry once), and the last failure is raised as one clear error.
         """
@@ -292,8 +304,8 @@ class AmplitudeStream(RESTStream[Any]):
         context: Context | None = None,
     ) -> None:
         """The SDK's ``http_request_duration`` METRIC line, for requests made outside its
-        ``request_records`` (the export download): the same Point as singer-sdk 0.54.9
-        rest.py:701, built from public API only."""
+        ``request_records`` (the export download): the same Point as singer-sdk's
+        rest.py, built from public API only."""
         tags: dict[str, Any] = {
             metrics.Tag.STREAM: self.name,
             metrics.Tag.ENDPOINT: self.path,

@@ -32,6 +32,7 @@ import msgspec
 import requests
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.helpers.types import Context, Record
+from typing_extensions import override
 
 from tap_amplitude.api import ApiPath
 from tap_amplitude.cohort_file import CohortFileError, read_members, spool_members
@@ -83,8 +84,9 @@ class CohortMembersStream(AmplitudeStream):
         self._api_path = ApiPath.COHORT_REQUEST
         self._label = "GET /api/5/cohorts"
 
-    # singer-sdk 0.54.9 streams/core.py:812 (private, as in the events stream): no public switch
+    # singer-sdk streams/core.py (private, as in the events stream): no public switch
     # turns off the per-record bookmark. Here it advances per finished cohort only.
+    @override
     def _increment_stream_state(
         self, latest_record: Record, *, context: Context | None = None
     ) -> None:
@@ -194,7 +196,8 @@ class CohortMembersStream(AmplitudeStream):
 
     # -- records ------------------------------------------------------------------------------
 
-    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:  # noqa: ARG002
+    @override
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         """The members of every cohort the plan downloads, cohort after cohort."""
         try:
             listed = self._json(self._get(ApiPath.COHORTS, ApiPath.COHORTS.value))
@@ -467,7 +470,7 @@ class CohortMembersStream(AmplitudeStream):
         state = self.stream_state
         state.setdefault("cohorts", {})[cohort.id] = format_rfc3339(cohort.last_computed)
         self.state_manager.is_flushed = False
-        # singer-sdk 0.54.9 streams/core.py:850 (private, as in the events stream): the only way
+        # singer-sdk streams/core.py (private, as in the events stream): the only way
         # to emit STATE in the middle of a stream (after each cohort).
         self._write_state_message()
 

@@ -18,6 +18,7 @@ import msgspec
 import requests
 from singer_sdk.helpers.types import Context
 from singer_sdk.pagination import BaseAPIPaginator
+from typing_extensions import override
 
 from tap_amplitude import clock
 from tap_amplitude.api import ApiPath
@@ -83,14 +84,17 @@ class DayRangePaginator(BaseAPIPaginator[DayRange]):
     def _chunk(self, first: dt.date) -> DayRange:
         return DayRange(first, min(self._last, first + dt.timedelta(days=self._days - 1)))
 
-    def has_more(self, response: requests.Response) -> bool:  # noqa: ARG002
+    @override
+    def has_more(self, response: requests.Response) -> bool:
         """Whether days remain after the current range."""
         return self.current_value.last < self._last
 
-    def get_next(self, response: requests.Response) -> DayRange | None:  # noqa: ARG002
+    @override
+    def get_next(self, response: requests.Response) -> DayRange | None:
         """The range after the current one."""
         return self._chunk(self.current_value.last + dt.timedelta(days=1))
 
+    @override
     def continue_if_empty(self, response: requests.Response) -> bool:
         """A range without data does not end the stream."""
         return self.has_more(response)
@@ -131,6 +135,7 @@ class _DashboardStream(AmplitudeStream):
             return None
         return start, end
 
+    @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         """One record per day from the bookmark (inclusive) to today."""
         self._days = self._date_range(context)
@@ -138,15 +143,17 @@ class _DashboardStream(AmplitudeStream):
             return
         yield from super().get_records(context)
 
+    @override
     def get_new_paginator(self) -> DayRangePaginator:
         """Ranges of ``CHUNK_DAYS`` days (``get_new_paginator`` takes no context, hence the
         range kept by :meth:`get_records`)."""
         assert self._days is not None
         return DayRangePaginator(*self._days)
 
+    @override
     def get_url_params(
         self,
-        context: Context | None,  # noqa: ARG002
+        context: Context | None,
         next_page_token: DayRange | None,
     ) -> dict[str, Any]:
         """The day range (YYYYMMDD, both inclusive)."""
@@ -157,6 +164,7 @@ class _DashboardStream(AmplitudeStream):
         """Records of one response body."""
         raise NotImplementedError
 
+    @override
     def parse_response(self, response: requests.Response) -> Iterable[dict[str, Any]]:
         """Records of one response."""
         return self.parse(msgspec.json.decode(response.content))
@@ -168,6 +176,7 @@ class ActiveUsersStream(_DashboardStream):
     name = "active_users"
     path = ApiPath.ACTIVE_USERS.value
 
+    @override
     def get_url_params(
         self, context: Context | None, next_page_token: DayRange | None
     ) -> dict[str, Any]:

@@ -25,6 +25,7 @@ import requests
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.helpers.types import Context, Record
 from singer_sdk.streams.rest import PageContext
+from typing_extensions import override
 
 from tap_amplitude import clock
 from tap_amplitude.api import ApiPath
@@ -110,8 +111,9 @@ class EventsStream(FastRecordPath, AmplitudeStream):
 
     # -- state -------------------------------------------------------------------------------
 
-    # singer-sdk 0.54.9 streams/core.py:812 (private, unchanged on main 136de07): no public
+    # singer-sdk streams/core.py (private): no public
     # switch turns off the per-record bookmark. Here it advances per finished window only.
+    @override
     def _increment_stream_state(
         self, latest_record: Record, *, context: Context | None = None
     ) -> None:
@@ -147,7 +149,7 @@ class EventsStream(FastRecordPath, AmplitudeStream):
             )
         )
         self.state_manager.is_flushed = False
-        # singer-sdk 0.54.9 streams/core.py:850 (private, unchanged on main 136de07): the only
+        # singer-sdk streams/core.py (private): the only
         # way to emit STATE in the middle of a stream (after each window).
         self._write_state_message()
 
@@ -158,9 +160,10 @@ class EventsStream(FastRecordPath, AmplitudeStream):
         """``export_timeout``: exports can take minutes to start."""
         return self.settings.export_timeout
 
+    @override
     def get_url_params(
         self,
-        context: Context | None,  # noqa: ARG002
+        context: Context | None,
         next_page_token: Window | None,
     ) -> dict[str, Any]:
         """The window's hours (``YYYYMMDDTHH``, both inclusive)."""
@@ -197,7 +200,7 @@ class EventsStream(FastRecordPath, AmplitudeStream):
     ) -> ExportArchive | None:
         """One attempt: send, validate, stream the body to a temporary file, open it as a zip.
 
-        The SDK never sends with ``stream=True`` (singer-sdk 0.54.9 rest.py:428), hence this
+        The SDK never sends with ``stream=True`` (singer-sdk rest.py), hence this
         function, built from public members only and retried by ``request_decorator``.
         """
         window = self._window
@@ -228,6 +231,7 @@ class EventsStream(FastRecordPath, AmplitudeStream):
 
     # -- records -----------------------------------------------------------------------------
 
+    @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         """Events of every complete hour from the bookmark (or start_date) on."""
         settings = self.settings

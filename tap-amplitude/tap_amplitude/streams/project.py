@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from singer_sdk.helpers.types import Context
+from typing_extensions import override
 
 from tap_amplitude.api import ApiPath
 from tap_amplitude.errors import EndpointNotServedError
@@ -25,6 +26,7 @@ class AnnotationsStream(AmplitudeStream):
     primary_keys = ("id",)
     replication_key = None
 
+    @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         """Annotations of either API version (the 404 comes before any record)."""
         self.path = ApiPath.ANNOTATIONS_V3.value
@@ -35,10 +37,11 @@ class AnnotationsStream(AmplitudeStream):
             self.path = ApiPath.ANNOTATIONS_V2.value
             yield from super().get_records(context)
 
+    @override
     def post_process(
         self,
         row: dict[str, Any],
-        context: Context | None = None,  # noqa: ARG002
+        context: Context | None = None,
     ) -> dict[str, Any] | None:
         """Timestamps normalised to RFC 3339 UTC."""
         normalize_fields(row, ("start", "end"))

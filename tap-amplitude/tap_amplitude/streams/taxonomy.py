@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 from singer_sdk.helpers.types import Context
+from typing_extensions import override
 
 from tap_amplitude.api import ApiPath
 from tap_amplitude.errors import AmplitudeAPIError, ItemGoneError
@@ -75,6 +76,7 @@ class _TaxonomyStream(AmplitudeStream):
         self._params: dict[str, Any] = {}
         self.plan_gated = False
 
+    @override
     def request_decorator(self, func: RequestFunc) -> RequestFunc:
         """Each attempt spends one unit of the hourly cost budget first (waiting if needed)."""
         budget = self._amplitude_tap.taxonomy_budget
@@ -98,14 +100,16 @@ class _TaxonomyStream(AmplitudeStream):
             self.plan_gated = True
         super().act_on(rule, response)
 
+    @override
     def get_url_params(
         self,
-        context: Context | None,  # noqa: ARG002
-        next_page_token: Any,  # noqa: ARG002
+        context: Context | None,
+        next_page_token: Any,
     ) -> dict[str, Any]:
         """The query of the request in flight (``event_type``/``group_type`` included)."""
         return dict(self._params)
 
+    @override
     def prepare_request_payload(
         self,
         context: Context | None,  # noqa: ARG002
@@ -139,6 +143,7 @@ class TaxonomyEventTypesStream(_TaxonomyStream):
     path = ApiPath.TAXONOMY_EVENT.value
     primary_keys = ("event_type",)
 
+    @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         """Every visible event type, deleted or not."""
         current = {item.get("event_type") for item in self.fetch(ApiPath.TAXONOMY_EVENT, context)}
@@ -155,6 +160,7 @@ class TaxonomyEventPropertiesStream(_TaxonomyStream):
     path = ApiPath.TAXONOMY_EVENT_PROPERTY.value
     primary_keys = ("event_type", "event_property")
 
+    @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         """The shared properties, then each event type's."""
         shared = self.fetch(ApiPath.TAXONOMY_EVENT_PROPERTY, context)
@@ -183,6 +189,7 @@ class TaxonomyUserPropertiesStream(_TaxonomyStream):
     path = ApiPath.TAXONOMY_USER_PROPERTY.value
     primary_keys = ("user_property",)
 
+    @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         """Every visible user property, deleted or not."""
         for item in self.fetch(ApiPath.TAXONOMY_USER_PROPERTY, context, showDeleted="true"):
@@ -196,6 +203,7 @@ class TaxonomyGroupPropertiesStream(_TaxonomyStream):
     path = ApiPath.TAXONOMY_GROUP_PROPERTY.value
     primary_keys = ("group_type", "group_property")
 
+    @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         """Every group property, keyed with its group type."""
         for item in self.fetch(ApiPath.TAXONOMY_GROUP_PROPERTY, context):
