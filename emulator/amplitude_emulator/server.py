@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
-from amplitude_emulator import cohort_download, responses
+from amplitude_emulator import charts, cohort_download, dashboard_queries, responses
 from amplitude_emulator.dashboard import (
     GROUP_BY_REFUSED,
     DashboardError,
@@ -238,6 +238,9 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             "/api/2/taxonomy/user-property": self._taxonomy,
             "/api/2/taxonomy/group-property": self._taxonomy,
         }
+        if path in dashboard_queries.PATHS or charts.route(path) is not None:
+            self._dashboard_query(method, path)  # dashboard_queries.py, charts.py
+            return
         download = cohort_download.route(path)
         if download is not None:
             self._cohort_download(method, *download)
@@ -496,6 +499,28 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         if self.query.get("includeSyncInfo", "").lower() == "true":
             cohorts = [{**cohort, "syncMetadata": []} for cohort in cohorts]
         self._json(200, {"cohorts": cohorts})
+
+    # -- dashboard queries and saved charts (dashboard_queries.py, charts.py) ------------------
+
+    def _dashboard_query(self, method: str, path: str) -> None:
+        if method != "GET":
+            self._json(405, {"code": 405, "error": f"Method {method} not allowed; use GET"})
+            return
+        faults = self.server.emulator.faults
+        if faults.take_drop(path):
+            self._drop()
+        project = self._authenticate()
+        if project is None or self._status_fault(path, read_side=True):
+            return
+        today = project.day(self.server.emulator.clock_ms())
+        chart = charts.route(path)
+        if chart is not None:
+            status, body = charts.answer(project, chart[0], chart[1], today)
+        else:
+            query = parse_qsl(urlsplit(self.path).query, keep_blank_values=True)
+            now_ms = self.server.emulator.clock_ms()
+            status, body = dashboard_queries.answer(project, path, query, today, now_ms)
+        self._json(status, body)
 
     # -- user mapping, deletions, cohort upload (user_admin.py) ---------------------------------
 

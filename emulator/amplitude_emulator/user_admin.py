@@ -30,6 +30,7 @@ DELETION_MAX_IDS = 100
 DELETION_MIN_INTERVAL_SECONDS = 1.0
 DELETION_SCHEDULE_DAYS = 10  # "scheduled for 10-13 days after the date of the ... first request"
 DELETION_MAX_RANGE_DAYS = 183  # "The largest permitted time range is six months."
+DELETION_FREEZE_DAYS = 3  # "until three (3) days before the day the job scheduled run date"
 COHORT_MAX_IDS = 100_000
 INVALID_SAMPLE = 10
 _TRUE = (True, "true", "True", "TRUE", 1, "1")
@@ -51,9 +52,19 @@ class DeletionJob:
     def body(self, today: date) -> dict[str, Any]:
         return {
             "day": self.day.isoformat(),
-            "status": "done" if today >= self.day else "staging",
+            "status": job_status(self.day, today),
             "amplitude_ids": list(self.requests),
         }
+
+
+def job_status(day: date, today: date) -> str:
+    """staging until three days before the job's day, then submitted, done from its day on
+    ("You can revoke requests in the batch until three (3) days before the day the job
+    scheduled run date ... After the three (3) day period, the request's status changes to
+    `submitted` ... After the job completes, its status changes to `done`", User Privacy API)."""
+    if today >= day:
+        return "done"
+    return "submitted" if today >= day - timedelta(days=DELETION_FREEZE_DAYS) else "staging"
 
 
 @dataclass
