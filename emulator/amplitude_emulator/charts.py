@@ -119,12 +119,12 @@ def chart_csv(chart: SavedChart, body: Any, start: date, end: date) -> str:
     data = body["data"]
     if chart.chart_type == "segmentation":
         dates = [f"{x}T00:00:00" for x in data["xValues"]]
-        rows = [["Segment", *dates]]
+        rows: list[list[Any]] = [["Segment", *dates]]
         for label, values in zip(data["seriesLabels"], data["series"], strict=True):
             rows.append([f"\t{_label(label)}", *values])
         return _write(title + rows)
     if chart.chart_type == "data_table":
-        rows = [["Segment", "Daily uniques (sum)", "Days with data"]]
+        rows: list[list[Any]] = [["Segment", "Daily uniques (sum)", "Days with data"]]
         for label, values in zip(data["seriesLabels"], data["series"], strict=True):
             rows.append([f"\t{_label(label)}", sum(values), sum(1 for v in values if v)])
         return _write(title + rows)

@@ -21,6 +21,7 @@ the request is refused with 429.
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import weakref
@@ -230,22 +231,22 @@ def segmentation(f: Facts, query: list[tuple[str, str]], start: date, end: date)
         wanted = str(event["event_type"])
         per_group: dict[str, list[tuple[set[str], int]]] = {}
         for user, items in f.events.items():
-            for first, last in periods:
+            for k, (first, last) in enumerate(periods):
                 hits = sum(
                     1 for _, day, kind in items if first <= day <= last and _matches(kind, wanted)
                 )
                 if hits:
-                    group = label_of(user)
-                    cells = per_group.setdefault(group, [(set(), 0) for _ in periods])
-                    k = periods.index((first, last))
+                    cells = per_group.setdefault(label_of(user), [(set(), 0) for _ in periods])
                     users, total = cells[k]
                     users.add(user)
                     cells[k] = (users, total + hits)
         if prop is None and not per_group:
             per_group[""] = [(set(), 0) for _ in periods]
-        ordered = sorted(
-            per_group, key=lambda g: (-len(set().union(*(c[0] for c in per_group[g]))), g)
-        )
+
+        def size(group: str, cells: dict[str, list[tuple[set[str], int]]] = per_group) -> int:
+            return len(set().union(*(c[0] for c in cells[group])))
+
+        ordered = sorted(per_group, key=lambda g: (-size(g), g))
         for group in ordered:
             row: list[float] = []
             for k, (first, last) in enumerate(periods):
@@ -428,7 +429,7 @@ def _bins(params: dict[str, str]) -> list[tuple[int, int]]:
         unit = None
     if unit is None or high <= low:
         edges = [*DEFAULT_BINS_MS, DAY_MS]
-        return list(zip(edges, edges[1:], strict=False))
+        return list(itertools.pairwise(edges))
     step = (size or (high - low) / 10) * unit
     result, at = [], low * unit
     while at < high * unit:
@@ -507,7 +508,7 @@ def revenue_ltv(
     }
 
 
-# -- the endpoint ------------------------------------------------------------------------------------
+# -- the endpoint --------------------------------------------------------------------------------
 
 
 def day_range(query: dict[str, str]) -> tuple[date, date]:
