@@ -124,7 +124,7 @@ def chart_csv(chart: SavedChart, body: Any, start: date, end: date) -> str:
             rows.append([f"\t{_label(label)}", *values])
         return _write(title + rows)
     if chart.chart_type == "data_table":
-        rows: list[list[Any]] = [["Segment", "Daily uniques (sum)", "Days with data"]]
+        rows = [["Segment", "Daily uniques (sum)", "Days with data"]]
         for label, values in zip(data["seriesLabels"], data["series"], strict=True):
             rows.append([f"\t{_label(label)}", sum(values), sum(1 for v in values if v)])
         return _write(title + rows)
