@@ -13,6 +13,7 @@ from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import PluginCapabilities, TapCapabilities
 from singer_sdk.tap_base import CliTestOptionValue
 
+from tap_amplitude import clock
 from tap_amplitude.errors import AmplitudeError
 from tap_amplitude.fast_path import BufferedMsgSpecWriter
 from tap_amplitude.pacing import TAXONOMY_COST_PER_HOUR, CostBudget
@@ -23,7 +24,7 @@ from tap_amplitude.settings import (
     TapSettings,
     parse_settings,
 )
-from tap_amplitude.streams import STREAM_TYPES
+from tap_amplitude.streams import STREAM_TYPES, ChartStream, DashboardQueryStream
 
 
 class TapAmplitude(Tap):
@@ -80,9 +81,24 @@ class TapAmplitude(Tap):
         """The Taxonomy API's hourly cost budget, shared by the taxonomy streams of a run."""
         return CostBudget(TAXONOMY_COST_PER_HOUR)
 
+    @cached_property
+    def dashboard_budget(self) -> CostBudget:
+        """The Dashboard REST API's hourly cost budget (``dashboard_cost_per_hour``), shared by
+        the charts and dashboard queries of a run."""
+        return CostBudget(
+            self.settings.dashboard_cost_per_hour,
+            # Looked up at each call, not bound here: the tests' frozen clock replaces them.
+            clock=lambda: clock.monotonic(),  # noqa: PLW0108
+            sleep=lambda seconds: clock.sleep(seconds),  # noqa: PLW0108
+        )
+
     def discover_streams(self) -> list[Stream]:
-        """The twelve streams (the catalog is static)."""
-        return [stream_type(self) for stream_type in STREAM_TYPES]
+        """The thirteen built-in streams, then one per configured chart and dashboard query."""
+        streams: list[Stream] = [stream_type(self) for stream_type in STREAM_TYPES]
+        settings = self.settings
+        streams += [ChartStream(self, chart) for chart in settings.charts]
+        streams += [DashboardQueryStream(self, query) for query in settings.dashboard_queries]
+        return streams
 
     @classmethod
     def invoke(cls, *args: Any, **kwargs: Any) -> None:
