@@ -524,7 +524,10 @@ KINDS: dict[str, Kind] = {
             (),
             ("m", "i", "s", "g"),
             ("date", "segment"),
-            _schema(_SEGMENT, th.Property("value", _NUMBER)),
+            _schema(
+                _SEGMENT,
+                th.Property("value", _NUMBER, description="The metric on that day (or period)"),
+            ),
             has_interval=True,
         ),
         Kind(
@@ -546,9 +549,11 @@ KINDS: dict[str, Kind] = {
             ),
             ("date", "event_index", "segment"),
             _schema(
-                th.Property("event_index", th.IntegerType, required=True),
+                th.Property(
+                    "event_index", th.IntegerType, required=True, description="0: e, 1: e2"
+                ),
                 _SEGMENT,
-                th.Property("value", _NUMBER),
+                th.Property("value", _NUMBER, description="The metric on that day (or period)"),
             ),
             has_interval=True,
         ),
@@ -560,9 +565,11 @@ KINDS: dict[str, Kind] = {
             ("date", "segment", "step"),
             _schema(
                 _SEGMENT,
-                th.Property("step", th.IntegerType, required=True),
-                th.Property("event", th.StringType),
-                th.Property("users", th.IntegerType),
+                th.Property(
+                    "step", th.IntegerType, required=True, description="Funnel step, from 1"
+                ),
+                th.Property("event", th.StringType, description="The step's event"),
+                th.Property("users", th.IntegerType, description="Users who reached the step"),
             ),
         ),
         Kind(
@@ -573,11 +580,13 @@ KINDS: dict[str, Kind] = {
             ("date", "segment", "interval"),
             _schema(
                 _SEGMENT,
-                th.Property("interval", th.IntegerType, required=True),
-                th.Property("count", th.IntegerType),
-                th.Property("outof", th.IntegerType),
-                th.Property("incomplete", th.BooleanType),
-                th.Property("cohort_users", th.IntegerType),
+                th.Property(
+                    "interval", th.IntegerType, required=True, description="N days/weeks/months out"
+                ),
+                th.Property("count", th.IntegerType, description="Users retained"),
+                th.Property("outof", th.IntegerType, description="Users in the cohort"),
+                th.Property("incomplete", th.BooleanType, description="Not yet measurable"),
+                th.Property("cohort_users", th.IntegerType, description="The cohort's size"),
             ),
         ),
         Kind(
@@ -586,7 +595,10 @@ KINDS: dict[str, Kind] = {
             (),
             (),
             ("date", "segment"),
-            _schema(_SEGMENT, th.Property("value", _NUMBER)),
+            _schema(
+                _SEGMENT,
+                th.Property("value", _NUMBER, description="The metric on that day (or period)"),
+            ),
         ),
         Kind(
             "session_length",
@@ -600,10 +612,10 @@ KINDS: dict[str, Kind] = {
             ),
             ("date", "bucket"),
             _schema(
-                th.Property("bucket", th.StringType, required=True),
-                th.Property("bucket_start_seconds", _NUMBER),
-                th.Property("bucket_end_seconds", _NUMBER),
-                th.Property("sessions", th.IntegerType),
+                th.Property("bucket", th.StringType, required=True, description="e.g. 60s-120s"),
+                th.Property("bucket_start_seconds", _NUMBER, description="Bucket start"),
+                th.Property("bucket_end_seconds", _NUMBER, description="Bucket end"),
+                th.Property("sessions", th.IntegerType, description="Sessions that long"),
             ),
             per_day=True,
         ),
@@ -614,9 +626,9 @@ KINDS: dict[str, Kind] = {
             (),
             ("date", "value"),
             _schema(
-                th.Property("property", th.StringType),
-                th.Property("value", th.StringType, required=True),
-                th.Property("users", th.IntegerType),
+                th.Property("property", th.StringType, description="The property (p)"),
+                th.Property("value", th.StringType, required=True, description="A value of it"),
+                th.Property("users", th.IntegerType, description="Users with that value"),
             ),
             per_day=True,
         ),
@@ -628,9 +640,9 @@ KINDS: dict[str, Kind] = {
             ("date", "segment"),
             _schema(
                 _SEGMENT,
-                th.Property("count", th.IntegerType),
-                th.Property("paid", th.IntegerType),
-                th.Property("total_amount", _NUMBER),
+                th.Property("count", th.IntegerType, description="New users that day"),
+                th.Property("paid", th.IntegerType, description="Of them, paying"),
+                th.Property("total_amount", _NUMBER, description="Amount they paid"),
                 th.Property(
                     "ltv",
                     th.ObjectType(additional_properties=_NUMBER),

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from amplitude_emulator.user_admin import DeletionJob
 from singer_sdk.testing import TapTestRunner, get_tap_test_class
 from tap_amplitude.tap import TapAmplitude
 
 from tests.tap.helpers import (
+    KEY,
     SECRET,
     TAP,
     Emulator,
@@ -32,6 +35,11 @@ _COLLECTION_CONFIG = config_for("http://127.0.0.1:9")
 @pytest.fixture(scope="module")
 def cli_emulator() -> Iterator[Emulator]:
     emulator = make_emulator(events=300)
+    # One deletion job (of an id no event has: the exports stay as generated), so that the
+    # standard tests find a record in deletion_jobs.
+    day = dt.date(2026, 1, 12)
+    entry = {"amplitude_id": 999_999_999, "requester": "privacy@example.com"}
+    emulator.project(KEY).admin.jobs[day] = DeletionJob(day, [entry])
     yield emulator
     emulator.stop()
 

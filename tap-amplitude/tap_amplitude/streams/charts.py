@@ -33,10 +33,10 @@ if TYPE_CHECKING:
     from tap_amplitude.tap import TapAmplitude
 
 _TYPES = {
-    "integer": {"type": ["integer", "null"]},
-    "number": {"type": ["number", "null"]},
-    "date": {"type": ["string", "null"], "format": "date"},
-    "string": {"type": ["string", "null"]},
+    "integer": {"type": ["integer", "null"], "description": "A column of the chart"},
+    "number": {"type": ["number", "null"], "description": "A column of the chart"},
+    "date": {"type": ["string", "null"], "format": "date", "description": "A column of the chart"},
+    "string": {"type": ["string", "null"], "description": "A column of the chart"},
 }
 _PLACEHOLDER: dict[str, Any] = {"type": "object", "properties": {}}
 
@@ -81,9 +81,9 @@ class ChartStream(AmplitudeStream):
         """chart_id, the covered days and the chart's own columns."""
         table = self.table
         properties: dict[str, Any] = {
-            "chart_id": {"type": ["string"]},
-            "range_start": _TYPES["date"],
-            "range_end": _TYPES["date"],
+            "chart_id": {"type": ["string"], "description": "The chart's id"},
+            "range_start": {**_TYPES["date"], "description": "First day the chart covers"},
+            "range_end": {**_TYPES["date"], "description": "Last day the chart covers"},
         }
         for name, kind in table.columns.items():
             properties[name] = _TYPES[kind]
