@@ -195,8 +195,9 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
         default=3,
         title="Dashboard Lookback (days)",
         description=(
-            "Days before the bookmarked day that active_users and average_session_length read "
-            "again on each run: late events change recent days' figures."
+            "Days before the bookmarked day that active_users, average_session_length and the "
+            "dashboard_queries streams read again on each run: late events change recent days' "
+            "figures."
         ),
     ),
     th.Property(
