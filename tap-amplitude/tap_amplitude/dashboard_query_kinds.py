@@ -414,7 +414,12 @@ def retention_rows(data: Any, first: dt.date, last: dt.date) -> Rows:
     metas = data.get("seriesMeta") or []
     for position, item in enumerate(series):
         meta = metas[position] if position < len(metas) else {}
-        segment = str(meta.get("segmentIndex", position)) if isinstance(meta, dict) else str(meta)
+        # seriesMeta is {segmentIndex, eventIndex} without a group by: segment "" as elsewhere.
+        segment = (
+            _label(meta.get("groupValue", meta.get("label", "")))[1]
+            if isinstance(meta, dict)
+            else _label(meta)[1]
+        )
         for label, cells in (item.get("values") or {}).items():
             day = _cohort_day(label, labels)
             if day is None or not cells:
