@@ -1,35 +1,76 @@
-"""Pay a Dashboard REST query's cost from the run's hourly budget before sending it.
+"""Pay a Dashboard REST query's cost from the run's budgets before sending it.
 
-The budget (:class:`tap_amplitude.pacing.CostBudget`, setting ``dashboard_cost_per_hour``) is
-shared by every chart and dashboard query of a run. When the last hour's budget is spent the
-tap waits, and says so, instead of being refused: pacing never fails a run.
+Two limits apply per project (Dashboard REST API docs, Endpoint costs): "Concurrent Limit: Up to
+1000 cost within a five minute period" and "Rate Limit: Up to 108,000 cost per hour". The run
+keeps one :class:`tap_amplitude.pacing.CostBudget` for each, shared by every chart and dashboard
+query: the hourly one at ``dashboard_cost_per_hour``, the five-minute one on a clock running 12
+times as fast (the budget's sliding hour is then five minutes). When a budget is spent the tap
+waits, and says so, instead of being refused: pacing never fails a run.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from tap_amplitude.pacing import CostBudget
 
-__all__ = ["pay"]
+__all__ = ["FIVE_MINUTES", "HOUR", "Window", "pay"]
+
+HOUR = 3600.0  # the sliding window of a CostBudget (tap_amplitude.pacing)
+FIVE_MINUTES = 300.0
 
 
-def pay(budget: CostBudget, cost: int, logger: logging.Logger, what: str) -> float:
-    """Spend ``cost`` units of ``budget`` (waiting as needed); returns the seconds waited."""
+@dataclass(frozen=True)
+class Window:
+    """A cost budget over a sliding window of ``seconds`` (real seconds)."""
+
+    budget: CostBudget
+    seconds: float
+    label: str  # how the log names the limit
+
+    @classmethod
+    def of(
+        cls,
+        cost: int,
+        seconds: float,
+        label: str,
+        clock: Callable[[], float],
+        sleep: Callable[[float], None],
+    ) -> Window:
+        """``cost`` per ``seconds``: a CostBudget whose hour passes HOUR/seconds times as fast."""
+        scale = HOUR / seconds
+        budget = CostBudget(cost, clock=lambda: clock() * scale, sleep=lambda s: sleep(s / scale))
+        return cls(budget, seconds, label)
+
+    @property
+    def scale(self) -> float:
+        """Budget seconds per real second."""
+        return HOUR / self.seconds
+
+
+def pay(windows: Sequence[Window], cost: int, logger: logging.Logger, what: str) -> float:
+    """Spend ``cost`` units of every window's budget (waiting as needed); returns the real
+    seconds waited."""
     waited = 0.0
-    for _ in range(cost):
-        if not waited:
-            ahead = budget.wait_needed()
-            if ahead > 0:
-                logger.info(
-                    "%s costs %d: the Dashboard REST budget of %d cost per hour (setting "
-                    "dashboard_cost_per_hour) is spent; waiting %.0fs for it to free up",
-                    what,
-                    cost,
-                    budget.per_hour,
-                    ahead,
-                )
-        waited += budget.spend()
+    for window in windows:
+        budget = window.budget
+        announced = False
+        for _ in range(cost):
+            if not announced:
+                ahead = budget.wait_needed() / window.scale
+                if ahead > 0:
+                    announced = True
+                    logger.info(
+                        "%s costs %d: the Dashboard REST budget of %s is spent; waiting %.0fs "
+                        "for it to free up",
+                        what,
+                        cost,
+                        window.label,
+                        ahead,
+                    )
+            waited += budget.spend() / window.scale
     if waited:
-        logger.info("%s: waited %.0fs in all to stay within the hourly budget", what, waited)
+        logger.info("%s: waited %.0fs in all to stay within the query cost limits", what, waited)
     return waited

@@ -14,9 +14,11 @@ from singer_sdk.helpers.capabilities import PluginCapabilities, TapCapabilities
 from singer_sdk.tap_base import CliTestOptionValue
 
 from tap_amplitude import clock
+from tap_amplitude.dashboard_query_kinds import MAX_COST_PER_REQUEST
 from tap_amplitude.errors import AmplitudeError
 from tap_amplitude.fast_path import BufferedMsgSpecWriter
 from tap_amplitude.pacing import TAXONOMY_COST_PER_HOUR, CostBudget
+from tap_amplitude.query_pacing import FIVE_MINUTES, HOUR, Window
 from tap_amplitude.settings import (
     CONFIG_SCHEMA,
     REMOVED_SETTINGS,
@@ -82,14 +84,33 @@ class TapAmplitude(Tap):
         return CostBudget(TAXONOMY_COST_PER_HOUR)
 
     @cached_property
-    def dashboard_budget(self) -> CostBudget:
-        """The Dashboard REST API's hourly cost budget (``dashboard_cost_per_hour``), shared by
-        the charts and dashboard queries of a run."""
-        return CostBudget(
-            self.settings.dashboard_cost_per_hour,
-            # Looked up at each call, not bound here: the tests' frozen clock replaces them.
-            clock=lambda: clock.monotonic(),  # noqa: PLW0108
-            sleep=lambda seconds: clock.sleep(seconds),  # noqa: PLW0108
+    def dashboard_budgets(self) -> tuple[Window, Window]:
+        """The Dashboard REST API's cost limits, shared by the charts and dashboard queries of a
+        run: ``dashboard_cost_per_hour`` per hour, and 1,000 within five minutes."""
+        per_hour = self.settings.dashboard_cost_per_hour
+
+        # Looked up at each call, not bound here: the tests' frozen clock replaces them.
+        def now() -> float:
+            return clock.monotonic()
+
+        def wait(seconds: float) -> None:
+            clock.sleep(seconds)
+
+        return (
+            Window.of(
+                per_hour,
+                HOUR,
+                f"{per_hour} cost per hour (setting dashboard_cost_per_hour)",
+                now,
+                wait,
+            ),
+            Window.of(
+                MAX_COST_PER_REQUEST,
+                FIVE_MINUTES,
+                f"{MAX_COST_PER_REQUEST} cost within five minutes",
+                now,
+                wait,
+            ),
         )
 
     def discover_streams(self) -> list[Stream]:

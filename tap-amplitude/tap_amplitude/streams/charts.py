@@ -99,11 +99,11 @@ class ChartStream(AmplitudeStream):
         """The keys follow from the chart's output (the SDK's catalog may set them)."""
 
     def request_decorator(self, func: RequestFunc) -> RequestFunc:
-        """Each attempt pays 1 from the run's hourly budget first."""
-        budget = self._amplitude_tap.dashboard_budget
+        """Each attempt pays 1 from the run's cost budgets first."""
+        budgets = self._amplitude_tap.dashboard_budgets
 
         def paced(*args: Any, **kwargs: Any) -> requests.Response:
-            pay(budget, 1, self.logger, f"chart {self.name}")
+            pay(budgets, 1, self.logger, f"chart {self.name}")
             return func(*args, **kwargs)
 
         return super().request_decorator(paced)

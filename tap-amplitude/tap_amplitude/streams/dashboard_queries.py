@@ -5,7 +5,7 @@ Each run reads from ``dashboard_lookback_days`` before the bookmarked day to the
 (as active_users does), in requests of at most 90 days and at most 1,000 cost (sessions length
 and composition: one day per request, their answers have no dates). Weekly and monthly queries
 (``i`` 7 or 30) start at the first day of a period so that no period is read in part. Every
-request pays its documented cost from the run's hourly budget first
+request pays its documented cost from the run's budgets first, per hour and per five minutes
 (:mod:`tap_amplitude.query_pacing`).
 """
 
@@ -82,14 +82,14 @@ class DashboardQueryStream(_DashboardStream):
         return urlencode([*days.items(), *self.query.params])
 
     def request_decorator(self, func: RequestFunc) -> RequestFunc:
-        """Each attempt pays the request's cost from the run's hourly budget first."""
-        budget = self._amplitude_tap.dashboard_budget
+        """Each attempt pays the request's cost from the run's cost budgets first."""
+        budgets = self._amplitude_tap.dashboard_budgets
 
         def paced(prepared: requests.PreparedRequest, context: Context | None) -> Any:
             first, last = _request_days(prepared.url or "")
             cost = self.query.cost((last - first).days + 1)
             what = f"{self.name} ({self.query.kind.name}, {first} to {last})"
-            pay(budget, cost, self.logger, what)
+            pay(budgets, cost, self.logger, what)
             return func(prepared, context)
 
         return super().request_decorator(paced)
