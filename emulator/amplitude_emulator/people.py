@@ -195,6 +195,11 @@ class People:
         )
         return pending, meta
 
+    def paying(self) -> frozenset[str]:
+        """The persons with a revenue event (Amplitude's "paying")."""
+        with self._lock:
+            return frozenset(self._paying)
+
     def lookup(self) -> Lookup:
         """What /api/2/deletions/users and the cohort APIs know of the project's users."""
 

@@ -21,6 +21,7 @@ from amplitude_emulator.endpoints import (
     cohorts,
     control,
     dashboard,
+    dashboard_queries,
     export,
     ingest,
     taxonomy,
@@ -188,6 +189,9 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         read = READ_ROUTES.get(path)
         write = WRITE_ROUTES.get(path) if read is None else None
         if read is None and write is None:
+            if dashboard_queries.routes(path):  # endpoints/dashboard_queries.py
+                dashboard_queries.query(self, method, path)
+                return
             download = cohort_download.route(path)
             if download is not None:
                 cohorts.download(self, method, *download)

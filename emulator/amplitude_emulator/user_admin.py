@@ -37,6 +37,7 @@ DELETION_WITHIN_DAYS = 30
 # The only values the server takes for the flag, as strings: its message for anything else.
 FLAG_VALUES = ("True", "False")
 DELETION_MAX_RANGE_DAYS = 183  # "The largest permitted time range is six months."
+DELETION_FREEZE_DAYS = 3  # "until three (3) days before the day the job scheduled run date"
 COHORT_MAX_IDS = 100_000
 INVALID_SAMPLE = 10
 _TRUE = (True, "true", "True", "TRUE", 1, "1")
@@ -58,9 +59,19 @@ class DeletionJob:
     def body(self, today: date) -> dict[str, Any]:
         return {
             "day": self.day.isoformat(),
-            "status": "done" if today >= self.day else "staging",
+            "status": job_status(self.day, today),
             "amplitude_ids": list(self.requests),
         }
+
+
+def job_status(day: date, today: date) -> str:
+    """staging until three days before the job's day, then submitted, done from its day on
+    ("You can revoke requests in the batch until three (3) days before the day the job
+    scheduled run date ... After the three (3) day period, the request's status changes to
+    `submitted` ... After the job completes, its status changes to `done`", User Privacy API)."""
+    if today >= day:
+        return "done"
+    return "submitted" if today >= day - timedelta(days=DELETION_FREEZE_DAYS) else "staging"
 
 
 @dataclass

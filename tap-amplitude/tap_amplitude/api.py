@@ -29,6 +29,17 @@ class ApiPath(StrEnum):
     TAXONOMY_EVENT_PROPERTY = "/api/2/taxonomy/event-property"
     TAXONOMY_USER_PROPERTY = "/api/2/taxonomy/user-property"
     TAXONOMY_GROUP_PROPERTY = "/api/2/taxonomy/group-property"
+    # Declared dashboard queries (tap_amplitude.dashboard_query_kinds) and saved charts.
+    EVENTS_SEGMENTATION = "/api/2/events/segmentation"
+    FUNNELS = "/api/2/funnels"
+    RETENTION = "/api/2/retention"
+    SESSIONS_PER_USER = "/api/2/sessions/peruser"
+    SESSIONS_LENGTH = "/api/2/sessions/length"
+    COMPOSITION = "/api/2/composition"
+    REVENUE_LTV = "/api/2/revenue/ltv"
+    CHART_CSV = "/api/3/chart/{chart_id}/csv"
+    # The User Privacy API's deletion jobs (GET lists them).
+    DELETIONS = "/api/2/deletions/users"
 
 
 COHORT_DOWNLOAD_PATHS = frozenset(

@@ -97,6 +97,10 @@ COHORTS_FIX = (
     "key lacks permission for it."
 )
 TAXONOMY_FIX = "The Taxonomy API needs an Enterprise plan: Amplitude answers 404 to other plans."
+DELETIONS_FIX = (
+    "The key may read this project's data but not its User Privacy API deletion jobs; "
+    "deselect deletion_jobs, or use a key with that permission."
+)
 RULES: tuple[Rule, ...] = (
     Rule(_EXPORT, frozenset({404}), Action.TOLERATE),  # an empty window
     Rule(_EXPORT, frozenset({504}), Action.RETRY, max_attempts=EXPORT_504_ATTEMPTS),
@@ -131,6 +135,13 @@ RULES: tuple[Rule, ...] = (
         "The event type was deleted after it was listed; its properties are skipped.",
     ),
     Rule(TAXONOMY_PATHS, frozenset({404}), Action.TOLERATE, TAXONOMY_FIX),
+    Rule(
+        frozenset({ApiPath.DELETIONS}),
+        frozenset({403}),
+        Action.TOLERATE,
+        DELETIONS_FIX,
+        when=_not_bad_credentials,
+    ),
     Rule(None, frozenset({401, 403}), Action.AUTH),
     Rule(
         None,

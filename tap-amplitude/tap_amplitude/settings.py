@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from singer_sdk import typing as th
 
+from tap_amplitude.dashboard_query_kinds import KINDS, DashboardQuery, QueryError, parse_query
 from tap_amplitude.regions import API_URL_PATTERN, EU_REGION, REGIONS, STANDARD_REGION, base_url
 from tap_amplitude.retry import RetryPolicy
 from tap_amplitude.timestamps import InvalidTimestampError, parse_iso_utc
@@ -27,6 +28,7 @@ __all__ = [
     "DOCUMENTED_EXPORT_LAG_HOURS",
     "MAX_EXPORT_PREFETCH_WINDOWS",
     "REMOVED_SETTINGS",
+    "SavedChart",
     "SettingsError",
     "TapSettings",
     "parse_datetime_setting",
@@ -53,6 +55,28 @@ UNSUPPORTED_SDK_SETTINGS = {
         "is not supported: tap-amplitude does not send ACTIVATE_VERSION messages. Remove it"
     ),
 }
+# Amplitude's Dashboard REST budget: "Rate Limit: Up to 108,000 cost per hour." (per project)
+DASHBOARD_COST_PER_HOUR = 108_000
+QUERY_KINDS = list(KINDS)
+# Names of the streams a user declares (charts, dashboard queries): safe as table names.
+STREAM_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+BUILT_IN_STREAMS = frozenset(
+    {
+        "events",
+        "active_users",
+        "average_session_length",
+        "annotations",
+        "cohorts",
+        "events_list",
+        "cohort_members",
+        "taxonomy_categories",
+        "taxonomy_event_types",
+        "taxonomy_event_properties",
+        "taxonomy_user_properties",
+        "taxonomy_group_properties",
+        "deletion_jobs",
+    }
+)
 # Settings of earlier versions that no longer do anything: ignored with a deprecation warning.
 REMOVED_SETTINGS = {
     "max_concurrent_requests": (
@@ -171,8 +195,9 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
         default=3,
         title="Dashboard Lookback (days)",
         description=(
-            "Days before the bookmarked day that active_users and average_session_length read "
-            "again on each run: late events change recent days' figures."
+            "Days before the bookmarked day that active_users, average_session_length and the "
+            "dashboard_queries streams read again on each run: late events change recent days' "
+            "figures."
         ),
     ),
     th.Property(
@@ -183,6 +208,54 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
         description=(
             "Group the active_users stream by country. Set to false if Amplitude answers "
             "'Invalid user property country'."
+        ),
+    ),
+    th.Property(
+        "charts",
+        th.ArrayType(
+            th.ObjectType(
+                th.Property("name", th.StringType(pattern=STREAM_NAME_PATTERN), required=True),
+                th.Property("chart_id", th.StringType(min_length=1), required=True),
+                additional_properties=False,
+            )
+        ),
+        default=[],
+        title="Saved Charts",
+        description=(
+            "Saved charts to extract, each {name, chart_id}: one stream named `name` per chart "
+            "(letters, digits, _), with the chart's own rows and columns "
+            "(/api/3/chart/:chart_id/csv). chart_id is the id in the chart's URL. See "
+            "docs/dashboard-queries.md."
+        ),
+    ),
+    th.Property(
+        "dashboard_queries",
+        th.ArrayType(
+            th.ObjectType(
+                th.Property("name", th.StringType(pattern=STREAM_NAME_PATTERN), required=True),
+                th.Property("kind", th.StringType, required=True, allowed_values=QUERY_KINDS),
+                th.Property("params", th.ObjectType(), default={}),
+                additional_properties=False,
+            )
+        ),
+        default=[],
+        title="Dashboard Queries",
+        description=(
+            "Dashboard REST queries to extract, each {name, kind, params}: one stream named "
+            "`name`, incremental by day in project_timezone (re-reading dashboard_lookback_days). "
+            f"kind: {', '.join(QUERY_KINDS)}; params: the endpoint's own query parameters "
+            "except start and end. See docs/dashboard-queries.md."
+        ),
+    ),
+    th.Property(
+        "dashboard_cost_per_hour",
+        th.IntegerType(minimum=1, maximum=DASHBOARD_COST_PER_HOUR),
+        default=DASHBOARD_COST_PER_HOUR,
+        title="Dashboard Query Cost per Hour",
+        description=(
+            "The share of the project's Dashboard REST budget (Amplitude: 108,000 cost per "
+            "hour per project) the charts and dashboard queries may spend in any hour; the tap "
+            "waits instead of passing it. Lower it when other jobs query the same project."
         ),
     ),
     th.Property(
@@ -299,6 +372,14 @@ class SettingsError(ValueError):
 
 
 @dataclass(frozen=True)
+class SavedChart:
+    """One item of the setting ``charts``."""
+
+    name: str
+    chart_id: str
+
+
+@dataclass(frozen=True)
 class TapSettings:
     """The settings, converted. Secrets are excluded from repr so they never reach a log.
 
@@ -326,6 +407,9 @@ class TapSettings:
     cohort_member_properties: tuple[str, ...]
     max_cohort_downloads_per_run: int
     cohort_poll_timeout: float
+    charts: tuple[SavedChart, ...]
+    dashboard_queries: tuple[DashboardQuery, ...]
+    dashboard_cost_per_hour: int
 
     @property
     def zone(self) -> ZoneInfo:
@@ -422,7 +506,45 @@ def parse_settings(config: Mapping[str, Any]) -> TapSettings:
         cohort_member_properties=_distinct(setting(config, "cohort_member_properties")) or (),
         max_cohort_downloads_per_run=int(setting(config, "max_cohort_downloads_per_run")),
         cohort_poll_timeout=float(setting(config, "cohort_poll_timeout")),
+        **_declared_streams(config),
     )
+
+
+def _declared_streams(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The charts and dashboard queries, checked: names unique and not a built-in stream's,
+    every query's parameters valid (before any request)."""
+    charts = tuple(
+        SavedChart(str(item["name"]), str(item["chart_id"]).strip())
+        for item in setting(config, "charts")
+    )
+    queries = []
+    for item in setting(config, "dashboard_queries"):
+        try:
+            queries.append(parse_query(item))
+        except QueryError as exc:
+            raise SettingsError("dashboard_queries", str(exc)) from None
+    budget = int(setting(config, "dashboard_cost_per_hour"))
+    seen: set[str] = set()
+    for name, where in [
+        *((c.name, "charts") for c in charts),
+        *((q.name, "dashboard_queries") for q in queries),
+    ]:
+        if name in BUILT_IN_STREAMS or name in seen:
+            taken = "a built-in stream's" if name in BUILT_IN_STREAMS else "another stream's"
+            raise SettingsError(where, f"the name {name!r} is {taken} name; choose another")
+        seen.add(name)
+    for query in queries:
+        if query.cost_per_day > budget:
+            raise SettingsError(
+                "dashboard_cost_per_hour",
+                f"one day of the query {query.name!r} costs {query.cost_per_day}, more than "
+                f"{budget} per hour; raise it or simplify the query",
+            )
+    return {
+        "charts": charts,
+        "dashboard_queries": tuple(queries),
+        "dashboard_cost_per_hour": budget,
+    }
 
 
 def _distinct(values: Any) -> tuple[str, ...] | None:

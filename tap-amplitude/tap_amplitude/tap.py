@@ -41,10 +41,13 @@ from singer_sdk.helpers.capabilities import PluginCapabilities, TapCapabilities
 from singer_sdk.tap_base import CliTestOptionValue
 from typing_extensions import override
 
+from tap_amplitude import clock
 from tap_amplitude.cohort_limits import CohortRequestPacer
+from tap_amplitude.dashboard_query_kinds import MAX_COST_PER_REQUEST
 from tap_amplitude.errors import AmplitudeError
 from tap_amplitude.fast_path import BufferedMsgSpecWriter
 from tap_amplitude.pacing import TAXONOMY_COST_PER_HOUR, CostBudget
+from tap_amplitude.query_pacing import FIVE_MINUTES, HOUR, Window
 from tap_amplitude.settings import (
     CONFIG_SCHEMA,
     REMOVED_SETTINGS,
@@ -52,7 +55,7 @@ from tap_amplitude.settings import (
     TapSettings,
     parse_settings,
 )
-from tap_amplitude.streams import STREAM_TYPES
+from tap_amplitude.streams import STREAM_TYPES, ChartStream, DashboardQueryStream
 
 
 class TapAmplitude(Tap):
@@ -114,10 +117,44 @@ class TapAmplitude(Tap):
         """The pace of Get-one-cohort requests (60 per 10 minutes, 4 at once) for the run."""
         return CohortRequestPacer()
 
+    @cached_property
+    def dashboard_budgets(self) -> tuple[Window, Window]:
+        """The Dashboard REST API's cost limits, shared by the charts and dashboard queries of a
+        run: ``dashboard_cost_per_hour`` per hour, and 1,000 within five minutes."""
+        per_hour = self.settings.dashboard_cost_per_hour
+
+        # Looked up at each call, not bound here: the tests' frozen clock replaces them.
+        def now() -> float:
+            return clock.monotonic()
+
+        def wait(seconds: float) -> None:
+            clock.sleep(seconds)
+
+        return (
+            Window.of(
+                per_hour,
+                HOUR,
+                f"{per_hour} cost per hour (setting dashboard_cost_per_hour)",
+                now,
+                wait,
+            ),
+            Window.of(
+                MAX_COST_PER_REQUEST,
+                FIVE_MINUTES,
+                f"{MAX_COST_PER_REQUEST} cost within five minutes",
+                now,
+                wait,
+            ),
+        )
+
     @override
     def discover_streams(self) -> list[Stream]:
-        """The twelve streams (the catalog is static)."""
-        return [stream_type(self) for stream_type in STREAM_TYPES]
+        """The thirteen built-in streams, then one per configured chart and dashboard query."""
+        streams: list[Stream] = [stream_type(self) for stream_type in STREAM_TYPES]
+        settings = self.settings
+        streams += [ChartStream(self, chart) for chart in settings.charts]
+        streams += [DashboardQueryStream(self, query) for query in settings.dashboard_queries]
+        return streams
 
     @classmethod
     @override

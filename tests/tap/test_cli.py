@@ -40,7 +40,7 @@ def test_about_lists_settings_with_secrets_marked() -> None:
     assert {"catalog", "state", "discover", "about", "stream-maps"} <= set(about["capabilities"])
 
 
-def test_discover_lists_twelve_streams_with_keys(tmp_path: Path, cli_config: dict) -> None:
+def test_discover_lists_thirteen_streams_with_keys(tmp_path: Path, cli_config: dict) -> None:
     catalog = json.loads(_cli(tmp_path, "--discover", config=cli_config).stdout)
     streams = {s["tap_stream_id"]: s for s in catalog["streams"]}
     assert set(streams) == {
@@ -56,6 +56,7 @@ def test_discover_lists_twelve_streams_with_keys(tmp_path: Path, cli_config: dic
         "taxonomy_event_properties",
         "taxonomy_user_properties",
         "taxonomy_group_properties",
+        "deletion_jobs",
     }
     assert streams["events"]["key_properties"] == ["uuid"]
     assert streams["events"]["replication_key"] == "server_upload_time"
@@ -71,6 +72,7 @@ def test_discover_lists_twelve_streams_with_keys(tmp_path: Path, cli_config: dic
         "group_property",
     ]
     assert streams["taxonomy_user_properties"]["key_properties"] == ["user_property"]
+    assert streams["deletion_jobs"]["key_properties"] == ["day", "amplitude_id"]
     assert streams["taxonomy_event_types"]["key_properties"] == ["event_type"]
     for stream in catalog["streams"]:
         for name, prop in stream["schema"]["properties"].items():

@@ -1,7 +1,10 @@
 """The tap's streams."""
 
+from tap_amplitude.streams.charts import ChartStream
 from tap_amplitude.streams.cohort_members import CohortMembersStream
 from tap_amplitude.streams.dashboard import ActiveUsersStream, AverageSessionLengthStream
+from tap_amplitude.streams.dashboard_queries import DashboardQueryStream
+from tap_amplitude.streams.deletion_jobs import DeletionJobsStream
 from tap_amplitude.streams.events import EventsStream
 from tap_amplitude.streams.project import AnnotationsStream, CohortsStream, EventsListStream
 from tap_amplitude.streams.taxonomy import (
@@ -25,6 +28,7 @@ STREAM_TYPES = (
     TaxonomyEventPropertiesStream,
     TaxonomyUserPropertiesStream,
     TaxonomyGroupPropertiesStream,
+    DeletionJobsStream,
 )
 
 __all__ = [
@@ -32,8 +36,11 @@ __all__ = [
     "ActiveUsersStream",
     "AnnotationsStream",
     "AverageSessionLengthStream",
+    "ChartStream",
     "CohortMembersStream",
     "CohortsStream",
+    "DashboardQueryStream",
+    "DeletionJobsStream",
     "EventsListStream",
     "EventsStream",
     "TaxonomyCategoriesStream",

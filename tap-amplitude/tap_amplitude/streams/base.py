@@ -86,8 +86,10 @@ class AmplitudeStream(RESTStream[Any]):
     #: Declarative streams: the key of the body's list of records.
     records_key: ClassVar[str] = "data"
 
-    def __init__(self, tap: TapAmplitude) -> None:
-        super().__init__(tap, schema=json.loads(json.dumps(load_schema(self.name))))
+    def __init__(self, tap: TapAmplitude, schema: dict[str, Any] | None = None) -> None:
+        """``schema``: for streams the user declares (charts, dashboard queries), whose schema
+        is not a file named after the stream."""
+        super().__init__(tap, schema=schema or json.loads(json.dumps(load_schema(self.name))))
         self._amplitude_tap = tap
 
     @property

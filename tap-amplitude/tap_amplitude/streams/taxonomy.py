@@ -112,8 +112,8 @@ class _TaxonomyStream(AmplitudeStream):
     @override
     def prepare_request_payload(
         self,
-        context: Context | None,  # noqa: ARG002
-        next_page_token: Any,  # noqa: ARG002
+        context: Context | None,
+        next_page_token: Any,
     ) -> dict[str, Any] | None:
         """``event_type``/``group_type`` as a form body of the GET, as the docs send them."""
         form = {k: v for k, v in self._params.items() if k in BODY_PARAMETERS}
