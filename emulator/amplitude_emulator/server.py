@@ -14,9 +14,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 from amplitude_emulator import cohort_download, responses
-from amplitude_emulator.dashboard import (
-    DashboardError,
-)
+from amplitude_emulator.dashboard import DashboardError
 from amplitude_emulator.endpoints import (
     cohorts,
     control,

@@ -11,7 +11,7 @@ http_request_duration, batch_processing_time, tagged by stream and endpoint) agr
 from __future__ import annotations
 
 import typing as t
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -225,19 +225,10 @@ FAULTS: dict[str, Fault] = {
 MATRIX = [(f, e) for f, fault in FAULTS.items() for e in fault.endpoints]
 
 
-@pytest.fixture(scope="module")
-def emu() -> Iterator[Emulator]:
-    emulator = Emulator()
-    emulator.add_project("key-std", "secret-std", region="standard", project_id=187520)
-    emulator.add_project("key-eu", "secret-eu", region="eu", project_id=287520)
-    emulator.start()
-    yield emulator
-    emulator.stop()
-
-
-@pytest.fixture(autouse=True)
-def _clean(emu: Emulator) -> None:
-    emu.reset(data=True)
+@pytest.fixture
+def emu(clean_emulator: Emulator) -> Emulator:
+    """The module's empty emulator (tests/conftest.py), nothing stored, no fault set."""
+    return clean_emulator
 
 
 def _config(emu: Emulator, load: Load, **extra: t.Any) -> dict[str, t.Any]:
