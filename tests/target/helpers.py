@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import typing as t
@@ -75,9 +76,13 @@ def read_rejected(path: Path) -> list[dict[str, t.Any]]:
 
 
 def run_target(
-    tmp_path: Path, config: dict[str, t.Any], lines: t.Iterable[str], timeout: float = 120
+    tmp_path: Path,
+    config: dict[str, t.Any],
+    lines: t.Iterable[str],
+    timeout: float = 120,
+    env: dict[str, str] | None = None,
 ) -> Run:
-    """Run the target CLI on these lines."""
+    """Run the target CLI on these lines (``env``: variables added to the environment)."""
     cfg = write_config(tmp_path, config)
     proc = subprocess.run(
         [TARGET, "--config", str(cfg)],
@@ -86,6 +91,7 @@ def run_target(
         text=True,
         timeout=timeout,
         check=False,
+        env={**os.environ, **env} if env else None,
     )
     rejected_path = Path(json.loads(cfg.read_text())["rejected_records_path"])
     return Run(proc.returncode, proc.stdout, proc.stderr, read_rejected(rejected_path))

@@ -124,8 +124,14 @@ def test_frequent_states_follow_the_batches_without_cutting_them_short(
         )
         if n % 100 == 99:
             lines.append(state({"next": n + 1}))
+    # Devices go to the 4 lanes by Python's str hash, which PYTHONHASHSEED varies per process:
+    # with some seeds one lane holds half the devices of another and its requests are small by
+    # arithmetic, not by a cut. One fixed seed keeps the lane shares, and so the bounds, fixed.
     run = run_target(
-        tmp_path, {"api_key": "key-std", "api_url": emulator.base_url, **FAST_RETRIES}, lines
+        tmp_path,
+        {"api_key": "key-std", "api_url": emulator.base_url, **FAST_RETRIES},
+        lines,
+        env={"PYTHONHASHSEED": "0"},
     )
     assert run.returncode == 0, run.stderr
     nexts = [s["next"] for s in run.states]
