@@ -254,6 +254,11 @@ class Project:
             lines, metas = [k[0] for k in kept], [k[1] for k in kept]
         return lines, metas
 
+    def merges(self) -> list[tuple[int, int, int]]:
+        """Merges of two amplitude_ids so far: (amplitude_id, merged_amplitude_id, ms)."""
+        with self._lock:
+            return list(self._identities.merges)
+
     def apply_due_deletions(self) -> None:
         """Deletion jobs whose day has come (emulator clock): their users' events are gone."""
         today = ms_to_datetime(self._clock_ms()).date()
@@ -443,7 +448,7 @@ class Project:
                 user_id, device_id = item.get("user_id"), item.get("device_id")
                 if user_id is not None and device_id is not None:
                     self._identities.resolve(
-                        user_id, device_id
+                        user_id, device_id, self._clock_ms()
                     )  # "set the User ID for a Device ID"
                 profile = self.profile_for(user_id, device_id)
                 operations = normalise_operations(item.get("user_properties"), USER_OPERATIONS)
@@ -523,7 +528,7 @@ class Project:
         """
         user_id, device_id = event.get("user_id"), event.get("device_id")
         exported_device = device_id if device_id is not None else assigned_device_id(str(user_id))
-        amplitude_id = self._identities.resolve(user_id, exported_device)
+        amplitude_id = self._identities.resolve(user_id, exported_device, now)
         person = self._identities.person(user_id, exported_device)
         global_user = self.admin.usermap.get(str(user_id)) if user_id is not None else None
         if global_user is not None:

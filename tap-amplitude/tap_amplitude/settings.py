@@ -19,6 +19,12 @@ from singer_sdk import typing as th
 
 from tap_amplitude.regions import API_URL_PATTERN, EU_REGION, REGIONS, STANDARD_REGION, base_url
 from tap_amplitude.retry import RetryPolicy
+from tap_amplitude.storage.location import StorageLocation
+from tap_amplitude.storage.settings import (
+    STORAGE_PROPERTIES,
+    StorageSettings,
+    parse_storage_settings,
+)
 from tap_amplitude.timestamps import InvalidTimestampError, parse_iso_utc
 
 __all__ = [
@@ -155,6 +161,7 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
             "targets get those events twice (set 0 there and raise export_lag_hours instead)."
         ),
     ),
+    *STORAGE_PROPERTIES,
     th.Property(
         "project_timezone",
         th.StringType(min_length=1),
@@ -326,6 +333,13 @@ class TapSettings:
     cohort_member_properties: tuple[str, ...]
     max_cohort_downloads_per_run: int
     cohort_poll_timeout: float
+    #: export_source and, for ``storage``, where and how to read (tap_amplitude.storage.settings)
+    storage: StorageSettings
+
+    @property
+    def export_storage(self) -> StorageLocation | None:
+        """The parsed ``export_storage_url`` (None with ``export_source: api``)."""
+        return self.storage.location
 
     @property
     def zone(self) -> ZoneInfo:
@@ -422,6 +436,7 @@ def parse_settings(config: Mapping[str, Any]) -> TapSettings:
         cohort_member_properties=_distinct(setting(config, "cohort_member_properties")) or (),
         max_cohort_downloads_per_run=int(setting(config, "max_cohort_downloads_per_run")),
         cohort_poll_timeout=float(setting(config, "cohort_poll_timeout")),
+        storage=parse_storage_settings(config),
     )
 
 

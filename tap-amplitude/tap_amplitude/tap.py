@@ -23,6 +23,7 @@ from tap_amplitude.settings import (
     TapSettings,
     parse_settings,
 )
+from tap_amplitude.storage.source import ExportStorage
 from tap_amplitude.streams import STREAM_TYPES
 
 
@@ -80,8 +81,13 @@ class TapAmplitude(Tap):
         """The Taxonomy API's hourly cost budget, shared by the taxonomy streams of a run."""
         return CostBudget(TAXONOMY_COST_PER_HOUR)
 
+    @cached_property
+    def export_storage(self) -> ExportStorage:
+        """The S3/GCS export (``export_source: storage``), listed once per run."""
+        return ExportStorage(self.settings, self.logger)
+
     def discover_streams(self) -> list[Stream]:
-        """The twelve streams (the catalog is static)."""
+        """The streams (the catalog is static)."""
         return [stream_type(self) for stream_type in STREAM_TYPES]
 
     @classmethod

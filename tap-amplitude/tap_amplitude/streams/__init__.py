@@ -3,6 +3,7 @@
 from tap_amplitude.streams.cohort_members import CohortMembersStream
 from tap_amplitude.streams.dashboard import ActiveUsersStream, AverageSessionLengthStream
 from tap_amplitude.streams.events import EventsStream
+from tap_amplitude.streams.merged_ids import MergedIdsStream
 from tap_amplitude.streams.project import AnnotationsStream, CohortsStream, EventsListStream
 from tap_amplitude.streams.taxonomy import (
     TaxonomyCategoriesStream,
@@ -14,6 +15,7 @@ from tap_amplitude.streams.taxonomy import (
 
 STREAM_TYPES = (
     EventsStream,
+    MergedIdsStream,
     ActiveUsersStream,
     AverageSessionLengthStream,
     AnnotationsStream,
@@ -36,6 +38,7 @@ __all__ = [
     "CohortsStream",
     "EventsListStream",
     "EventsStream",
+    "MergedIdsStream",
     "TaxonomyCategoriesStream",
     "TaxonomyEventPropertiesStream",
     "TaxonomyEventTypesStream",
