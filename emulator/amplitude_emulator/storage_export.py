@@ -217,6 +217,7 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed, events=args.events, start=args.start, hours=args.hours, users=args.users
         )
     )
+    project.warm()  # every hour's files built in worker processes first
     summary = write_storage_export(
         project, args.url, org_id=args.org_id, complete_labels=args.complete_labels
     )

@@ -29,7 +29,7 @@ __all__ = ["ExportObject", "FileKind", "classify"]
 _HOUR = r"(?P<date>\d{4}-\d{2}-\d{2})_(?P<hour>\d{1,2})"
 _EVENTS = re.compile(rf"^(?P<id>\d+)_{_HOUR}#(?P<partition>\d+)\.json\.gz$")
 _MERGED = re.compile(rf"^(?P<id>-?\d+)_{_HOUR}\.json\.gz$")
-_COMPLETE = re.compile(rf"^(?P<id>-?\d+)_{_HOUR}\b.*complete", re.IGNORECASE)
+_COMPLETE = re.compile(rf"^(?P<id>-?\d+)_{_HOUR}(?!\d).*complete", re.IGNORECASE)
 
 
 class FileKind(enum.Enum):
