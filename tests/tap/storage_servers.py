@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from gcp_storage_emulator.server import create_server
+from moto.server import ThreadedMotoServer
 
 
 @dataclass(frozen=True)
@@ -27,8 +29,6 @@ class Store:
 
 @pytest.fixture(scope="module")
 def s3_server() -> Iterator[Store]:
-    from moto.server import ThreadedMotoServer
-
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -49,8 +49,6 @@ def s3_server() -> Iterator[Store]:
 
 @pytest.fixture(scope="module")
 def gcs_server() -> Iterator[Store]:
-    from gcp_storage_emulator.server import create_server
-
     server = create_server("127.0.0.1", 0, in_memory=True)
     server.start()
     # gcp-storage-emulator has no public getter of the port it bound (port 0 = a free one).

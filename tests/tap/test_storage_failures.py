@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from amplitude_emulator.storage_export import event_file_key, write_storage_export
 from amplitude_emulator.timefmt import MS_PER_HOUR
+from tap_amplitude.settings import CONFIG_SCHEMA
 
-from tests.tap.helpers import KEY, base_config, make_emulator, run_tap
+from tests.tap.helpers import KEY, make_emulator, run_tap
 from tests.tap.storage_servers import Store, gcs_server, s3_server, store
 from tests.tap.test_storage_export import _fs, _key_path, storage_config
 
@@ -69,10 +70,12 @@ def test_a_truncated_file_names_it_and_the_bookmark_stops_before_its_hour(
     assert run.returncode == 1
     assert f"s3://{key}" in run.stderr
     assert "cannot be decompressed" in run.stderr
-    assert "hour 2026-01-01T05:00Z" in run.stderr and "did not move" in run.stderr
+    assert "hour 2026-01-01T05:00Z" in run.stderr
+    assert "did not move" in run.stderr
     assert run.bookmark() == "2026-01-01T05:00:00.000000Z"
     hours = {r["server_upload_time"][:13] for r in run.records("events")}
-    assert "2026-01-01T04" in hours and "2026-01-01T06" not in hours
+    assert "2026-01-01T04" in hours
+    assert "2026-01-01T06" not in hours
     # Amplitude's backfill writes the hour again: the next run reads it from there.
     fs.pipe_file(key, whole)
     again = run_tap(tmp_path, storage_config(emu, url), streams={"events"}, state=run.states[-1])
@@ -138,8 +141,6 @@ def base_config_like() -> dict[str, Any]:
 
 def test_the_settings_table_is_json_serialisable() -> None:
     # The settings schema (with the storage settings) is the one --about prints.
-    from tap_amplitude.settings import CONFIG_SCHEMA
-
     names = set(CONFIG_SCHEMA["properties"])
     assert {"export_source", "export_storage_url", "gcs_service_account_json"} <= names
     json.dumps(CONFIG_SCHEMA)

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import importlib.util
+import json
+import os
+from pathlib import Path
 
 import pytest
+from fsspec.implementations.local import LocalFileSystem
+from tap_amplitude.errors import CorruptExportError
 from tap_amplitude.settings import SettingsError, parse_settings
 from tap_amplitude.storage import FileKind, build_listing, classify, parse_storage_url
 from tap_amplitude.storage.listing import ProjectChoiceError
+from tap_amplitude.storage.spool import IN_PROCESS_BELOW, download_archive
 from tap_amplitude.streams.events_storage import hours_to_read, read_items
+from tap_amplitude.windows import Window
 
 H17 = dt.datetime(2020, 1, 25, 17, tzinfo=dt.UTC)
 
@@ -56,7 +64,9 @@ def test_other_names_are_not_export_files(name: str) -> None:
 def test_hours_without_leading_zero_and_with_one_are_the_same_hour() -> None:
     a = classify("1_2020-01-25_7#1.json.gz", 1)
     b = classify("1_2020-01-25_07#1.json.gz", 1)
-    assert a is not None and b is not None and a.hour == b.hour
+    assert a is not None
+    assert b is not None
+    assert a.hour == b.hour
 
 
 def test_listing_orders_partitions_and_finds_the_frontier() -> None:
@@ -87,7 +97,7 @@ def test_several_projects_need_export_storage_project_id() -> None:
     objects = [("a/1_2020-01-25_17#1.json.gz", 1), ("a/2_2020-01-25_17#1.json.gz", 1)]
     with pytest.raises(ProjectChoiceError, match="set export_storage_project_id"):
         build_listing(objects, None)
-    assert list(build_listing(objects, "2").events[H17])[0].owner_id == "2"
+    assert build_listing(objects, "2").events[H17][0].owner_id == "2"
     with pytest.raises(ProjectChoiceError, match="no event files of project 3"):
         build_listing(objects, "3")
 
@@ -137,3 +147,50 @@ def test_a_missing_extra_names_the_pip_command(monkeypatch: pytest.MonkeyPatch) 
     assert "export_storage_url" in str(raised.value)
     # The Export API source needs neither extra.
     assert not parse_settings({**config, "export_source": "api"}).storage.from_storage
+
+
+def _gz_file(tmp_path: Path, lines: int) -> Path:
+    """An export file over IN_PROCESS_BELOW (random text compresses badly)."""
+    directory = tmp_path / "187520"
+    directory.mkdir(exist_ok=True)
+    body = b"".join(
+        json.dumps({"uuid": str(i), "pad": os.urandom(64).hex()}).encode() + b"\n"
+        for i in range(lines)
+    )
+    path = directory / "187520_2026-01-01_5#1.json.gz"
+    path.write_bytes(gzip.compress(body, compresslevel=1))
+    return path
+
+
+def test_a_large_file_is_read_by_the_worker_started_at_download(tmp_path: Path) -> None:
+    path = _gz_file(tmp_path, 20_000)
+    assert path.stat().st_size > IN_PROCESS_BELOW
+    item = classify(str(path), path.stat().st_size)
+    assert item is not None
+    window = Window(item.hour, item.hour + dt.timedelta(hours=1))
+    location = parse_storage_url(f"file://{tmp_path}")
+    with download_archive(LocalFileSystem(), location, item, window) as archive:
+        assert archive._worker is not None  # started by the download, before blocks()
+        lines = b"".join(archive.blocks()).splitlines()
+    assert [json.loads(line)["uuid"] for line in lines] == [str(i) for i in range(20_000)]
+    # Closed unread: its worker is stopped, nothing left running.
+    unread = download_archive(LocalFileSystem(), location, item, window)
+    worker = unread._worker
+    assert worker is not None
+    unread.close()
+    assert worker.returncode is not None
+
+
+def test_a_truncated_large_file_fails_naming_it(tmp_path: Path) -> None:
+    path = _gz_file(tmp_path, 20_000)
+    path.write_bytes(path.read_bytes()[:-5000])
+    item = classify(str(path), path.stat().st_size)
+    assert item is not None
+    window = Window(item.hour, item.hour + dt.timedelta(hours=1))
+    location = parse_storage_url(f"file://{tmp_path}")
+    with (
+        download_archive(LocalFileSystem(), location, item, window) as archive,
+        pytest.raises(CorruptExportError, match=rf"file://{path}.*cannot be decompressed"),
+    ):
+        for _ in archive.blocks():
+            pass
