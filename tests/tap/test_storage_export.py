@@ -61,6 +61,13 @@ def test_storage_gives_the_records_of_the_export_api_and_a_second_run_reads_noth
         assert first.returncode == 0, first.stderr[-2000:]
         assert len(record_lines(api)) == 3000
         assert record_lines(first) == record_lines(api)
+        # One file at a time (no read-ahead threads): the same lines.
+        serial = run_tap(
+            tmp_path,
+            storage_config(emu, url, export_storage_prefetch_files=0),
+            streams={"events"},
+        )
+        assert record_lines(serial) == record_lines(api)
         assert first.bookmark() == api.bookmark() == "2026-01-02T00:00:00.000000Z"
         # Per-hour bookmarks: one STATE per hour read.
         assert len({s["bookmarks"]["events"]["replication_key_value"] for s in first.states}) == 24
