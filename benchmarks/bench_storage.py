@@ -8,10 +8,11 @@ storage) against the Export API path, on the same generated events, with each ta
 Contenders, each a `tap-amplitude` run of the events stream with output to /dev/null:
 - ``api``: the Export API path against the emulator (``python -m amplitude_emulator serve``, its
   export cached by a warm-up download), one window of all hours (as bench_tap);
-- ``storage-s3``: the same events written by ``python -m amplitude_emulator export-storage`` into
-  a bucket of moto's S3 server (``moto[server]``, in this process, on loopback), one file per hour;
-- ``storage-file``: the same files copied to a local directory (``file://``): the reader without
-  a server, to show whether the S3 server is a bottleneck.
+- ``storage-s3``: the same events written by ``python -m amplitude_emulator export-storage`` (one
+  file per hour) and uploaded into a bucket of moto's S3 server (``moto[server]``, in this
+  process, on loopback);
+- ``storage-file``: the same files in a local directory (``file://``): the reader without a
+  server, to show whether the S3 server is a bottleneck.
 
 An untimed pass counts each contender's RECORD messages (they must agree); then the contenders run
 alternately (api, s3, file, api, ...) so drifting load on a shared machine hits all alike, and
@@ -59,7 +60,7 @@ S3_ENV = {
 
 def write_export(url: str, events: int, window: ExportWindow, workdir: Path) -> None:
     """The emulator's generated project (same seed and spec as `serve`) written to ``url``."""
-    log = workdir / f"export-storage-{url.split(':')[0]}.log"
+    log = workdir / f"export-storage-{url.split(':', 1)[0]}.log"
     with log.open("wb") as out:
         done = subprocess.run(
             [PYTHON, "-m", "amplitude_emulator", "export-storage", "--url", url,
@@ -69,6 +70,18 @@ def write_export(url: str, events: int, window: ExportWindow, workdir: Path) -> 
     if done.returncode != 0:
         raise RuntimeError(f"export-storage failed:\n{log.read_text()[-2000:]}")
     print(f"  wrote {url}: {log.read_text().strip().splitlines()[-1]}", flush=True)
+
+
+def upload(local: Path, destination: str) -> None:
+    """Copy the written export into the S3 server (the same files, generated once)."""
+    from s3fs import S3FileSystem  # noqa: PLC0415 - the tap's s3 extra, in the dev environment
+
+    fs = S3FileSystem(skip_instance_cache=True)
+    fs.mkdir(destination.split("/", 1)[0])
+    files = sorted(path for path in local.rglob("*") if path.is_file())
+    for path in files:
+        fs.put_file(str(path), f"{destination}/{path.relative_to(local)}")
+    print(f"  uploaded {len(files)} files to s3://{destination}", flush=True)
 
 
 def bench(events: int, rounds: int, window: ExportWindow, workdir: Path, prefetch: int) -> None:
@@ -88,9 +101,9 @@ def bench(events: int, rounds: int, window: ExportWindow, workdir: Path, prefetc
                 "export_source": "storage",
                 "export_storage_prefetch_files": prefetch,
             }
-            write_export("s3://bench-export/amplitude", events, window, workdir)
             local = workdir / "local-export"
             write_export(f"file://{local}", events, window, workdir)
+            upload(local, "bench-export/amplitude")
             configs = {
                 "api": api_config,
                 "storage-s3": write_json(
