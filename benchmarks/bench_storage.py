@@ -9,7 +9,7 @@ Contenders, each a `tap-amplitude` run of the events stream with output to /dev/
 - ``api``: the Export API path against the emulator (``python -m amplitude_emulator serve``, its
   export cached by a warm-up download), one window of all hours (as bench_tap);
 - ``storage-s3``: the same events written by ``python -m amplitude_emulator export-storage`` (one
-  file per hour) and uploaded into a bucket of moto's S3 server (``moto[server]``, in this
+  file per hour) and uploaded into a bucket of moto's S3 server (``moto[server]``, its own
   process, on loopback);
 - ``storage-file``: the same files in a local directory (``file://``): the reader without a
   server, to show whether the S3 server is a bottleneck.
@@ -27,8 +27,12 @@ import argparse
 import functools
 import json
 import os
+import socket
 import subprocess
+import time
 from pathlib import Path
+
+import requests
 
 from benchmarks.common import (
     PYTHON,
@@ -72,6 +76,28 @@ def write_export(url: str, events: int, window: ExportWindow, workdir: Path) -> 
     print(f"  wrote {url}: {log.read_text().strip().splitlines()[-1]}", flush=True)
 
 
+def start_s3_server(workdir: Path) -> subprocess.Popen[bytes]:
+    """moto's S3 server in a process of its own (its objects in its memory, not in this
+    process: a child's peak RSS from ``os.wait4`` starts at its parent's size at fork)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = (workdir / "moto.log").open("wb")
+    server = subprocess.Popen(
+        [PYTHON, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        try:
+            requests.get(url, timeout=1)
+            break
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    os.environ.update(S3_ENV, AWS_ENDPOINT_URL=url)
+    return server
+
+
 def upload(local: Path, destination: str) -> None:
     """Copy the written export into the S3 server (the same files, generated once)."""
     from s3fs import S3FileSystem  # noqa: PLC0415 - the tap's s3 extra, in the dev environment
@@ -85,13 +111,8 @@ def upload(local: Path, destination: str) -> None:
 
 
 def bench(events: int, rounds: int, window: ExportWindow, workdir: Path, prefetch: int) -> None:
-    from moto.server import ThreadedMotoServer  # noqa: PLC0415 - a dev dependency
-
     print(f"\n== {events:,} events ({window.hours} hours from {window.start_hour}) ==", flush=True)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    os.environ.update(S3_ENV, AWS_ENDPOINT_URL=f"http://{host}:{port}")
+    server = start_s3_server(workdir)
     try:
         with running_emulator(events, workdir, window=window) as emulator:
             api_config = write_tap_config(workdir, emulator, window)
@@ -141,7 +162,8 @@ def bench(events: int, rounds: int, window: ExportWindow, workdir: Path, prefetc
                 [(name, functools.partial(measure, name)) for name in commands], rounds
             )
     finally:
-        server.stop()
+        server.terminate()
+        server.wait()
     api = series["api"]
     print(f"\n== storage vs Export API, {events:,} events (medians of {rounds} rounds) ==")
     rows = []
