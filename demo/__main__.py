@@ -1,7 +1,7 @@
 """The one-command demo (`make demo`): both plugins, through Meltano, on the local emulator.
 
 1. starts the Amplitude emulator with a realistic generated project (two days of events);
-2. `meltano run tap-amplitude target-jsonl`: all thirteen built-in streams into JSON-lines files;
+2. `meltano run tap-amplitude target-jsonl`: the built-in streams into JSON-lines files;
 3. shows the state Meltano saved, runs the same command again: the second run is incremental;
 4. starts PostgreSQL with a small warehouse model (users, accounts, orders) and runs
    `meltano run tap-postgres target-amplitude`: profiles, groups and events into Amplitude;

@@ -1,4 +1,5 @@
-"""Command line: ``python -m amplitude_emulator serve ...`` (see README.md)."""
+"""Command line: ``python -m amplitude_emulator serve ...`` and ``export-storage ...`` (see
+README.md)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from amplitude_emulator import storage_export
 from amplitude_emulator.emulator import Emulator
 from amplitude_emulator.generator import GeneratorSpec
 
@@ -66,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--no-record-bodies", action="store_true", help="keep request bodies out of the log"
     )
+    storage_export.add_parser(commands)
     return parser
 
 
@@ -145,6 +148,8 @@ def serve(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "export-storage":
+        return storage_export.run(args)
     return serve(args)
 
 

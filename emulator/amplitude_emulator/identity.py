@@ -34,14 +34,18 @@ class Identities:
         self._ids: dict[str, int] = {}  # "u:<user_id>" / "d:<device_id>" -> amplitude_id
         self._device_user: dict[str, str] = {}  # device_id -> the user_id it was last seen with
         self.merged: dict[str, str] = {}  # anonymous device_id -> the user_id it merged into
+        # (amplitude_id, merged_amplitude_id, time in ms): an anonymous device's own id merged
+        # into a user's existing one (the S3/GCS export's merged-id files, storage_export.py).
+        self.merges: list[tuple[int, int, int]] = []
         self._count = 0
 
     def _new(self) -> int:
         self._count += 1
         return FIRST_INGESTED_AMPLITUDE_ID + self._count - 1
 
-    def resolve(self, user_id: str | None, device_id: str | None) -> int:
-        """The amplitude_id of an event (or identify) with these ids; records the tie."""
+    def resolve(self, user_id: str | None, device_id: str | None, now_ms: int = 0) -> int:
+        """The amplitude_id of an event (or identify) with these ids; records the tie (and,
+        at ``now_ms``, a merge of two amplitude_ids)."""
         if user_id is None:
             assert device_id is not None
             key = f"d:{device_id}"
@@ -62,6 +66,8 @@ class Identities:
                 self._ids[user_key] = amplitude_id
             if anonymous and device_amplitude_id is not None:
                 self.merged[device_id] = user_id
+                if device_amplitude_id != amplitude_id:
+                    self.merges.append((amplitude_id, device_amplitude_id, now_ms))
             self._ids[device_key] = amplitude_id
             self._device_user[device_id] = user_id
         elif amplitude_id is None:
@@ -96,4 +102,5 @@ class Identities:
         self._ids.clear()
         self._device_user.clear()
         self.merged.clear()
+        self.merges.clear()
         self._count = 0

@@ -66,13 +66,15 @@ class People:
         profile.clear()
         profile.update(updated)
 
-    def identify(self, identifications: list[dict[str, Any]]) -> None:
+    def identify(self, identifications: list[dict[str, Any]], now_ms: int = 0) -> None:
         """Apply validated /identify objects to the stored profiles."""
         with self._lock:
             for item in identifications:
                 user_id, device_id = item.get("user_id"), item.get("device_id")
                 if user_id is not None and device_id is not None:
-                    self.identities.resolve(user_id, device_id)  # "set the User ID for a Device ID"
+                    self.identities.resolve(
+                        user_id, device_id, now_ms
+                    )  # "set the User ID for a Device ID"
                 profile = self.profile_for(user_id, device_id)
                 operations = normalise_operations(item.get("user_properties"), USER_OPERATIONS)
                 self.update(profile, operations)
@@ -118,7 +120,7 @@ class People:
         """
         user_id, device_id = event.get("user_id"), event.get("device_id")
         exported_device = device_id if device_id is not None else assigned_device_id(str(user_id))
-        amplitude_id = self.identities.resolve(user_id, exported_device)
+        amplitude_id = self.identities.resolve(user_id, exported_device, now)
         person = self.identities.person(user_id, exported_device)
         global_user = usermap.get(str(user_id)) if user_id is not None else None
         if global_user is not None:

@@ -154,6 +154,11 @@ class Project:
     def hours_with_data(self, start_hour: int, end_hour: int) -> list[int]:
         return self.events.hours_with_data(start_hour, end_hour)
 
+    def merges(self) -> list[tuple[int, int, int]]:
+        """Merges of two amplitude_ids so far: (amplitude_id, merged_amplitude_id, ms)."""
+        with self._lock:
+            return list(self.people.identities.merges)
+
     def hour_blobs(self, hour: int) -> list[HourBlob]:
         """The cached gzip partitions of one hour (built on first use)."""
         return self.events.hour_blobs(hour)
@@ -234,7 +239,7 @@ class Project:
 
     def identify(self, identifications: list[dict[str, Any]]) -> None:
         """Apply validated /identify objects to the stored profiles."""
-        self.people.identify(identifications)
+        self.people.identify(identifications, self._clock_ms())
 
     def group_identify(self, identifications: list[dict[str, Any]]) -> None:
         """Apply validated /groupidentify objects to the stored groups."""

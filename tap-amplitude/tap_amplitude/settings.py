@@ -20,6 +20,12 @@ from singer_sdk import typing as th
 from tap_amplitude.dashboard_query_kinds import KINDS, DashboardQuery, QueryError, parse_query
 from tap_amplitude.regions import API_URL_PATTERN, EU_REGION, REGIONS, STANDARD_REGION, base_url
 from tap_amplitude.retry import RetryPolicy
+from tap_amplitude.storage.location import StorageLocation
+from tap_amplitude.storage.settings import (
+    STORAGE_PROPERTIES,
+    StorageSettings,
+    parse_storage_settings,
+)
 from tap_amplitude.timestamps import InvalidTimestampError, parse_iso_utc
 
 __all__ = [
@@ -179,6 +185,7 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
             "targets get those events twice (set 0 there and raise export_lag_hours instead)."
         ),
     ),
+    *STORAGE_PROPERTIES,
     th.Property(
         "project_timezone",
         th.StringType(min_length=1),
@@ -410,6 +417,13 @@ class TapSettings:
     charts: tuple[SavedChart, ...]
     dashboard_queries: tuple[DashboardQuery, ...]
     dashboard_cost_per_hour: int
+    #: export_source and, for ``storage``, where and how to read (tap_amplitude.storage.settings)
+    storage: StorageSettings
+
+    @property
+    def export_storage(self) -> StorageLocation | None:
+        """The parsed ``export_storage_url`` (None with ``export_source: api``)."""
+        return self.storage.location
 
     @property
     def zone(self) -> ZoneInfo:
@@ -507,6 +521,7 @@ def parse_settings(config: Mapping[str, Any]) -> TapSettings:
         max_cohort_downloads_per_run=int(setting(config, "max_cohort_downloads_per_run")),
         cohort_poll_timeout=float(setting(config, "cohort_poll_timeout")),
         **_declared_streams(config),
+        storage=parse_storage_settings(config),
     )
 
 

@@ -8,8 +8,9 @@ the job.
 
 Private, with the reason:
 - Stream._increment_stream_state (streams.events.EventsStream, streams.cohort_members
-  .CohortMembersStream): no public switch turns off the per-record bookmark; the bookmark moves
-  per finished window (events) or per finished cohort (members) only.
+  .CohortMembersStream, streams.merged_ids.MergedIdsStream): no public switch turns off the
+  per-record bookmark; the bookmark moves per finished window (events), per finished cohort
+  (members) or per hour read whole (merged ids) only.
 - Stream._process_record, Stream._write_record_message, Stream._generate_record_messages
   (fast_path.record_path.FastRecordPath): the record path of the bulk streams without the SDK's
   per-record steps that change nothing here; each falls back to the SDK's own method whenever its
@@ -55,6 +56,7 @@ from tap_amplitude.settings import (
     TapSettings,
     parse_settings,
 )
+from tap_amplitude.storage.source import ExportStorage
 from tap_amplitude.streams import STREAM_TYPES, ChartStream, DashboardQueryStream
 
 
@@ -113,6 +115,11 @@ class TapAmplitude(Tap):
         return CostBudget(TAXONOMY_COST_PER_HOUR)
 
     @cached_property
+    def export_storage(self) -> ExportStorage:
+        """The S3/GCS export (``export_source: storage``), listed once per run."""
+        return ExportStorage(self.settings, self.logger)
+
+    @cached_property
     def cohort_pacer(self) -> CohortRequestPacer:
         """The pace of Get-one-cohort requests (60 per 10 minutes, 4 at once) for the run."""
         return CohortRequestPacer()
@@ -149,7 +156,7 @@ class TapAmplitude(Tap):
 
     @override
     def discover_streams(self) -> list[Stream]:
-        """The thirteen built-in streams, then one per configured chart and dashboard query."""
+        """The built-in streams, then one per configured chart and dashboard query."""
         streams: list[Stream] = [stream_type(self) for stream_type in STREAM_TYPES]
         settings = self.settings
         streams += [ChartStream(self, chart) for chart in settings.charts]

@@ -40,11 +40,12 @@ def test_about_lists_settings_with_secrets_marked() -> None:
     assert {"catalog", "state", "discover", "about", "stream-maps"} <= set(about["capabilities"])
 
 
-def test_discover_lists_thirteen_streams_with_keys(tmp_path: Path, cli_config: dict) -> None:
+def test_discover_lists_the_streams_with_keys(tmp_path: Path, cli_config: dict) -> None:
     catalog = json.loads(_cli(tmp_path, "--discover", config=cli_config).stdout)
     streams = {s["tap_stream_id"]: s for s in catalog["streams"]}
     assert set(streams) == {
         "events",
+        "merged_ids",
         "active_users",
         "average_session_length",
         "annotations",
@@ -61,6 +62,8 @@ def test_discover_lists_thirteen_streams_with_keys(tmp_path: Path, cli_config: d
     assert streams["events"]["key_properties"] == ["uuid"]
     assert streams["events"]["replication_key"] == "server_upload_time"
     assert streams["active_users"]["replication_key"] == "date"
+    assert streams["merged_ids"]["key_properties"] == ["amplitude_id", "merged_amplitude_id"]
+    assert streams["merged_ids"]["replication_key"] == "server_upload_hour"
     assert streams["cohort_members"]["key_properties"] == ["cohort_id", "amplitude_id"]
     assert streams["cohort_members"]["replication_key"] == "cohort_last_computed"
     assert streams["taxonomy_event_properties"]["key_properties"] == [

@@ -6,6 +6,7 @@ from tap_amplitude.streams.dashboard import ActiveUsersStream, AverageSessionLen
 from tap_amplitude.streams.dashboard_queries import DashboardQueryStream
 from tap_amplitude.streams.deletion_jobs import DeletionJobsStream
 from tap_amplitude.streams.events import EventsStream
+from tap_amplitude.streams.merged_ids import MergedIdsStream
 from tap_amplitude.streams.project import AnnotationsStream, CohortsStream, EventsListStream
 from tap_amplitude.streams.taxonomy import (
     TaxonomyCategoriesStream,
@@ -17,6 +18,7 @@ from tap_amplitude.streams.taxonomy import (
 
 STREAM_TYPES = (
     EventsStream,
+    MergedIdsStream,
     ActiveUsersStream,
     AverageSessionLengthStream,
     AnnotationsStream,
@@ -43,6 +45,7 @@ __all__ = [
     "DeletionJobsStream",
     "EventsListStream",
     "EventsStream",
+    "MergedIdsStream",
     "TaxonomyCategoriesStream",
     "TaxonomyEventPropertiesStream",
     "TaxonomyEventTypesStream",

@@ -45,6 +45,7 @@ from tap_amplitude.progress import ExportProgress
 from tap_amplitude.responses import Action, Rule
 from tap_amplitude.settings import DOCUMENTED_EXPORT_LAG_HOURS, parse_datetime_setting
 from tap_amplitude.streams.base import AmplitudeStream
+from tap_amplitude.streams.events_storage import StorageEventsSource
 
 if TYPE_CHECKING:
     from singer_sdk.helpers.types import RequestFunc
@@ -76,8 +77,9 @@ TIMESTAMP_FIELDS = (
 )
 
 
-class EventsStream(FastRecordPath, AmplitudeStream):
-    """Raw events (/api/2/export), keyed on uuid, incremental on server_upload_time."""
+class EventsStream(StorageEventsSource, FastRecordPath, AmplitudeStream):
+    """Raw events (/api/2/export, or the S3/GCS export with ``export_source: storage``), keyed
+    on uuid, incremental on server_upload_time."""
 
     name = "events"
     path = ApiPath.EXPORT.value
@@ -235,6 +237,9 @@ class EventsStream(FastRecordPath, AmplitudeStream):
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         """Events of every complete hour from the bookmark (or start_date) on."""
         settings = self.settings
+        if settings.storage.from_storage:
+            yield from self._storage_records(context)
+            return
         now = clock.utc_now()
         bookmark = self._saved_time("replication_key_value")
         reread_from = self._saved_time("reread_from")  # absent: resume at the bookmark

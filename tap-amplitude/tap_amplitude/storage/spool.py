@@ -1,0 +1,126 @@
+"""One exported file, downloaded to disk as the archive the Export API path reads.
+
+The object (a gzip file of JSON lines) is streamed into an anonymous temporary file as the only
+entry of a stored (uncompressed) zip named after the object: :class:`ExportArchive` then
+decompresses it in the fast path's worker process and hands out the same blocks of lines as for
+an Export API body, so both sources share every step from here to the RECORD line. The copy
+costs one CRC pass over the compressed bytes; memory stays one chunk.
+
+An export has one worker process per file here, not per window: each is started by the download
+thread as soon as its file is on disk (:meth:`StorageFileArchive.start_decompressing`), so a
+process's start-up (tens to hundreds of milliseconds on a busy machine) overlaps the reading of
+the files before it. Files under :data:`IN_PROCESS_BELOW` are decompressed in the tap's process:
+that costs less than starting a process.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import typing as t
+import zipfile
+from collections.abc import Generator
+from typing import TYPE_CHECKING
+
+from tap_amplitude.errors import CorruptExportError
+from tap_amplitude.export_reader import BLOCK_SIZE, ExportArchive, line_blocks, spool_to_tempfile
+from tap_amplitude.fast_path.decompressor import (
+    DecompressorError,
+    can_use_worker,
+    start_worker,
+    worker_pieces,
+)
+from tap_amplitude.storage.filesystem import StorageAccessError
+from tap_amplitude.storage.location import StorageLocation
+from tap_amplitude.storage.naming import ExportObject
+from tap_amplitude.windows import Window
+
+if TYPE_CHECKING:
+    from fsspec import AbstractFileSystem
+
+__all__ = ["CHUNK_BYTES", "IN_PROCESS_BELOW", "StorageFileArchive", "download_archive"]
+
+CHUNK_BYTES = 8 << 20  # bytes per read from the store
+IN_PROCESS_BELOW = 1 << 20  # compressed bytes under which a file is decompressed in-process
+_ZIP64_FROM = 1 << 31  # entries this large get zip64 headers (hours over 4 GB are the point)
+
+
+class StorageFileArchive(ExportArchive):
+    """A spooled export file: :class:`ExportArchive`, with its worker process started early."""
+
+    def __init__(self, source: t.BinaryIO, window: Window, *, size: int) -> None:
+        super().__init__(source, window)
+        self._spool = source
+        self._worker: subprocess.Popen[bytes] | None = None
+        self._in_process = size < IN_PROCESS_BELOW
+
+    def start_decompressing(self) -> None:
+        """Start the worker now (the download thread calls it); a small file needs none."""
+        if not self._in_process and self._worker is None and can_use_worker(self._spool):
+            self._worker = start_worker(self._spool, BLOCK_SIZE)
+
+    def blocks(self, *, in_process: bool = False) -> Generator[bytes, None, None]:
+        """As :meth:`ExportArchive.blocks`, from the worker started early when there is one."""
+        worker, self._worker = self._worker, None
+        if worker is None:
+            yield from super().blocks(in_process=in_process or self._in_process)
+            return
+        try:
+            yield from line_blocks(worker_pieces(worker, BLOCK_SIZE))
+        except DecompressorError as exc:
+            raise CorruptExportError(self.window, str(exc)) from None
+
+    def close(self) -> None:
+        """Stop a worker nobody read from, then close and delete the spool."""
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.kill()
+            worker.wait()
+            for pipe in (worker.stdout, worker.stderr):
+                if pipe is not None:
+                    pipe.close()
+        super().close()
+
+
+def download_archive(
+    fs: AbstractFileSystem, location: StorageLocation, item: ExportObject, window: Window
+) -> StorageFileArchive:
+    """Download ``item`` into a spooled one-entry zip and open it as ``window``'s archive.
+
+    The entry is named by the object's URL, so a decompression error names the file.
+
+    Raises:
+        StorageAccessError: the object could not be read (gone, denied, connection lost).
+    """
+    url = location.url_of(item.path)
+    spool = spool_to_tempfile(())
+    try:
+        with zipfile.ZipFile(spool, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+            info = zipfile.ZipInfo(url, date_time=item.hour.timetuple()[:6])
+            with (
+                fs.open(item.path, "rb", block_size=CHUNK_BYTES) as source,
+                archive.open(info, "w", force_zip64=item.size >= _ZIP64_FROM) as entry,
+            ):
+                shutil.copyfileobj(source, entry, CHUNK_BYTES)
+        spool.seek(0)
+    except FileNotFoundError:
+        spool.close()
+        raise StorageAccessError(
+            f"{url} was listed but is gone (deleted or replaced while the tap ran); rerun."
+        ) from None
+    except PermissionError as exc:
+        spool.close()
+        raise StorageAccessError(
+            f"{url}: access denied when reading ({exc}). The reader needs read access to the "
+            "bucket's objects, not only the listing."
+        ) from None
+    except BaseException:
+        spool.close()
+        raise
+    opened = StorageFileArchive(spool, window, size=item.size)
+    try:
+        opened.start_decompressing()
+    except BaseException:
+        opened.close()
+        raise
+    return opened
