@@ -206,6 +206,45 @@ def download_export(
     return size
 
 
+# ----------------------------------------------------------------------------- other servers
+
+
+@dataclass
+class RunningServer:
+    """A benchmark server (:mod:`benchmarks.null_ingest`, :mod:`benchmarks.export_server`) in its
+    own process."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+
+    def cpu_seconds(self) -> float:
+        times = psutil.Process(self.process.pid).cpu_times()
+        return float(times.user + times.system)
+
+    def null_stats(self) -> dict[str, int]:
+        """The null ingest server's totals: requests, events, bytes."""
+        response = requests.get(f"{self.url}/_null/stats", timeout=60)
+        response.raise_for_status()
+        result: dict[str, int] = response.json()
+        return result
+
+
+@contextlib.contextmanager
+def running_server(module: str, args: Sequence[str], workdir: Path) -> Iterator[RunningServer]:
+    """Start ``python -m <module> <args> --url-file F``; stop it on exit."""
+    url_file = workdir / f"{module.rsplit('.', 1)[-1]}-url-{time.monotonic_ns()}.txt"
+    log_path = url_file.with_suffix(".log")
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [PYTHON, "-m", module, *args, "--url-file", str(url_file)],
+            cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        yield RunningServer(_wait_for_url(process, url_file, log_path), process)
+    finally:
+        _stop(process)
+
+
 # ----------------------------------------------------------------------------- tap catalog
 
 
@@ -393,6 +432,12 @@ class Series:
     @property
     def max_rss(self) -> float:
         return max(s.peak_rss_mb for s in self.samples)
+
+    @property
+    def wall_range(self) -> str:
+        """Fastest and slowest round, e.g. ``3.21-3.90``."""
+        walls = [s.wall_s for s in self.samples]
+        return f"{min(walls):.2f}-{max(walls):.2f}"
 
     @property
     def median_cpu(self) -> float:
