@@ -36,8 +36,7 @@ from typing import Any
 
 import msgspec
 
-from benchmarks.common import REPO_ROOT
-
+REPO_ROOT = Path(__file__).resolve().parent.parent  # (benchmarks.common needs psutil)
 SHAPES = ("small", "full", "wide")
 HOURS = 24
 START = datetime(2026, 1, 1, tzinfo=UTC)

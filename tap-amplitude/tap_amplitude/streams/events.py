@@ -405,7 +405,8 @@ class EventsStream(FastRecordPath, AmplitudeStream):
                     events = [e for e in events if low <= (e.get(key) or "") < high]
                 self.stamp_time_extracted()
                 count += len(events)
-                yield from events
+                if not self.write_block(events):
+                    yield from events
         return count
 
     def _decode_block(self, block: bytes, window: Window) -> list[dict[str, Any]]:
