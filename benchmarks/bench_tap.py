@@ -51,6 +51,7 @@ from benchmarks.common import (
     running_emulator,
     running_server,
     scratch_dir,
+    stop_cleanly_on_sigterm,
     select_streams,
     tool,
     verdict,
@@ -321,6 +322,7 @@ def main() -> None:
     parser.add_argument("--latency-only", action="store_true", help="only the latency scenario")
     parser.add_argument("--no-latency", action="store_true", help="skip the latency scenario")
     args = parser.parse_args()
+    stop_cleanly_on_sigterm()
     sizes, rounds = ([20_000], 1) if args.quick else (args.events, args.rounds)
     shapes = [s for s in args.shapes.split(",") if s]
     patterns = [w for w in args.windows.split(",") if w]

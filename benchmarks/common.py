@@ -458,9 +458,9 @@ def run_rounds(
         for name, run in contenders:
             sample = run()
             series[name].samples.append(sample)
-            stored = "" if sample.stored is None else f", stored {sample.stored:,}"
+            stored = "" if sample.stored is None else f", arrived {sample.stored:,}"
             if sample.emulator_cpu_s is not None:
-                stored += f", emulator CPU {sample.emulator_cpu_s:.1f} s"
+                stored += f", server CPU {sample.emulator_cpu_s:.1f} s"
             print(
                 f"  round {round_number} {name:<18} {sample.records:>10,} records "
                 f"{sample.wall_s:8.2f} s {sample.per_second:>10,.0f}/s "
@@ -493,6 +493,11 @@ def verdict(ok: bool) -> str:
 def scratch_dir(prefix: str) -> tempfile.TemporaryDirectory[str]:
     """A temporary working folder for configs, catalogs and stderr logs of one benchmark."""
     return tempfile.TemporaryDirectory(prefix=f"bench-{prefix}-")
+
+
+def stop_cleanly_on_sigterm() -> None:
+    """SIGTERM raises SystemExit, so the servers and emulators started stop with the benchmark."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
 
 def machine_line() -> str:
