@@ -134,6 +134,8 @@ def bench_export(
     rounds: int,
     baselines: Sequence[Baseline],
     workdir: Path,
+    *,
+    count_pass: bool = True,
 ) -> list[CaseResult]:
     export = export_shapes.build(shape, events)
     results = []
@@ -145,8 +147,8 @@ def bench_export(
                   f"windows {pattern} ==", flush=True)  # fmt: skip
             config = tap_config(workdir, server.url, WINDOWS[pattern])
             commands = contender_commands(config, workdir, baselines)
-            counted: dict[str, int] = {}
-            for name, argv in commands.items():
+            counted: dict[str, int] = dict.fromkeys(commands, events)
+            for name, argv in commands.items() if count_pass else ():
                 counter: dict[str, int] = {}
                 _, runs = run_pipeline(
                     [(name, argv)],
@@ -315,6 +317,11 @@ def main() -> None:
         help="comma-separated git refs run alternately with the working tree",
     )
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--no-count-pass",
+        action="store_true",
+        help="skip the untimed pass counting each contender's records",
+    )
     parser.add_argument("--quick", action="store_true", help="20,000 events, 1 round")
     parser.add_argument("--export-delay", type=float, default=2.0,
                         help="seconds each export waits in the latency scenario")  # fmt: skip
@@ -337,7 +344,15 @@ def main() -> None:
                 result
                 for n in sizes
                 for shape in shapes
-                for result in bench_export(n, shape, patterns, rounds, baselines, Path(tmp))
+                for result in bench_export(
+                    n,
+                    shape,
+                    patterns,
+                    rounds,
+                    baselines,
+                    Path(tmp),
+                    count_pass=not args.no_count_pass,
+                )
             ]
             report(results, baselines)
         if not (args.no_latency or args.quick):

@@ -19,12 +19,7 @@ from pathlib import Path
 from types import TracebackType
 
 from tap_amplitude.errors import CorruptExportError
-from tap_amplitude.fast_path.decompressor import (
-    DecompressorError,
-    can_use_worker,
-    start_worker,
-    worker_pieces,
-)
+from tap_amplitude.fast_path.decompressor import DecompressorError, can_use_worker, shared_worker
 from tap_amplitude.windows import Window
 
 __all__ = ["BLOCK_SIZE", "ExportArchive", "gunzip", "line_blocks", "spool_to_tempfile"]
@@ -115,16 +110,20 @@ class ExportArchive:
         Raises:
             CorruptExportError: an entry is not valid gzip, is truncated or fails its CRC.
         """
-        worker = None
+        worker, shared = None, False
         if not in_process and self._zip is not None and can_use_worker(self._file):
-            worker = start_worker(self._file, BLOCK_SIZE)
+            worker, shared = shared_worker()
         if worker is None:
             yield from self._blocks()
             return
         try:
-            yield from line_blocks(worker_pieces(worker, BLOCK_SIZE))
+            yield from line_blocks(worker.pieces(self._file))
         except DecompressorError as exc:
             raise CorruptExportError(self.window, str(exc)) from None
+        finally:
+            worker.busy = False
+            if not shared:
+                worker.stop()
 
     def _blocks(self) -> Iterator[bytes]:
         archive = self._zip
