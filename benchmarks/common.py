@@ -356,7 +356,15 @@ def run_pipeline(
             assert consumed is not None
             stdout_consumer(consumed)
             consumed.close()
-        runs = [_wait(name, process, err_path, started) for name, process, err_path in processes]
+        try:
+            runs = [
+                _wait(name, process, err_path, started) for name, process, err_path in processes
+            ]
+        except BaseException:  # e.g. the benchmark stopped: its children stop too
+            for _, process, _ in processes:
+                if process.poll() is None:
+                    process.kill()
+            raise
         return time.perf_counter() - started, runs
 
 

@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.singerlib import RecordMessage
+from tap_amplitude.export_reader import line_parts
 from tap_amplitude.fast_path import RecordLineEncoder
 from tap_amplitude.timestamps import InvalidTimestampError, normalize_fields, normalize_records
 
@@ -234,3 +235,13 @@ def test_record_lines_equal_the_sdk_paths_on_every_export_shape(
     first = json.loads(sdk[0])["record"]
     assert first["event_time"].endswith("Z")
     assert " " not in first["server_upload_time"]
+
+
+@pytest.mark.parametrize("size", [1, 7, 64, 10_000])
+def test_line_parts_cut_a_block_at_newlines_only(size: int) -> None:
+    lines = [b"x" * (n * 37 % 101) + b"\n" for n in range(200)]
+    for block in (b"".join(lines), b"".join(lines) + b"no newline at the end", b"", b"\n"):
+        parts = list(line_parts(block, size))
+        assert b"".join(parts) == block
+        assert all(part.endswith(b"\n") for part in parts[:-1])
+        assert all(len(part) < size + 102 for part in parts)  # about `size`: up to a line more
