@@ -59,14 +59,22 @@ class ExportHandler(BaseHTTPRequestHandler):
         """Quiet: the benchmark's output is the table."""
 
 
+class QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that closes its keep-alive connection is not an error worth a traceback."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--folder", type=Path, required=True)
     parser.add_argument("--url-file", type=Path, required=True)
     args = parser.parse_args()
     handler = type("Handler", (ExportHandler,), {"folder": args.folder})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
+    server = QuietServer(("127.0.0.1", 0), handler)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     args.url_file.write_text(f"http://127.0.0.1:{server.server_address[1]}\n", encoding="utf-8")
     server.serve_forever()
