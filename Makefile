@@ -84,19 +84,24 @@ emulator: venv
 demo: venv meltano-venv postgres-server
 	PATH="$(CURDIR)/$(BIN):$(CURDIR)/$(MELTANO_VENV)/bin:$$PATH" $(BIN)/python -m demo
 
-# Benchmarks (issue 6): contenders side by side against the same emulator data, medians and
-# ratios printed; BENCH_ARGS passes options (e.g. BENCH_ARGS="--quick"). See benchmarks/README.md.
+# Benchmarks (issues 6, 23): contenders side by side, rounds alternated, medians and ratios
+# printed; BENCH_ARGS passes options (e.g. BENCH_ARGS="--quick"); BASELINE=<git ref>[,<ref>...]
+# installs each ref into its own environment (benchmarks/.cache/) and alternates it with the
+# working tree (a BASELINE column). See benchmarks/README.md.
+BASELINE ?=
+BASELINE_ARG := $(if $(BASELINE),--baseline $(BASELINE),)
+
 bench-deps: venv
 	$(UV) sync --locked --compile-bytecode --no-python-downloads --python $(PYTHON) --group bench
 
 bench-tap: bench-deps
-	$(BIN)/python -m benchmarks.bench_tap $(BENCH_ARGS)
+	$(BIN)/python -m benchmarks.bench_tap $(BASELINE_ARG) $(BENCH_ARGS)
 
 bench-target: bench-deps
-	$(BIN)/python -m benchmarks.bench_target $(BENCH_ARGS)
+	$(BIN)/python -m benchmarks.bench_target $(BASELINE_ARG) $(BENCH_ARGS)
 
 bench-pipe: bench-deps
-	$(BIN)/python -m benchmarks.bench_pipe $(BENCH_ARGS)
+	$(BIN)/python -m benchmarks.bench_pipe $(BASELINE_ARG) $(BENCH_ARGS)
 
 bench-admin: venv
 	$(BIN)/python -m benchmarks.bench_admin $(BENCH_ARGS)

@@ -1,81 +1,84 @@
-"""Target benchmark: target-amplitude vs the official Python SDK vs the target floor.
+"""Target benchmark: target-amplitude vs the target floor and previous versions.
 
-    python -m benchmarks.bench_target                   # 200,000 and 1,000,000 events, 3 rounds
+    python -m benchmarks.bench_target                   # 60,000, 300,000, 1,000,000 events
     python -m benchmarks.bench_target --quick           # 20,000 events, 1 round: a smoke run
-    python -m benchmarks.bench_target --events 200000 --rounds 5
+    python -m benchmarks.bench_target --events 300000 --shapes full --servers null --rounds 5
+    python -m benchmarks.bench_target --baseline e614379    # A/B: make bench-target BASELINE=...
 
-The Singer input (N export-shaped event records) is made once per size by tap-amplitude from an
-emulator export and cached under benchmarks/.cache/. Every run of every contender loads that file
-into a fresh emulator process (its empty EU project), and afterwards the emulator is asked how
-many events it stored: a contender that loses events is reported, not praised.
-Contenders: target-amplitude, the official SDK, the floor on one connection (``floor``) and on 4
-(``floor-4``, as many as target-amplitude's default ``max_concurrent_requests``).
-Goals: target >= 1.5x the SDK's events/s (issue 6), >= 0.8x the 4-connection floor's (issue 15),
-and peak RSS < 200 MB at 1,000,000 events.
+Every contender runs against two servers, each in its own process: the null ingest server
+(:mod:`benchmarks.null_ingest`: reads the request, answers Amplitude's 200 body; the ratios of
+the goals are taken against it) and, as a second "realistic server" column, a fresh emulator
+process per run (its empty EU project; its own request handling caps every contender, issue 23).
+The input, N export-shaped event records of one shape (:mod:`benchmarks.export_shapes`, timestamps
+in RFC 3339 as the tap writes them), is generated once per size and shape and cached under
+benchmarks/.cache/. Afterwards the null server's event count (and the emulator's stored count)
+must equal the records given: a contender that loses events is reported, not praised.
+Contenders: target-amplitude, each ``--baseline`` ref's target-amplitude, the floor on 4
+connections (``floor-4``, as many as target-amplitude's default ``max_concurrent_requests``);
+on request the floor on one connection (``floor``) and the official SDK (``amplitude-sdk``).
+Goals (issue 23): target >= 0.8x the 4-connection floor's events/s against the null server at
+300,000 and 1,000,000 events, >= 0.7x at 60,000 (start-up counts); peak RSS < 200 MB; (issue 6)
+target >= 1.5x the SDK's events/s.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import msgspec
+
+from benchmarks import baseline, export_shapes
+from benchmarks.baseline import Baseline
 from benchmarks.common import (
     DEST_KEYS,
     PYTHON,
     REPO_ROOT,
-    ExportWindow,
+    RunningServer,
     Sample,
     Series,
-    events_only_catalog,
     machine_line,
     print_table,
     run_one,
     run_rounds,
     running_emulator,
+    running_server,
     scratch_dir,
+    stop_cleanly_on_sigterm,
     tool,
     verdict,
     write_json,
-    write_tap_config,
 )
 
 CACHE_DIR = REPO_ROOT / "benchmarks" / ".cache"
+EVENTS_SCHEMA = REPO_ROOT / "tap-amplitude" / "tap_amplitude" / "schemas" / "events.json"
 SDK_GOAL = 1.5
-FLOOR_GOAL = 0.6
+FLOOR4_GOALS = {60_000: 0.7}  # events -> goal; every other size: FLOOR4_GOAL
 FLOOR4_GOAL = 0.8
 RSS_GOAL_MB = 200.0
-RSS_GOAL_AT = 1_000_000
+SERVERS = ("null", "emulator")
+TARGET = "target-amplitude"
+FLOOR4 = "floor-4"
 
 Command = Callable[[Path], list[str]]
-CONTENDERS: dict[str, Command] = {
-    "target-amplitude": lambda config: [tool("target-amplitude"), "--config", str(config)],
-    "amplitude-sdk": lambda config: [
-        PYTHON,
-        "-m",
-        "benchmarks.sdk_loader",
-        "--config",
-        str(config),
-    ],
+OTHER_CONTENDERS: dict[str, Command] = {
+    FLOOR4: lambda config: [PYTHON, "-m", "benchmarks.target_floor", "--config", str(config),
+                            "--connections", "4"],
     "floor": lambda config: [PYTHON, "-m", "benchmarks.target_floor", "--config", str(config)],
-    "floor-4": lambda config: [
-        PYTHON,
-        "-m",
-        "benchmarks.target_floor",
-        "--config",
-        str(config),
-        "--connections",
-        "4",
-    ],
-}
+    "amplitude-sdk": lambda config: [PYTHON, "-m", "benchmarks.sdk_loader", "--config",
+                                     str(config)],
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
-class SizeResult:
+class CaseResult:
     events: int
-    series: dict[str, Series]
+    shape: str
+    series: dict[tuple[str, str], Series]  # (server, contender) -> rounds
 
 
 def count_records(path: Path) -> int:
@@ -83,145 +86,234 @@ def count_records(path: Path) -> int:
         return sum(1 for line in lines if b'"RECORD"' in line[:64])
 
 
-def build_input(events: int, window: ExportWindow, workdir: Path) -> tuple[Path, int]:
-    """The Singer input of ``events`` records, made by tap-amplitude once and cached."""
+def build_input(shape: str, events: int) -> tuple[Path, int]:
+    """The Singer input: the tap's SCHEMA of ``events``, then ``events`` RECORDs of the shape
+    with their timestamps in RFC 3339 (as tap-amplitude writes them), then a STATE; cached."""
     CACHE_DIR.mkdir(exist_ok=True)
-    path = CACHE_DIR / f"events-{events}-{window.hours}h.singer"
+    path = CACHE_DIR / f"target-input-{shape}-{events}.singer"
     if not path.exists():
-        print(f"  making the input: tap-amplitude export of {events:,} events", flush=True)
-        with running_emulator(events, workdir, window=window, warm_up=False) as emulator:
-            config = write_tap_config(workdir, emulator, window)
-            catalog = events_only_catalog(config, workdir / "catalog.json")
-            partial = path.with_suffix(".partial")
-            run_one(
-                "tap-amplitude",
-                [tool("tap-amplitude"), "--config", str(config), "--catalog", str(catalog)],
-                workdir,
-                stdout=partial,
-            ).check()
-            partial.rename(path)
-    records = count_records(path)
-    print(f"  input {path.name}: {records:,} RECORD messages", flush=True)
-    return path, records
+        print(f"  making the input: {events:,} {shape} events", flush=True)
+        export = export_shapes.Export(shape, events, CACHE_DIR / "unused")
+        encode = msgspec.json.Encoder().encode
+        schema = json.loads(EVENTS_SCHEMA.read_text(encoding="utf-8"))
+        partial = path.with_suffix(".partial")
+        with partial.open("wb") as out:
+            out.write(encode({"type": "SCHEMA", "stream": "events", "schema": schema,
+                              "key_properties": ["uuid"],
+                              "bookmark_properties": ["server_upload_time"]}) + b"\n")  # fmt: skip
+            for hour in range(export_shapes.HOURS):
+                for record in export.records(hour):
+                    for field in export_shapes.TIMESTAMP_FIELDS:
+                        if (value := record.get(field)) is not None:
+                            record[field] = value.replace(" ", "T") + "Z"
+                    message = {"type": "RECORD", "stream": "events", "record": record,
+                               "time_extracted": "2026-01-02T03:00:00.000000Z"}  # fmt: skip
+                    out.write(encode(message))
+                    out.write(b"\n")
+            out.write(encode({"type": "STATE", "value": {"bookmarks": {"events": {
+                "replication_key": "server_upload_time",
+                "replication_key_value": "2026-01-02T00:00:00.000000Z"}}}}) + b"\n")  # fmt: skip
+        partial.rename(path)
+    return path, events
 
 
-def measure(name: str, source: Path, records: int, workdir: Path) -> Sample:
-    """One run of one contender into a fresh emulator; the emulator's stored count afterwards."""
+def contender_commands(names: Sequence[str], baselines: Sequence[Baseline]) -> dict[str, Command]:
+    commands: dict[str, Command] = {}
+    for name in names:
+        if name == TARGET:
+            commands[TARGET] = lambda config: [tool(TARGET), "--config", str(config)]
+        else:
+            commands[name] = OTHER_CONTENDERS[name]
+    for previous in baselines:
+        executable = previous.tool(TARGET)
+        commands[f"baseline {previous.label}"] = lambda config, e=executable: [  # type: ignore[misc]
+            e, "--config", str(config)
+        ]  # fmt: skip
+    return commands
+
+
+def _config(workdir: Path, name: str, api_url: str) -> Path:
+    slug = name.replace(" ", "-").replace("(", "").replace(")", "")
+    return write_json(
+        workdir / f"{slug}-config.json",
+        {
+            "api_key": DEST_KEYS[0],
+            "api_url": api_url,
+            "rejected_records_path": str(workdir / f"{slug}-rejected.jsonl"),
+        },
+    )
+
+
+def measure_null(
+    name: str, command: Command, source: Path, records: int, null: RunningServer, workdir: Path
+) -> Sample:
+    """One run against the null ingest server; its event count and CPU for this run."""
+    config = _config(workdir, name, null.url)
+    before, server_cpu = null.null_stats()["events"], null.cpu_seconds()
+    run = run_one(name, command(config), workdir, stdin=source).check()
+    received = null.null_stats()["events"] - before
+    server_cpu = null.cpu_seconds() - server_cpu
+    return Sample(records, run.wall_s, run.peak_rss_mb, run.cpu_s, received, server_cpu)
+
+
+def measure_emulator(
+    name: str, command: Command, source: Path, records: int, workdir: Path
+) -> Sample:
+    """One run into a fresh emulator process; the emulator's stored count afterwards."""
     with running_emulator(0, workdir, warm_up=False) as emulator:
-        config = write_json(
-            workdir / f"{name}-config.json",
-            {
-                "api_key": DEST_KEYS[0],
-                "api_url": emulator.eu_url,
-                "rejected_records_path": str(workdir / f"{name}-rejected.jsonl"),
-            },
-        )
+        config = _config(workdir, name, emulator.eu_url)
         emulator_cpu = emulator.cpu_seconds()
-        run = run_one(name, CONTENDERS[name](config), workdir, stdin=source).check()
+        run = run_one(name, command(config), workdir, stdin=source).check()
         emulator_cpu = emulator.cpu_seconds() - emulator_cpu
         stored = emulator.stored_events(DEST_KEYS[0])
     return Sample(records, run.wall_s, run.peak_rss_mb, run.cpu_s, stored, emulator_cpu)
 
 
-def bench_size(
+def bench_case(
     events: int,
+    shape: str,
     rounds: int,
-    window: ExportWindow,
-    names: Sequence[str],
+    commands: dict[str, Command],
+    servers: Sequence[str],
     workdir: Path,
     given_input: Path | None = None,
-) -> SizeResult:
-    print(f"\n== {events:,} events ==", flush=True)
+) -> CaseResult:
     if given_input is not None:
         source, records = given_input, count_records(given_input)
-        print(f"  input {source}: {records:,} RECORD messages", flush=True)
     else:
-        source, records = build_input(events, window, workdir)
-    contenders = [(n, functools.partial(measure, n, source, records, workdir)) for n in names]
-    return SizeResult(events, run_rounds(contenders, rounds))
+        source, records = build_input(shape, events)
+    print(f"\n== {records:,} events, shape {shape}, servers {', '.join(servers)} ==", flush=True)
+    with running_server("benchmarks.null_ingest", [], workdir) as null:
+        contenders = []
+        for server in servers:
+            for name, command in commands.items():
+                run: Callable[[], Sample] = (
+                    functools.partial(measure_null, name, command, source, records, null, workdir)
+                    if server == "null"
+                    else functools.partial(measure_emulator, name, command, source, records,
+                                           workdir)
+                )  # fmt: skip
+                contenders.append((f"{server}|{name}", run))
+        by_label = run_rounds(contenders, rounds)
+    series = {(label.split("|", 1)[0], label.split("|", 1)[1]): s for label, s in by_label.items()}
+    return CaseResult(records, shape, series)
 
 
-def report(results: Sequence[SizeResult]) -> None:
-    print("\n== target-amplitude vs official SDK vs floor (medians) ==")
+def report(results: Sequence[CaseResult], servers: Sequence[str], baselines: Sequence[str]) -> None:
+    print("\n== target-amplitude vs floor-4 and BASELINE (medians; range = fastest-slowest) ==")
+    print("   null: the null ingest server (the goals' ratios); emulator: the realistic server")
     rows = []
     for result in results:
-        target = result.series.get("target-amplitude")
-        for s in result.series.values():
-            lowest_stored = min(x.stored or 0 for x in s.samples)
-            versus = (
-                f"{target.median_rate / s.median_rate:.2f}" if target and s is not target else ""
-            )
-            rows.append(
-                [
-                    f"{result.events:,}",
-                    s.name,
-                    f"{s.samples[0].records:,}",
-                    f"{lowest_stored:,}",
+        names = list(dict.fromkeys(name for _, name in result.series))
+        for name in names:
+            row = [f"{result.events:,}", result.shape, name]
+            for server in servers:
+                s = result.series[(server, name)]
+                target = result.series[(server, TARGET)]
+                floor = result.series.get((server, FLOOR4))
+                lost = [x.records - (x.stored or 0) for x in s.samples]
+                row += [
                     f"{s.median_wall:.2f}",
+                    s.wall_range,
                     f"{s.median_rate:,.0f}",
                     f"{s.median_cpu:.1f}",
                     f"{s.median_emulator_cpu or 0:.1f}",
                     f"{s.max_rss:.1f}",
-                    versus,
+                    f"{s.median_rate / floor.median_rate:.2f}" if floor and s is not floor else "",
+                    "LOST " + str(max(lost)) if any(lost) else "ok",
                 ]
-            )
-    print_table(
-        ["events", "contender", "in", "stored (min)", "median s", "events/s", "CPU s",
-         "emulator CPU s", "peak RSS MB", "target/this"],
-        rows,
-    )  # fmt: skip
+                if server == "null":
+                    row += [
+                        f"{target.median_rate / result.series[(server, b)].median_rate:.2f}"
+                        if s is target else ""
+                        for b in baselines
+                    ]  # fmt: skip
+            rows.append(row)
+    headers = ["events", "shape", "contender"]
+    for server in servers:
+        headers += [f"{server} s", "range s", "events/s", "CPU s", "server CPU s", "RSS MB",
+                    "/floor-4", "received"]  # fmt: skip
+        if server == "null":
+            headers += [f"BASELINE {b.removeprefix('baseline ')}" for b in baselines]
+    print_table(headers, rows)
 
-    print("\n== goals ==")
+    print("\n== goals (issue 23; ratios against the null ingest server) ==")
     for result in results:
-        series = result.series
-        for s in series.values():
-            lost = [x.records - (x.stored or 0) for x in s.samples]
+        case = f"{result.events:>9,} {result.shape:<5}"
+        for (server, name), ran in result.series.items():
+            lost = [x.records - (x.stored or 0) for x in ran.samples]
             if any(lost):
-                print(
-                    f"  {result.events:>9,} events: {s.name} stored fewer than it was given"
-                    f" (missing per round: {lost}): its speed does not count"
-                )
-        target = series.get("target-amplitude")
-        if target is None:
+                print(f"  {case}: {name} on {server}: fewer events arrived than it was given "
+                      f"(missing per round: {lost}): its speed does not count")  # fmt: skip
+        goal_target = result.series.get(("null", TARGET))
+        if goal_target is None:
             continue
-        for name, goal in (
-            ("amplitude-sdk", SDK_GOAL),
-            ("floor", FLOOR_GOAL),
-            ("floor-4", FLOOR4_GOAL),
-        ):
-            if name in series:
-                ratio = target.median_rate / series[name].median_rate
-                cpu = series[name].median_cpu / target.median_cpu
-                print(f"  {result.events:>9,} events: target/{name} {ratio:.2f} >= {goal}: "
-                      f"{verdict(ratio >= goal)} (CPU s {name}/target {cpu:.2f})")  # fmt: skip
-        if result.events >= RSS_GOAL_AT:
-            print(f"  {result.events:>9,} events: target peak RSS {target.max_rss:.1f} MB < "
-                  f"{RSS_GOAL_MB:.0f} MB: {verdict(target.max_rss < RSS_GOAL_MB)}")  # fmt: skip
+        goal = FLOOR4_GOALS.get(result.events, FLOOR4_GOAL)
+        for name, wanted in ((FLOOR4, goal), ("amplitude-sdk", SDK_GOAL), ("floor", None)):
+            other = result.series.get(("null", name))
+            if other is None:
+                continue
+            ratio = goal_target.median_rate / other.median_rate
+            cpu = other.median_cpu / goal_target.median_cpu
+            judged = f" >= {wanted}: {verdict(ratio >= wanted)}" if wanted else ""
+            print(f"  {case}: target/{name} {ratio:.2f}{judged} (CPU s {name}/target {cpu:.2f}; "
+                  f"CPU per event: target {goal_target.median_cpu / result.events * 1e6:.1f} us, "
+                  f"{name} {other.median_cpu / result.events * 1e6:.1f} us)")  # fmt: skip
+        for b in baselines:
+            ratio = goal_target.median_rate / result.series[("null", b)].median_rate
+            print(f"  {case}: target/{b.removeprefix('baseline ')} {ratio:.2f}")
+        print(f"  {case}: target peak RSS {goal_target.max_rss:.1f} MB < {RSS_GOAL_MB:.0f} MB: "
+              f"{verdict(target.max_rss < RSS_GOAL_MB)}")  # fmt: skip
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="target-amplitude vs the SDK vs the floor")
+    parser = argparse.ArgumentParser(description="target-amplitude vs the floor, null server")
     parser.add_argument("--events", type=lambda v: [int(x) for x in v.split(",")],
-                        default=[200_000, 1_000_000], help="comma-separated sizes")  # fmt: skip
+                        default=[60_000, 300_000, 1_000_000],
+                        help="comma-separated sizes")  # fmt: skip
+    parser.add_argument(
+        "--shapes",
+        default=",".join(export_shapes.SHAPES),
+        help=f"comma-separated shapes ({', '.join(export_shapes.SHAPES)})",
+    )
+    parser.add_argument(
+        "--servers",
+        default=",".join(SERVERS),
+        help="null (the goals), emulator (the realistic column)",
+    )
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--hours", type=int, default=48, help="hours of generated data")
-    parser.add_argument("--contenders", default=",".join(CONTENDERS),
-                        help=f"comma-separated subset of {', '.join(CONTENDERS)}")  # fmt: skip
+    parser.add_argument(
+        "--contenders",
+        default=f"{TARGET},{FLOOR4}",
+        help=f"comma-separated subset of {TARGET}, {', '.join(OTHER_CONTENDERS)}",
+    )
+    parser.add_argument(
+        "--baseline", default="", help="comma-separated git refs whose target runs alternately"
+    )
     parser.add_argument("--quick", action="store_true", help="20,000 events, 1 round")
-    parser.add_argument("--input", type=Path, help="use this Singer file instead of a tap export")
+    parser.add_argument("--input", type=Path, help="use this Singer file instead of a shape")
     args = parser.parse_args()
+    stop_cleanly_on_sigterm()
     sizes, rounds = ([20_000], 1) if args.quick else (args.events, args.rounds)
-    if args.input:
-        sizes = [count_records(args.input)]
+    shapes = [s for s in args.shapes.split(",") if s]
+    servers = [s for s in args.servers.split(",") if s]
     names = [n for n in args.contenders.split(",") if n]
-    unknown = set(names) - set(CONTENDERS)
-    if unknown:
-        parser.error(f"unknown contenders {sorted(unknown)}; choose from {', '.join(CONTENDERS)}")
-    print(f"bench_target: {machine_line()}; sizes {sizes}, {rounds} round(s), {names}")
-    window = ExportWindow(hours=args.hours)
+    if args.input:
+        sizes, shapes = [count_records(args.input)], [args.input.name]
+    unknown = (set(names) - {TARGET, *OTHER_CONTENDERS}) | (set(servers) - set(SERVERS))
+    if unknown or TARGET not in names:
+        parser.error(f"unknown contenders or servers {sorted(unknown)} ({TARGET} is required)")
+    baselines = [baseline.prepare(ref) for ref in args.baseline.split(",") if ref]
+    commands = contender_commands(names, baselines)
+    print(f"bench_target: {machine_line()}; sizes {sizes}, shapes {shapes}, servers {servers}, "
+          f"{rounds} round(s), contenders {list(commands)}")  # fmt: skip
     with scratch_dir("target") as tmp:
-        results = [bench_size(n, rounds, window, names, Path(tmp), args.input) for n in sizes]
-    report(results)
+        results = [
+            bench_case(n, shape, rounds, commands, servers, Path(tmp), args.input)
+            for n in sizes
+            for shape in shapes
+        ]
+    report(results, servers, [f"baseline {b.label}" for b in baselines])
 
 
 if __name__ == "__main__":

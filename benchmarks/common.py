@@ -206,6 +206,45 @@ def download_export(
     return size
 
 
+# ----------------------------------------------------------------------------- other servers
+
+
+@dataclass
+class RunningServer:
+    """A benchmark server (:mod:`benchmarks.null_ingest`, :mod:`benchmarks.export_server`) in its
+    own process."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+
+    def cpu_seconds(self) -> float:
+        times = psutil.Process(self.process.pid).cpu_times()
+        return float(times.user + times.system)
+
+    def null_stats(self) -> dict[str, int]:
+        """The null ingest server's totals: requests, events, bytes."""
+        response = requests.get(f"{self.url}/_null/stats", timeout=60)
+        response.raise_for_status()
+        result: dict[str, int] = response.json()
+        return result
+
+
+@contextlib.contextmanager
+def running_server(module: str, args: Sequence[str], workdir: Path) -> Iterator[RunningServer]:
+    """Start ``python -m <module> <args> --url-file F``; stop it on exit."""
+    url_file = workdir / f"{module.rsplit('.', 1)[-1]}-url-{time.monotonic_ns()}.txt"
+    log_path = url_file.with_suffix(".log")
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [PYTHON, "-m", module, *args, "--url-file", str(url_file)],
+            cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        yield RunningServer(_wait_for_url(process, url_file, log_path), process)
+    finally:
+        _stop(process)
+
+
 # ----------------------------------------------------------------------------- tap catalog
 
 
@@ -317,7 +356,15 @@ def run_pipeline(
             assert consumed is not None
             stdout_consumer(consumed)
             consumed.close()
-        runs = [_wait(name, process, err_path, started) for name, process, err_path in processes]
+        try:
+            runs = [
+                _wait(name, process, err_path, started) for name, process, err_path in processes
+            ]
+        except BaseException:  # e.g. the benchmark stopped: its children stop too
+            for _, process, _ in processes:
+                if process.poll() is None:
+                    process.kill()
+            raise
         return time.perf_counter() - started, runs
 
 
@@ -395,6 +442,12 @@ class Series:
         return max(s.peak_rss_mb for s in self.samples)
 
     @property
+    def wall_range(self) -> str:
+        """Fastest and slowest round, e.g. ``3.21-3.90``."""
+        walls = [s.wall_s for s in self.samples]
+        return f"{min(walls):.2f}-{max(walls):.2f}"
+
+    @property
     def median_cpu(self) -> float:
         return statistics.median(s.cpu_s for s in self.samples)
 
@@ -413,9 +466,9 @@ def run_rounds(
         for name, run in contenders:
             sample = run()
             series[name].samples.append(sample)
-            stored = "" if sample.stored is None else f", stored {sample.stored:,}"
+            stored = "" if sample.stored is None else f", arrived {sample.stored:,}"
             if sample.emulator_cpu_s is not None:
-                stored += f", emulator CPU {sample.emulator_cpu_s:.1f} s"
+                stored += f", server CPU {sample.emulator_cpu_s:.1f} s"
             print(
                 f"  round {round_number} {name:<18} {sample.records:>10,} records "
                 f"{sample.wall_s:8.2f} s {sample.per_second:>10,.0f}/s "
@@ -448,6 +501,11 @@ def verdict(ok: bool) -> str:
 def scratch_dir(prefix: str) -> tempfile.TemporaryDirectory[str]:
     """A temporary working folder for configs, catalogs and stderr logs of one benchmark."""
     return tempfile.TemporaryDirectory(prefix=f"bench-{prefix}-")
+
+
+def stop_cleanly_on_sigterm() -> None:
+    """SIGTERM raises SystemExit, so the servers and emulators started stop with the benchmark."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
 
 def machine_line() -> str:

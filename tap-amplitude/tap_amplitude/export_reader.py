@@ -19,17 +19,23 @@ from pathlib import Path
 from types import TracebackType
 
 from tap_amplitude.errors import CorruptExportError
-from tap_amplitude.fast_path.decompressor import (
-    DecompressorError,
-    can_use_worker,
-    start_worker,
-    worker_pieces,
-)
+from tap_amplitude.fast_path.decompressor import DecompressorError, can_use_worker, shared_worker
 from tap_amplitude.windows import Window
 
-__all__ = ["BLOCK_SIZE", "ExportArchive", "gunzip", "line_blocks", "spool_to_tempfile"]
+__all__ = [
+    "BLOCK_SIZE",
+    "DECODE_SIZE",
+    "ExportArchive",
+    "gunzip",
+    "line_blocks",
+    "line_parts",
+    "spool_to_tempfile",
+]
 
 BLOCK_SIZE = 1 << 20  # decompressed bytes per block handed out (bounds memory per block)
+# Bytes of lines decoded at a time: the records of 128 KB stay in the CPU's caches from decoding
+# to encoding; those of a whole 1 MB block did not (20% more CPU a record, every export shape).
+DECODE_SIZE = 128 << 10
 _DECODE_ERRORS = (zipfile.BadZipFile, EOFError, zlib.error, OSError)
 
 
@@ -115,16 +121,20 @@ class ExportArchive:
         Raises:
             CorruptExportError: an entry is not valid gzip, is truncated or fails its CRC.
         """
-        worker = None
+        worker, shared = None, False
         if not in_process and self._zip is not None and can_use_worker(self._file):
-            worker = start_worker(self._file, BLOCK_SIZE)
+            worker, shared = shared_worker()
         if worker is None:
             yield from self._blocks()
             return
         try:
-            yield from line_blocks(worker_pieces(worker, BLOCK_SIZE))
+            yield from line_blocks(worker.pieces(self._file))
         except DecompressorError as exc:
             raise CorruptExportError(self.window, str(exc)) from None
+        finally:
+            worker.busy = False
+            if not shared:
+                worker.stop()
 
     def _blocks(self) -> Iterator[bytes]:
         archive = self._zip
@@ -157,6 +167,21 @@ def gunzip(stream: t.BinaryIO | t.IO[bytes]) -> Iterator[bytes]:
     """
     with gzip.GzipFile(fileobj=stream, mode="rb") as unzipped:
         yield from iter(partial(unzipped.read, BLOCK_SIZE), b"")
+
+
+def line_parts(block: bytes, size: int = DECODE_SIZE) -> Iterator[bytes]:
+    """``block`` cut into parts of about ``size`` bytes, each ending at a newline (the last
+    ends where the block does)."""
+    if len(block) <= size:
+        yield block
+        return
+    start, end = 0, len(block)
+    while start < end:
+        cut = block.find(b"\n", start + size) + 1
+        if cut <= 0:
+            cut = end
+        yield block[start:cut]
+        start = cut
 
 
 def line_blocks(pieces: Iterable[bytes]) -> Iterator[bytes]:

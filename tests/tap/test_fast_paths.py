@@ -443,6 +443,7 @@ def test_where_no_process_can_be_started_the_tap_decompresses_itself(
         raise PermissionError("process creation refused")
 
     monkeypatch.setattr(decompressor.subprocess, "Popen", refused)
+    monkeypatch.setattr(decompressor, "_shared", None)  # no worker left by an earlier test
     path = _zip_of(tmp_path, {"a.json.gz": gzip.compress(_lines(2000))})
     with ExportArchive(path, WINDOW) as archive:
         records = _records_of(list(archive.blocks()))

@@ -1,31 +1,45 @@
-"""Decompress an export in a process of its own while the tap parses what is already out.
+"""Decompress exports in a process of its own while the tap parses what is already out.
 
 A thread cannot do it: CPython's :mod:`gzip` reads 8 KB at a time and :mod:`zlib` grows its
 output in small steps, each step taking the GIL back from the parsing thread, so the two threads
 ran one after the other (benchmarks/README.md, issue 15: 200,000 events took as long with the
 thread as without it). A child process (``gunzip_worker.py``, standard library only) unzips and
-gunzips into a pipe enlarged to 1 MB, and the tap reads it a block at a time: on two cores the
+gunzips into a pipe enlarged to 1 MB, and the tap reads it a frame at a time: on two cores the
 decompression costs the tap's wall time almost nothing.
 
-Where a child process cannot be used (no file descriptor to hand over, no POSIX ``pass_fds``,
-process creation refused), the export is decompressed in the tap's process, with the same result.
+One worker serves every export of a run (issue 23): the spooled zip's descriptor is handed to it
+over a Unix socket. Starting a process per window cost each window an interpreter start (20 ms
+on a quiet machine, half a second on a loaded one: 24 hourly windows took twice as long as one
+window of 24 hours). The worker ends when the tap closes the socket or exits; a worker left in
+the middle of an export (the tap stopped reading early) is stopped, and the next export starts
+a new one.
+
+Where a child process cannot be used (no file descriptor to hand over, no POSIX descriptor
+passing, process creation refused), the export is decompressed in the tap's process, with the
+same result.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
+import socket
+import struct
 import subprocess
 import sys
+import threading
 import typing as t
 from collections.abc import Generator
-from functools import partial
 from pathlib import Path
 
-__all__ = ["WORKER", "DecompressorError", "can_use_worker", "start_worker", "worker_pieces"]
+__all__ = ["WORKER", "DecompressorError", "Worker", "can_use_worker", "shared_worker"]
 
 WORKER = Path(__file__).with_name("gunzip_worker.py")
 PIPE_BYTES = 1 << 20  # the pipe's capacity asked for (Linux: up to /proc/sys/fs/pipe-max-size)
+READ_BUFFER = 1 << 20
+_HEADER = struct.Struct(">I")
+_ERROR = 0xFFFFFFFF
 
 
 class DecompressorError(Exception):
@@ -33,8 +47,9 @@ class DecompressorError(Exception):
 
 
 def can_use_worker(spool: t.BinaryIO) -> bool:
-    """Whether ``spool`` can be handed to a worker process (a real file, a POSIX system)."""
-    if os.name != "posix" or not sys.executable:
+    """Whether ``spool`` can be handed to a worker process (a real file, a POSIX system that
+    passes descriptors over sockets)."""
+    if os.name != "posix" or not sys.executable or not hasattr(socket, "send_fds"):
         return False
     try:
         spool.fileno()
@@ -43,50 +58,116 @@ def can_use_worker(spool: t.BinaryIO) -> bool:
     return True
 
 
-def start_worker(spool: t.BinaryIO, size: int) -> subprocess.Popen[bytes] | None:
-    """Start the worker on the zip ``spool``; None when no process can be started here (the
-    caller then decompresses in its own process). Its stdout reads ``size`` bytes at a time."""
-    fd = spool.fileno()
-    try:
-        worker = subprocess.Popen(  # noqa: S603 - this interpreter, a fixed script, a descriptor
-            [sys.executable, "-I", "-S", str(WORKER), str(fd)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            pass_fds=(fd,),
-            bufsize=size,  # a read of `size` waits for that many bytes (or the end)
-        )
-    except OSError:  # e.g. process creation refused in a sandbox
-        return None
-    assert worker.stdout is not None
-    _enlarge(worker.stdout)
-    return worker
+class Worker:
+    """One decompressing process, fed one export at a time."""
+
+    def __init__(self, process: subprocess.Popen[bytes], control: socket.socket) -> None:
+        self._process = process
+        self._control = control
+        self.busy = False
+
+    @classmethod
+    def start(cls) -> Worker | None:
+        """A new worker; None when no process can be started here (the caller then
+        decompresses in its own process)."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            process = subprocess.Popen(  # noqa: S603 - this interpreter, a fixed script, a socket
+                [sys.executable, "-I", "-S", str(WORKER), str(theirs.fileno())],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                pass_fds=(theirs.fileno(),),
+                bufsize=READ_BUFFER,
+            )
+        except OSError:  # e.g. process creation refused in a sandbox
+            ours.close()
+            return None
+        finally:
+            theirs.close()
+        assert process.stdout is not None
+        _enlarge(process.stdout)
+        return cls(process, ours)
+
+    @property
+    def alive(self) -> bool:
+        return self._process.poll() is None
+
+    def pieces(self, spool: t.BinaryIO) -> Generator[bytes, None, None]:
+        """The decompressed text of every entry of the zip ``spool``, in pieces of up to 1 MB.
+
+        The worker reads the spool through a copy of its descriptor (same file position): the
+        caller must not read the spool until this generator is done. Closing the generator
+        early stops the worker.
+
+        Raises:
+            DecompressorError: an entry is not valid gzip, is truncated or fails its CRC.
+        """
+        out = self._process.stdout
+        assert out is not None
+        finished = False
+        try:
+            try:
+                socket.send_fds(self._control, [b"x"], [spool.fileno()])
+            except OSError as exc:
+                raise DecompressorError(f"the decompressing process is gone ({exc})") from None
+            while True:
+                size = _HEADER.unpack(_read(out, 4))[0]
+                if size == 0:
+                    finished = True
+                    return
+                if size == _ERROR:
+                    length = _HEADER.unpack(_read(out, 4))[0]
+                    finished = True
+                    raise DecompressorError(_read(out, length).decode("utf-8", "replace"))
+                yield _read(out, size)
+        finally:
+            if not finished:  # stopped mid-export: its remaining frames would follow
+                self.stop()
+
+    def stop(self) -> None:
+        """End the process (closing the socket ends it; killed if it is mid-export)."""
+        with contextlib.suppress(OSError):
+            self._control.close()
+        if self._process.poll() is None:
+            self._process.kill()
+        self._process.wait()
+        if self._process.stdout is not None:
+            self._process.stdout.close()
 
 
-def worker_pieces(worker: subprocess.Popen[bytes], size: int) -> Generator[bytes, None, None]:
-    """The decompressed text of every entry of the zip, in pieces of ``size`` bytes (the last
-    may be shorter), from the ``worker`` started by :func:`start_worker`.
+def _read(out: t.IO[bytes], size: int) -> bytes:
+    data = out.read(size)
+    if len(data) != size:
+        raise DecompressorError("the decompressing process stopped in the middle of an export")
+    return data
 
-    Closing the generator early stops the worker. The worker reads the spool through its
-    inherited descriptor: the caller must not read the spool until this generator is done.
 
-    Raises:
-        DecompressorError: an entry is not valid gzip, is truncated or fails its CRC.
-    """
-    assert worker.stdout is not None
-    assert worker.stderr is not None
-    try:
-        yield from iter(partial(worker.stdout.read, size), b"")
-        code = worker.wait()
-        if code != 0:
-            detail = worker.stderr.read().decode("utf-8", "replace").strip()
-            raise DecompressorError(detail or f"the decompressing process exited with code {code}")
-    finally:
-        if worker.poll() is None:
-            worker.kill()
-            worker.wait()
-        worker.stdout.close()
-        worker.stderr.close()
+_shared: Worker | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_worker() -> tuple[Worker | None, bool]:
+    """The run's worker (started at the first call), reserved (``busy``: the caller sets it back
+    when done), and whether it is the shared one; a worker of its own for a caller that finds
+    the shared one busy (the caller stops that one when done). None: no process can be started
+    here."""
+    global _shared  # noqa: PLW0603 - one worker process per tap process
+    with _shared_lock:
+        if _shared is not None and _shared.alive and not _shared.busy:
+            _shared.busy = True  # the caller sets it back to False when done
+            return _shared, True
+        if _shared is None or not _shared.alive:
+            _shared = Worker.start()
+            if _shared is not None:
+                _shared.busy = True
+            return _shared, True
+    return Worker.start(), False
+
+
+@atexit.register
+def _stop_shared() -> None:
+    if _shared is not None:
+        _shared.stop()
 
 
 def _enlarge(pipe: t.IO[bytes]) -> None:

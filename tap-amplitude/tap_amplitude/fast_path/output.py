@@ -132,6 +132,19 @@ class RecordLineEncoder:
         stamp = self._encoder.encode(time_extracted.astimezone(dt.UTC))
         self._suffix = self._version + b',"time_extracted":' + stamp + b"}\n"
 
+    def encode_block(self, records: list[dict[str, Any]]) -> bytes:
+        """The RECORD lines of every record of ``records``, one after the other, in one piece.
+
+        One msgspec call encodes the records as JSON lines (the same bytes :meth:`encode` puts
+        between the envelope's ends: a JSON string holds no raw newline, so each newline ends a
+        record), then every newline becomes the end of one envelope and the start of the next.
+        """
+        if not records:
+            return b""
+        prefix = self._line[: self._offset]
+        body = self._encoder.encode_lines(records)
+        return bytes(prefix) + body[:-1].replace(b"\n", self._suffix + prefix) + self._suffix
+
     def encode(self, record: dict[str, Any]) -> bytearray:
         """The RECORD line of ``record``, newline included.
 

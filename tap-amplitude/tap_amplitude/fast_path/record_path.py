@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
-from singer_sdk import Stream
+from singer_sdk import Stream, metrics
 from singer_sdk import singerlib as singer
 from singer_sdk.helpers.types import Context, Record
 from singer_sdk.mapper import SameRecordTransform
@@ -47,6 +47,46 @@ class FastRecordPath(Stream):
         # Decided at the first record (the catalog and stream maps are applied by then).
         self._direct_output: tuple[RecordLineEncoder, BufferedMsgSpecWriter] | None = None
         self._direct_output_decided = False
+        self._record_counter: metrics.Counter | None = None
+
+    # Public seam (singer-sdk 0.54.9 streams/core.py:1008, "can be overridden"): the SDK's sync
+    # loop makes its record counter here; kept so that :meth:`write_block` counts what it writes.
+    def get_record_counter(
+        self, *, endpoint: str | None = None, log_interval: float = metrics.DEFAULT_LOG_INTERVAL
+    ) -> metrics.Counter:
+        counter = super().get_record_counter(endpoint=endpoint, log_interval=log_interval)
+        self._record_counter = counter
+        return counter
+
+    def write_block(self, records: list[Record]) -> bool:
+        """Write ``records`` as RECORD lines in one piece when no SDK step would change them;
+        whether they were written.
+
+        When True, the caller must not yield these records: each step the SDK's per-record loop
+        would take for them is done here for the whole block (the RECORD lines, the record
+        counter, the state's flushed flag) or does nothing for this stream (no post_process, no
+        partition or child stream, no per-record bookmark). When False (a stream map, a
+        deselected field, another writer, a record limit as in ``--test``), the caller yields
+        them to the SDK's loop as usual. Both write the same lines.
+        """
+        if not self._direct_output_decided:
+            self._direct_output = self._direct_output_if_identity()
+            self._direct_output_decided = True
+        counter = self._record_counter
+        if (
+            self._direct_output is None
+            or counter is None
+            or self.ABORT_AT_RECORD_COUNT is not None
+            or self.child_streams
+            or type(self).post_process is not Stream.post_process
+            or not self.selected
+        ):
+            return False
+        encoder, writer = self._direct_output
+        writer.write_line(encoder.encode_block(records))
+        counter.increment(len(records))
+        self.state_manager.is_flushed = False
+        return True
 
     # singer-sdk streams/core.py (private). The SDK's
     # step adds partition keys and syncs child streams: a stream with neither would only copy
