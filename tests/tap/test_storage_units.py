@@ -7,10 +7,12 @@ import gzip
 import importlib.util
 import json
 import os
+import typing as t
 from pathlib import Path
 
 import pytest
 from fsspec.implementations.local import LocalFileSystem
+from tap_amplitude import export_reader
 from tap_amplitude.errors import CorruptExportError
 from tap_amplitude.settings import SettingsError, parse_settings
 from tap_amplitude.storage import FileKind, build_listing, classify, parse_storage_url
@@ -162,23 +164,31 @@ def _gz_file(tmp_path: Path, lines: int) -> Path:
     return path
 
 
-def test_a_large_file_is_read_by_the_worker_started_at_download(tmp_path: Path) -> None:
-    path = _gz_file(tmp_path, 20_000)
-    assert path.stat().st_size > IN_PROCESS_BELOW
-    item = classify(str(path), path.stat().st_size)
-    assert item is not None
-    window = Window(item.hour, item.hour + dt.timedelta(hours=1))
+def test_a_large_file_is_read_by_the_runs_worker_a_small_one_in_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over IN_PROCESS_BELOW the file goes to the run's decompressing worker (as an Export API
+    body does); under it, the tap's own process reads it. Both give every line."""
+    calls: list[int] = []
+    real = export_reader.shared_worker
+
+    def counting() -> t.Any:
+        calls.append(1)
+        return real()
+
+    monkeypatch.setattr(export_reader, "shared_worker", counting)
     location = parse_storage_url(f"file://{tmp_path}")
-    with download_archive(LocalFileSystem(), location, item, window) as archive:
-        assert archive._worker is not None  # started by the download, before blocks()
-        lines = b"".join(archive.blocks()).splitlines()
-    assert [json.loads(line)["uuid"] for line in lines] == [str(i) for i in range(20_000)]
-    # Closed unread: its worker is stopped, nothing left running.
-    unread = download_archive(LocalFileSystem(), location, item, window)
-    worker = unread._worker
-    assert worker is not None
-    unread.close()
-    assert worker.returncode is not None
+    for lines, expected_calls in ((20_000, 1), (10, 0)):
+        calls.clear()
+        path = _gz_file(tmp_path, lines)
+        item = classify(str(path), path.stat().st_size)
+        assert item is not None
+        assert (path.stat().st_size > IN_PROCESS_BELOW) == (expected_calls == 1)
+        window = Window(item.hour, item.hour + dt.timedelta(hours=1))
+        with download_archive(LocalFileSystem(), location, item, window) as archive:
+            read = b"".join(archive.blocks()).splitlines()
+        assert [json.loads(line)["uuid"] for line in read] == [str(i) for i in range(lines)]
+        assert len(calls) == expected_calls
 
 
 def test_a_truncated_large_file_fails_naming_it(tmp_path: Path) -> None:

@@ -2,34 +2,23 @@
 
 The object (a gzip file of JSON lines) is streamed into an anonymous temporary file as the only
 entry of a stored (uncompressed) zip named after the object: :class:`ExportArchive` then
-decompresses it in the fast path's worker process and hands out the same blocks of lines as for
+decompresses it in the run's decompressing worker process (the same one the Export API path
+uses, :mod:`tap_amplitude.fast_path.decompressor`) and hands out the same blocks of lines as for
 an Export API body, so both sources share every step from here to the RECORD line. The copy
-costs one CRC pass over the compressed bytes; memory stays one chunk.
-
-An export has one worker process per file here, not per window: each is started by the download
-thread as soon as its file is on disk (:meth:`StorageFileArchive.start_decompressing`), so a
-process's start-up (tens to hundreds of milliseconds on a busy machine) overlaps the reading of
-the files before it. Files under :data:`IN_PROCESS_BELOW` are decompressed in the tap's process:
-that costs less than starting a process.
+costs one CRC pass over the compressed bytes; memory stays one chunk. Files under
+:data:`IN_PROCESS_BELOW` are decompressed in the tap's process: handing them to the worker costs
+more than it saves.
 """
 
 from __future__ import annotations
 
 import shutil
-import subprocess
 import typing as t
 import zipfile
 from collections.abc import Generator
 from typing import TYPE_CHECKING
 
-from tap_amplitude.errors import CorruptExportError
-from tap_amplitude.export_reader import BLOCK_SIZE, ExportArchive, line_blocks, spool_to_tempfile
-from tap_amplitude.fast_path.decompressor import (
-    DecompressorError,
-    can_use_worker,
-    start_worker,
-    worker_pieces,
-)
+from tap_amplitude.export_reader import ExportArchive, spool_to_tempfile
 from tap_amplitude.storage.filesystem import StorageAccessError
 from tap_amplitude.storage.location import StorageLocation
 from tap_amplitude.storage.naming import ExportObject
@@ -46,40 +35,15 @@ _ZIP64_FROM = 1 << 31  # entries this large get zip64 headers (hours over 4 GB a
 
 
 class StorageFileArchive(ExportArchive):
-    """A spooled export file: :class:`ExportArchive`, with its worker process started early."""
+    """A spooled export file: :class:`ExportArchive`, decompressed in-process when small."""
 
     def __init__(self, source: t.BinaryIO, window: Window, *, size: int) -> None:
         super().__init__(source, window)
-        self._spool = source
-        self._worker: subprocess.Popen[bytes] | None = None
         self._in_process = size < IN_PROCESS_BELOW
 
-    def start_decompressing(self) -> None:
-        """Start the worker now (the download thread calls it); a small file needs none."""
-        if not self._in_process and self._worker is None and can_use_worker(self._spool):
-            self._worker = start_worker(self._spool, BLOCK_SIZE)
-
     def blocks(self, *, in_process: bool = False) -> Generator[bytes, None, None]:
-        """As :meth:`ExportArchive.blocks`, from the worker started early when there is one."""
-        worker, self._worker = self._worker, None
-        if worker is None:
-            yield from super().blocks(in_process=in_process or self._in_process)
-            return
-        try:
-            yield from line_blocks(worker_pieces(worker, BLOCK_SIZE))
-        except DecompressorError as exc:
-            raise CorruptExportError(self.window, str(exc)) from None
-
-    def close(self) -> None:
-        """Stop a worker nobody read from, then close and delete the spool."""
-        worker, self._worker = self._worker, None
-        if worker is not None:
-            worker.kill()
-            worker.wait()
-            for pipe in (worker.stdout, worker.stderr):
-                if pipe is not None:
-                    pipe.close()
-        super().close()
+        """As :meth:`ExportArchive.blocks`; a small file in this process."""
+        yield from super().blocks(in_process=in_process or self._in_process)
 
 
 def download_archive(
@@ -117,10 +81,4 @@ def download_archive(
     except BaseException:
         spool.close()
         raise
-    opened = StorageFileArchive(spool, window, size=item.size)
-    try:
-        opened.start_decompressing()
-    except BaseException:
-        opened.close()
-        raise
-    return opened
+    return StorageFileArchive(spool, window, size=item.size)
