@@ -49,8 +49,9 @@ class FastRecordPath(Stream):
         self._direct_output_decided = False
         self._record_counter: metrics.Counter | None = None
 
-    # Public seam (singer-sdk 0.54.9 streams/core.py:1008, "can be overridden"): the SDK's sync
+    # Public seam (the SDK's Stream.get_record_counter, "can be overridden"): the SDK's sync
     # loop makes its record counter here; kept so that :meth:`write_block` counts what it writes.
+    @override
     def get_record_counter(
         self, *, endpoint: str | None = None, log_interval: float = metrics.DEFAULT_LOG_INTERVAL
     ) -> metrics.Counter:

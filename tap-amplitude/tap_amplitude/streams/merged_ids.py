@@ -71,7 +71,7 @@ class MergedIdsStream(Stream):
         """The validated settings."""
         return self._amplitude_tap.settings
 
-    # singer-sdk 0.54.9 streams/core.py:812 (private; as in EventsStream): no public switch
+    # Private SDK member (SDK_OVERRIDES in tap.py; as in EventsStream): no public switch
     # turns off the per-record bookmark. Here it advances per finished hour only.
     @override
     def _increment_stream_state(
@@ -107,7 +107,7 @@ class MergedIdsStream(Stream):
             )
         )
         self.state_manager.is_flushed = False
-        # singer-sdk 0.54.9 streams/core.py:850 (private; as in EventsStream): STATE mid-stream.
+        # Private SDK member (as in EventsStream): STATE mid-stream.
         self._write_state_message()
 
     @override
