@@ -44,14 +44,13 @@ from typing_extensions import override
 
 from tap_amplitude import clock
 from tap_amplitude.cohort_limits import CohortRequestPacer
+from tap_amplitude.config_schema import CONFIG_SCHEMA, REMOVED_SETTINGS
 from tap_amplitude.dashboard_query_kinds import MAX_COST_PER_REQUEST
 from tap_amplitude.errors import AmplitudeError
 from tap_amplitude.fast_path import BufferedMsgSpecWriter
 from tap_amplitude.pacing import TAXONOMY_COST_PER_HOUR, CostBudget
 from tap_amplitude.query_pacing import FIVE_MINUTES, HOUR, Window
 from tap_amplitude.settings import (
-    CONFIG_SCHEMA,
-    REMOVED_SETTINGS,
     SettingsError,
     TapSettings,
     parse_settings,

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tap_amplitude.config_schema import MAX_EXPORT_PREFETCH_WINDOWS
 from tap_amplitude.export_prefetch import downloads_ahead
-from tap_amplitude.settings import MAX_EXPORT_PREFETCH_WINDOWS
 
 from tests.tap.helpers import (
     ROOT,

@@ -5,13 +5,9 @@ from __future__ import annotations
 
 import pytest
 from jsonschema import Draft202012Validator
+from tap_amplitude.config_schema import CONFIG_SCHEMA, DEFAULT_START_DATE
 from tap_amplitude.retry import RetryPolicy
-from tap_amplitude.settings import (
-    CONFIG_SCHEMA,
-    DEFAULT_START_DATE,
-    SettingsError,
-    parse_settings,
-)
+from tap_amplitude.settings import SettingsError, parse_settings
 
 from tests.tap.units import BASE
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from amplitude_emulator.storage_export import event_file_key, write_storage_export
 from amplitude_emulator.timefmt import MS_PER_HOUR
-from tap_amplitude.settings import CONFIG_SCHEMA
+from tap_amplitude.config_schema import CONFIG_SCHEMA
 
 from tests.tap.helpers import KEY, make_emulator, run_tap
 from tests.tap.storage_servers import Store, gcs_server, s3_server, store

@@ -29,6 +29,7 @@ from typing_extensions import override
 
 from tap_amplitude import clock
 from tap_amplitude.api import ApiPath
+from tap_amplitude.config_schema import DOCUMENTED_EXPORT_LAG_HOURS
 from tap_amplitude.errors import (
     AmplitudeAPIError,
     CorruptExportError,
@@ -43,7 +44,7 @@ from tap_amplitude.export_reader import ExportArchive, line_parts, spool_to_temp
 from tap_amplitude.fast_path import FastRecordPath, bulk_allocation_gc
 from tap_amplitude.progress import ExportProgress
 from tap_amplitude.responses import Action, Rule
-from tap_amplitude.settings import DOCUMENTED_EXPORT_LAG_HOURS, parse_datetime_setting
+from tap_amplitude.settings import parse_datetime_setting
 from tap_amplitude.streams.base import AmplitudeStream
 from tap_amplitude.streams.events_storage import StorageEventsSource
 
