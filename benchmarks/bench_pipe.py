@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import time
 from pathlib import Path
 
 from benchmarks.common import (
@@ -47,6 +48,7 @@ def alone(events: int, window: ExportWindow, workdir: Path) -> tuple[float, floa
                 "api_key": DEST_KEYS[0],
                 "api_url": emulator.eu_url,
                 "rejected_records_path": str(workdir / "rejected-alone.jsonl"),
+                "ledger_path": str(workdir / f"ledger-alone-{time.time_ns()}.sqlite"),
             },
         )
         catalog = events_only_catalog(tap_config, workdir / "catalog.json")
@@ -71,6 +73,7 @@ def one_round(events: int, window: ExportWindow, workdir: Path) -> dict[str, flo
                 "api_key": DEST_KEYS[0],
                 "api_url": emulator.eu_url,
                 "rejected_records_path": str(workdir / "rejected.jsonl"),
+                "ledger_path": str(workdir / f"ledger-{time.time_ns()}.sqlite"),
             },
         )
         catalog = events_only_catalog(tap_config, workdir / "catalog.json")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,6 +115,8 @@ def measure(name: str, source: Path, records: int, workdir: Path) -> Sample:
                 "api_key": DEST_KEYS[0],
                 "api_url": emulator.eu_url,
                 "rejected_records_path": str(workdir / f"{name}-rejected.jsonl"),
+                # Every run a first run: a fresh sync ledger (a kept one would send nothing).
+                "ledger_path": str(workdir / f"{name}-{time.time_ns()}-ledger.sqlite"),
             },
         )
         emulator_cpu = emulator.cpu_seconds()

@@ -21,6 +21,7 @@ from singer_sdk import metrics
 from target_amplitude.admin_delivery import AdminSender
 from target_amplitude.delivery import DeliveryEngine, DeliveryTicket, Item, Outcome
 from target_amplitude.endpoints import IngestEndpoint
+from target_amplitude.ledger import Ledger
 from target_amplitude.rejects import RejectsWriter
 from target_amplitude.settings import TargetSettings
 from target_amplitude.stats import RunStats
@@ -75,8 +76,20 @@ class DeliveryMetrics:
             counter = self._counters[key] = metrics.Counter(metric, tags)
         return counter
 
-    def count(self, stream: str, endpoint: str, *, accepted: int = 0, rejected: int = 0) -> None:
-        """Records accepted or rejected (early rejects included)."""
+    def count(
+        self,
+        stream: str,
+        endpoint: str,
+        *,
+        accepted: int = 0,
+        rejected: int = 0,
+        unchanged: int = 0,
+    ) -> None:
+        """Records accepted, rejected (early rejects included) or unchanged (the sync ledger)."""
+        if unchanged:
+            self._counter(metrics.Metric.RECORD_COUNT, stream, endpoint, "unchanged").increment(
+                unchanged
+            )
         if accepted:
             self._counter(metrics.Metric.RECORD_COUNT, stream, endpoint, "accepted").increment(
                 accepted
@@ -179,6 +192,9 @@ class DeliveryPipeline:
         # (the target holds STATE while any is).
         self.admin = admin
         self.held_uploads: set[str] = set()
+        # The sync ledger (docs/ledger.md): sinks consult it and record what was acknowledged;
+        # the target commits it before each STATE (None: tests building a pipeline by hand).
+        self.ledger: Ledger | None = None
         # A full batch was completed since the last drain on STATE.
         self.progressed = False
         # True while the target hands off batches before they are full (see cutting_short).

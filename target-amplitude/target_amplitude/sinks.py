@@ -13,6 +13,7 @@ from singer_sdk.sinks import BatchSink
 from target_amplitude.client import quote_item
 from target_amplitude.delivery import DeliveryEngine, DeliveryError, Item
 from target_amplitude.endpoints import GROUPIDENTIFY, IDENTIFY, IngestEndpoint, events_endpoint
+from target_amplitude.ledger_rows import LedgerRows
 from target_amplitude.mapping import (
     ENCODER,
     RecordRejectedError,
@@ -134,7 +135,11 @@ class EndpointSink(BatchSink):
         """A delivered batch: rejects flushed, the METRIC counts and the summary updated."""
         run.rejects.flush()
         run.metrics.count(
-            self.stream_name, self.endpoint.path, accepted=accepted, rejected=rejected
+            self.stream_name,
+            self.endpoint.path,
+            accepted=accepted,
+            rejected=rejected,
+            unchanged=figures.get("unchanged", 0),
         )
         run.stats.add(
             self.stream_name,
@@ -159,6 +164,7 @@ class AmplitudeSink(EndpointSink):
         key_properties: t.Sequence[str] | None,
     ) -> None:
         self._run: DeliveryPipeline = target.pipeline  # type: ignore[attr-defined]
+        self._owner = target  # drains this sink when removals (mirror) fill a batch
         settings = self._run.settings
         # Fails at the SCHEMA message, before any record of this stream is read.
         self.mapping = resolve_mapping(settings, stream_name, schema)
@@ -166,6 +172,8 @@ class AmplitudeSink(EndpointSink):
         super().__init__(target, stream_name, schema, key_properties)
         self._keys = tuple(key_properties or ())
         self._check_schema = compile_record_check(schema) if self.validate_schema else None
+        # The sync ledger's view of this stream (None: sync_mode all, or no ledger).
+        self._ledger = LedgerRows.for_sink(self._run, stream_name, self.mapping)
         # Source records of the batch, kept only as JSON for the rejected file: a decoded record
         # is ~10x its JSON in memory, and dicts kept alive slow every GC pass. Either its input
         # line (bytes, see take) or the record encoded (msgspec.Raw).
@@ -302,6 +310,19 @@ class AmplitudeSink(EndpointSink):
             self._reject(record, payload, reason)
             return
         ref = len(self._records)
+        if self._ledger is not None and not self._ledger.take(ref, self.mapping.object, payload):
+            return  # unchanged: Amplitude has it (counted, not sent)
+        self._add(record, line, payload, wires)
+
+    def _add(
+        self,
+        record: dict,
+        line: bytes | None,
+        payload: dict[str, t.Any],
+        wires: list[bytes],
+    ) -> None:
+        """A mapped, checked row: its payloads into the batch, its source kept for rejects."""
+        ref = len(self._records)
         key = self._ordering_key(payload)
         weight = group_property_count(payload) if self.mapping.object == "group" else 0
         lane = DeliveryEngine.lane_of(key, self._lanes)
@@ -333,6 +354,36 @@ class AmplitudeSink(EndpointSink):
             self._records.append(line)
             self._bytes += len(line)
 
+    def activate_version(self, new_version: int) -> None:
+        """sync_mode mirror: rows gone from the full snapshot that just ended are unset.
+
+        Their unset payloads join the batch like any row; once Amplitude acknowledges them the
+        ledger forgets their keys. Other sync modes ignore ACTIVATE_VERSION (nothing to do).
+        """
+        if self._ledger is None:
+            return
+        removals = self._ledger.snapshot_marker(new_version)
+        for key, payload in removals:
+            wire = ENCODER.encode(payload)
+            if self.endpoint.form:
+                wire = quote_item(wire)
+            self._received += 1
+            self._ledger.take_removal(len(self._records), key)
+            self._add({"ledger_removed": key}, None, payload, [wire])
+            if self.is_full:
+                self._target_drain()
+        if removals:
+            self.logger.info(
+                "%s: %d row(s) gone from the snapshot: their mapped properties are unset.",
+                self.stream_name,
+                len(removals),
+            )
+
+    def _target_drain(self) -> None:
+        drain = getattr(self._owner, "drain_one", None)
+        if drain is not None:
+            drain(self)
+
     def _source_record(self, kept: bytes | msgspec.Raw) -> t.Any:
         """The record as process_record got it, from what take kept."""
         if isinstance(kept, msgspec.Raw):
@@ -355,6 +406,7 @@ class AmplitudeSink(EndpointSink):
         skipped = self._skipped
         self._items, self._records, self._bytes = [], [], 0
         self._received = self._rejected_early = self._skipped = 0
+        rows = self._ledger.cut() if self._ledger is not None else None
         self._lane_items = [0] * self._lanes
         self._lane_bytes = [0] * self._lanes
         self._lane_full = False
@@ -372,15 +424,27 @@ class AmplitudeSink(EndpointSink):
                 rejected=rejected_early,
                 would_send=len(records),
                 skipped=skipped,
+                **(rows.preview() if rows is not None else {}),
             )
             run.rejects.flush()
-            run.metrics.count(self.stream_name, self.endpoint.path, rejected=rejected_early)
+            run.metrics.count(
+                self.stream_name,
+                self.endpoint.path,
+                rejected=rejected_early,
+                unchanged=rows.unchanged if rows is not None else 0,
+            )
             run.progressed = True
             return
 
         def complete(result: BatchResult) -> None:
             self._complete(
-                result, items, records, received, rejected_early=rejected_early, skipped=skipped
+                result,
+                items,
+                records,
+                received,
+                rejected_early=rejected_early,
+                skipped=skipped,
+                rows=rows,
             )
             self.flowing = self.flowing or full
 
@@ -395,8 +459,9 @@ class AmplitudeSink(EndpointSink):
         *,
         rejected_early: int,
         skipped: int,
+        rows: LedgerRows.Batch | None = None,
     ) -> None:
-        """Record a delivered batch: rejects to the file, figures to the summary.
+        """Record a delivered batch: rejects, the ledger's acknowledged rows, the figures.
 
         A record can be more than one item (`$clearAll`, then its values): it is accepted when
         all its items are, else rejected with the first reason.
@@ -425,6 +490,8 @@ class AmplitudeSink(EndpointSink):
                 retryable=ref in outcome.retryable,
                 key_properties=self._keys,
             )
+        if rows is not None:
+            rows.answered(reasons)  # every row not rejected was acknowledged
         self.records_done += received
         self.record_outcome(
             run,
@@ -435,4 +502,6 @@ class AmplitudeSink(EndpointSink):
             retried=outcome.retried,
             requests=outcome.requests,
             skipped=skipped,
+            unchanged=rows.unchanged if rows is not None else 0,
+            removed=rows.removed(reasons) if rows is not None else 0,
         )

@@ -7,6 +7,7 @@ import logging
 import sys
 import typing as t
 from collections import deque
+from pathlib import Path
 
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import TargetCapabilities
@@ -19,6 +20,7 @@ from target_amplitude.admin_sinks import ADMIN_SINKS
 from target_amplitude.client import IngestClient
 from target_amplitude.config_schema import CONFIG_SCHEMA
 from target_amplitude.delivery import DeliveryEngine, DeliveryError, DeliveryRetryPolicy
+from target_amplitude.ledger import Ledger, LedgerConfig, LedgerError
 from target_amplitude.pipeline import DeliveryMetrics, DeliveryPipeline
 from target_amplitude.reader import InputLineError, LineCountingReader
 from target_amplitude.rejects import RejectsWriter
@@ -134,13 +136,25 @@ class TargetAmplitude(Target):
                 fatal_hint=hint,
                 on_request=DeliveryMetrics.request,
             )
-        return DeliveryPipeline(
+        pipeline = DeliveryPipeline(
             settings,
             engine,
             RejectsWriter(settings.rejected_records_path),
             RunStats(),
             admin=admin,
         )
+        # The sync ledger: opened (downloaded, locked) at the first SCHEMA that needs it.
+        pipeline.ledger = Ledger(
+            LedgerConfig(
+                path=Path(settings.ledger_path),
+                url=settings.ledger_url,
+                api_key=settings.api_key,
+                region=settings.data_region,
+                full_resync=settings.full_resync,
+                dry_run=settings.dry_run,
+            )
+        )
+        return pipeline
 
     # -- Private SDK overrides (singer-sdk 0.54.9; guarded by tests/target/test_sdk_seams.py) --
     # Still private on meltano/sdk main 136de07; no public hook runs on STATE or before STATE.
@@ -318,12 +332,17 @@ class TargetAmplitude(Target):
             return
         if state != self._last_written_state:
             self._last_written_state = state
+            if self.pipeline.ledger is not None:
+                # What the STATE covers is in the ledger first (durable; uploaded when due).
+                self.pipeline.ledger.checkpoint()
             super()._write_state_message(state)
 
     def process_endofpipe(self) -> None:
         """Deliver everything, emit the last STATE, log the summary, apply fail_on_rejected."""
         try:
             super().process_endofpipe()
+            if self.pipeline.ledger is not None:
+                self.pipeline.ledger.finishing = True  # the last STATEs follow the upload
             self._settle_states(block=True)
         finally:
             self._finish()
@@ -347,6 +366,8 @@ class TargetAmplitude(Target):
         ctx = self.pipeline
         ctx.rejects.close()
         ctx.close()
+        if ctx.ledger is not None:
+            ctx.ledger.close()
         for line in ctx.stats.summary_lines(dry_run=self.settings.dry_run):
             self.logger.info(line)
 
@@ -355,6 +376,12 @@ class TargetAmplitude(Target):
         """Run the CLI; known errors end the run with their message and exit code 1."""
         try:
             super().invoke(*args, **kwargs)
-        except (ConfigError, DeliveryError, InputLineError, RejectedRecordsError) as exc:
+        except (
+            ConfigError,
+            DeliveryError,
+            InputLineError,
+            LedgerError,
+            RejectedRecordsError,
+        ) as exc:
             logging.getLogger(cls.name).error("%s: %s", type(exc).__name__, exc)
             sys.exit(1)

@@ -73,6 +73,7 @@ def meltano_env(tmp_path: Path, emulator: Emulator, meltano_installed: None) -> 
         "TAP_AMPLITUDE_END_DATE": "2026-01-02T00:00:00Z",
         "TARGET_JSONL_DESTINATION_PATH": str(tmp_path / "output"),
         "TARGET_AMPLITUDE_REJECTED_RECORDS_PATH": str(tmp_path / "rejected.jsonl"),
+        "TARGET_AMPLITUDE_LEDGER_PATH": str(tmp_path / "ledger.sqlite"),
     }
     (tmp_path / "output").mkdir()
     return env
