@@ -3,12 +3,13 @@
 - s3:// (extra `s3`: s3fs), gs:// (extra `gcs`: gcsfs), az:// or abfs:// (extra `azure`:
   adlfs), file:// (fsspec alone). Credentials and endpoints come from each library's standard
   chain and environment: AWS_* and AWS_ENDPOINT_URL (botocore), GOOGLE_APPLICATION_CREDENTIALS
-  and STORAGE_EMULATOR_HOST (gcsfs), AZURE_STORAGE_* (adlfs).
+  and STORAGE_EMULATOR_HOST (gcsfs; anonymous with an emulator, as Google's clients are),
+  AZURE_STORAGE_* (adlfs).
 - Downloaded once when the run starts (replacing the local file at ledger_path).
 - Uploaded after the local SQLite commit, before the STATE: a consistent snapshot (SQLite's
   backup API) is uploaded to a temporary object "<url>.upload-<run id>", its size checked
-  against the local snapshot, then moved over "<url>" (a server-side copy: S3 CopyObject, GCS
-  rewrite, Azure copy blob, a rename for file://). The object at <url> is replaced whole or
+  against the local snapshot, then copied over "<url>" server-side (S3 CopyObject, GCS
+  rewrite, Azure copy blob; a rename for file://) and removed. The object at <url> is replaced whole or
   not at all (each store's single-object write is atomic), so a failed or cut upload leaves
   the previous copy, which may forget, never invent. The temporary object is removed.
 - A lock object "<url>.lock" holds the run id, host and a heartbeat rewritten every
@@ -74,6 +75,13 @@ def _filesystem(url: str) -> tuple[AbstractFileSystem, str]:
             f"singer-target-amplitude[{extra}], then `meltano install`)."
         )
         raise LedgerError(msg) from None
+    if module == "gcsfs" and os.environ.get("STORAGE_EMULATOR_HOST"):
+        # An emulator speaks the JSON API only and takes no credentials (Google's own clients
+        # go anonymous there too): gcsfs's classic file system, without its gRPC bucket-type
+        # probe (which waits a minute per bucket for an emulator that has no gRPC).
+        from gcsfs.core import GCSFileSystem  # noqa: PLC0415
+
+        return GCSFileSystem(token="anon"), url.split("://", 1)[1]  # noqa: S106
     fs, path = fsspec.core.url_to_fs(url)
     return fs, path
 
@@ -90,6 +98,7 @@ class RemoteCopy:
         self.run_id = run_id
         self.fs, self.path = _filesystem(url)
         self.lock_path = self.path + ".lock"
+        self._local = scheme_of(url) == "file"
         self._stop = threading.Event()
         self._heartbeat: threading.Thread | None = None
         self._locked = False
@@ -209,5 +218,12 @@ class RemoteCopy:
             expected = snapshot.stat().st_size
             msg = f"ledger_url {self.url}: the uploaded copy has {size} bytes, not {expected}"
             raise LedgerError(msg)
-        self.fs.mv(temp, self.path)
+        if self._local:
+            self.fs.mv(temp, self.path)  # a rename: atomic on one file system
+        else:
+            # A server-side copy (S3 CopyObject, GCS rewrite, Azure copy blob) replaces the
+            # object whole; then the temporary object goes.
+            self.fs.copy(temp, self.path)
+            with contextlib.suppress(Exception):
+                self.fs.rm_file(temp)
         self.fs.invalidate_cache()
