@@ -9,9 +9,9 @@
 - Uploaded after the local SQLite commit, before the STATE: a consistent snapshot (SQLite's
   backup API) is uploaded to a temporary object "<url>.upload-<run id>", its size checked
   against the local snapshot, then copied over "<url>" server-side (S3 CopyObject, GCS
-  rewrite, Azure copy blob; a rename for file://) and removed. The object at <url> is replaced whole or
-  not at all (each store's single-object write is atomic), so a failed or cut upload leaves
-  the previous copy, which may forget, never invent. The temporary object is removed.
+  rewrite, Azure copy blob; a rename for file://) and removed. The object at <url> is
+  replaced whole or not at all (each store's single-object write is atomic), so a failed or
+  cut upload leaves the previous copy, which may forget, never invent.
 - A lock object "<url>.lock" holds the run id, host and a heartbeat rewritten every
   LOCK_HEARTBEAT_SECONDS; a run finding a lock whose heartbeat is younger than
   LOCK_STALE_SECONDS fails before sending anything. The lock is written, then read back: a run
