@@ -102,6 +102,11 @@ class LedgerStore:
             if not self.read_only:
                 conn.executescript(_SCHEMA)
             row = conn.execute("SELECT value FROM meta WHERE name = 'format_version'").fetchone()
+            # Damage anywhere in the file (a cut download, a full disk) shows here, before
+            # anything is sent, rather than in the middle of the run.
+            check = conn.execute("PRAGMA quick_check").fetchone()
+            if check is None or check[0] != "ok":
+                raise sqlite3.DatabaseError(f"quick_check: {check[0] if check else 'no answer'}")
             if row is None and not self.read_only:
                 conn.execute("BEGIN IMMEDIATE")
                 conn.execute(
@@ -184,9 +189,13 @@ class LedgerStore:
 
     def lookup(self, scope: int, key: str) -> bytes | None:
         """The hash last acknowledged for the key, or None."""
-        row = self._conn.execute(
-            "SELECT hash FROM entries WHERE scope=? AND key=?", (scope, key)
-        ).fetchone()
+        try:
+            row = self._conn.execute(
+                "SELECT hash FROM entries WHERE scope=? AND key=?", (scope, key)
+            ).fetchone()
+        except sqlite3.DatabaseError as exc:
+            msg = f"The sync ledger {self.path} failed: {exc}. {way_out(str(self.path))}"
+            raise LedgerCorruptError(msg) from None
         return None if row is None else bytes(row[0])
 
     def entries(self, scope: int) -> t.Iterator[Entry]:
