@@ -7,6 +7,7 @@ ledger file in the test's folder.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sqlite3
 import typing as t
@@ -259,3 +260,24 @@ def test_mirror_unsets_the_properties_of_rows_gone_from_the_snapshot(
     # Forgotten once acknowledged: a third identical snapshot sends nothing.
     _ok(_run(tmp_path, config, snapshot(3, remaining), clean_emulator))
     assert _identified(clean_emulator) == []
+
+
+def test_a_full_table_replayed_on_day_8_stores_each_order_once(
+    clean_emulator: Emulator, tmp_path: Path
+) -> None:
+    """Amplitude drops a repeated insert_id for 7 days only (the emulator too, by its clock):
+    without the ledger the day-8 replay stores every order again; with it, none."""
+    project = clean_emulator.project("key-std")
+    with_ledger = _config(clean_emulator, tmp_path, ORDERS)
+    every = {"orders": {**ORDERS["orders"], "sync_mode": "all"}}
+    without = {**with_ledger, "stream_mappings": every, "ledger_path": str(tmp_path / "other")}
+    try:
+        _ok(_run(tmp_path, with_ledger, _orders(range(20)), clean_emulator))
+        assert len(project.ingested) == 20
+        clean_emulator.advance(dt.timedelta(days=8))
+        _ok(_run(tmp_path, with_ledger, _orders(range(20)), clean_emulator))
+        assert len(project.ingested) == 20  # each order once
+        _ok(_run(tmp_path, without, _orders(range(20)), clean_emulator))
+        assert len(project.ingested) == 40  # the duplicate the ledger removes
+    finally:
+        clean_emulator.clock = None

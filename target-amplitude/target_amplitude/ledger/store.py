@@ -43,6 +43,10 @@ except ImportError:  # pragma: no cover
     fcntl = None  # type: ignore[assignment]
 
 FORMAT_VERSION = 1
+# SQLite page cache: keeps a large ledger's B-tree pages in memory for random keys (KiB).
+CACHE_KIB = 16_384
+# Reads through a memory map (no copy per page read); the OS shares and evicts those pages.
+MMAP_BYTES = 1 << 30
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -99,6 +103,8 @@ class LedgerStore:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 conn = sqlite3.connect(path, timeout=30, isolation_level=None)
             conn.execute("PRAGMA synchronous=FULL")
+            conn.execute(f"PRAGMA cache_size={-CACHE_KIB}")
+            conn.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
             if not self.read_only:
                 conn.executescript(_SCHEMA)
             row = conn.execute("SELECT value FROM meta WHERE name = 'format_version'").fetchone()
