@@ -36,6 +36,7 @@ from target_amplitude.admin_client import (
 from target_amplitude.admin_delivery import AdminSender, SendFigures
 from target_amplitude.admin_mapping import map_user_mapping, member_id
 from target_amplitude.delivery import DeliveryError
+from target_amplitude.ledger import Kind, payload_digest
 from target_amplitude.mapping import ENCODER, RecordRejectedError
 from target_amplitude.pipeline import DeliveryPipeline
 from target_amplitude.schema_check import compile_record_check
@@ -155,6 +156,7 @@ class AdminSink(EndpointSink):
         *,
         would_send: int,
         started: float,
+        **ledger_figures: int,
     ) -> None:
         run = self._run
         if figures.requests:
@@ -173,6 +175,7 @@ class AdminSink(EndpointSink):
             retried=figures.retried,
             requests=figures.requests,
             would_send=would_send,
+            **ledger_figures,
         )
         self.records_done += received
         run.progressed = True  # sent and answered here, before process_batch returns
@@ -185,6 +188,11 @@ class _ChunkedSink(AdminSink):
         super().__init__(*args, **kwargs)
         self._payloads: list[t.Any] = []
         self._records: list[bytes] = []
+        # The sync ledger (user_mapping): (payload index, key, hash) of the rows sent, and the
+        # rows of the batch compared with it.
+        self._ledger_rows: list[tuple[int, str, bytes]] = []
+        self._kinds: dict[Kind, int] = {}
+        self._unchanged = 0  # rows not sent: Amplitude has them
 
     @property
     def max_size(self) -> int:
@@ -215,11 +223,23 @@ class _ChunkedSink(AdminSink):
         self.records_cut += received
         self.flowing = not self._run.cutting_short
         figures = SendFigures()
+        kinds, self._kinds = self._kinds, {}
+        ledger_rows, self._ledger_rows = self._ledger_rows, []
+        unchanged, self._unchanged = self._unchanged, 0
         if self._run.settings.dry_run:
             would = len(self._payloads)
             self._payloads, self._records = [], []
+            preview = (
+                {
+                    "new": kinds.get(Kind.NEW, 0),
+                    "changed": kinds.get(Kind.CHANGED, 0),
+                    "unchanged": kinds.get(Kind.UNCHANGED, 0),
+                }
+                if kinds
+                else {}
+            )
             self.finish_batch(
-                received, 0, rejected_early, figures, would_send=would, started=started
+                received, 0, rejected_early, figures, would_send=would, started=started, **preview
             )
             return
         # Input order across objects: the event batches read before these records go first.
@@ -233,6 +253,7 @@ class _ChunkedSink(AdminSink):
             )
         accepted = len(self._payloads) - len(refused)
         self._payloads, self._records = [], []
+        self.acknowledged(ledger_rows, {index for index, _ in refused})
         self.finish_batch(
             received,
             accepted,
@@ -240,7 +261,11 @@ class _ChunkedSink(AdminSink):
             figures,
             would_send=0,
             started=started,
+            **({"unchanged": unchanged} if unchanged else {}),
         )
+
+    def acknowledged(self, rows: list[tuple[int, str, bytes]], refused: set[int]) -> None:
+        """Record in the ledger the rows Amplitude acknowledged (sinks that use it)."""
 
 
 class UserMappingSink(_ChunkedSink):
@@ -248,8 +273,39 @@ class UserMappingSink(_ChunkedSink):
 
     endpoint = USERMAP
 
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        ledger = self._run.ledger
+        self._scope = (
+            ledger.scope(self.stream_name, "user_mapping", self.mapping.effective_sync_mode)
+            if ledger is not None
+            else None
+        )
+
     def map_one(self, record: dict) -> t.Any:
         return map_user_mapping(self.mapping, record)
+
+    def keep(self, record: dict, payload: t.Any) -> None:
+        """sync_mode changed (the default): a mapping Amplitude already has is not sent."""
+        scope = self._scope
+        if scope is not None:
+            key, digest = str(payload["user_id"]), payload_digest(payload)
+            verdict = scope.classify(key, digest)
+            self._kinds[verdict.kind] = self._kinds.get(verdict.kind, 0) + 1
+            if not verdict.send:
+                self._unchanged += 1
+                return
+            scope.sent(key)
+            self._ledger_rows.append((len(self._payloads), key, digest))
+        super().keep(record, payload)
+
+    def acknowledged(self, rows: list[tuple[int, str, bytes]], refused: set[int]) -> None:
+        """Every mapping of an answered request not refused is recorded."""
+        if self._scope is not None and rows:
+            self._scope.answered(
+                [(key, digest, None) for index, key, digest in rows if index not in refused],
+                [key for _, key, _ in rows],
+            )
 
     def chunks(self) -> list[list[int]]:
         """At most max_ids mappings and 1 MB (with room for api_key and the form) per request."""

@@ -281,3 +281,40 @@ def test_a_full_table_replayed_on_day_8_stores_each_order_once(
         assert len(project.ingested) == 40  # the duplicate the ledger removes
     finally:
         clean_emulator.clock = None
+
+
+def test_user_mappings_are_sent_only_when_they_change(
+    clean_emulator: Emulator, tmp_path: Path
+) -> None:
+    mappings = {
+        "aliases": {
+            "object": "user_mapping",
+            "user_id_field": "user_id",
+            "global_user_id_field": "global_id",
+        }
+    }
+    config = _config(clean_emulator, tmp_path, mappings)
+
+    def lines(globals_: dict[str, str]) -> list[str]:
+        return [
+            schema("aliases", props("user_id", "global_id")),
+            *(record("aliases", {"user_id": u, "global_id": g}) for u, g in globals_.items()),
+            state({"done": True}),
+        ]
+
+    aliases = {f"alias-{i:03d}": f"person-{i:03d}" for i in range(20)}
+    _ok(_run(tmp_path, config, lines(aliases), clean_emulator))
+    assert len(clean_emulator.requests_to("/usermap")) == 1
+    again = _ok(_run(tmp_path, config, lines(aliases), clean_emulator))
+    assert clean_emulator.requests_to("/usermap") == []
+    assert "Summary stream=aliases in=20 accepted=0 rejected=0" in again.stderr
+    assert "unchanged=20" in again.stderr
+    moved = _ok(
+        _run(tmp_path, config, lines({**aliases, "alias-005": "person-999"}), clean_emulator)
+    )
+    (request,) = clean_emulator.requests_to("/usermap")
+    assert json.loads(parse_qs(request.body.decode())["mapping"][0]) == [
+        {"user_id": "alias-005", "global_user_id": "person-999"}
+    ]
+    assert "unchanged=19" in moved.stderr
+    assert clean_emulator.project("key-std").admin.usermap["alias-005"] == "person-999"
