@@ -112,6 +112,12 @@ class LedgerRows:
         self._rows.append((ref, key, digest, props))
         return True
 
+    def drop(self, ref: int) -> None:
+        """The row taken as `ref` is not sent after all (rejected before delivery)."""
+        if self._rows and self._rows[-1][0] == ref:
+            _, key, _, _ = self._rows.pop()
+            self.scope.answered((), [key])
+
     def cut(self) -> LedgerRows.Batch:
         """The rows of the batch being handed off."""
         batch = LedgerRows.Batch(self.scope, self._rows, self._kinds, self._removals)

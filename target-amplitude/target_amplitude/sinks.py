@@ -292,6 +292,14 @@ class AmplitudeSink(EndpointSink):
             self._reject(record, None, str(exc))
             return
         reason = self._check_payload(payload)
+        ledger = self._ledger
+        # Before encoding: an unchanged row costs no serialization (Amplitude has it).
+        if (
+            reason is None
+            and ledger is not None
+            and not ledger.take(len(self._records), self.mapping.object, payload)
+        ):
+            return  # unchanged: counted, not sent
         wires: list[bytes] = []
         if reason is None:
             payloads = [payload]
@@ -307,11 +315,10 @@ class AmplitudeSink(EndpointSink):
                     len(wire), self.endpoint.max_item_bytes, self.endpoint.path
                 )
         if reason is not None:
+            if ledger is not None:
+                ledger.drop(len(self._records))  # too large after all: never sent
             self._reject(record, payload, reason)
             return
-        ref = len(self._records)
-        if self._ledger is not None and not self._ledger.take(ref, self.mapping.object, payload):
-            return  # unchanged: Amplitude has it (counted, not sent)
         self._add(record, line, payload, wires)
 
     def _add(
