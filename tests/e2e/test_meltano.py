@@ -75,6 +75,7 @@ def meltano_env(tmp_path: Path, emulator: Emulator, meltano_installed: None) -> 
         "TARGET_JSONL_DESTINATION_PATH": str(tmp_path / "output"),
         "TARGET_AMPLITUDE_REJECTED_RECORDS_PATH": str(tmp_path / "rejected.jsonl"),
         "TARGET_AMPLITUDE_LEDGER_PATH": str(tmp_path / "ledger.sqlite"),
+        "TARGET_AMPLITUDE__PRIVACY_LEDGER_PATH": str(tmp_path / "privacy-ledger.sqlite"),
     }
     (tmp_path / "output").mkdir()
     return env
