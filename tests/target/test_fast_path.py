@@ -107,6 +107,7 @@ def _run(
         "api_key": "key-std",
         "api_url": emulator.base_url,
         "rejected_records_path": str(rejected_path),
+        "ledger_path": str(tmp_path / f"ledger-{fast}.sqlite"),  # each path sends everything
         "batch_size_rows": 16,
         "stream_mappings": {
             "orders": {
