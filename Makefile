@@ -18,7 +18,7 @@ UV_VERSION := 0.13.9
 MELTANO_VENV := .venv-meltano
 MELTANO_VERSION := 4.4.1
 
-.PHONY: demo test lint typecheck pytest venv lock meltano-venv postgres-server clean emulator bench-deps bench-tap bench-target bench-pipe bench-admin bench-storage
+.PHONY: demo test lint typecheck pytest venv lock meltano-venv postgres-server clean emulator bench-deps bench-tap bench-target bench-pipe bench-admin bench-storage bench-ledger
 
 # uv, pinned, from PyPI into its own small venv; it then installs .venv exactly as uv.lock says
 # (the two plugins editable, the dev tools). `make lock` after changing a dependency.
@@ -109,6 +109,9 @@ bench-admin: venv
 # Issue 24: the events stream from Amplitude's S3 export (moto's S3 server) vs the Export API.
 bench-storage: bench-deps
 	$(BIN)/python -m benchmarks.bench_storage $(BENCH_ARGS)
+
+bench-ledger: bench-deps
+	$(BIN)/python -m benchmarks.bench_ledger $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(MELTANO_VENV) $(UV_VENV) .meltano .demo output benchmarks/.cache

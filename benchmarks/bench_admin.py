@@ -60,6 +60,7 @@ def _run(emu: Emulator, workdir: Path, mapping: dict[str, t.Any], text: str) -> 
         "deletion_requester": "bench@example.com",
         "allow_deletions": True,
         "rejected_records_path": str(workdir / "rejected.jsonl"),
+        "ledger_path": str(workdir / f"ledger-{time.time_ns()}.sqlite"),
         "stream_mappings": mapping,
     }
     path = workdir / "config.json"

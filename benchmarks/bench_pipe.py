@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,13 +68,19 @@ def one_round(
     slug = label.replace(" ", "-")
     config = tap_config(workdir, export.url, 24)
     catalog = events_only_catalog_of(tap, config, workdir / f"catalog-{slug}.json")
-    target_config = write_json(
-        workdir / f"target-config-{slug}.json",
-        {"api_key": DEST_KEYS[0], "api_url": null.url,
-         "rejected_records_path": str(workdir / f"rejected-{slug}.jsonl")},
-    )  # fmt: skip
+
+    def target_argv_fresh() -> list[str]:
+        # Every run a first run: a fresh sync ledger (issue 22; a kept one would send nothing).
+        target_config = write_json(
+            workdir / f"target-config-{slug}.json",
+            {"api_key": DEST_KEYS[0], "api_url": null.url,
+             "rejected_records_path": str(workdir / f"rejected-{slug}.jsonl"),
+             "ledger_path": str(workdir / f"ledger-{slug}-{time.time_ns()}.sqlite")},
+        )  # fmt: skip
+        return [target, "--config", str(target_config)]
+
     tap_argv = [tap, "--config", str(config), "--catalog", str(catalog)]
-    target_argv = [target, "--config", str(target_config)]
+    target_argv = target_argv_fresh()
     output = workdir / f"tap-alone-{slug}.singer"
     tap_alone, runs = run_pipeline([("tap-alone", tap_argv)], workdir, stdout=output)
     runs[0].check()
@@ -83,7 +90,7 @@ def one_round(
     before = null.null_stats()["events"]
     server_cpu = null.cpu_seconds()
     wall, (tap_run, target_run) = run_pipeline(
-        [("tap-amplitude", tap_argv), ("target-amplitude", target_argv)], workdir
+        [("tap-amplitude", tap_argv), ("target-amplitude", target_argv_fresh())], workdir
     )
     tap_run.check()
     target_run.check()

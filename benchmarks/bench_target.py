@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,6 +141,8 @@ def _config(workdir: Path, name: str, api_url: str) -> Path:
             "api_key": DEST_KEYS[0],
             "api_url": api_url,
             "rejected_records_path": str(workdir / f"{slug}-rejected.jsonl"),
+            # Every run a first run: a fresh sync ledger (a kept one would send nothing).
+            "ledger_path": str(workdir / f"{slug}-{time.time_ns()}-ledger.sqlite"),
         },
     )
 

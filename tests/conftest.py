@@ -13,6 +13,16 @@ from amplitude_emulator import Emulator
 pytest_plugins = ["amplitude_emulator.pytest_plugin"]
 
 
+@pytest.fixture(autouse=True)
+def _own_working_directory(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each test runs in a folder of its own: files a plugin writes relative to its working
+    directory by default (target-amplitude's sync ledger, .target-amplitude/ledger.sqlite, its
+    rejected-records.jsonl) are never shared by tests running side by side."""
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+
+
 @pytest.fixture(scope="module")
 def empty_emulator() -> Iterator[Emulator]:
     """One emulator for a test module: key-std/secret-std (standard, project 187520) and

@@ -37,6 +37,7 @@ from target_amplitude.admin_client import (
 from target_amplitude.admin_delivery import AdminSender, SendFigures
 from target_amplitude.admin_mapping import map_user_mapping, member_id
 from target_amplitude.delivery import DeliveryError
+from target_amplitude.ledger import Kind, payload_digest
 from target_amplitude.mapping import ENCODER, RecordRejectedError
 from target_amplitude.schema_check import compile_record_check
 from target_amplitude.settings import SettingsError
@@ -46,6 +47,8 @@ if t.TYPE_CHECKING:
     from singer_sdk.target_base import Target
 
 LOGGER = logging.getLogger("target-amplitude")
+# A cohort member's ledger hash: membership has no payload, only presence.
+MEMBER = payload_digest("member")
 INVALID_ID_REASON = (
     "Amplitude's User Privacy API listed this id in invalid_ids (no data for this user in the "
     "project): nothing was scheduled for deletion"
@@ -159,6 +162,7 @@ class AdminSink(EndpointSink):
         *,
         would_send: int,
         started: float,
+        **ledger_figures: int,
     ) -> None:
         run = self._run
         if figures.requests:
@@ -177,6 +181,7 @@ class AdminSink(EndpointSink):
             retried=figures.retried,
             requests=figures.requests,
             would_send=would_send,
+            **ledger_figures,
         )
         run.checkpoint.batch_answered(self.records, received, early=True)
         run.checkpoint.full_batch_done()  # sent and answered here, before process_batch returns
@@ -189,6 +194,11 @@ class _ChunkedSink(AdminSink):
         super().__init__(*args, **kwargs)
         self._payloads: list[t.Any] = []
         self._records: list[bytes] = []
+        # The sync ledger (user_mapping): (payload index, key, hash) of the rows sent, and the
+        # rows of the batch compared with it.
+        self._ledger_rows: list[tuple[int, str, bytes]] = []
+        self._kinds: dict[Kind, int] = {}
+        self._unchanged = 0  # rows not sent: Amplitude has them
 
     @property
     @override
@@ -220,11 +230,23 @@ class _ChunkedSink(AdminSink):
         self._received = self._rejected_early = 0
         self._run.checkpoint.records_handed_off(self.records, received)
         figures = SendFigures()
+        kinds, self._kinds = self._kinds, {}
+        ledger_rows, self._ledger_rows = self._ledger_rows, []
+        unchanged, self._unchanged = self._unchanged, 0
         if self._run.settings.dry_run:
             would = len(self._payloads)
             self._payloads, self._records = [], []
+            preview = (
+                {
+                    "new": kinds.get(Kind.NEW, 0),
+                    "changed": kinds.get(Kind.CHANGED, 0),
+                    "unchanged": kinds.get(Kind.UNCHANGED, 0),
+                }
+                if kinds
+                else {}
+            )
             self.finish_batch(
-                received, 0, rejected_early, figures, would_send=would, started=started
+                received, 0, rejected_early, figures, would_send=would, started=started, **preview
             )
             return
         # Input order across objects: the event batches read before these records go first.
@@ -238,6 +260,7 @@ class _ChunkedSink(AdminSink):
             )
         accepted = len(self._payloads) - len(refused)
         self._payloads, self._records = [], []
+        self.acknowledged(ledger_rows, {index for index, _ in refused})
         self.finish_batch(
             received,
             accepted,
@@ -245,7 +268,11 @@ class _ChunkedSink(AdminSink):
             figures,
             would_send=0,
             started=started,
+            **({"unchanged": unchanged} if unchanged else {}),
         )
+
+    def acknowledged(self, rows: list[tuple[int, str, bytes]], refused: set[int]) -> None:
+        """Record in the ledger the rows Amplitude acknowledged (sinks that use it)."""
 
 
 class UserMappingSink(_ChunkedSink):
@@ -253,8 +280,39 @@ class UserMappingSink(_ChunkedSink):
 
     endpoint = USERMAP
 
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        ledger = self._run.ledger
+        self._scope = (
+            ledger.scope(self.stream_name, "user_mapping", self.mapping.effective_sync_mode)
+            if ledger is not None
+            else None
+        )
+
     def map_one(self, record: dict) -> t.Any:
         return map_user_mapping(self.mapping, record)
+
+    def keep(self, record: dict, payload: t.Any) -> None:
+        """sync_mode changed (the default): a mapping Amplitude already has is not sent."""
+        scope = self._scope
+        if scope is not None:
+            key, digest = str(payload["user_id"]), payload_digest(payload)
+            verdict = scope.classify(key, digest)
+            self._kinds[verdict.kind] = self._kinds.get(verdict.kind, 0) + 1
+            if not verdict.send:
+                self._unchanged += 1
+                return
+            scope.sent(key)
+            self._ledger_rows.append((len(self._payloads), key, digest))
+        super().keep(record, payload)
+
+    def acknowledged(self, rows: list[tuple[int, str, bytes]], refused: set[int]) -> None:
+        """Every mapping of an answered request not refused is recorded."""
+        if self._scope is not None and rows:
+            self._scope.answered(
+                [(key, digest, None) for index, key, digest in rows if index not in refused],
+                [key for _, key, _ in rows],
+            )
 
     def chunks(self) -> list[list[int]]:
         """At most max_ids mappings and 1 MB (with room for api_key and the form) per request."""
@@ -355,6 +413,14 @@ class CohortSink(AdminSink):
         self._members = 0
         self._uploaded = False
         self._run.checkpoint.uploads_pending.add(self.stream_name)
+        # The sync ledger (sync_mode mirror, the default): once it knows the cohort and its
+        # members, a run sends only ADD/REMOVE deltas; the first run uploads the cohort whole.
+        ledger = self._run.ledger
+        self._scope = (
+            ledger.scope(self.stream_name, "cohort", self.mapping.effective_sync_mode)
+            if ledger is not None
+            else None
+        )
 
     def map_one(self, record: dict) -> t.Any:
         return member_id(self.mapping, record)
@@ -427,17 +493,36 @@ class CohortSink(AdminSink):
             self._spool.close()
             super().clean_up()
 
+    def _delta_cohort(self) -> str | None:
+        """The cohort's id when the ledger knows its members (deltas can be sent)."""
+        scope = self._scope
+        if scope is None or scope.full_resync:
+            return None
+        recorded = scope.target()
+        if recorded is None:
+            return None
+        if self.mapping.cohort_id is not None and self.mapping.cohort_id != recorded:
+            return None  # another cohort now: uploaded whole
+        return recorded
+
     def _upload(self) -> None:
         # The event batches read before the stream ended go first.
         self._run.checkpoint.complete_all()
         started = time.perf_counter()
         self._spool.flush()
+        delta_of = self._delta_cohort()
+        if delta_of is not None:
+            self._send_deltas(delta_of, started)
+            return
         settings = self._run.settings
         figures = SendFigures()
         by_amplitude_id = self.mapping.amplitude_id_field is not None
         existing = self._existing_cohort(figures)
         skipped: set[str] = set()
         matched_note = ""
+        # Amplitude named only a sample of the ids it skipped: the ledger cannot tell which
+        # members it holds, so it records none (the next run uploads whole again).
+        uncertain = False
         cohort_id: str | None = existing
         sent = 0
         for index, ids in enumerate(self._ids()):
@@ -470,6 +555,7 @@ class CohortSink(AdminSink):
                         matched_note = f" matched={meta.get('matched')}/{meta.get('totals')}"
                         unmatched = int(meta.get("totals") or 0) - int(meta.get("matched") or 0)
                         if unmatched > len(meta.get("invalid_ids_sample") or ()):
+                            uncertain = True
                             LOGGER.warning(
                                 "Cohort of stream %s: Amplitude matched %s of %s ids and names "
                                 "only a sample of the others in the rejected file.",
@@ -508,10 +594,94 @@ class CohortSink(AdminSink):
         rejected = self._reject_skipped(skipped)
         would = self._members if settings.dry_run else 0
         accepted = 0 if settings.dry_run else self._members - rejected
+        if self._scope is not None and not settings.dry_run and not uncertain:
+            self._record_whole(cohort_id, skipped)
         self.finish_batch(0, accepted, rejected, figures, would_send=would, started=started)
         self._run.stats.note(
             f"Cohort stream={self.stream_name} cohort_id={cohort_id} members={self._members}"
             f"{matched_note}" + (" (dry_run: skip_save, nothing saved)" if settings.dry_run else "")
+        )
+
+    def _record_whole(self, cohort_id: str | None, skipped: set[str]) -> None:
+        """After a whole upload: the ledger holds exactly the members Amplitude took."""
+        scope = self._scope
+        assert scope is not None
+        scope.new_snapshot()
+        for ids in self._ids():
+            kept = [i for i in ids if i not in skipped]
+            for member in kept:
+                scope.seen(member)
+            scope.answered([(i, MEMBER, None) for i in kept], ())
+        scope.forget([key for key, _, _ in scope.vanished()])
+        scope.set_target(cohort_id)
+
+    def _send_deltas(self, cohort_id: str, started: float) -> None:
+        """ADD the members the ledger lacks, REMOVE those gone; each recorded once answered."""
+        scope = self._scope
+        assert scope is not None
+        settings = self._run.settings
+        figures = SendFigures()
+        scope.new_snapshot()
+        adds: list[str] = []
+        for ids in self._ids():
+            for member in ids:
+                scope.seen(member)
+                if scope.previous(member) is None:
+                    adds.append(member)
+        removes = [key for key, _, _ in scope.vanished()]
+        skipped: set[str] = set()
+        id_type = "BY_ID" if self.mapping.amplitude_id_field is not None else "BY_NAME"
+        step = COHORT_MEMBERSHIP.max_ids
+        if not settings.dry_run:
+            for operation, members in (("ADD", adds), ("REMOVE", removes)):
+                for at in range(0, len(members), step):
+                    chunk = members[at : at + step]
+                    body = {
+                        "cohort_id": cohort_id,
+                        "memberships": [{"ids": chunk, "id_type": id_type, "operation": operation}],
+                        "skip_invalid_ids": True,
+                    }
+                    response = self.sender.send(
+                        COHORT_MEMBERSHIP,
+                        body,
+                        ids=len(chunk),
+                        stream=self.stream_name,
+                        figures=figures,
+                    )
+                    if response.status != 200 or not isinstance(response.body, dict):
+                        self.refused(response, "Check cohort_id and secret_key (or full_resync).")
+                    refused: set[str] = set()
+                    for result in response.body.get("memberships_result") or []:
+                        if isinstance(result, dict):
+                            refused.update(str(i) for i in result.get("skipped_ids") or ())
+                    if operation == "ADD":
+                        skipped |= refused
+                        scope.answered(
+                            [(i, MEMBER, None) for i in chunk if i not in refused], chunk
+                        )
+                    else:
+                        scope.forget(chunk)
+        rejected = self._reject_skipped(skipped)
+        added = 0 if settings.dry_run else len(adds) - rejected
+        unchanged = self._members - len(adds)
+        preview = (
+            {"new": len(adds), "changed": 0, "unchanged": unchanged, "removed": len(removes)}
+            if settings.dry_run
+            else {"unchanged": unchanged, "removed": len(removes)}
+        )
+        self.finish_batch(
+            0,
+            added,
+            rejected,
+            figures,
+            would_send=len(adds) + len(removes) if settings.dry_run else 0,
+            started=started,
+            **preview,
+        )
+        self._run.stats.note(
+            f"Cohort stream={self.stream_name} cohort_id={cohort_id} members={self._members} "
+            f"added={len(adds)} removed={len(removes)} (deltas from the sync ledger)"
+            + (" (dry_run: nothing sent)" if settings.dry_run else "")
         )
 
     def _reject_skipped(self, skipped: set[str]) -> int:

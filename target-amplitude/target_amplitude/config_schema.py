@@ -12,6 +12,7 @@ import typing as t
 
 from singer_sdk import typing as th
 
+from target_amplitude.ledger.decide import SYNC_MODES
 from target_amplitude.regions import API_URL_PATTERN, DEFAULT_REGION, REGIONS
 
 ObjectKind = t.Literal["event", "user", "device", "group", "user_mapping", "deletion", "cohort"]
@@ -174,6 +175,16 @@ _STREAM_MAPPING = th.ObjectType(
         "shows only on later events). Each touch counts toward the event volume.",
     ),
     th.Property(
+        "sync_mode",
+        th.StringType(allowed_values=list(SYNC_MODES)),
+        description="What the sync ledger sends (docs/ledger.md): create_only (an insert_id "
+        "acknowledged once is never sent again; the default for events), changed (a row only "
+        "when its mapped payload differs from the one last acknowledged; the default for users, "
+        "devices, groups and user mappings), mirror (changed, and rows gone from a full snapshot "
+        "(ACTIVATE_VERSION) get their mapped properties unset or leave the cohort; the default "
+        "for cohorts; not for events) or all (every row, the ledger not consulted).",
+    ),
+    th.Property(
         "fields",
         th.ObjectType(additional_properties=th.StringType),
         description="Amplitude top-level key (platform, country, revenue, session_id, ...) -> "
@@ -293,6 +304,31 @@ CONFIG_SCHEMA: dict[str, t.Any] = th.PropertiesList(
         th.BooleanType,
         "Validate and map everything, count what would be sent, send nothing (cohorts: one "
         "upload with Amplitude's skip_save, which validates without saving).",
+        default=False,
+    ),
+    _prop(
+        "ledger_path",
+        "Ledger Path",
+        th.StringType(min_length=1),
+        "The sync ledger's SQLite file: what Amplitude acknowledged, so events are created once "
+        "and profiles sent only when they change (docs/ledger.md). Relative to the working "
+        "directory (Meltano: the project's root). With ledger_url, the local working copy.",
+        default=".target-amplitude/ledger.sqlite",
+    ),
+    _prop(
+        "ledger_url",
+        "Ledger URL",
+        th.StringType(pattern=r"^(s3|gs|gcs|az|abfs|file)://\S+$"),
+        "Keep the sync ledger in an object store too, for runners whose disk does not survive "
+        "the run: s3://, gs://, az:// (extras s3, gcs, azure) or file://. Downloaded at the "
+        "start, uploaded before STATE; credentials from the standard chain and environment.",
+    ),
+    _prop(
+        "full_resync",
+        "Full Resync",
+        th.BooleanType,
+        "For one run, send every row whatever the sync ledger says was sent (and refresh the "
+        "ledger from Amplitude's answers): for a project whose data was deleted or restored.",
         default=False,
     ),
     _prop(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import typing as t
 from dataclasses import dataclass, field
 
@@ -17,6 +18,7 @@ from target_amplitude.config_schema import (
     USER_OPERATIONS,
     ObjectKind,
 )
+from target_amplitude.ledger.decide import ALLOWED_SYNC_MODES, DEFAULT_SYNC_MODE, SyncMode
 from target_amplitude.regions import ANALYTICS_REGIONS, USERMAP_REGIONS, base_url
 
 __all__ = [
@@ -91,6 +93,13 @@ class StreamMapping:
     cohort_owner: str | None = None
     # Users/devices/groups: one event of this name per id after its update is accepted.
     touch_event: str | None = None
+    # The sync ledger's mode (None: the object's default, DEFAULT_SYNC_MODE).
+    sync_mode: SyncMode | None = None
+
+    @property
+    def effective_sync_mode(self) -> SyncMode:
+        """sync_mode, or the object's default."""
+        return self.sync_mode or DEFAULT_SYNC_MODE[self.object]
 
     def used_fields(self) -> frozenset[str]:
         """Record fields consumed by ids, time, type, groups, operations and `fields`."""
@@ -150,6 +159,9 @@ class TargetSettings:
     read_timeout_seconds: float
     hard_delete: bool
     stream_mappings: dict[str, StreamMapping]
+    ledger_path: str = ".target-amplitude/ledger.sqlite"
+    ledger_url: str | None = None
+    full_resync: bool = False
 
 
 def setting(config: t.Mapping[str, t.Any], name: str) -> t.Any:
@@ -207,6 +219,9 @@ def target_settings(config: t.Mapping[str, t.Any]) -> TargetSettings:
         read_timeout_seconds=float(setting(config, "read_timeout_seconds")),
         hard_delete=hard_delete,
         stream_mappings=mappings,
+        ledger_path=setting(config, "ledger_path"),
+        ledger_url=setting(config, "ledger_url"),
+        full_resync=bool(setting(config, "full_resync")),
     )
 
 
@@ -329,8 +344,31 @@ def parse_stream_mapping(stream: str, raw: t.Any, *, hard_delete: bool = False) 
     """Validate one entry of stream_mappings; errors name the stream and the key.
 
     `hard_delete` (the SDK's setting) makes on_delete default to unset for users, devices and
-    groups; events never send a delete.
+    groups; events never send a delete. sync_mode is checked against the object (mirror is
+    refused for events: no HTTP API deletes an event).
     """
+    mapping = _parse_stream_mapping(stream, raw, hard_delete=hard_delete)
+    mode = raw.get("sync_mode") if isinstance(raw, dict) else None
+    if mode is None:
+        return mapping
+    allowed = ALLOWED_SYNC_MODES[mapping.object]
+    if mode not in allowed:
+        why = {
+            "event": " Amplitude's HTTP APIs cannot delete an event, so an event stream "
+            "cannot be mirrored: use create_only (the default) or changed.",
+            "cohort": " A cohort is the stream's rows: mirror (the default) sends ADD/REMOVE "
+            "deltas, all uploads it whole.",
+            "deletion": " A deletion is a request, not state: it is always sent.",
+        }.get(mapping.object, "")
+        msg = (
+            f"stream_mappings.{stream}.sync_mode: {mode!r} is not allowed for object: "
+            f"{mapping.object} (allowed: {', '.join(allowed)}).{why} Nothing was sent."
+        )
+        raise SettingsError(msg)
+    return dataclasses.replace(mapping, sync_mode=t.cast("SyncMode", mode))
+
+
+def _parse_stream_mapping(stream: str, raw: t.Any, *, hard_delete: bool = False) -> StreamMapping:
     reader = _MappingReader(stream, raw if isinstance(raw, dict) else {})
     if not isinstance(raw, dict):
         reader.fail("object", "the mapping must be an object with at least an 'object' key.")
@@ -442,10 +480,11 @@ ADMIN_KEYS = (
     "cohort_owner",
 )
 _ADMIN_ALLOWED = {
-    "user_mapping": {"object", "user_id_field", "global_user_id_field", "unmap_field"},
-    "deletion": {"object", "user_id_field", "amplitude_id_field"},
+    "user_mapping": {"object", "user_id_field", "global_user_id_field", "unmap_field", "sync_mode"},
+    "deletion": {"object", "user_id_field", "amplitude_id_field", "sync_mode"},
     "cohort": {
         "object",
+        "sync_mode",
         "user_id_field",
         "amplitude_id_field",
         "cohort_name",

@@ -16,6 +16,7 @@ from target_amplitude.checkpoint import Checkpoint, StreamRecords
 from target_amplitude.client import quote_item
 from target_amplitude.delivery import BatchResult, DeliveryEngine, DeliveryError, Item, LaneFill
 from target_amplitude.endpoints import GROUPIDENTIFY, IDENTIFY, IngestEndpoint, events_endpoint
+from target_amplitude.ledger_rows import LedgerRows
 from target_amplitude.mapping import (
     ENCODER,
     RecordRejectedError,
@@ -48,6 +49,7 @@ if t.TYPE_CHECKING:
     from singer_sdk.target_base import Target
 
     from target_amplitude.admin_delivery import AdminSender
+    from target_amplitude.ledger import Ledger
     from target_amplitude.rejects import RejectsWriter
     from target_amplitude.stats import DeliveryMetrics, RunStats
 
@@ -69,6 +71,9 @@ class RunContext:
     admin: AdminSender | None = None
     # The delivery engine, for a sink's own synchronous requests (touch_event); None: dry_run.
     engine: DeliveryEngine | None = None
+    # The sync ledger (docs/ledger.md): sinks consult it and record what was acknowledged; the
+    # target commits it before each STATE (None: tests building a run context by hand).
+    ledger: Ledger | None = None
 
 
 def resolve_mapping(
@@ -166,7 +171,11 @@ class EndpointSink(BatchSink):
         """A delivered batch: rejects flushed, the METRIC counts and the summary updated."""
         run.rejects.flush()
         run.metrics.count(
-            self.stream_name, self.endpoint.path, accepted=accepted, rejected=rejected
+            self.stream_name,
+            self.endpoint.path,
+            accepted=accepted,
+            rejected=rejected,
+            unchanged=figures.get("unchanged", 0),
         )
         run.stats.add(
             self.stream_name,
@@ -191,6 +200,7 @@ class AmplitudeSink(EndpointSink):
         key_properties: t.Sequence[str] | None,
     ) -> None:
         self._run: RunContext = target.run_context  # type: ignore[attr-defined]
+        self._owner = target  # drains this sink when removals (mirror) fill a batch
         settings = self._run.settings
         # Fails at the SCHEMA message, before any record of this stream is read.
         self.mapping = resolve_mapping(settings, stream_name, schema)
@@ -198,6 +208,8 @@ class AmplitudeSink(EndpointSink):
         super().__init__(target, stream_name, schema, key_properties)
         self._keys = tuple(key_properties or ())
         self._check_schema = compile_record_check(schema) if self.validate_schema else None
+        # The sync ledger's view of this stream (None: sync_mode all, or no ledger).
+        self._ledger = LedgerRows.for_sink(self._run, stream_name, self.mapping)
         # Source records of the batch, kept only as JSON for the rejected file: a decoded record
         # is ~10x its JSON in memory, and dicts kept alive slow every GC pass. Either its input
         # line (bytes, see take) or the record encoded (msgspec.Raw).
@@ -327,6 +339,14 @@ class AmplitudeSink(EndpointSink):
             self._reject(record, None, str(exc))
             return
         reason = self._check_payload(payload)
+        ledger = self._ledger
+        # Before encoding: an unchanged row costs no serialization (Amplitude has it).
+        if (
+            reason is None
+            and ledger is not None
+            and not ledger.take(len(self._records), self.mapping.object, payload)
+        ):
+            return  # unchanged: counted, not sent
         wires: list[bytes] = []
         if reason is None:
             payloads = [payload]
@@ -342,8 +362,20 @@ class AmplitudeSink(EndpointSink):
                     len(wire), self.endpoint.max_item_bytes, self.endpoint.path
                 )
         if reason is not None:
+            if ledger is not None:
+                ledger.drop(len(self._records))  # too large after all: never sent
             self._reject(record, payload, reason)
             return
+        self._add(record, line, payload, wires)
+
+    def _add(
+        self,
+        record: dict,
+        line: bytes | None,
+        payload: dict[str, t.Any],
+        wires: list[bytes],
+    ) -> None:
+        """A mapped, checked row: its payloads into the batch, its source kept for rejects."""
         ref = len(self._records)
         key = self._ordering_key(payload)
         weight = group_property_count(payload) if self.mapping.object == "group" else 0
@@ -367,6 +399,37 @@ class AmplitudeSink(EndpointSink):
         else:
             self._records.append(line)
             self._bytes += len(line)
+
+    @override
+    def activate_version(self, new_version: int) -> None:
+        """sync_mode mirror: rows gone from the full snapshot that just ended are unset.
+
+        Their unset payloads join the batch like any row; once Amplitude acknowledges them the
+        ledger forgets their keys. Other sync modes ignore ACTIVATE_VERSION (nothing to do).
+        """
+        if self._ledger is None:
+            return
+        removals = self._ledger.snapshot_marker(new_version)
+        for key, payload in removals:
+            wire = ENCODER.encode(payload)
+            if self.endpoint.form:
+                wire = quote_item(wire)
+            self._received += 1
+            self._ledger.take_removal(len(self._records), key)
+            self._add({"ledger_removed": key}, None, payload, [wire])
+            if self.is_full:
+                self._target_drain()
+        if removals:
+            self.logger.info(
+                "%s: %d row(s) gone from the snapshot: their mapped properties are unset.",
+                self.stream_name,
+                len(removals),
+            )
+
+    def _target_drain(self) -> None:
+        drain = getattr(self._owner, "drain_one", None)
+        if drain is not None:
+            drain(self)
 
     def _source_record(self, kept: bytes | msgspec.Raw) -> t.Any:
         """The record as process_record got it, from what take kept."""
@@ -392,6 +455,7 @@ class AmplitudeSink(EndpointSink):
         self._items, self._records, self._bytes = [], [], 0
         self._received = self._rejected_early = self._skipped = 0
         self._lanes.clear()
+        rows = self._ledger.cut() if self._ledger is not None else None
         run = self._run
         checkpoint = run.checkpoint
         early = checkpoint.early
@@ -406,15 +470,27 @@ class AmplitudeSink(EndpointSink):
                 rejected=rejected_early,
                 would_send=len(records),
                 skipped=skipped,
+                **(rows.preview() if rows is not None else {}),
             )
             run.rejects.flush()
-            run.metrics.count(self.stream_name, self.endpoint.path, rejected=rejected_early)
+            run.metrics.count(
+                self.stream_name,
+                self.endpoint.path,
+                rejected=rejected_early,
+                unchanged=rows.unchanged if rows is not None else 0,
+            )
             checkpoint.full_batch_done()
             return
 
         def answered(result: BatchResult) -> None:
             self._complete(
-                result, items, records, received, rejected_early=rejected_early, skipped=skipped
+                result,
+                items,
+                records,
+                received,
+                rejected_early=rejected_early,
+                skipped=skipped,
+                rows=rows,
             )
             checkpoint.batch_answered(self.records, received, early=early)
             run.metrics.batch(result)
@@ -430,8 +506,9 @@ class AmplitudeSink(EndpointSink):
         *,
         rejected_early: int,
         skipped: int,
+        rows: LedgerRows.Batch | None = None,
     ) -> None:
-        """Record a delivered batch: rejects to the file, figures to the summary.
+        """Record a delivered batch: rejects, the ledger's acknowledged rows, the figures.
 
         A record can be more than one item (`$clearAll`, then its values): it is accepted when
         all its items are, else rejected with the first reason.
@@ -462,6 +539,8 @@ class AmplitudeSink(EndpointSink):
             )
         if self.mapping.touch_event is not None:
             self._touch([payload_item[ref] for ref in payload_item if ref not in reasons])
+        if rows is not None:
+            rows.answered(reasons)  # every row not rejected was acknowledged
         self.record_outcome(
             run,
             self.endpoint.name,
@@ -471,6 +550,8 @@ class AmplitudeSink(EndpointSink):
             retried=outcome.retried,
             requests=outcome.requests,
             skipped=skipped,
+            unchanged=rows.unchanged if rows is not None else 0,
+            removed=rows.removed(reasons) if rows is not None else 0,
         )
 
     def _touch(self, accepted: list[Item]) -> None:

@@ -31,6 +31,12 @@ class Counts:
     requests: int = 0
     would_send: int = 0
     skipped: int = 0
+    # The sync ledger: rows not sent because Amplitude already has them (in = accepted +
+    # rejected + skipped + unchanged), and the dry run's preview of every row it consulted.
+    unchanged: int = 0
+    new: int = 0
+    changed: int = 0
+    removed: int = 0
 
 
 @dataclass
@@ -58,6 +64,10 @@ class RunStats:
         requests: int = 0,
         would_send: int = 0,
         skipped: int = 0,
+        unchanged: int = 0,
+        new: int = 0,
+        changed: int = 0,
+        removed: int = 0,
     ) -> None:
         """Add figures to a stream's counts and, when given, to an endpoint's."""
         with self._lock:
@@ -72,6 +82,10 @@ class RunStats:
                 counts.requests += requests
                 counts.would_send += would_send
                 counts.skipped += skipped
+                counts.unchanged += unchanged
+                counts.new += new
+                counts.changed += changed
+                counts.removed += removed
 
     def add_job(self, day: str, status: str, ids: int, app: object = None) -> None:
         """Ids a deletion request added to the job Amplitude scheduled for `day`."""
@@ -100,7 +114,11 @@ class RunStats:
         return sum(c.rejected for c in self.streams.values())
 
     def summary_lines(self, *, dry_run: bool) -> list[str]:
-        """One line per stream and per endpoint (skipped= only when rows were skipped)."""
+        """One line per stream and per endpoint.
+
+        skipped= and unchanged= only when rows were; a dry run consulting the sync ledger adds
+        its preview: new= changed= unchanged= removed=.
+        """
         lines = []
         for kind, table in (("stream", self.streams), ("endpoint", self.endpoints)):
             for name, c in sorted(table.items()):
@@ -109,6 +127,13 @@ class RunStats:
                     f"Summary {kind}={name} in={c.received} {sent} rejected={c.rejected} "
                     f"requests={c.requests} retried={c.retried}"
                     + (f" skipped={c.skipped}" if c.skipped else "")
+                    + (
+                        f" new={c.new} changed={c.changed} unchanged={c.unchanged} "
+                        f"removed={c.removed}"
+                        if dry_run and (c.new or c.changed or c.unchanged or c.removed)
+                        else (f" unchanged={c.unchanged}" if c.unchanged else "")
+                    )
+                    + (f" removed={c.removed}" if c.removed and not dry_run else "")
                 )
         for (day, status, app), ids in sorted(self.jobs.items()):
             lines.append(
@@ -159,8 +184,20 @@ class DeliveryMetrics:
             counter = self._counters[key] = metrics.Counter(metric, tags)
         return counter
 
-    def count(self, stream: str, endpoint: str, *, accepted: int = 0, rejected: int = 0) -> None:
-        """Records accepted or rejected (early rejects included)."""
+    def count(
+        self,
+        stream: str,
+        endpoint: str,
+        *,
+        accepted: int = 0,
+        rejected: int = 0,
+        unchanged: int = 0,
+    ) -> None:
+        """Records accepted, rejected (early rejects included) or unchanged (the sync ledger)."""
+        if unchanged:
+            self._counter(metrics.Metric.RECORD_COUNT, stream, endpoint, "unchanged").increment(
+                unchanged
+            )
         if accepted:
             self._counter(metrics.Metric.RECORD_COUNT, stream, endpoint, "accepted").increment(
                 accepted

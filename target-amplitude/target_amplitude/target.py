@@ -23,7 +23,8 @@ fail_on_rejected), invoke (known errors: a message, exit 1); GenericSingerReader
 (msgspec, the input line kept) and process_lines (the waking standard input, a bad line named);
 Sink.get_sink_record_counter (tagged by endpoint), get_batch_processing_timer (silent: delivery
 is timed per batch), get_validator (None: fastjsonschema in the sink), max_size, process_record,
-BatchSink.process_batch, Sink.clean_up (the cohort upload); metrics.Timer.__exit__
+BatchSink.process_batch, Sink.clean_up (the cohort upload), Sink.activate_version (sync_mode
+mirror: the rows gone from a full snapshot); metrics.Timer.__exit__
 (stats.HandOffTimer).
 
 Private SDK members read, not overridden (no public accessor): Target._latest_state,
@@ -38,6 +39,7 @@ import copy
 import logging
 import sys
 import typing as t
+from pathlib import Path
 
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import TargetCapabilities
@@ -52,6 +54,7 @@ from target_amplitude.checkpoint import Checkpoint
 from target_amplitude.client import IngestClient
 from target_amplitude.config_schema import CONFIG_SCHEMA
 from target_amplitude.delivery import DeliveryEngine, DeliveryError, DeliveryRetryPolicy
+from target_amplitude.ledger import Ledger, LedgerConfig, LedgerError
 from target_amplitude.reader import InputLineError, LineCountingReader
 from target_amplitude.rejects import RejectsWriter
 from target_amplitude.settings import SettingsError, TargetSettings, target_settings
@@ -167,8 +170,19 @@ class TargetAmplitude(Target):
             dry_run=settings.dry_run,
             logger=self.logger,
         )
+        # The sync ledger: opened (downloaded, locked) at the first SCHEMA that needs it.
+        ledger = Ledger(
+            LedgerConfig(
+                path=Path(settings.ledger_path),
+                url=settings.ledger_url,
+                api_key=settings.api_key,
+                region=settings.data_region,
+                full_resync=settings.full_resync,
+                dry_run=settings.dry_run,
+            )
+        )
         return RunContext(
-            settings, checkpoint, rejects, RunStats(), DeliveryMetrics(), admin, engine
+            settings, checkpoint, rejects, RunStats(), DeliveryMetrics(), admin, engine, ledger
         )
 
     # -- Private SDK overrides (see SDK_OVERRIDES above; guarded by tests/target/test_sdk_seams.py)
@@ -273,14 +287,24 @@ class TargetAmplitude(Target):
         self.checkpoint.hand_off_round_done(state, self._endpoint_sinks())
 
     def _write_sdk_state(self, state: dict) -> None:
-        """The checkpoint's writer: the SDK's own STATE output."""
+        """The checkpoint's writer: the SDK's own STATE output, after the sync ledger's commit."""
+        ledger = self.run_context.ledger
+        if ledger is not None:
+            # What the STATE covers is in the ledger first (durable; uploaded when due).
+            ledger.checkpoint()
         super()._write_state_message(state)
+
+    def _finishing(self) -> None:
+        """The run's end: the ledger's next checkpoint uploads, so the last STATE follows it."""
+        if self.run_context.ledger is not None:
+            self.run_context.ledger.finishing = True
 
     @override
     def process_endofpipe(self) -> None:
         """Deliver everything, emit the last STATE, log the summary, apply fail_on_rejected."""
         try:
             super().process_endofpipe()
+            self._finishing()
             self.checkpoint.complete_all()
         finally:
             self._finish()
@@ -296,6 +320,7 @@ class TargetAmplitude(Target):
         """A bad input line: deliver what was read before it and emit the last STATE."""
         try:
             self.drain_all()
+            self._finishing()
             self.checkpoint.complete_all()
         finally:
             self._finish()
@@ -311,6 +336,8 @@ class TargetAmplitude(Target):
         """Stop the delivery threads and the admin client; log the METRIC counters' last figures."""
         ctx = self.run_context
         ctx.checkpoint.close()
+        if ctx.ledger is not None:
+            ctx.ledger.close()
         if ctx.admin is not None:
             ctx.admin.close()
         ctx.metrics.close()
@@ -321,6 +348,12 @@ class TargetAmplitude(Target):
         """Run the CLI; known errors end the run with their message and exit code 1."""
         try:
             super().invoke(*args, **kwargs)
-        except (SettingsError, DeliveryError, InputLineError, RejectedRecordsError) as exc:
+        except (
+            SettingsError,
+            DeliveryError,
+            InputLineError,
+            LedgerError,
+            RejectedRecordsError,
+        ) as exc:
             logging.getLogger(cls.name).error("%s: %s", type(exc).__name__, exc)
             sys.exit(1)

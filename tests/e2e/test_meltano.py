@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import pytest
 from amplitude_emulator import Emulator
@@ -73,9 +74,20 @@ def meltano_env(tmp_path: Path, emulator: Emulator, meltano_installed: None) -> 
         "TAP_AMPLITUDE_END_DATE": "2026-01-02T00:00:00Z",
         "TARGET_JSONL_DESTINATION_PATH": str(tmp_path / "output"),
         "TARGET_AMPLITUDE_REJECTED_RECORDS_PATH": str(tmp_path / "rejected.jsonl"),
+        "TARGET_AMPLITUDE_LEDGER_PATH": str(tmp_path / "ledger.sqlite"),
+        "TARGET_AMPLITUDE__PRIVACY_LEDGER_PATH": str(tmp_path / "privacy-ledger.sqlite"),
     }
     (tmp_path / "output").mkdir()
     return env
+
+
+def _sent(emulator: Emulator, path: str) -> list[dict]:
+    """The identifications the emulator received at a form endpoint since its last reset."""
+    out: list[dict] = []
+    for request in emulator.requests_to(path):
+        form = parse_qs(request.body.decode())
+        out.extend(json.loads(form["identification"][0]))
+    return out
 
 
 def _jsonl(path: Path) -> list[dict]:
@@ -123,8 +135,19 @@ def test_warehouse_model_from_postgres_into_amplitude(
         pg.load_file(WAREHOUSE_SQL)
         env = {**meltano_env, "DEMO_PG_PORT": str(pg.port)}
         run_meltano(env, "run", "tap-postgres", "target-amplitude")
-        # A scheduled sync runs again: nothing may double (insert_id dedup, idempotent ops).
+        assert len(_sent(emulator, "/identify")) == 40
+        # A scheduled sync runs again (views are read in full): the sync ledger sends nothing
+        # Amplitude already has (issue 22).
+        emulator.reset_requests()
         run_meltano(env, "run", "tap-postgres", "target-amplitude")
+        for path in ("/identify", "/groupidentify", "/batch"):
+            assert emulator.requests_to(path) == [], f"{path}: unchanged rows sent again"
+        # One customer changes in the warehouse: exactly that profile is sent.
+        pg.psql("UPDATE raw.customers SET plan = 'pro' WHERE id = 1")
+        run_meltano(env, "run", "tap-postgres", "target-amplitude")
+        assert [i["user_id"] for i in _sent(emulator, "/identify")] == ["customer-0001"]
+        assert emulator.requests_to("/groupidentify") == []
+        assert emulator.requests_to("/batch") == []
     finally:
         server.__exit__(None, None, None)
 
@@ -134,7 +157,7 @@ def test_warehouse_model_from_postgres_into_amplitude(
     assert len(users) == 40
     first = users["customer-0001"]
     assert first["email"] == "user1@example.com"
-    assert first["plan"] == "trial"
+    assert first["plan"] == "pro"  # the third run's change
     assert first["signup_date"].startswith("2025-06-02")
     assert first["trial_end"].startswith("2026-12-02")
     assert first["tags"] == ["newsletter"]
@@ -155,7 +178,7 @@ def test_warehouse_model_from_postgres_into_amplitude(
     assert {e["insert_id"] for e in orders} == {f"{stream}:order-{i}" for i in range(1, 201)}
     assert all(e["groups"].get("company", "").startswith("account-") for e in orders)
     rejected = _jsonl(tmp_path / "rejected.jsonl")
-    assert [r["record"]["order_id"] for r in rejected] == ["order-bad-1"] * 2  # once per run
+    assert [r["record"]["order_id"] for r in rejected] == ["order-bad-1"] * 3  # once per run
     assert "n/a" in rejected[0]["reason"]
 
 

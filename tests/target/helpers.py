@@ -61,8 +61,12 @@ def props(*names: str, kind: str = "string") -> dict[str, t.Any]:
 
 
 def write_config(tmp_path: Path, config: dict[str, t.Any]) -> Path:
-    """config.json in tmp_path, rejected file defaulting into tmp_path."""
-    config = {"rejected_records_path": str(tmp_path / "rejected.jsonl"), **config}
+    """config.json in tmp_path, rejected file and sync ledger defaulting into tmp_path."""
+    config = {
+        "rejected_records_path": str(tmp_path / "rejected.jsonl"),
+        "ledger_path": str(tmp_path / "ledger.sqlite"),
+        **config,
+    }
     path = tmp_path / "config.json"
     path.write_text(json.dumps(config))
     return path

@@ -1,7 +1,7 @@
 """The target's per-record fast path (TargetAmplitude._process_record_message) and the SDK's own
 path give the same run: the same events stored, the same rejected lines (early and after
-delivery), the same STATE and METRIC counts. Each input runs twice in-process, once with the fast
-path turned off."""
+delivery), the same last STATE and METRIC counts. Each input runs twice in-process, once with the
+fast path turned off."""
 
 from __future__ import annotations
 
@@ -107,6 +107,7 @@ def _run(
         "api_key": "key-std",
         "api_url": emulator.base_url,
         "rejected_records_path": str(rejected_path),
+        "ledger_path": str(tmp_path / f"ledger-{fast}.sqlite"),  # each path sends everything
         "batch_size_rows": 16,
         "stream_mappings": {
             "orders": {
@@ -157,7 +158,13 @@ def test_the_fast_path_and_the_sdk_path_give_the_same_run(
     assert all("_sdc_extracted_at" not in line["record"] for line in rejected)
     assert states[-1] == {"bookmarks": {"events": 59, "orders": "o-4"}}
     assert len(counts) >= 4  # received, accepted and rejected per stream
-    assert fast == sdk
+    # A STATE superseded before its records are answered is not written (timing decides which):
+    # each run writes, in order, some of the input's STATEs, ending with the last.
+    sent = [json.loads(line)["value"] for line in _lines() if '"STATE"' in line]
+    for run in (fast, sdk):
+        written = iter(sent)
+        assert all(state in written for state in run[2]), run[2]
+    assert (fast[0], fast[1], fast[2][-1], fast[3]) == (sdk[0], sdk[1], sdk[2][-1], sdk[3])
 
 
 def test_a_stream_map_takes_the_sdk_path(

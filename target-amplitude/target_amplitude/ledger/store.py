@@ -1,0 +1,319 @@
+"""The ledger on disk: one SQLite file, what Amplitude acknowledged per project and stream.
+
+Schema (format 1):
+
+    meta(name PRIMARY KEY, value)          format_version, created_at
+    scopes(id, project, region, stream, object, target)
+        one per destination project (API key fingerprint, never the key) and region, and stream
+        mapping (the stream and the object it maps to); target: a cohort's id once uploaded
+    entries(scope, key, hash, props)  PRIMARY KEY (scope, key), WITHOUT ROWID
+        key: an event's insert_id, a user's "u:<user_id>|d:<device_id>", a group's
+        "<group_type>\\x1f<group_value>", a mapping's user_id, a cohort member's id;
+        hash: BLAKE2b-128 of the mapped payload last acknowledged (hashing.payload_digest);
+        props: mirror only, the JSON list of property names to unset should the row vanish
+    run_lock(id = 1, run_id, host, pid, started_at)
+        the run holding the ledger; it is also held with an OS lock on "<file>.lock" (flock),
+        which the OS releases if the process dies, so a crashed run never blocks the next
+
+The one rule: entries are written only for rows Amplitude acknowledged (record()), and
+committed (commit(), synchronous=FULL) before the STATE covering them is emitted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import socket
+import sqlite3
+import typing as t
+from pathlib import Path
+
+from target_amplitude.ledger.errors import (
+    LedgerCorruptError,
+    LedgerError,
+    LedgerLockedError,
+    way_out,
+)
+
+try:  # POSIX; elsewhere the run_lock row alone guards the ledger
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None  # type: ignore[assignment]
+
+FORMAT_VERSION = 1
+# SQLite page cache: keeps a large ledger's B-tree pages in memory for random keys (KiB).
+CACHE_KIB = 16_384
+# Reads through a memory map (no copy per page read); the OS shares and evicts those pages.
+MMAP_BYTES = 1 << 30
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS scopes (
+    id INTEGER PRIMARY KEY,
+    project TEXT NOT NULL,
+    region TEXT NOT NULL,
+    stream TEXT NOT NULL,
+    object TEXT NOT NULL,
+    target TEXT,
+    UNIQUE (project, region, stream, object)
+);
+CREATE TABLE IF NOT EXISTS entries (
+    scope INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    hash BLOB NOT NULL,
+    props TEXT,
+    PRIMARY KEY (scope, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS run_lock (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    run_id TEXT NOT NULL,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    started_at TEXT NOT NULL
+);
+"""
+
+Entry = tuple[str, bytes, str | None]  # key, hash, props
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+class LedgerStore:
+    """One open ledger file. Not thread-safe: used from the target's thread only."""
+
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+        self.path = path
+        self.read_only = read_only
+        self._lock_file: t.IO[str] | None = None
+        self._run_id: str | None = None
+        self._conn = self._connect()
+
+    # -- Opening ---------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        path = self.path
+        try:
+            if self.read_only:
+                conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute(f"PRAGMA cache_size={-CACHE_KIB}")
+            conn.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
+            if not self.read_only:
+                conn.executescript(_SCHEMA)
+            row = conn.execute("SELECT value FROM meta WHERE name = 'format_version'").fetchone()
+            # Damage anywhere in the file (a cut download, a full disk) shows here, before
+            # anything is sent, rather than in the middle of the run.
+            check = conn.execute("PRAGMA quick_check").fetchone()
+            if check is None or check[0] != "ok":
+                raise sqlite3.DatabaseError(f"quick_check: {check[0] if check else 'no answer'}")
+            if row is None and not self.read_only:
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute(
+                    "INSERT OR IGNORE INTO meta VALUES ('format_version', ?), ('created_at', ?)",
+                    (str(FORMAT_VERSION), _now()),
+                )
+                conn.execute("COMMIT")
+                row = (str(FORMAT_VERSION),)
+        except sqlite3.DatabaseError as exc:
+            msg = f"The sync ledger {path} is unreadable ({exc}). {way_out(str(path))}"
+            raise LedgerCorruptError(msg) from None
+        except OSError as exc:
+            msg = f"The sync ledger {path} cannot be opened ({exc}); check ledger_path."
+            raise LedgerError(msg) from None
+        version = int(row[0]) if row is not None and str(row[0]).isdigit() else None
+        if version is None or version > FORMAT_VERSION:
+            what = (
+                "has no format version"
+                if version is None
+                else f"is of format {version}, newer than this target-amplitude's "
+                f"{FORMAT_VERSION} (upgrade target-amplitude)"
+            )
+            msg = f"The sync ledger {path} {what}. {way_out(str(path))}"
+            raise LedgerCorruptError(msg)
+        return conn
+
+    def lock(self, run_id: str) -> None:
+        """Hold the ledger for this run, or fail naming the run that holds it."""
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        handle = lock_path.open("a+")
+        if fcntl is not None:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                handle.close()
+                holder = self._holder()
+                msg = (
+                    f"The sync ledger {self.path} is in use by another run{holder}: two runs on "
+                    "one ledger would each send what the other is sending. Nothing was sent. "
+                    "Wait for that run to end, or give this one its own ledger_path."
+                )
+                raise LedgerLockedError(msg) from None
+        self._lock_file = handle
+        self._run_id = run_id
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(
+            "INSERT OR REPLACE INTO run_lock VALUES (1, ?, ?, ?, ?)",
+            (run_id, socket.gethostname(), os.getpid(), _now()),
+        )
+        conn.execute("COMMIT")
+        conn.execute("BEGIN")  # entries accumulate in one transaction between commits
+
+    def _holder(self) -> str:
+        with contextlib.suppress(sqlite3.DatabaseError):
+            row = self._conn.execute(
+                "SELECT run_id, host, pid, started_at FROM run_lock WHERE id = 1"
+            ).fetchone()
+            if row is not None:
+                return f" (run {row[0]} on {row[1]}, pid {row[2]}, since {row[3]})"
+        return ""
+
+    # -- Reading ---------------------------------------------------------------------------
+
+    def scope_id(self, project: str, region: str, stream: str, obj: str) -> int | None:
+        """The scope's id (created unless read-only; None when read-only and absent)."""
+        select = "SELECT id FROM scopes WHERE project=? AND region=? AND stream=? AND object=?"
+        args = (project, region, stream, obj)
+        row = self._guard(lambda: self._conn.execute(select, args).fetchone())
+        if row is not None:
+            return int(row[0])
+        if self.read_only:
+            return None
+        self._guard(
+            lambda: self._conn.execute(
+                "INSERT INTO scopes (project, region, stream, object) VALUES (?, ?, ?, ?)", args
+            )
+        )
+        return self.scope_id(project, region, stream, obj)
+
+    def lookup(self, scope: int, key: str) -> bytes | None:
+        """The hash last acknowledged for the key, or None."""
+        try:
+            row = self._conn.execute(
+                "SELECT hash FROM entries WHERE scope=? AND key=?", (scope, key)
+            ).fetchone()
+        except sqlite3.DatabaseError as exc:
+            msg = f"The sync ledger {self.path} failed: {exc}. {way_out(str(self.path))}"
+            raise LedgerCorruptError(msg) from None
+        return None if row is None else bytes(row[0])
+
+    def entries(self, scope: int) -> t.Iterator[Entry]:
+        """Every entry of a scope (a cursor: memory stays bounded)."""
+        cursor = self._conn.execute(
+            "SELECT key, hash, props FROM entries WHERE scope=? ORDER BY key", (scope,)
+        )
+        for key, digest, props in cursor:
+            yield key, bytes(digest), props
+
+    def count(self, scope: int) -> int:
+        """Entries of a scope."""
+        row = self._conn.execute("SELECT count(*) FROM entries WHERE scope=?", (scope,)).fetchone()
+        return int(row[0])
+
+    def target(self, scope: int) -> str | None:
+        """A scope's target (a cohort's id), once recorded."""
+        row = self._conn.execute("SELECT target FROM scopes WHERE id=?", (scope,)).fetchone()
+        return None if row is None else row[0]
+
+    # -- A snapshot's rows (mirror): kept in a temporary table, never in the file ------------
+
+    def mark_seen(self, scope: int, key: str) -> None:
+        """A row of the current full snapshot."""
+        self._conn.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS seen (scope INTEGER, key TEXT, "
+            "PRIMARY KEY (scope, key)) WITHOUT ROWID"
+        )
+        self._conn.execute("INSERT OR IGNORE INTO temp.seen VALUES (?, ?)", (scope, key))
+
+    def clear_seen(self, scope: int) -> None:
+        """A new snapshot starts."""
+        with contextlib.suppress(sqlite3.OperationalError):  # no row seen yet
+            self._conn.execute("DELETE FROM temp.seen WHERE scope = ?", (scope,))
+
+    def vanished(self, scope: int) -> list[Entry]:
+        """Entries of the scope not in the current snapshot."""
+        self._conn.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS seen (scope INTEGER, key TEXT, "
+            "PRIMARY KEY (scope, key)) WITHOUT ROWID"
+        )
+        rows = self._conn.execute(
+            "SELECT key, hash, props FROM entries e WHERE scope = ? AND NOT EXISTS "
+            "(SELECT 1 FROM temp.seen s WHERE s.scope = e.scope AND s.key = e.key)",
+            (scope,),
+        ).fetchall()
+        return [(k, bytes(h), p) for k, h, p in rows]
+
+    # -- Writing (only what Amplitude acknowledged) ------------------------------------------
+
+    def record(self, scope: int, entries: t.Iterable[Entry]) -> None:
+        """Acknowledged rows: their key's hash (and props) replace what was there."""
+        self._guard(
+            lambda: self._conn.executemany(
+                "INSERT OR REPLACE INTO entries (scope, key, hash, props) VALUES (?, ?, ?, ?)",
+                ((scope, k, h, p) for k, h, p in entries),
+            )
+        )
+
+    def forget(self, scope: int, keys: t.Iterable[str]) -> None:
+        """Keys Amplitude acknowledged as gone (unset, removed from a cohort)."""
+        self._guard(
+            lambda: self._conn.executemany(
+                "DELETE FROM entries WHERE scope=? AND key=?", ((scope, k) for k in keys)
+            )
+        )
+
+    def set_target(self, scope: int, target: str | None) -> None:
+        """Record a scope's target (a cohort's id)."""
+        self._guard(
+            lambda: self._conn.execute("UPDATE scopes SET target=? WHERE id=?", (target, scope))
+        )
+
+    def commit(self) -> None:
+        """Make every entry recorded so far durable (fsync'd), then go on recording."""
+        if self.read_only:
+            return
+        conn = self._conn
+        if conn.in_transaction:
+            self._guard(lambda: conn.execute("COMMIT"))
+        conn.execute("BEGIN")
+
+    def snapshot(self, dest: Path) -> None:
+        """A consistent copy of the committed ledger (SQLite's online backup) at dest."""
+        out = sqlite3.connect(dest)
+        try:
+            self._conn.backup(out)
+        finally:
+            out.close()
+
+    def close(self) -> None:
+        """Commit, release the run lock, close (idempotent)."""
+        conn = self._conn
+        with contextlib.suppress(sqlite3.ProgrammingError):
+            if not self.read_only:
+                if conn.in_transaction:
+                    conn.execute("COMMIT")
+                if self._run_id is not None:
+                    conn.execute("DELETE FROM run_lock WHERE run_id = ?", (self._run_id,))
+            conn.close()
+        if self._lock_file is not None:
+            self._lock_file.close()  # releases the flock
+            self._lock_file = None
+
+    def _guard(self, action: t.Callable[[], t.Any]) -> t.Any:
+        try:
+            return action()
+        except sqlite3.DatabaseError as exc:
+            msg = f"The sync ledger {self.path} failed: {exc}. {way_out(str(self.path))}"
+            raise LedgerCorruptError(msg) from None
+
+
+def scope_props(names: t.Iterable[str]) -> str:
+    """The props column's value: the sorted property names, as JSON."""
+    return json.dumps(sorted(set(names)), separators=(",", ":"))

@@ -1,0 +1,115 @@
+"""The ledger kept in an object store (ledger_url), against real servers started here.
+
+A run on a fresh working directory sends nothing already sent; a fresh lock object stops a
+second run; a bucket that cannot be written stops the run; nothing is sent in either case.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import typing as t
+from pathlib import Path
+
+import pytest
+from target_amplitude.ledger.remote import _filesystem
+
+from tests.ledger.object_stores import SERVERS, ObjectStore
+from tests.ledger.test_runs import PLANS, USERS, _config, _customers, _identified, _ok, _run
+
+if t.TYPE_CHECKING:
+    from amplitude_emulator import Emulator
+
+
+@pytest.fixture(params=sorted(SERVERS), scope="module")
+def store(request: pytest.FixtureRequest) -> t.Iterator[ObjectStore]:
+    with SERVERS[request.param]() as running:
+        yield running
+
+
+@pytest.fixture
+def store_env(store: ObjectStore, monkeypatch: pytest.MonkeyPatch) -> ObjectStore:
+    for name, value in store.env.items():
+        monkeypatch.setenv(name, value)
+    return store
+
+
+def _fs(url: str) -> tuple[t.Any, str]:
+    return _filesystem(url)  # as the target reaches it
+
+
+def test_a_fresh_working_directory_sends_nothing_already_sent(
+    clean_emulator: Emulator, tmp_path: Path, store_env: ObjectStore
+) -> None:
+    url = store_env.url(f"{tmp_path.name}/ledger.sqlite")
+    first_dir, second_dir = tmp_path / "runner-1", tmp_path / "runner-2"
+    config = _config(clean_emulator, tmp_path, USERS, ledger_url=url)
+    first = _ok(
+        _run(
+            tmp_path,
+            {**config, "ledger_path": str(first_dir / "ledger.sqlite")},
+            _customers(PLANS),
+            clean_emulator,
+        )
+    )
+    assert len(_identified(clean_emulator)) == 50
+    assert "no copy yet at" in first.stderr
+    fs, path = _fs(url)
+    assert fs.exists(path)
+    assert not fs.exists(path + ".lock")  # released
+    assert [p for p in fs.ls(path.rsplit("/", 1)[0]) if ".upload-" in p] == []
+
+    second = _ok(
+        _run(
+            tmp_path,
+            {**config, "ledger_path": str(second_dir / "ledger.sqlite")},
+            _customers({**PLANS, "customer-003": "pro"}),
+            clean_emulator,
+        )
+    )
+    assert "downloaded from" in second.stderr
+    assert [i["user_id"] for i in _identified(clean_emulator)] == ["customer-003"]
+    assert "unchanged=49" in second.stderr
+
+
+def test_a_fresh_lock_object_stops_a_second_run(
+    clean_emulator: Emulator, tmp_path: Path, store_env: ObjectStore
+) -> None:
+    url = store_env.url(f"{tmp_path.name}/ledger.sqlite")
+    fs, path = _fs(url)
+    holder = {
+        "run_id": "run-on-another-runner",
+        "host": "ci-7",
+        "pid": 1,
+        "started_at": "2026-01-01T00:00:00+00:00",
+        "heartbeat_at": dt.datetime.now(dt.UTC).isoformat(),
+    }
+    fs.pipe_file(path + ".lock", json.dumps(holder).encode())
+    config = _config(clean_emulator, tmp_path, USERS, ledger_url=url)
+    run = _run(tmp_path, config, _customers(PLANS), clean_emulator)
+    assert run.returncode == 1
+    assert f"The sync ledger at {url} is in use by another run (run run-on-another-runner" in (
+        run.stderr
+    )
+    assert "Nothing was sent" in run.stderr
+    assert clean_emulator.requests == []
+    assert json.loads(fs.cat_file(path + ".lock"))["run_id"] == "run-on-another-runner"
+    # A stale lock (heartbeat long past) is taken over.
+    fs.pipe_file(
+        path + ".lock", json.dumps({**holder, "heartbeat_at": "2026-01-01T00:00:00+00:00"}).encode()
+    )
+    _ok(_run(tmp_path, config, _customers(PLANS), clean_emulator))
+    assert len(_identified(clean_emulator)) == 50
+
+
+def test_a_bucket_that_cannot_be_written_stops_the_run_before_sending(
+    clean_emulator: Emulator, tmp_path: Path, store_env: ObjectStore
+) -> None:
+    url = store_env.url("ledger.sqlite", bucket="no-such-bucket-here")
+    config = _config(clean_emulator, tmp_path, USERS, ledger_url=url)
+    run = _run(tmp_path, config, _customers(PLANS), clean_emulator)
+    assert run.returncode == 1
+    assert f"ledger_url {url}: cannot" in run.stderr
+    assert "Nothing was sent" in run.stderr
+    assert clean_emulator.requests == []
+    assert run.states == []

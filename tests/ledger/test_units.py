@@ -1,0 +1,248 @@
+"""The ledger's parts on their own: decisions, hashes, the SQLite file, one run's session."""
+
+from __future__ import annotations
+
+import sqlite3
+import typing as t
+from pathlib import Path
+
+import pytest
+from target_amplitude.ledger import (
+    Kind,
+    Ledger,
+    LedgerConfig,
+    LedgerCorruptError,
+    LedgerError,
+    LedgerLockedError,
+    decide,
+    key_fingerprint,
+    ledger_key,
+    payload_digest,
+    property_names,
+)
+from target_amplitude.ledger import remote as remote_module
+from target_amplitude.ledger.keys import unset_payload
+from target_amplitude.ledger.store import FORMAT_VERSION, LedgerStore
+from target_amplitude.settings import SettingsError, parse_stream_mapping
+
+A, B = payload_digest({"plan": "free"}), payload_digest({"plan": "pro"})
+
+
+@pytest.mark.parametrize(
+    ("mode", "previous", "digest", "kind", "send"),
+    [
+        ("create_only", None, A, Kind.NEW, True),
+        ("create_only", A, A, Kind.UNCHANGED, False),
+        ("create_only", A, B, Kind.UNCHANGED, False),  # created once ever
+        ("changed", None, A, Kind.NEW, True),
+        ("changed", A, A, Kind.UNCHANGED, False),
+        ("changed", A, B, Kind.CHANGED, True),
+        ("mirror", A, A, Kind.UNCHANGED, False),
+        ("mirror", A, B, Kind.CHANGED, True),
+        ("all", A, A, Kind.UNCHANGED, True),
+    ],
+)
+def test_decide(mode: t.Any, previous: bytes | None, digest: bytes, kind: Kind, send: bool) -> None:
+    verdict = decide(mode, previous, digest)
+    assert (verdict.kind, verdict.send) == (kind, send)
+
+
+def test_full_resync_and_rows_in_flight_are_sent_all_the_same() -> None:
+    assert decide("changed", A, A, full_resync=True).send
+    assert decide("create_only", A, A, full_resync=True).send
+    # Sent earlier in this run, not answered yet: it may still be refused, so send again.
+    assert decide("changed", A, A, in_flight=True).send
+
+
+def test_the_payload_hash_ignores_key_order_and_sees_every_value() -> None:
+    one = {"user_id": "u1", "user_properties": {"a": 1, "b": [1, 2]}}
+    other = {"user_properties": {"b": [1, 2], "a": 1}, "user_id": "u1"}
+    assert payload_digest(one) == payload_digest(other)
+    assert payload_digest(one) != payload_digest({**one, "user_properties": {"a": 1, "b": [2, 1]}})
+    assert len(payload_digest(one)) == 16
+
+
+def test_the_project_fingerprint_does_not_reveal_the_key() -> None:
+    fingerprint = key_fingerprint("0123456789abcdef0123456789abcdef")
+    assert len(fingerprint) == 16
+    assert "0123456789abcdef" not in fingerprint
+    assert fingerprint != key_fingerprint("0123456789abcdef0123456789abcdeF")
+
+
+def test_keys_and_unset_payloads() -> None:
+    assert ledger_key("event", {"insert_id": "orders:1"}) == "orders:1"
+    assert ledger_key("event", {}) is None
+    assert ledger_key("user", {"user_id": "u1"}) == "u1\x1f"
+    assert ledger_key("device", {"device_id": "d1"}) == "\x1fd1"
+    assert ledger_key("group", {"group_type": "org", "group_value": "acme"}) == "org\x1facme"
+    ops = {"user_properties": {"$set": {"a": 1}, "$setOnce": {"b": 2}, "$unset": {"c": "-"}}}
+    assert property_names("user", ops) == ["a", "b"]
+    assert property_names("group", {"group_properties": {"x": 1}}) == ["x"]
+    assert unset_payload("user", "u1\x1f", ["a"]) == {
+        "user_id": "u1",
+        "user_properties": {"$unset": {"a": "-"}},
+    }
+    assert unset_payload("group", "org\x1facme", ["x"]) == {
+        "group_type": "org",
+        "group_value": "acme",
+        "group_properties": {"$unset": {"x": "-"}},
+    }
+    assert unset_payload("user", "u1\x1f", []) is None
+
+
+@pytest.mark.parametrize(
+    ("obj", "extra"),
+    [
+        ("event", {"event_type": "E", "user_id_field": "u"}),
+        ("deletion", {"user_id_field": "u"}),
+    ],
+)
+def test_sync_modes_an_object_cannot_have_are_config_errors(
+    obj: str, extra: dict[str, str]
+) -> None:
+    with pytest.raises(
+        SettingsError, match=r"stream_mappings\.s\.sync_mode: 'mirror' is not allowed"
+    ):
+        parse_stream_mapping("s", {"object": obj, "sync_mode": "mirror", **extra})
+
+
+def test_default_sync_modes() -> None:
+    event = parse_stream_mapping("s", {"object": "event", "event_type": "E", "user_id_field": "u"})
+    user = parse_stream_mapping("s", {"object": "user", "user_id_field": "u"})
+    mirrored = parse_stream_mapping(
+        "s", {"object": "user", "user_id_field": "u", "sync_mode": "mirror"}
+    )
+    assert (event.effective_sync_mode, user.effective_sync_mode) == ("create_only", "changed")
+    assert mirrored.effective_sync_mode == "mirror"
+
+
+# -- The file -------------------------------------------------------------------------------
+
+
+def test_entries_are_invisible_to_others_until_committed(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite"
+    store = LedgerStore(path)
+    store.lock("run-1")
+    scope = store.scope_id("p", "standard", "customers", "user")
+    assert scope is not None
+    store.record(scope, [("u1", A, None)])
+    assert store.lookup(scope, "u1") == A
+    other = sqlite3.connect(path, timeout=0.1)
+    assert other.execute("SELECT count(*) FROM entries").fetchone() == (0,)
+    store.commit()
+    assert other.execute("SELECT count(*) FROM entries").fetchone() == (1,)
+    other.close()
+    store.close()
+
+
+def test_two_stores_on_one_file_the_second_is_refused(tmp_path: Path) -> None:
+    first = LedgerStore(tmp_path / "ledger.sqlite")
+    first.lock("run-1")
+    second = LedgerStore(tmp_path / "ledger.sqlite")
+    with pytest.raises(LedgerLockedError, match=r"in use by another run \(run run-1 on "):
+        second.lock("run-2")
+    second.close()
+    first.close()
+    third = LedgerStore(tmp_path / "ledger.sqlite")
+    third.lock("run-3")  # released by close
+    third.close()
+
+
+def test_a_newer_format_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite"
+    LedgerStore(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute(
+        "UPDATE meta SET value = ? WHERE name = 'format_version'", (str(FORMAT_VERSION + 1),)
+    )
+    conn.commit()
+    conn.close()
+    with pytest.raises(LedgerCorruptError, match="newer than this target-amplitude"):
+        LedgerStore(path)
+
+
+def test_a_truncated_ledger_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite"
+    store = LedgerStore(path)
+    store.lock("r")
+    scope = store.scope_id("p", "standard", "s", "user")
+    assert scope is not None
+    store.record(scope, [(f"u{i}", A, None) for i in range(5000)])
+    store.close()
+    path.write_bytes(path.read_bytes()[:3000])
+    with pytest.raises(LedgerCorruptError, match=str(path)):
+        LedgerStore(path)
+
+
+# -- One run's session ----------------------------------------------------------------------
+
+
+def _config(tmp_path: Path, **extra: t.Any) -> LedgerConfig:
+    return LedgerConfig(
+        path=tmp_path / "ledger.sqlite", url=None, api_key="k", region="standard", **extra
+    )
+
+
+def test_answered_rows_are_recorded_refused_ones_not(tmp_path: Path) -> None:
+    ledger = Ledger(_config(tmp_path))
+    scope = ledger.scope("customers", "user", "changed")
+    assert scope is not None
+    for key in ("u1", "u2"):
+        assert scope.classify(key, A).send
+        scope.sent(key)
+    scope.answered([("u1", A, None)], ["u1", "u2"])  # u2 refused
+    ledger.checkpoint()
+    ledger.close()
+    again = Ledger(_config(tmp_path))
+    scope = again.scope("customers", "user", "changed")
+    assert scope is not None
+    assert scope.classify("u1", A).kind is Kind.UNCHANGED
+    assert scope.classify("u2", A).kind is Kind.NEW
+    assert again.scope("other", "user", "all") is None
+    again.close()
+
+
+def test_file_url_copy_and_a_failed_upload_keeps_the_previous_copy(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = (tmp_path / "store" / "ledger.sqlite").as_uri()
+    (tmp_path / "store").mkdir()
+    config = LedgerConfig(
+        path=tmp_path / "one" / "ledger.sqlite", url=url, api_key="k", region="standard"
+    )
+    ledger = Ledger(config)
+    scope = ledger.scope("s", "user", "changed")
+    assert scope is not None
+    scope.sent("u1")
+    scope.answered([("u1", A, None)], ["u1"])
+    ledger.close()
+    stored = (tmp_path / "store" / "ledger.sqlite").read_bytes()
+    assert not (tmp_path / "store" / "ledger.sqlite.lock").exists()
+
+    fresh = Ledger(
+        LedgerConfig(path=tmp_path / "two" / "l.sqlite", url=url, api_key="k", region="standard")
+    )
+    scope = fresh.scope("s", "user", "changed")
+    assert scope is not None
+    assert scope.classify("u1", A).kind is Kind.UNCHANGED  # downloaded
+    scope.sent("u2")
+    scope.answered([("u2", A, None)], ["u2"])
+    assert fresh.remote is not None
+
+    def broken_upload(_snapshot: Path) -> None:
+        raise OSError("connection reset")
+
+    fresh.remote.upload = broken_upload  # type: ignore[method-assign]
+    fresh.close()
+    assert "uploading to" in caplog.text
+    assert (tmp_path / "store" / "ledger.sqlite").read_bytes() == stored  # the previous copy
+
+
+def test_a_missing_extra_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(remote_module.SCHEMES, "s3", ("no_such_s3_library", "s3"))
+    with pytest.raises(
+        LedgerError, match=r"needs the `s3` extra: install singer-target-amplitude\[s3\]"
+    ):
+        remote_module.RemoteCopy("s3://bucket/ledger.sqlite", "run")
+    with pytest.raises(LedgerError, match="the scheme must be one of"):
+        remote_module.RemoteCopy("ftp://host/ledger.sqlite", "run")
