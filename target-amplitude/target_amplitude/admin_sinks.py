@@ -609,8 +609,7 @@ class CohortSink(AdminSink):
         scope.new_snapshot()
         for ids in self._ids():
             kept = [i for i in ids if i not in skipped]
-            for member in kept:
-                scope.seen(member)
+            scope.seen(kept)
             scope.answered([(i, MEMBER, None) for i in kept], ())
         scope.forget([key for key, _, _ in scope.vanished()])
         scope.set_target(cohort_id)
@@ -624,10 +623,9 @@ class CohortSink(AdminSink):
         scope.new_snapshot()
         adds: list[str] = []
         for ids in self._ids():
-            for member in ids:
-                scope.seen(member)
-                if scope.previous(member) is None:
-                    adds.append(member)
+            scope.seen(ids)
+            known = scope.previous_many(ids)
+            adds.extend(member for member in ids if member not in known)
         removes = [key for key, _, _ in scope.vanished()]
         skipped: set[str] = set()
         id_type = "BY_ID" if self.mapping.amplitude_id_field is not None else "BY_NAME"

@@ -1,9 +1,10 @@
 """The sync ledger as a sink sees it: which rows to send, and what to record once answered.
 
-The seam between a sink (sinks.AmplitudeSink) and the ledger (ledger/): the sink asks take()
-for each mapped payload, hands cut() the batch it delivers, and tells the batch which rows
-Amplitude refused once it is answered; every other row of the batch is recorded as
-acknowledged. The target commits the ledger before each STATE (TargetAmplitude._write_sdk_state).
+The seam between a sink (sinks.AmplitudeSink) and the ledger (ledger/): the sink tracks each
+mapped payload it adds to its batch (track()); cut() decides the batch's rows at once and names
+those not to send (unchanged); once the batch is answered, the sink tells it which rows Amplitude
+refused, and every other row sent is recorded as acknowledged. The target commits the ledger
+before each STATE (TargetAmplitude._write_sdk_state).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 import typing as t
 from dataclasses import dataclass, field
 
-from target_amplitude.ledger import Kind, Scope, ledger_key, payload_digest, property_names
+from target_amplitude.ledger import Kind, Scope, ledger_key, property_names, wire_digest
 from target_amplitude.ledger.keys import unset_payload
 from target_amplitude.ledger.store import scope_props
 
@@ -22,6 +23,8 @@ if t.TYPE_CHECKING:
 
 # (ref, key, hash, props); hash None: a removal (mirror), forgotten once acknowledged.
 Row = tuple[int, str, bytes | None, str | None]
+# (ref, key, hash, props) of a row taken into the batch, not decided yet.
+Tracked = tuple[int, str, bytes, str | None]
 
 
 class LedgerRows:
@@ -35,6 +38,8 @@ class LedgerRows:
         rows: list[Row]
         kinds: dict[Kind, int] = field(default_factory=dict)
         removals: int = 0
+        # Refs of the batch's rows not sent: Amplitude has them (unchanged).
+        unsent: set[int] = field(default_factory=set)
 
         @property
         def unchanged(self) -> int:
@@ -73,7 +78,10 @@ class LedgerRows:
         self.scope = scope
         self.obj = obj
         self.mirror = scope.mode == "mirror"
-        self._rows: list[Row] = []
+        self._rows: list[Row] = []  # decided: sent
+        self._tracked: list[Tracked] = []  # taken into the batch, not decided yet (cut)
+        self._unsent: set[int] = set()  # refs decided unchanged: not sent
+        self._seen: list[str] = []  # mirror: keys of the snapshot not marked seen yet
         self._kinds: dict[Kind, int] = {}
         self._resent = 0
         self._removals = 0
@@ -90,38 +98,73 @@ class LedgerRows:
         scope = ledger.scope(stream, mapping.object, mapping.effective_sync_mode)
         return None if scope is None else cls(scope, mapping.object)
 
-    def take(self, ref: int, obj: str, payload: t.Mapping[str, t.Any]) -> bool:
-        """False: the row is unchanged (counted, not sent); True: send it (tracked)."""
-        key = ledger_key(obj, payload)
-        if key is None:
-            return True  # no identity to track: sent, as before the ledger
-        digest = payload_digest(payload)
-        verdict = self.scope.classify(key, digest)
-        self._kinds[verdict.kind] = self._kinds.get(verdict.kind, 0) + 1
-        if self.mirror:
-            self.scope.seen(key)
-            self._rows_in_snapshot += 1
-        if not verdict.send:
-            return False
-        if verdict.kind is Kind.UNCHANGED:
-            self._resent += 1  # full_resync, or its key is in flight: sent all the same
-        self.scope.sent(key)
-        props = scope_props(property_names(obj, payload)) if self.mirror else None
-        self._rows.append((ref, key, digest, props))
-        return True
+    def track(self, ref: int, payload: t.Mapping[str, t.Any], wires: t.Sequence[bytes]) -> None:
+        """A row of the batch being collected (its payload, the bytes it is sent as); whether
+        it is sent is decided at cut().
 
-    def drop(self, ref: int) -> None:
-        """The row taken as `ref` is not sent after all (rejected before delivery)."""
-        if self._rows and self._rows[-1][0] == ref:
-            _, key, _, _ = self._rows.pop()
-            self.scope.answered((), [key])
+        A row whose payload has no key (nothing to track) is not tracked: it is sent, as
+        before the ledger.
+        """
+        key = ledger_key(self.obj, payload)
+        if key is None:
+            return
+        props = scope_props(property_names(self.obj, payload)) if self.mirror else None
+        self._tracked.append((ref, key, wire_digest(wires), props))
+        if self.mirror:
+            self._seen.append(key)
+            self._rows_in_snapshot += 1
 
     def cut(self) -> LedgerRows.Batch:
-        """The rows of the batch being handed off."""
-        batch = LedgerRows.Batch(self.scope, self._rows, self._kinds, self._removals)
+        """The batch being handed off: its tracked rows decided, those not to send named.
+
+        The ledger is read once per batch (one query per LOOKUP_CHUNK keys, several times
+        cheaper than a query per row) and the rows are decided in their order, as they came:
+        a key sent earlier in this run and not answered yet is sent again (only answered rows
+        may make a row unchanged).
+        """
+        self._decide()
+        batch = LedgerRows.Batch(
+            self.scope, self._rows, self._kinds, self._removals, unsent=self._unsent
+        )
         batch._resent = self._resent
         self._rows, self._kinds, self._resent, self._removals = [], {}, 0, 0
+        self._unsent = set()
         return batch
+
+    def _decide(self) -> None:
+        self._flush_seen()
+        tracked, self._tracked = self._tracked, []
+        if not tracked:
+            return
+        scope = self.scope
+        previous = scope.previous_many({row[1] for row in tracked})
+        kinds, rows = self._kinds, self._rows
+        pending = scope.pending
+        new = 0
+        for row in tracked:
+            ref, key, digest, _ = row
+            last = previous.get(key)
+            if last is None:  # a key never acknowledged: new, sent (decide's first rule)
+                new += 1
+                pending[key] = pending.get(key, 0) + 1
+                rows.append(row)
+                continue
+            verdict = scope.decide(key, last, digest)
+            kinds[verdict.kind] = kinds.get(verdict.kind, 0) + 1
+            if not verdict.send:
+                self._unsent.add(ref)
+                continue
+            if verdict.kind is Kind.UNCHANGED:
+                self._resent += 1  # full_resync, or its key is in flight: sent all the same
+            scope.sent(key)
+            rows.append(row)
+        if new:
+            kinds[Kind.NEW] = kinds.get(Kind.NEW, 0) + new
+
+    def _flush_seen(self) -> None:
+        if self._seen:
+            self.scope.seen(self._seen)
+            self._seen = []
 
     # -- Mirror ----------------------------------------------------------------------------
 
@@ -133,6 +176,7 @@ class LedgerRows:
         """
         if not self.mirror:
             return []
+        self._flush_seen()
         ends = self._rows_in_snapshot > 0 or version == self._version
         self._version = version
         self._rows_in_snapshot = 0

@@ -389,6 +389,10 @@ def _parse_stream_mapping(stream: str, raw: t.Any, *, hard_delete: bool = False)
         "device_id_field": reader.text("device_id_field"),
         "fields": fields,
     }
+    if kind == "event" and set(reader.raw) <= AMPLITUDE_SHAPED_KEYS:
+        # Only object (and sync_mode): the stream already has Amplitude's event shape, as an
+        # unmapped one would (checked against its SCHEMA in sinks.resolve_mapping).
+        return dataclasses.replace(passthrough_mapping(stream), sync_mode=None)
     if kind == "event":
         event_type, event_type_field = reader.text("event_type"), reader.text("event_type_field")
         if (event_type is None) == (event_type_field is None):
@@ -542,6 +546,11 @@ def _admin_mapping(reader: _MappingReader, stream: str, kind: str) -> StreamMapp
         cohort_id=cohort_id,
         cohort_owner=owner,
     )
+
+
+# An event mapping of only these keys loads an Amplitude-shaped stream as it is: the way to set
+# sync_mode for such a stream (tap-amplitude's events, replayed).
+AMPLITUDE_SHAPED_KEYS = frozenset({"object", "sync_mode"})
 
 
 def passthrough_mapping(stream: str) -> StreamMapping:

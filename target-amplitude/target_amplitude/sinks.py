@@ -85,6 +85,14 @@ def resolve_mapping(
         if looks_like_events(schema):
             return passthrough_mapping(stream)
         raise SettingsError(missing_mapping_message(stream, schema))
+    if mapping.passthrough and not looks_like_events(schema):
+        msg = (
+            f"stream_mappings.{stream} has only 'object: event' (and sync_mode), which loads a "
+            "stream that is already shaped as Amplitude events, but its SCHEMA has no event_type "
+            "with user_id or device_id. Nothing was sent. Map its fields: set event_type or "
+            "event_type_field, and user_id_field or device_id_field (docs/mapping.md)."
+        )
+        raise SettingsError(msg)
     props = schema.get("properties") or {}
     if props and not schema.get("additionalProperties"):
         for field_name in sorted(mapping.used_fields()):
@@ -339,14 +347,6 @@ class AmplitudeSink(EndpointSink):
             self._reject(record, None, str(exc))
             return
         reason = self._check_payload(payload)
-        ledger = self._ledger
-        # Before encoding: an unchanged row costs no serialization (Amplitude has it).
-        if (
-            reason is None
-            and ledger is not None
-            and not ledger.take(len(self._records), self.mapping.object, payload)
-        ):
-            return  # unchanged: counted, not sent
         wires: list[bytes] = []
         if reason is None:
             payloads = [payload]
@@ -362,10 +362,11 @@ class AmplitudeSink(EndpointSink):
                     len(wire), self.endpoint.max_item_bytes, self.endpoint.path
                 )
         if reason is not None:
-            if ledger is not None:
-                ledger.drop(len(self._records))  # too large after all: never sent
             self._reject(record, payload, reason)
             return
+        if self._ledger is not None:
+            # Sent or not is decided for the whole batch at once (process_batch).
+            self._ledger.track(len(self._records), payload, wires)
         self._add(record, line, payload, wires)
 
     def _add(
@@ -456,6 +457,9 @@ class AmplitudeSink(EndpointSink):
         self._received = self._rejected_early = self._skipped = 0
         self._lanes.clear()
         rows = self._ledger.cut() if self._ledger is not None else None
+        if rows is not None and rows.unsent:
+            # Unchanged: Amplitude has them; counted, not sent.
+            items = [item for item in items if item.ref not in rows.unsent]
         run = self._run
         checkpoint = run.checkpoint
         early = checkpoint.early
@@ -468,7 +472,7 @@ class AmplitudeSink(EndpointSink):
                 name,
                 received=received,
                 rejected=rejected_early,
-                would_send=len(records),
+                would_send=len(records) - (len(rows.unsent) if rows is not None else 0),
                 skipped=skipped,
                 **(rows.preview() if rows is not None else {}),
             )
@@ -545,7 +549,7 @@ class AmplitudeSink(EndpointSink):
             run,
             self.endpoint.name,
             received=received,
-            accepted=len(records) - len(reasons),
+            accepted=len(records) - len(reasons) - (len(rows.unsent) if rows is not None else 0),
             rejected=rejected_early + len(reasons),
             retried=outcome.retried,
             requests=outcome.requests,

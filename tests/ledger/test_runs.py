@@ -318,3 +318,89 @@ def test_user_mappings_are_sent_only_when_they_change(
     ]
     assert "unchanged=19" in moved.stderr
     assert clean_emulator.project("key-std").admin.usermap["alias-005"] == "person-999"
+
+
+def _shaped_events(ids: t.Iterable[int]) -> list[str]:
+    """An unmapped stream already shaped as Amplitude events (as a replay feeds it)."""
+    return [
+        schema("replayed", props("event_type", "user_id", "insert_id"), ["insert_id"]),
+        *(
+            record(
+                "replayed", {"event_type": "Seen", "user_id": f"user-{i}", "insert_id": f"e-{i}"}
+            )
+            for i in ids
+        ),
+        state({"bookmarks": {"replayed": "done"}}),
+    ]
+
+
+def _sent_insert_ids(emulator: Emulator) -> list[str]:
+    bodies = [json.loads(r.body) for r in emulator.requests_to("/batch")]
+    return sorted(e["insert_id"] for body in bodies for e in body["events"])
+
+
+def test_an_amplitude_shaped_stream_takes_its_sync_mode_from_object_event_alone(
+    clean_emulator: Emulator, tmp_path: Path
+) -> None:
+    config = _config(clean_emulator, tmp_path, {})
+    _ok(_run(tmp_path, config, _shaped_events(range(20)), clean_emulator))
+    assert len(_sent_insert_ids(clean_emulator)) == 20
+    again = _ok(_run(tmp_path, config, _shaped_events(range(20)), clean_emulator))
+    assert _sent_insert_ids(clean_emulator) == []  # create_only, the default
+    assert "unchanged=20" in again.stderr
+
+    every = {"replayed": {"object": "event", "sync_mode": "all"}}
+    _ok(
+        _run(
+            tmp_path,
+            {**config, "stream_mappings": every},
+            _shaped_events(range(20)),
+            clean_emulator,
+        )
+    )
+    assert _sent_insert_ids(clean_emulator) == sorted(f"e-{i}" for i in range(20))
+
+    # The same entry on a stream that is not Amplitude-shaped: a clear error, nothing sent.
+    orders = {"orders": {"object": "event", "sync_mode": "all"}}
+    bad = _run(tmp_path, {**config, "stream_mappings": orders}, _orders(range(3)), clean_emulator)
+    assert bad.returncode == 1
+    assert "stream_mappings.orders has only 'object: event'" in bad.stderr
+    assert "set event_type or event_type_field" in bad.stderr
+    assert clean_emulator.requests_to("/batch") == []
+
+
+def test_within_one_batch_a_repeated_key_is_decided_in_order(
+    clean_emulator: Emulator, tmp_path: Path
+) -> None:
+    """The ledger decides a whole batch at once: rows keep their order's meaning."""
+    config = _config(clean_emulator, tmp_path, USERS)
+    _ok(
+        _run(
+            tmp_path,
+            config,
+            _customers({"customer-1": "free", "customer-2": "free"}),
+            clean_emulator,
+        )
+    )
+    lines = [
+        schema("customers", props("id", "plan"), ["id"]),
+        record("customers", {"id": "customer-1", "plan": "free"}),  # unchanged
+        record("customers", {"id": "customer-2", "plan": "pro"}),  # changed
+        record("customers", {"id": "customer-2", "plan": "pro"}),  # sent again: first not answered
+        record("customers", {"id": "customer-3", "plan": "free"}),  # new
+        record("customers", {"id": "customer-3", "plan": "free"}),  # sent again: first not answered
+        state({"bookmarks": {"customers": "done"}}),
+    ]
+    run = _ok(_run(tmp_path, config, lines, clean_emulator))
+    sent = [(i["user_id"], i["user_properties"]) for i in _identified(clean_emulator)]
+    assert sorted(uid for uid, _ in sent) == [
+        "customer-2",
+        "customer-2",
+        "customer-3",
+        "customer-3",
+    ]
+    assert "in=5 accepted=4 rejected=0" in run.stderr
+    assert "unchanged=1" in run.stderr
+    last = _ok(_run(tmp_path, config, lines, clean_emulator))
+    assert _identified(clean_emulator) == []
+    assert "unchanged=5" in last.stderr

@@ -19,6 +19,7 @@ from target_amplitude.ledger import (
     ledger_key,
     payload_digest,
     property_names,
+    wire_digest,
 )
 from target_amplitude.ledger import remote as remote_module
 from target_amplitude.ledger.keys import unset_payload
@@ -246,3 +247,11 @@ def test_a_missing_extra_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
         remote_module.RemoteCopy("s3://bucket/ledger.sqlite", "run")
     with pytest.raises(LedgerError, match="the scheme must be one of"):
         remote_module.RemoteCopy("ftp://host/ledger.sqlite", "run")
+
+
+def test_the_wire_hash_is_of_the_bytes_sent_in_order() -> None:
+    one = [b'{"$clearAll":true}', b'{"user_id":"u1"}']
+    assert wire_digest(one) == wire_digest([b'{"$clearAll":true}{"user_id":"u1"}'])
+    assert wire_digest(one) != wire_digest(list(reversed(one)))
+    assert wire_digest([b'{"a":1,"b":2}']) != wire_digest([b'{"b":2,"a":1}'])
+    assert len(wire_digest(one)) == 16

@@ -19,7 +19,7 @@ from target_amplitude.ledger.decide import (
     decide,
 )
 from target_amplitude.ledger.errors import LedgerCorruptError, LedgerError, LedgerLockedError
-from target_amplitude.ledger.hashing import key_fingerprint, payload_digest
+from target_amplitude.ledger.hashing import key_fingerprint, payload_digest, wire_digest
 from target_amplitude.ledger.keys import ledger_key, property_names
 from target_amplitude.ledger.session import Ledger, LedgerConfig, Scope
 
@@ -41,4 +41,5 @@ __all__ = [
     "ledger_key",
     "payload_digest",
     "property_names",
+    "wire_digest",
 ]

@@ -18,6 +18,19 @@ def payload_digest(payload: t.Any) -> bytes:
     return hashlib.blake2b(_CANONICAL.encode(payload), digest_size=DIGEST_SIZE).digest()
 
 
+def wire_digest(wires: t.Iterable[bytes]) -> bytes:
+    """BLAKE2b-128 of the bytes sent for a row (its encoded payloads, in order).
+
+    What an ingestion sink records: exactly what Amplitude received, with no second encoding
+    (sorting keys costs a row more than hashing does). The same mapping of the same record gives
+    the same bytes; a source that reorders its columns makes its rows "changed" once.
+    """
+    digest = hashlib.blake2b(digest_size=DIGEST_SIZE)
+    for wire in wires:
+        digest.update(wire)
+    return digest.digest()
+
+
 def key_fingerprint(api_key: str) -> str:
     """A project's name in the ledger: 16 hex digits of a keyed hash of its API key.
 

@@ -5,7 +5,8 @@ What the target needs, and all it needs:
     ledger = Ledger(LedgerConfig(...))        # no I/O yet
     scope = ledger.scope(stream, object, mode)  # opens the ledger the first time (fails fast:
                                               # locked, corrupt, bucket without access)
-    verdict = scope.classify(key, digest)     # send it, or count it unchanged
+    verdict = scope.classify(key, digest)     # send it, or count it unchanged (previous_many
+                                              # and decide: a whole batch's keys at once)
     scope.sent(key)                           # handed to delivery
     scope.answered(accepted_entries, keys)    # Amplitude answered: acknowledged rows recorded
     ledger.checkpoint()                       # before each STATE: commit (and upload when due)
@@ -59,8 +60,9 @@ class Scope:
         self.id = scope_id
         self.mode = mode
         self.full_resync = full_resync
-        # Keys sent in this run and not answered yet -> how many times.
-        self._pending: dict[str, int] = {}
+        # Keys sent in this run and not answered yet -> how many times (sent() adds; LedgerRows
+        # adds a batch's new keys itself, the same way).
+        self.pending: dict[str, int] = {}
 
     @property
     def store(self) -> LedgerStore | None:
@@ -74,23 +76,34 @@ class Scope:
             return None
         return store.lookup(self.id, key)
 
+    def previous_many(self, keys: t.Collection[str]) -> dict[str, bytes]:
+        """The hashes last acknowledged for those of the keys the ledger has (one read)."""
+        store = self.store
+        if store is None or self.id is None or not keys:
+            return {}
+        return store.lookup_many(self.id, keys)
+
     def classify(self, key: str, digest: bytes) -> Verdict:
         """The row's verdict (pure decision over what the ledger and this run know)."""
+        return self.decide(key, self.previous(key), digest)
+
+    def decide(self, key: str, previous: bytes | None, digest: bytes) -> Verdict:
+        """The verdict for a row whose key's last acknowledged hash is `previous`."""
         return decide(
             self.mode,
-            self.previous(key),
+            previous,
             digest,
             full_resync=self.full_resync,
-            in_flight=key in self._pending,
+            in_flight=key in self.pending,
         )
 
     def sent(self, key: str) -> None:
         """The row was handed to delivery."""
-        self._pending[key] = self._pending.get(key, 0) + 1
+        self.pending[key] = self.pending.get(key, 0) + 1
 
     def answered(self, accepted: t.Sequence[Entry], keys: t.Iterable[str]) -> None:
         """Amplitude answered rows with these keys; `accepted` are those it acknowledged."""
-        pending = self._pending
+        pending = self.pending
         for key in keys:
             left = pending.get(key, 0) - 1
             if left > 0:
@@ -111,10 +124,10 @@ class Scope:
             store.forget(self.id, keys)
             self._ledger.dirty = True
 
-    def seen(self, key: str) -> None:
-        """Mirror: the key is in the current full snapshot."""
+    def seen(self, keys: t.Sequence[str]) -> None:
+        """Mirror: the keys are in the current full snapshot."""
         if self.store is not None and self.id is not None:
-            self.store.mark_seen(self.id, key)
+            self.store.mark_seen(self.id, keys)
 
     def new_snapshot(self) -> None:
         """Mirror: a full snapshot starts (ACTIVATE_VERSION)."""

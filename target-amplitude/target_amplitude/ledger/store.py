@@ -9,7 +9,8 @@ Schema (format 1):
     entries(scope, key, hash, props)  PRIMARY KEY (scope, key), WITHOUT ROWID
         key: an event's insert_id, a user's "u:<user_id>|d:<device_id>", a group's
         "<group_type>\\x1f<group_value>", a mapping's user_id, a cohort member's id;
-        hash: BLAKE2b-128 of the mapped payload last acknowledged (hashing.payload_digest);
+        hash: BLAKE2b-128 of what was last acknowledged: the bytes sent for the row
+        (hashing.wire_digest) or, for a user mapping, its canonical payload (payload_digest);
         props: mirror only, the JSON list of property names to unset should the row vanish
     run_lock(id = 1, run_id, host, pid, started_at)
         the run holding the ledger; it is also held with an OS lock on "<file>.lock" (flock),
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import json
 import os
 import socket
@@ -47,6 +49,8 @@ FORMAT_VERSION = 1
 CACHE_KIB = 16_384
 # Reads through a memory map (no copy per page read); the OS shares and evicts those pages.
 MMAP_BYTES = 1 << 30
+# Keys per lookup query (SQLite allows 32,766 parameters; beyond a few hundred nothing is won).
+LOOKUP_CHUNK = 500
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -204,6 +208,26 @@ class LedgerStore:
             raise LedgerCorruptError(msg) from None
         return None if row is None else bytes(row[0])
 
+    def lookup_many(self, scope: int, keys: t.Iterable[str]) -> dict[str, bytes]:
+        """The hashes last acknowledged for those of the keys the ledger has.
+
+        One query per LOOKUP_CHUNK keys: a batch's keys cost a few queries, not one each.
+        """
+        wanted = sorted(keys)  # neighbouring keys: neighbouring B-tree pages
+        found: dict[str, bytes] = {}
+
+        def read(chunk: list[str]) -> list[tuple[str, bytes]]:
+            marks = ",".join("?" * len(chunk))
+            query = f"SELECT key, hash FROM entries WHERE scope=? AND key IN ({marks})"  # noqa: S608 (only "?" marks)
+            return self._conn.execute(query, (scope, *chunk)).fetchall()
+
+        for start in range(0, len(wanted), LOOKUP_CHUNK):
+            chunk = wanted[start : start + LOOKUP_CHUNK]
+            rows: list[tuple[str, bytes]] = self._guard(functools.partial(read, chunk))
+            for key, digest in rows:
+                found[key] = bytes(digest)
+        return found
+
     def entries(self, scope: int) -> t.Iterator[Entry]:
         """Every entry of a scope (a cursor: memory stays bounded)."""
         cursor = self._conn.execute(
@@ -224,13 +248,15 @@ class LedgerStore:
 
     # -- A snapshot's rows (mirror): kept in a temporary table, never in the file ------------
 
-    def mark_seen(self, scope: int, key: str) -> None:
-        """A row of the current full snapshot."""
+    def mark_seen(self, scope: int, keys: t.Iterable[str]) -> None:
+        """Rows of the current full snapshot."""
         self._conn.execute(
             "CREATE TEMP TABLE IF NOT EXISTS seen (scope INTEGER, key TEXT, "
             "PRIMARY KEY (scope, key)) WITHOUT ROWID"
         )
-        self._conn.execute("INSERT OR IGNORE INTO temp.seen VALUES (?, ?)", (scope, key))
+        self._conn.executemany(
+            "INSERT OR IGNORE INTO temp.seen VALUES (?, ?)", ((scope, key) for key in keys)
+        )
 
     def clear_seen(self, scope: int) -> None:
         """A new snapshot starts."""
