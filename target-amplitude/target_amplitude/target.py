@@ -95,6 +95,8 @@ class TargetAmplitude(Target):
         """Validate the settings up front; sinks share one client, engine and rejects file."""
         super().__init__(*args, **kwargs)
         self._since_age_check = 0
+        # stream -> (its active sink, that sink if the fast path may take its records)
+        self._fast_sinks: dict[str, tuple[Sink, AmplitudeSink | None]] = {}
         self.max_parallelism = 1  # sinks drain one at a time; the engine owns concurrency
         # The SDK validated the config against CONFIG_SCHEMA and filled in its defaults; what is
         # left are the cross-field rules, failing fast the same way (no traceback, exit 1).
@@ -259,10 +261,24 @@ class TargetAmplitude(Target):
             self._handle_max_record_age()
 
     def _fast_path_sink(self, message_dict: dict) -> AmplitudeSink | None:
-        """The record's sink when the SDK's per-record steps would not change the record."""
+        """The record's sink when the SDK's per-record steps would not change the record.
+
+        Decided once per sink: a SCHEMA that changes the stream makes a new sink (the SDK's
+        registry), which is decided again.
+        """
         stream = message_dict.get("stream")
         if type(message_dict.get("record")) is not dict or not isinstance(stream, str):
             return None
+        known = self._fast_sinks.get(stream)
+        if known is not None and self._sinks_active.get(stream) is known[0]:
+            return known[1]
+        sink = self._decide_fast_path(stream)
+        active = self._sinks_active.get(stream)
+        if active is not None:
+            self._fast_sinks[stream] = (active, sink)
+        return sink
+
+    def _decide_fast_path(self, stream: str) -> AmplitudeSink | None:
         stream_maps = self.mapper.stream_maps.get(stream)
         if not stream_maps or len(stream_maps) != 1:
             return None
