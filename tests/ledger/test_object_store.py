@@ -109,7 +109,9 @@ def test_a_bucket_that_cannot_be_written_stops_the_run_before_sending(
     config = _config(clean_emulator, tmp_path, USERS, ledger_url=url)
     run = _run(tmp_path, config, _customers(PLANS), clean_emulator)
     assert run.returncode == 1
-    assert f"ledger_url {url}: cannot" in run.stderr
+    assert f"ledger_url {url}: cannot write the lock object: not found (does the bucket" in (
+        run.stderr
+    )
     assert "Nothing was sent" in run.stderr
     assert clean_emulator.requests == []
     assert run.states == []
