@@ -318,3 +318,69 @@ def test_user_mappings_are_sent_only_when_they_change(
     ]
     assert "unchanged=19" in moved.stderr
     assert clean_emulator.project("key-std").admin.usermap["alias-005"] == "person-999"
+
+
+ACCOUNTS = {
+    "accounts": {
+        "object": "group",
+        "group_type": "company",
+        "group_value_field": "account_id",
+        "sync_mode": "mirror",
+    }
+}
+
+
+def _group_identified(emulator: Emulator) -> list[dict[str, t.Any]]:
+    out: list[dict[str, t.Any]] = []
+    for req in emulator.requests_to("/groupidentify"):
+        form = parse_qs(req.body.decode())
+        out.extend(json.loads(form["identification"][0]))
+    return out
+
+
+def test_mirror_unsets_the_properties_of_groups_gone_from_the_snapshot(
+    clean_emulator: Emulator, tmp_path: Path
+) -> None:
+    """Group Identify's group_properties take `$unset` ("Remove a property", Amplitude's
+    group-identify page): a group gone from a full snapshot has its mapped properties unset."""
+    config = _config(clean_emulator, tmp_path, ACCOUNTS)
+    accounts = {
+        f"account-{i}": {"industry": "Fintech" if i % 2 else "Retail", "seats": i} for i in range(8)
+    }
+
+    def snapshot(version: int, rows: dict[str, dict[str, t.Any]]) -> list[str]:
+        return [
+            schema(
+                "accounts", {**props("account_id", "industry"), **props("seats", kind="integer")}
+            ),
+            _activate("accounts", version),
+            *(record("accounts", {"account_id": key, **row}) for key, row in rows.items()),
+            _activate("accounts", version),
+            state({"bookmarks": {"accounts": version}}),
+        ]
+
+    project = clean_emulator.project("key-std")
+    _ok(_run(tmp_path, config, snapshot(1, accounts), clean_emulator))
+    assert len(_group_identified(clean_emulator)) == 8
+    assert project.groups[("company", "account-5")] == {"industry": "Fintech", "seats": 5}
+
+    remaining = {k: v for k, v in accounts.items() if k != "account-5"}
+    second = _ok(_run(tmp_path, config, snapshot(2, remaining), clean_emulator))
+    assert _group_identified(clean_emulator) == [
+        {
+            "group_type": "company",
+            "group_value": "account-5",
+            "group_properties": {"$unset": {"industry": "-", "seats": "-"}},
+        }
+    ]
+    assert "removed=1" in second.stderr
+    assert "unchanged=7" in second.stderr
+    assert second.states == [{"bookmarks": {"accounts": 2}}]
+    assert project.groups[("company", "account-5")] == {}
+    assert project.groups[("company", "account-4")] == {"industry": "Retail", "seats": 4}
+    # Forgotten once acknowledged: the same snapshot again sends nothing; back again, it is new.
+    _ok(_run(tmp_path, config, snapshot(3, remaining), clean_emulator))
+    assert clean_emulator.requests_to("/groupidentify") == []
+    _ok(_run(tmp_path, config, snapshot(4, accounts), clean_emulator))
+    assert [g["group_value"] for g in _group_identified(clean_emulator)] == ["account-5"]
+    assert project.groups[("company", "account-5")] == {"industry": "Fintech", "seats": 5}
