@@ -5,7 +5,9 @@
   chain and environment: AWS_* and AWS_ENDPOINT_URL (botocore), GOOGLE_APPLICATION_CREDENTIALS
   and STORAGE_EMULATOR_HOST (gcsfs; anonymous with an emulator, as Google's clients are),
   AZURE_STORAGE_* (adlfs).
-- Downloaded once when the run starts (replacing the local file at ledger_path).
+- Downloaded once when the run starts (replacing the local file at ledger_path), unless it is
+  not an SQLite file (ledger_url naming another object): then an error naming the URL, the
+  local file left as it was. (Damage inside an SQLite file shows when the store opens it.)
 - Uploaded after the local SQLite commit, before the STATE: a consistent snapshot (SQLite's
   backup API) is uploaded to a temporary object "<url>.upload-<run id>", its size checked
   against the local snapshot, then copied over "<url>" server-side (S3 CopyObject, GCS
@@ -38,7 +40,12 @@ import threading
 import typing as t
 from pathlib import Path
 
-from target_amplitude.ledger.errors import LedgerError, LedgerLockedError
+from target_amplitude.ledger.errors import (
+    LedgerCorruptError,
+    LedgerError,
+    LedgerLockedError,
+    way_out,
+)
 
 if t.TYPE_CHECKING:
     from fsspec import AbstractFileSystem
@@ -46,6 +53,8 @@ if t.TYPE_CHECKING:
 LOGGER = logging.getLogger("target-amplitude")
 LOCK_HEARTBEAT_SECONDS = 60.0
 LOCK_STALE_SECONDS = 600.0
+# The first 16 bytes of every SQLite database file (sqlite.org/fileformat.html, 1.3.1).
+SQLITE_HEADER = b"SQLite format 3\x00"
 # Scheme -> (the fsspec implementation's module, the extra that installs it).
 SCHEMES: dict[str, tuple[str | None, str | None]] = {
     "s3": ("s3fs", "s3"),
@@ -286,9 +295,21 @@ class RemoteCopy:
             local.parent.mkdir(parents=True, exist_ok=True)
             part = local.with_name(local.name + ".download")
             self.fs.get_file(self.path, str(part))
-            os.replace(part, local)
+            with part.open("rb") as head:
+                is_sqlite = head.read(len(SQLITE_HEADER)) == SQLITE_HEADER
+            if not is_sqlite:
+                part.unlink()
+            else:
+                os.replace(part, local)
         except Exception as exc:
             self._fail("download the ledger", exc)
+        if not is_sqlite:
+            msg = (
+                f"The sync ledger downloaded from {self.url} is unreadable (not an SQLite "
+                f"file: is ledger_url pointing at another object?). Nothing was sent; the local "
+                f"copy was left as it was. {way_out(self.url)}"
+            )
+            raise LedgerCorruptError(msg)
         return True
 
     def upload(self, snapshot: Path) -> None:
