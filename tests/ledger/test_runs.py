@@ -384,3 +384,37 @@ def test_mirror_unsets_the_properties_of_groups_gone_from_the_snapshot(
     _ok(_run(tmp_path, config, snapshot(4, accounts), clean_emulator))
     assert [g["group_value"] for g in _group_identified(clean_emulator)] == ["account-5"]
     assert project.groups[("company", "account-5")] == {"industry": "Fintech", "seats": 5}
+
+
+def test_devices_are_keyed_by_device_id_changed_and_mirrored(
+    clean_emulator: Emulator, tmp_path: Path
+) -> None:
+    """object: device (default `changed`, here `mirror`): a changed device is sent, a vanished
+    one has its properties unset by device_id, the others are not sent."""
+    mappings = {"phones": {"object": "device", "device_id_field": "id", "sync_mode": "mirror"}}
+    config = _config(clean_emulator, tmp_path, mappings)
+
+    def snapshot(version: int, models: dict[str, str]) -> list[str]:
+        return [
+            schema("phones", props("id", "model"), ["id"]),
+            _activate("phones", version),
+            *(record("phones", {"id": d, "model": m}) for d, m in models.items()),
+            _activate("phones", version),
+            state({"bookmarks": {"phones": version}}),
+        ]
+
+    phones = {f"device-{i}": "pixel" for i in range(10)}
+    _ok(_run(tmp_path, config, snapshot(1, phones), clean_emulator))
+    assert len(_identified(clean_emulator)) == 10
+    changed = {k: v for k, v in phones.items() if k != "device-4"} | {"device-7": "iphone"}
+    second = _ok(_run(tmp_path, config, snapshot(2, changed), clean_emulator))
+    sent = sorted(_identified(clean_emulator), key=lambda i: i["device_id"])
+    assert [i["device_id"] for i in sent] == ["device-4", "device-7"]
+    assert sent[0] == {"device_id": "device-4", "user_properties": {"$unset": {"model": "-"}}}
+    assert "user_id" not in sent[1]
+    assert "unchanged=8" in second.stderr
+    assert "removed=1" in second.stderr
+    project = clean_emulator.project("key-std")
+    assert "model" not in project.profile_for(None, "device-4")
+    assert project.profile_for(None, "device-7")["model"] == "iphone"
+    assert project.profile_for(None, "device-3")["model"] == "pixel"
