@@ -4,7 +4,8 @@ The emulator holds /batch requests received after the target's 3rd STATE, unansw
 target is killed while one is held; then the emulator answers (stores) it: Amplitude has rows
 the ledger never recorded. The resumed run replays the whole input, as a FULL_TABLE source does:
 what the ledger committed is not sent again, the rest is resent and deduplicated by insert_id.
-Nothing lost, nothing stored twice, and the ledger never names a row Amplitude does not have.
+Nothing lost, nothing stored twice, the ledger never names a row Amplitude does not have, and
+it holds every row covered by a STATE the target emitted before the kill.
 """
 
 from __future__ import annotations
@@ -81,12 +82,13 @@ def test_killed_after_the_acknowledgement_before_the_ledger_write(
     }
     live = LiveTarget(write_config(tmp_path, config), tmp_path / "stderr.log")
     live.send(_lines())
-    for _ in range(3):
-        assert live.read_state() is not None
+    emitted = [live.read_state() for _ in range(3)]
+    assert None not in emitted
     hold = clean_emulator.faults.hold("/batch")
     hold.wait_held(1)
-    code, _unread = live.kill()
+    code, unread = live.kill()
     assert code == -9, "the target finished before it could be killed"
+    emitted += unread
     in_flight = hold.held
     hold.release()  # Amplitude answers what it received: acknowledged, never recorded
     answered = len(clean_emulator.requests_to("/batch"))
@@ -98,6 +100,10 @@ def test_killed_after_the_acknowledgement_before_the_ledger_write(
     recorded = _ledger_keys(tmp_path / "ledger.sqlite")
     assert recorded, "the ledger committed nothing before the kill"
     assert recorded <= stored_before  # never invents
+    # Durable before the STATE that covers it: every row the last emitted STATE covers is in
+    # the ledger the killed run left.
+    covered = emitted[-1]["next"]  # type: ignore[index]
+    assert {f"c-{n:05d}" for n in range(covered)} <= recorded
     assert stored_before - recorded, "no acknowledged row was left unrecorded: no test"
 
     clean_emulator.reset_requests()

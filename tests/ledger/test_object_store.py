@@ -1,7 +1,9 @@
 """The ledger kept in an object store (ledger_url), against real servers started here.
 
 A run on a fresh working directory sends nothing already sent; a fresh lock object stops a
-second run; a bucket that cannot be written stops the run; nothing is sent in either case.
+second run; a missing bucket or an object that is not a ledger stops the run, nothing sent; a
+dry run reads the stored copy and writes nothing there. (A bucket whose credentials are refused:
+test_object_store_access.py.)
 """
 
 from __future__ import annotations
@@ -109,7 +111,50 @@ def test_a_bucket_that_cannot_be_written_stops_the_run_before_sending(
     config = _config(clean_emulator, tmp_path, USERS, ledger_url=url)
     run = _run(tmp_path, config, _customers(PLANS), clean_emulator)
     assert run.returncode == 1
-    assert f"ledger_url {url}: cannot" in run.stderr
+    assert f"ledger_url {url}: cannot write the lock object: not found (does the bucket" in (
+        run.stderr
+    )
     assert "Nothing was sent" in run.stderr
     assert clean_emulator.requests == []
     assert run.states == []
+
+
+def test_an_unreadable_copy_in_the_store_stops_the_run_naming_the_url(
+    clean_emulator: Emulator, tmp_path: Path, store_env: ObjectStore
+) -> None:
+    """ledger_url pointing at something that is not a ledger (here: a Meltano state file)."""
+    url = store_env.url(f"{tmp_path.name}/ledger.sqlite")
+    fs, path = _fs(url)
+    not_a_ledger = json.dumps({"singer_state": {"bookmarks": {}}}).encode()
+    fs.pipe_file(path, not_a_ledger)
+    local = tmp_path / "ledger.sqlite"
+    config = _config(clean_emulator, tmp_path, USERS, ledger_url=url)
+    run = _run(tmp_path, config, _customers(PLANS), clean_emulator)
+    assert run.returncode == 1
+    assert f"LedgerCorruptError: The sync ledger downloaded from {url} is unreadable" in run.stderr
+    assert f"move {url} aside" in run.stderr
+    assert "Nothing was sent" in run.stderr
+    assert clean_emulator.requests == []
+    assert run.states == []
+    assert fs.cat_file(path) == not_a_ledger  # left for the user to look at
+    assert not fs.exists(path + ".lock")  # released
+    assert not local.exists()  # the local working copy was not replaced by it
+
+
+def test_a_dry_run_reads_the_stored_copy_and_writes_nothing(
+    clean_emulator: Emulator, tmp_path: Path, store_env: ObjectStore
+) -> None:
+    url = store_env.url(f"{tmp_path.name}/ledger.sqlite")
+    config = _config(clean_emulator, tmp_path, USERS, ledger_url=url)
+    _ok(_run(tmp_path, config, _customers(PLANS), clean_emulator))
+    fs, path = _fs(url)
+    stored = fs.cat_file(path)
+    fresh = {**config, "ledger_path": str(tmp_path / "fresh" / "ledger.sqlite"), "dry_run": True}
+    preview = {**PLANS, "customer-001": "pro", "customer-new": "free"}
+    dry = _ok(_run(tmp_path, fresh, _customers(preview), clean_emulator))
+    assert "new=1 changed=1 unchanged=49 removed=0" in dry.stderr  # from the stored copy
+    assert clean_emulator.requests == []
+    fs.invalidate_cache()
+    assert fs.cat_file(path) == stored
+    assert sorted(fs.ls(path.rsplit("/", 1)[0], detail=False)) == [path]  # no lock, no upload
+    assert not (tmp_path / "fresh").exists()

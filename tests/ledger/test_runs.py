@@ -404,3 +404,103 @@ def test_within_one_batch_a_repeated_key_is_decided_in_order(
     last = _ok(_run(tmp_path, config, lines, clean_emulator))
     assert _identified(clean_emulator) == []
     assert "unchanged=5" in last.stderr
+
+
+ACCOUNTS = {
+    "accounts": {
+        "object": "group",
+        "group_type": "company",
+        "group_value_field": "account_id",
+        "sync_mode": "mirror",
+    }
+}
+
+
+def _group_identified(emulator: Emulator) -> list[dict[str, t.Any]]:
+    out: list[dict[str, t.Any]] = []
+    for req in emulator.requests_to("/groupidentify"):
+        form = parse_qs(req.body.decode())
+        out.extend(json.loads(form["identification"][0]))
+    return out
+
+
+def test_mirror_unsets_the_properties_of_groups_gone_from_the_snapshot(
+    clean_emulator: Emulator, tmp_path: Path
+) -> None:
+    """Group Identify's group_properties take `$unset` ("Remove a property", Amplitude's
+    group-identify page): a group gone from a full snapshot has its mapped properties unset."""
+    config = _config(clean_emulator, tmp_path, ACCOUNTS)
+    accounts = {
+        f"account-{i}": {"industry": "Fintech" if i % 2 else "Retail", "seats": i} for i in range(8)
+    }
+
+    def snapshot(version: int, rows: dict[str, dict[str, t.Any]]) -> list[str]:
+        return [
+            schema(
+                "accounts", {**props("account_id", "industry"), **props("seats", kind="integer")}
+            ),
+            _activate("accounts", version),
+            *(record("accounts", {"account_id": key, **row}) for key, row in rows.items()),
+            _activate("accounts", version),
+            state({"bookmarks": {"accounts": version}}),
+        ]
+
+    project = clean_emulator.project("key-std")
+    _ok(_run(tmp_path, config, snapshot(1, accounts), clean_emulator))
+    assert len(_group_identified(clean_emulator)) == 8
+    assert project.groups[("company", "account-5")] == {"industry": "Fintech", "seats": 5}
+
+    remaining = {k: v for k, v in accounts.items() if k != "account-5"}
+    second = _ok(_run(tmp_path, config, snapshot(2, remaining), clean_emulator))
+    assert _group_identified(clean_emulator) == [
+        {
+            "group_type": "company",
+            "group_value": "account-5",
+            "group_properties": {"$unset": {"industry": "-", "seats": "-"}},
+        }
+    ]
+    assert "removed=1" in second.stderr
+    assert "unchanged=7" in second.stderr
+    assert second.states == [{"bookmarks": {"accounts": 2}}]
+    assert project.groups[("company", "account-5")] == {}
+    assert project.groups[("company", "account-4")] == {"industry": "Retail", "seats": 4}
+    # Forgotten once acknowledged: the same snapshot again sends nothing; back again, it is new.
+    _ok(_run(tmp_path, config, snapshot(3, remaining), clean_emulator))
+    assert clean_emulator.requests_to("/groupidentify") == []
+    _ok(_run(tmp_path, config, snapshot(4, accounts), clean_emulator))
+    assert [g["group_value"] for g in _group_identified(clean_emulator)] == ["account-5"]
+    assert project.groups[("company", "account-5")] == {"industry": "Fintech", "seats": 5}
+
+
+def test_devices_are_keyed_by_device_id_changed_and_mirrored(
+    clean_emulator: Emulator, tmp_path: Path
+) -> None:
+    """object: device (default `changed`, here `mirror`): a changed device is sent, a vanished
+    one has its properties unset by device_id, the others are not sent."""
+    mappings = {"phones": {"object": "device", "device_id_field": "id", "sync_mode": "mirror"}}
+    config = _config(clean_emulator, tmp_path, mappings)
+
+    def snapshot(version: int, models: dict[str, str]) -> list[str]:
+        return [
+            schema("phones", props("id", "model"), ["id"]),
+            _activate("phones", version),
+            *(record("phones", {"id": d, "model": m}) for d, m in models.items()),
+            _activate("phones", version),
+            state({"bookmarks": {"phones": version}}),
+        ]
+
+    phones = {f"device-{i}": "pixel" for i in range(10)}
+    _ok(_run(tmp_path, config, snapshot(1, phones), clean_emulator))
+    assert len(_identified(clean_emulator)) == 10
+    changed = {k: v for k, v in phones.items() if k != "device-4"} | {"device-7": "iphone"}
+    second = _ok(_run(tmp_path, config, snapshot(2, changed), clean_emulator))
+    sent = sorted(_identified(clean_emulator), key=lambda i: i["device_id"])
+    assert [i["device_id"] for i in sent] == ["device-4", "device-7"]
+    assert sent[0] == {"device_id": "device-4", "user_properties": {"$unset": {"model": "-"}}}
+    assert "user_id" not in sent[1]
+    assert "unchanged=8" in second.stderr
+    assert "removed=1" in second.stderr
+    project = clean_emulator.project("key-std")
+    assert "model" not in project.profile_for(None, "device-4")
+    assert project.profile_for(None, "device-7")["model"] == "iphone"
+    assert project.profile_for(None, "device-3")["model"] == "pixel"

@@ -255,3 +255,45 @@ def test_the_wire_hash_is_of_the_bytes_sent_in_order() -> None:
     assert wire_digest(one) != wire_digest(list(reversed(one)))
     assert wire_digest([b'{"a":1,"b":2}']) != wire_digest([b'{"b":2,"a":1}'])
     assert len(wire_digest(one)) == 16
+
+
+@pytest.mark.parametrize(
+    ("exc", "denied"),
+    [
+        (PermissionError("Access Denied"), True),  # s3fs
+        (OSError("Forbidden: b/ledger.sqlite.lock\nno storage.objects.get access"), True),  # gcsfs
+        (type("HttpError", (Exception,), {"code": 401})("Invalid Credentials, 401"), True),
+        (type("HttpResponseError", (Exception,), {"status_code": 403})("denied"), True),  # adlfs
+        (OSError("connection reset"), False),
+    ],
+)
+def test_a_refused_store_is_worded_as_access_denied(exc: BaseException, denied: bool) -> None:
+    """Every library's refusal reads the same (gcp-storage-emulator refuses nothing, so gcsfs's
+    shapes are checked here; S3's runs are in test_object_store_access.py)."""
+    url = "gs://bucket/amplitude/ledger.sqlite"
+    text = remote_module.access_error(url, "read the lock object", exc)
+    assert text.startswith(f"ledger_url {url}: ")
+    assert ("access denied: this runner's credentials may not read" in text) is denied
+    assert "Nothing was sent." in text
+    assert f"its lock object {url}.lock" in text
+    assert "roles/storage.objectUser" in text
+    assert "or unset ledger_url" in text
+    assert "\n" not in text  # the first line of a store's message only
+
+
+def test_a_lock_object_that_cannot_be_deleted_is_said(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = (tmp_path / "ledger.sqlite").as_uri()
+    remote = remote_module.RemoteCopy(url, "run-1")
+    remote.acquire()
+
+    def refuse(_path: str) -> None:
+        raise PermissionError("Access Denied")
+
+    monkeypatch.setattr(remote.fs, "rm_file", refuse)
+    remote.release()
+    assert f"could not delete the lock object {url}.lock (PermissionError: Access Denied)" in (
+        caplog.text
+    )
+    assert (tmp_path / "ledger.sqlite.lock").exists()
