@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sqlite3
 import typing as t
 from pathlib import Path
 
@@ -158,3 +159,28 @@ def test_a_dry_run_reads_the_stored_copy_and_writes_nothing(
     assert fs.cat_file(path) == stored
     assert sorted(fs.ls(path.rsplit("/", 1)[0], detail=False)) == [path]  # no lock, no upload
     assert not (tmp_path / "fresh").exists()
+
+
+def test_a_copy_of_a_newer_format_stops_the_run_naming_the_url(
+    clean_emulator: Emulator, tmp_path: Path, store_env: ObjectStore
+) -> None:
+    """A real SQLite ledger the target cannot read: the error names the object, not the copy."""
+    made = tmp_path / "made.sqlite"
+    with sqlite3.connect(made) as conn:
+        conn.execute("CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        conn.execute("INSERT INTO meta VALUES ('format_version', '99')")
+    made_bytes = made.read_bytes()
+    url = store_env.url(f"{tmp_path.name}/ledger.sqlite")
+    fs, path = _fs(url)
+    fs.pipe_file(path, made_bytes)
+    config = _config(clean_emulator, tmp_path, USERS, ledger_url=url)
+    run = _run(tmp_path, config, _customers(PLANS), clean_emulator)
+    assert run.returncode == 1
+    assert f"The sync ledger copy at ledger_url {url} is unreadable." in run.stderr
+    assert "newer than this target-amplitude's" in run.stderr
+    assert f"move {url} aside" in run.stderr
+    assert clean_emulator.requests == []
+    assert run.states == []
+    fs.invalidate_cache()
+    assert fs.cat_file(path) == made_bytes
+    assert not fs.exists(path + ".lock")  # released

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from target_amplitude.ledger.decide import SyncMode, Verdict, decide
+from target_amplitude.ledger.errors import LedgerCorruptError, way_out
 from target_amplitude.ledger.hashing import key_fingerprint
 from target_amplitude.ledger.remote import RemoteCopy
 from target_amplitude.ledger.store import Entry, LedgerStore
@@ -201,11 +202,21 @@ class Ledger:
             )
         if config.dry_run:
             if path.exists():
-                self.store = LedgerStore(path, read_only=True)
+                try:
+                    self.store = LedgerStore(path, read_only=True)
+                except LedgerCorruptError as exc:
+                    raise self._name_the_copy(exc, path) from None
             return
         try:
             self.store = LedgerStore(path)
             self.store.lock(self.run_id)
+        except LedgerCorruptError as exc:
+            if self.store is not None:
+                self.store.close()
+                self.store = None
+            if self.remote is not None:
+                self.remote.release()
+            raise self._name_the_copy(exc, path) from None
         except BaseException:
             if self.store is not None:
                 self.store.close()
@@ -214,6 +225,16 @@ class Ledger:
                 self.remote.release()
             raise
         LOGGER.info("Sync ledger: %s (run %s).", path, self.run_id)
+
+    def _name_the_copy(self, exc: LedgerCorruptError, path: Path) -> LedgerCorruptError:
+        """With a ledger_url, the local file is the downloaded copy: moving it aside would not
+        help (the next run downloads the same object), so the error names the object."""
+        url = self.config.url
+        if url is None:
+            return exc
+        reason = str(exc).replace(way_out(str(path)), "").strip()
+        msg = f"The sync ledger copy at ledger_url {url} is unreadable. {reason} {way_out(url)}"
+        return LedgerCorruptError(msg)
 
     def scope(self, stream: str, obj: str, mode: SyncMode) -> Scope | None:
         """The ledger's part for a stream mapping; None for sync_mode all (not consulted)."""
