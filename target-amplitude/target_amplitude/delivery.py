@@ -146,6 +146,14 @@ class LaneFill:
         if items >= self._max_count or sent >= self._max_bytes:
             self.full = True
 
+    @property
+    def room(self) -> int:
+        """Items any one lane can still take before its request is full (by count; by bytes,
+        none once a lane is half full)."""
+        if max(self._bytes) * 2 >= self._max_bytes:
+            return 0
+        return self._max_count - max(self._items)
+
     def clear(self) -> None:
         """The batch was handed off: a new one starts empty."""
         self._items = [0] * self._lanes

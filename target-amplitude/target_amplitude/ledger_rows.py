@@ -1,9 +1,10 @@
 """The sync ledger as a sink sees it: which rows to send, and what to record once answered.
 
-The seam between a sink (sinks.AmplitudeSink) and the ledger (ledger/): the sink tracks each
-mapped payload it adds to its batch (track()); cut() decides the batch's rows at once and names
-those not to send (unchanged); once the batch is answered, the sink tells it which rows Amplitude
-refused, and every other row sent is recorded as acknowledged. The target commits the ledger
+The seam between a sink (sinks.AmplitudeSink) and the ledger (ledger/): the sink offers each
+mapped row (offer()), and every few hundred rows asks which to send (decide(): one read of the
+ledger for them all); only those join its batch. It hands cut() the batch it delivers and, once
+answered, tells it which rows Amplitude refused: every other row sent is recorded as
+acknowledged. The target commits the ledger
 before each STATE (TargetAmplitude._write_sdk_state).
 """
 
@@ -23,8 +24,8 @@ if t.TYPE_CHECKING:
 
 # (ref, key, hash, props); hash None: a removal (mirror), forgotten once acknowledged.
 Row = tuple[int, str, bytes | None, str | None]
-# (ref, key, hash, props) of a row taken into the batch, not decided yet.
-Tracked = tuple[int, str, bytes, str | None]
+# (key, hash, props) of a row offered, not decided yet.
+Offered = tuple[str, bytes, str | None]
 
 
 class LedgerRows:
@@ -38,8 +39,6 @@ class LedgerRows:
         rows: list[Row]
         kinds: dict[Kind, int] = field(default_factory=dict)
         removals: int = 0
-        # Refs of the batch's rows not sent: Amplitude has them (unchanged).
-        unsent: set[int] = field(default_factory=set)
 
         @property
         def unchanged(self) -> int:
@@ -78,9 +77,8 @@ class LedgerRows:
         self.scope = scope
         self.obj = obj
         self.mirror = scope.mode == "mirror"
-        self._rows: list[Row] = []  # decided: sent
-        self._tracked: list[Tracked] = []  # taken into the batch, not decided yet (cut)
-        self._unsent: set[int] = set()  # refs decided unchanged: not sent
+        self._rows: list[Row] = []  # decided: sent, in the batch
+        self._offered: list[Offered | None] = []  # not decided yet (None: no key, sent)
         self._seen: list[str] = []  # mirror: keys of the snapshot not marked seen yet
         self._kinds: dict[Kind, int] = {}
         self._resent = 0
@@ -98,68 +96,78 @@ class LedgerRows:
         scope = ledger.scope(stream, mapping.object, mapping.effective_sync_mode)
         return None if scope is None else cls(scope, mapping.object)
 
-    def track(self, ref: int, payload: t.Mapping[str, t.Any], wires: t.Sequence[bytes]) -> None:
-        """A row of the batch being collected (its payload, the bytes it is sent as); whether
-        it is sent is decided at cut().
-
-        A row whose payload has no key (nothing to track) is not tracked: it is sent, as
-        before the ledger.
-        """
+    def offer(self, payload: t.Mapping[str, t.Any], wires: t.Sequence[bytes]) -> None:
+        """A mapped row (its payload, the bytes it would be sent as); decide() says whether it
+        is sent. A row whose payload has no key (nothing to track) is sent, as before the
+        ledger."""
         key = ledger_key(self.obj, payload)
         if key is None:
+            self._offered.append(None)
             return
         props = scope_props(property_names(self.obj, payload)) if self.mirror else None
-        self._tracked.append((ref, key, wire_digest(wires), props))
+        self._offered.append((key, wire_digest(wires), props))
         if self.mirror:
             self._seen.append(key)
             self._rows_in_snapshot += 1
 
-    def cut(self) -> LedgerRows.Batch:
-        """The batch being handed off: its tracked rows decided, those not to send named.
+    def decide(self, first_ref: int) -> list[bool]:
+        """Whether each row offered since the last call is sent, in their order.
 
-        The ledger is read once per batch (one query per LOOKUP_CHUNK keys, several times
-        cheaper than a query per row) and the rows are decided in their order, as they came:
-        a key sent earlier in this run and not answered yet is sent again (only answered rows
-        may make a row unchanged).
+        The rows sent join the batch in that order, as refs first_ref, first_ref + 1, ...
+        The ledger is read once for them all (one query per LOOKUP_CHUNK keys: several times
+        cheaper than a query per row), and the rows are decided in their order: a key sent
+        earlier in this run and not answered yet is sent again (only answered rows may make
+        a row unchanged).
         """
-        self._decide()
-        batch = LedgerRows.Batch(
-            self.scope, self._rows, self._kinds, self._removals, unsent=self._unsent
-        )
-        batch._resent = self._resent
-        self._rows, self._kinds, self._resent, self._removals = [], {}, 0, 0
-        self._unsent = set()
-        return batch
-
-    def _decide(self) -> None:
         self._flush_seen()
-        tracked, self._tracked = self._tracked, []
-        if not tracked:
-            return
+        offered, self._offered = self._offered, []
+        if not offered:
+            return []
         scope = self.scope
-        previous = scope.previous_many({row[1] for row in tracked})
-        kinds, rows = self._kinds, self._rows
-        pending = scope.pending
-        new = 0
-        for row in tracked:
-            ref, key, digest, _ = row
+        previous = scope.previous_many({row[0] for row in offered if row is not None})
+        kinds, rows, pending = self._kinds, self._rows, scope.pending
+        sends: list[bool] = []
+        ref, new = first_ref, 0
+        for row in offered:
+            if row is None:  # untracked: sent
+                sends.append(True)
+                ref += 1
+                continue
+            key, digest, props = row
             last = previous.get(key)
             if last is None:  # a key never acknowledged: new, sent (decide's first rule)
                 new += 1
                 pending[key] = pending.get(key, 0) + 1
-                rows.append(row)
-                continue
-            verdict = scope.decide(key, last, digest)
-            kinds[verdict.kind] = kinds.get(verdict.kind, 0) + 1
-            if not verdict.send:
-                self._unsent.add(ref)
-                continue
-            if verdict.kind is Kind.UNCHANGED:
-                self._resent += 1  # full_resync, or its key is in flight: sent all the same
-            scope.sent(key)
-            rows.append(row)
+            else:
+                verdict = scope.decide(key, last, digest)
+                kinds[verdict.kind] = kinds.get(verdict.kind, 0) + 1
+                if not verdict.send:
+                    sends.append(False)
+                    continue
+                if verdict.kind is Kind.UNCHANGED:
+                    self._resent += 1  # full_resync, or its key is in flight: sent all the same
+                scope.sent(key)
+            rows.append((ref, key, digest, props))
+            sends.append(True)
+            ref += 1
         if new:
             kinds[Kind.NEW] = kinds.get(Kind.NEW, 0) + new
+        return sends
+
+    @property
+    def undecided(self) -> int:
+        """Rows offered and not decided yet."""
+        return len(self._offered)
+
+    def cut(self) -> LedgerRows.Batch:
+        """The decided rows of the batch being handed off (decide() the offered rows first)."""
+        if self._offered:
+            msg = "LedgerRows.cut() with rows offered and not decided"
+            raise RuntimeError(msg)
+        batch = LedgerRows.Batch(self.scope, self._rows, self._kinds, self._removals)
+        batch._resent = self._resent
+        self._rows, self._kinds, self._resent, self._removals = [], {}, 0, 0
+        return batch
 
     def _flush_seen(self) -> None:
         if self._seen:
@@ -176,6 +184,9 @@ class LedgerRows:
         """
         if not self.mirror:
             return []
+        if self._offered:
+            msg = "LedgerRows.snapshot_marker() with rows offered and not decided"
+            raise RuntimeError(msg)
         self._flush_seen()
         ends = self._rows_in_snapshot > 0 or version == self._version
         self._version = version

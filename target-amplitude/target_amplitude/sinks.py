@@ -16,6 +16,7 @@ from target_amplitude.checkpoint import Checkpoint, StreamRecords
 from target_amplitude.client import quote_item
 from target_amplitude.delivery import BatchResult, DeliveryEngine, DeliveryError, Item, LaneFill
 from target_amplitude.endpoints import GROUPIDENTIFY, IDENTIFY, IngestEndpoint, events_endpoint
+from target_amplitude.ledger.store import LOOKUP_CHUNK
 from target_amplitude.ledger_rows import LedgerRows
 from target_amplitude.mapping import (
     ENCODER,
@@ -221,6 +222,8 @@ class AmplitudeSink(EndpointSink):
         self._check_schema = compile_record_check(schema) if self.validate_schema else None
         # The sync ledger's view of this stream (None: sync_mode all, or no ledger).
         self._ledger = LedgerRows.for_sink(self._run, stream_name, self.mapping)
+        # Rows mapped and waiting for the ledger's verdict (take), and how many may wait.
+        self._offered: list[tuple[dict, bytes | None, dict[str, t.Any], list[bytes]]] = []
         # Source records of the batch, kept only as JSON for the rejected file: a decoded record
         # is ~10x its JSON in memory, and dicts kept alive slow every GC pass. Either its input
         # line (bytes, see take) or the record encoded (msgspec.Raw).
@@ -235,6 +238,7 @@ class AmplitudeSink(EndpointSink):
         self.uncounted = 0
         # The batch is also full once one delivery lane holds a full request.
         self._lanes = LaneFill(settings.max_concurrent_requests, self.endpoint)
+        self._offer_room = max(1, min(LOOKUP_CHUNK, self._lanes.room))
         # The target's fast path may skip the SDK's per-record steps for this sink only when
         # they leave records unchanged (no metadata added, the SDK's hooks as they are here) and
         # log nothing (_after_process_record logs each record at debug level).
@@ -365,10 +369,28 @@ class AmplitudeSink(EndpointSink):
         if reason is not None:
             self._reject(record, payload, reason)
             return
-        if self._ledger is not None:
-            # Sent or not is decided for the whole batch at once (process_batch).
-            self._ledger.track(len(self._records), payload, wires)
-        self._add(record, line, payload, wires)
+        ledger = self._ledger
+        if ledger is None:
+            self._add(record, line, payload, wires)
+            return
+        # The sync ledger decides a few hundred rows at once (one read); those to send join
+        # the batch then, in their order. At most as many wait as every lane still has room
+        # for, so no lane's request overflows while they wait.
+        ledger.offer(payload, wires)
+        self._offered.append((record, line, payload, wires))
+        if len(self._offered) >= self._offer_room:
+            self._decide_offered()
+
+    def _decide_offered(self) -> None:
+        """The ledger's verdict on the rows offered: those to send join the batch."""
+        offered, self._offered = self._offered, []
+        ledger = self._ledger
+        if ledger is not None and offered:
+            sends = ledger.decide(len(self._records))
+            for (record, line, payload, wires), send in zip(offered, sends, strict=True):
+                if send:
+                    self._add(record, line, payload, wires)
+        self._offer_room = max(1, min(LOOKUP_CHUNK, self._lanes.room))
 
     def _sent_size(self, wire: bytes) -> int:
         """The bytes a payload takes in a request. A form endpoint's payloads are URL-quoted
@@ -421,6 +443,7 @@ class AmplitudeSink(EndpointSink):
         """
         if self._ledger is None:
             return
+        self._decide_offered()  # the snapshot's rows so far
         removals = self._ledger.snapshot_marker(new_version)
         for key, payload in removals:
             wire = ENCODER.encode(payload)
@@ -459,16 +482,15 @@ class AmplitudeSink(EndpointSink):
         if self.uncounted:
             self.record_counter_metric.increment(self.uncounted)
             self.uncounted = 0
+        self._decide_offered()
         items, records = self._items, self._records
         received, rejected_early = self._received, self._rejected_early
         skipped = self._skipped
         self._items, self._records, self._bytes = [], [], 0
         self._received = self._rejected_early = self._skipped = 0
         self._lanes.clear()
+        self._offer_room = max(1, min(LOOKUP_CHUNK, self._lanes.room))
         rows = self._ledger.cut() if self._ledger is not None else None
-        if rows is not None and rows.unsent:
-            # Unchanged: Amplitude has them; counted, not sent.
-            items = [item for item in items if item.ref not in rows.unsent]
         if self.endpoint.form and not self._run.settings.dry_run:
             for item in items:  # as they go in a form body (see _sent_size)
                 item.wire = quote_item(item.wire)
@@ -484,7 +506,7 @@ class AmplitudeSink(EndpointSink):
                 name,
                 received=received,
                 rejected=rejected_early,
-                would_send=len(records) - (len(rows.unsent) if rows is not None else 0),
+                would_send=len(records),
                 skipped=skipped,
                 **(rows.preview() if rows is not None else {}),
             )
@@ -561,7 +583,7 @@ class AmplitudeSink(EndpointSink):
             run,
             self.endpoint.name,
             received=received,
-            accepted=len(records) - len(reasons) - (len(rows.unsent) if rows is not None else 0),
+            accepted=len(records) - len(reasons),
             rejected=rejected_early + len(reasons),
             retried=outcome.retried,
             requests=outcome.requests,
