@@ -57,6 +57,10 @@ if t.TYPE_CHECKING:
 # A batch is also full at this many bytes (payloads plus the source records kept for the rejected
 # file), whatever its row count: memory stays bounded for records of any size.
 MAX_BATCH_BYTES = 48_000_000
+# What a batch keeps of a row until it is handed off: its source (the input line, or the record
+# encoded) for the rejected file, its ordering key, user_id, device_id, group property count and
+# its payloads as sent.
+Row = tuple[bytes | msgspec.Raw, str, t.Any, t.Any, int, tuple[bytes, ...]]
 # A form endpoint's payload before quoting, times this: about its size quoted (JSON's quotes,
 # colons, braces and commas take 3 bytes each; letters and digits 1).
 FORM_SIZE_ESTIMATE = 2
@@ -223,7 +227,7 @@ class AmplitudeSink(EndpointSink):
         # The sync ledger's view of this stream (None: sync_mode all, or no ledger).
         self._ledger = LedgerRows.for_sink(self._run, stream_name, self.mapping)
         # Rows mapped and waiting for the ledger's verdict (take), and how many may wait.
-        self._offered: list[tuple[dict, bytes | None, dict[str, t.Any], list[bytes]]] = []
+        self._offered: list[Row] = []
         # Source records of the batch, kept only as JSON for the rejected file: a decoded record
         # is ~10x its JSON in memory, and dicts kept alive slow every GC pass. Either its input
         # line (bytes, see take) or the record encoded (msgspec.Raw).
@@ -377,7 +381,7 @@ class AmplitudeSink(EndpointSink):
         # the batch then, in their order. At most as many wait as every lane still has room
         # for, so no lane's request overflows while they wait.
         ledger.offer(payload, wires)
-        self._offered.append((record, line, payload, wires))
+        self._offered.append(self._row(record, line, payload, wires))
         if len(self._offered) >= self._offer_room:
             self._decide_offered()
 
@@ -387,9 +391,9 @@ class AmplitudeSink(EndpointSink):
         ledger = self._ledger
         if ledger is not None and offered:
             sends = ledger.decide(len(self._records))
-            for (record, line, payload, wires), send in zip(offered, sends, strict=True):
+            for row, send in zip(offered, sends, strict=True):
                 if send:
-                    self._add(record, line, payload, wires)
+                    self._add_row(row)
         self._offer_room = max(1, min(LOOKUP_CHUNK, self._lanes.room))
 
     def _sent_size(self, wire: bytes) -> int:
@@ -410,9 +414,34 @@ class AmplitudeSink(EndpointSink):
         wires: list[bytes],
     ) -> None:
         """A mapped, checked row: its payloads into the batch, its source kept for rejects."""
-        ref = len(self._records)
-        key = self._ordering_key(payload)
+        self._add_row(self._row(record, line, payload, wires))
+
+    def _row(
+        self,
+        record: dict,
+        line: bytes | None,
+        payload: dict[str, t.Any],
+        wires: list[bytes],
+    ) -> Row:
+        """What the batch keeps of a row: no decoded dict (a row waiting for the ledger's
+        verdict would otherwise keep its record and payload alive, and every garbage
+        collection pass would walk them)."""
+        source: bytes | msgspec.Raw = (
+            line if line is not None else msgspec.Raw(ENCODER.encode(record))
+        )
         weight = group_property_count(payload) if self.mapping.object == "group" else 0
+        return (
+            source,
+            self._ordering_key(payload),
+            payload.get("user_id"),
+            payload.get("device_id"),
+            weight,
+            tuple(wires),
+        )
+
+    def _add_row(self, row: Row) -> None:
+        source, key, user_id, device_id, weight, wires = row
+        ref = len(self._records)
         for wire in wires:
             self._lanes.add(key, self._sent_size(wire))
             self._items.append(
@@ -420,19 +449,14 @@ class AmplitudeSink(EndpointSink):
                     ref=ref,
                     key=key,
                     wire=wire,
-                    user_id=payload.get("user_id"),
-                    device_id=payload.get("device_id"),
+                    user_id=user_id,
+                    device_id=device_id,
                     weight=weight,
                 )
             )
             self._bytes += len(wire)
-        if line is None:
-            kept = ENCODER.encode(record)
-            self._records.append(msgspec.Raw(kept))
-            self._bytes += len(kept)
-        else:
-            self._records.append(line)
-            self._bytes += len(line)
+        self._records.append(source)
+        self._bytes += len(source)
 
     @override
     def activate_version(self, new_version: int) -> None:
