@@ -74,12 +74,97 @@ _EPOCH_NAIVE = dt.datetime(1970, 1, 1)  # zone-less times are UTC
 _ONE_MS = dt.timedelta(milliseconds=1)
 
 
+# Epoch ms of the minutes the fast path has met: "YYYY-MM-DDTHH:MM" (or with a space for the T).
+_MINUTES: dict[str, int] = {}
+_MAX_MINUTES = 4096
+# Milliseconds per unit of the first 1, 2 or 3 fraction digits (".5" is 500 ms).
+_FRACTION_SCALE = (0, 100, 10, 1)
+
+
+def _minute_ms(prefix: str) -> int | None:
+    """Epoch ms of "YYYY-MM-DDTHH:MM" (UTC), or None when it is not exactly that, or not a date.
+
+    Every field must be ASCII digits in its place (`int` alone would take signs, spaces and
+    underscores); the datetime constructor rejects what fromisoformat rejects (month 13, Feb 30,
+    hour 24, year 0).
+    """
+    if not (
+        prefix[4] == "-"
+        and prefix[7] == "-"
+        and prefix[10] in "T "
+        and prefix[13] == ":"
+        and prefix[:4].isdigit()
+        and prefix[5:7].isdigit()
+        and prefix[8:10].isdigit()
+        and prefix[11:13].isdigit()
+        and prefix[14:16].isdigit()
+    ):
+        return None
+    try:
+        moment = dt.datetime(
+            int(prefix[:4]),
+            int(prefix[5:7]),
+            int(prefix[8:10]),
+            int(prefix[11:13]),
+            int(prefix[14:16]),
+            tzinfo=dt.UTC,
+        )
+    except ValueError:
+        return None
+    return (moment - _EPOCH) // _ONE_MS
+
+
+def _rfc3339_ms(text: str) -> int | None:
+    """The fast path of to_epoch_ms for the shapes taps write, or None (use the general parser).
+
+    Taken: "YYYY-MM-DDTHH:MM:SS" (T or a space), then an optional "." with 1 to 9 digits, then
+    "Z", "+00:00" or nothing (zone-less = UTC), all ASCII: exactly what datetime.fromisoformat
+    reads to the same instant (it truncates a fraction to microseconds, and milliseconds
+    truncate those again). Anything else, a leap second or surrounding spaces included, is None.
+    """
+    size = len(text)
+    if size < 19 or text[16] != ":" or not text.isascii():  # isascii: O(1), and digits are 0-9
+        return None
+    prefix = text[:16]
+    base = _MINUTES.get(prefix)
+    if base is None:
+        base = _minute_ms(prefix)
+        if base is None:
+            return None
+        if len(_MINUTES) >= _MAX_MINUTES:
+            _MINUTES.clear()
+        _MINUTES[prefix] = base
+    seconds = text[17:19]
+    if not seconds.isdigit():
+        return None
+    ms = base + int(seconds) * 1000
+    if ms - base >= 60_000:  # second 60 or more: fromisoformat refuses it
+        return None
+    if text[-1] == "Z":
+        size -= 1
+    elif text.endswith("+00:00"):
+        size -= 6
+    if size == 19:
+        return ms
+    if text[19] != "." or not 21 <= size <= 29:
+        return None
+    fraction = text[20:size]
+    if not fraction.isdigit():
+        return None
+    digits = fraction[:3]
+    return ms + int(digits) * _FRACTION_SCALE[len(digits)]
+
+
 def to_epoch_ms(value: t.Any) -> int:
     """RFC 3339 / ISO 8601 string (zone-less = UTC), datetime, or epoch ms -> epoch ms.
 
     Exact integer arithmetic: `.013` is 13 ms, never 12 through float rounding.
     """
     if isinstance(value, str):
+        if type(value) is str:
+            fast = _rfc3339_ms(value)
+            if fast is not None:
+                return fast
         text = value.strip()
         if text.isdigit():
             return int(text)
@@ -166,6 +251,9 @@ def _iso(ms: int) -> str:
         return "out of range"
 
 
+_EXACT_SECONDS = 10**24
+
+
 def _time(
     record: t.Mapping[str, t.Any], field: str, *, unit: str = "ms", hint: str | None = None
 ) -> int | None:
@@ -178,20 +266,19 @@ def _time(
     value = record.get(field)
     if value is None:
         return None
-    numeric = _is_numeric_time(value)
-    try:
-        if numeric:
-            number = decimal.Decimal(value.strip() if isinstance(value, str) else str(value))
-            ms = int(number * 1000) if unit == "s" else int(number)
-        else:
-            ms = to_epoch_ms(value)
-    except (ValueError, TypeError, OverflowError, ArithmeticError):
-        msg = (
-            f"time field '{field}' has an unparseable value {value!r}: "
-            "expected an RFC 3339 / ISO 8601 string or epoch milliseconds"
-            + (" (time_unit: s: epoch seconds)" if unit == "s" else "")
-        )
-        raise RecordRejectedError(msg) from None
+    kind = type(value)
+    if kind is str:
+        fast = _rfc3339_ms(value)
+        if fast is not None:
+            return fast
+    if kind is int and (unit == "ms" or -_EXACT_SECONDS < value < _EXACT_SECONDS):
+        # What _parsed_time gives, without the round trip through Decimal (whose 28 digits
+        # round a larger number of seconds times 1000).
+        numeric = True
+        ms = value * 1000 if unit == "s" else value
+    else:
+        numeric = _is_numeric_time(value)
+        ms = _parsed_time(value, field, unit, numeric=numeric)
     if numeric and ms < MIN_NUMERIC_TIME_MS:
         as_unit = "seconds" if unit == "s" else "milliseconds"
         msg = (
@@ -207,6 +294,48 @@ def _time(
         )
         raise RecordRejectedError(msg)
     return ms
+
+
+def _parsed_time(value: t.Any, field: str, unit: str, *, numeric: bool) -> int:
+    """_time's general parser: a number or digit string in `unit`, else to_epoch_ms."""
+    try:
+        if numeric:
+            number = decimal.Decimal(value.strip() if isinstance(value, str) else str(value))
+            ms = int(number * 1000) if unit == "s" else int(number)
+        else:
+            ms = to_epoch_ms(value)
+    except (ValueError, TypeError, OverflowError, ArithmeticError):
+        msg = (
+            f"time field '{field}' has an unparseable value {value!r}: "
+            "expected an RFC 3339 / ISO 8601 string or epoch milliseconds"
+            + (" (time_unit: s: epoch seconds)" if unit == "s" else "")
+        )
+        raise RecordRejectedError(msg) from None
+    return ms
+
+
+# id(mapping) -> (mapping, used_fields(), operation_fields(), used_fields() | user_properties):
+# a StreamMapping is frozen, so its field sets are computed once, not for every record. The
+# entry holds the mapping itself, so no other object can reuse its id while it is cached.
+_FIELD_SETS: dict[int, tuple[StreamMapping, frozenset[str], frozenset[str], frozenset[str]]] = {}
+_MAX_FIELD_SETS = 256
+
+
+def _field_sets(mapping: StreamMapping) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """(used fields, operation fields, used fields and user_properties) of a mapping."""
+    entry = _FIELD_SETS.get(id(mapping))
+    if entry is None or entry[0] is not mapping:
+        if len(_FIELD_SETS) >= _MAX_FIELD_SETS:
+            _FIELD_SETS.clear()
+        used = mapping.used_fields()
+        entry = (
+            mapping,
+            used,
+            mapping.operation_fields(),
+            used | frozenset(mapping.user_properties or ()),
+        )
+        _FIELD_SETS[id(mapping)] = entry
+    return entry[1], entry[2], entry[3]
 
 
 def _top_level_fields(mapping: StreamMapping, record: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
@@ -234,8 +363,7 @@ def _property_operations(
     `$clearAll` is never part of it: it goes as its own identification first (see
     clear_all_identification).
     """
-    used = mapping.used_fields()
-    operated = mapping.operation_fields()
+    used, operated, _ = _field_sets(mapping)
     props = _properties(record, set_fields, used)
     to_set = {k: v for k, v in props.items() if v is not None and k not in operated}
     to_unset: dict[str, t.Any] = {}
@@ -263,7 +391,7 @@ def _mapped_property_names(
     mapping: StreamMapping, record: t.Mapping[str, t.Any], set_fields: t.Sequence[str] | None
 ) -> list[str]:
     """Every property a user/device/group mapping writes for this record (for on_delete: unset)."""
-    names = list(_properties(record, set_fields, mapping.used_fields()))
+    names = list(_properties(record, set_fields, _field_sets(mapping)[0]))
     for _, op_fields in mapping.operations:
         names.extend(f for f in op_fields if f not in names)
     return names
@@ -374,8 +502,9 @@ def map_event(
     else:
         event["insert_id"] = insert_id_for(mapping.stream, record, key_properties, time_ms)
     user_props = mapping.user_properties or ()
-    used = mapping.used_fields() | set(user_props)
-    event["event_properties"] = _properties(record, mapping.event_properties, used)
+    event["event_properties"] = _properties(
+        record, mapping.event_properties, _field_sets(mapping)[2]
+    )
     if user_props:
         event["user_properties"] = {f: record[f] for f in user_props if f in record}
     _add_groups(mapping, record, event)
@@ -430,6 +559,73 @@ def _key_action(key: str, *, export: bool) -> tuple[int, str]:
     return action
 
 
+# The most columns a key plan is compiled for; wider records take the general loop.
+_MAX_PLAN_KEYS = 2_000
+
+
+class _KeyPlan:
+    """map_amplitude_shaped's work for records with one tuple of keys, in their order.
+
+    Built once per key tuple (the records of a stream repeat theirs): `split` is a function
+    compiled for exactly those keys, one statement per column in record order, doing what the
+    general loop (_map_amplitude_shaped_loop) does for a record that is not an identify, with
+    each key's action decided once instead of per record and the values read by position, not
+    looked up. Only positions enter the generated source: the ingest keys are constants of its
+    namespace (`K3`), so no record key is ever source code.
+    """
+
+    __slots__ = ("export", "source", "split")
+
+    def __init__(self, keys: tuple[str, ...]) -> None:
+        self.export = "$insert_id" in keys and "server_upload_time" in keys
+        lines = ["def split(record):"]
+        if keys:
+            lines.append(f"    {', '.join(f'v{i}' for i in range(len(keys)))}, = record.values()")
+        lines += ["    event = {}", "    extra = {}"]
+        namespace: dict[str, t.Any] = {}
+        for i, key in enumerate(keys):
+            action, target = _key_action(key, export=self.export)
+            if action == _DROP:
+                continue
+            namespace[f"K{i}"] = target
+            if action == _INGEST:
+                lines.append(f"    if v{i} is not None: event[K{i}] = v{i}")
+            elif action == _EXTRA:
+                lines.append(f"    extra[K{i}] = v{i}")
+            else:  # _OPEN: an object is the ingest key, anything else an event property
+                lines.append(
+                    f"    if v{i} is not None: (event if isinstance(v{i}, dict) else extra)"
+                    f"[K{i}] = v{i}"
+                )
+        lines.append("    return event, extra")
+        self.source = "\n".join(lines)
+        exec(compile(self.source, "<map_amplitude_shaped key plan>", "exec"), namespace)  # noqa: S102
+        self.split: t.Callable[
+            [t.Mapping[str, t.Any]], tuple[dict[str, t.Any], dict[str, t.Any]]
+        ] = namespace["split"]
+
+
+# Key tuple -> its plan. A plan is compiled at the second record with that key tuple, so records
+# whose keys never repeat cost a set lookup more than the general loop, not a compilation each.
+# At most _MAX_PLANS plans: key tuples met after that take the general loop.
+_PLANS: dict[tuple[str, ...], _KeyPlan] = {}
+_SEEN_KEYS: set[tuple[str, ...]] = set()
+_MAX_PLANS = 256
+
+
+def _plan_for(keys: tuple[str, ...]) -> _KeyPlan | None:
+    """The plan of a key tuple met before (None at its first record, or when none is made)."""
+    if keys not in _SEEN_KEYS:
+        if len(_SEEN_KEYS) >= _MAX_CACHED_KEYS:
+            _SEEN_KEYS.clear()
+        _SEEN_KEYS.add(keys)
+        return None
+    if len(_PLANS) >= _MAX_PLANS or len(keys) > _MAX_PLAN_KEYS:
+        return None
+    plan = _PLANS[keys] = _KeyPlan(keys)
+    return plan
+
+
 def map_amplitude_shaped(
     stream: str,
     record: t.Mapping[str, t.Any],
@@ -438,6 +634,34 @@ def map_amplitude_shaped(
     skip_user_properties_sync: bool,
 ) -> dict[str, t.Any]:
     """An Amplitude-shaped record (ingest or export shape) -> an ingest event (section 8)."""
+    identify = record.get("event_type") in IDENTIFY_EVENT_TYPES
+    if not identify and type(record) is dict:
+        plan = _PLANS.get(keys := tuple(record)) or _plan_for(keys)
+        if plan is not None:
+            event, extra = plan.split(record)
+            return _finish_amplitude_shaped(
+                stream,
+                record,
+                key_properties,
+                event,
+                extra,
+                export=plan.export,
+                identify=False,
+                skip_user_properties_sync=skip_user_properties_sync,
+            )
+    return _map_amplitude_shaped_loop(
+        stream, record, key_properties, skip_user_properties_sync=skip_user_properties_sync
+    )
+
+
+def _map_amplitude_shaped_loop(
+    stream: str,
+    record: t.Mapping[str, t.Any],
+    key_properties: t.Sequence[str],
+    *,
+    skip_user_properties_sync: bool,
+) -> dict[str, t.Any]:
+    """map_amplitude_shaped, one record key at a time: the reference every plan must match."""
     event: dict[str, t.Any] = {}
     extra: dict[str, t.Any] = {}
     export = is_export_shaped(record)
@@ -459,20 +683,48 @@ def map_amplitude_shaped(
             (event if isinstance(value, dict) else extra)[target] = value
         elif identify and target == "group_properties" and value:
             event[target] = value  # kept on $identify / $groupidentify (export shape too)
-    for id_key in ("user_id", "device_id"):
-        value = event.get(id_key)
-        if value is not None and type(value) is not str:
-            event[id_key] = _id(value, id_key)
-    hint = (
-        "Map the stream with stream_mappings (time_field, time_unit: s) if the column holds "
-        "epoch seconds"
+    return _finish_amplitude_shaped(
+        stream,
+        record,
+        key_properties,
+        event,
+        extra,
+        export=export,
+        identify=identify,
+        skip_user_properties_sync=skip_user_properties_sync,
     )
+
+
+_SHAPED_TIME_HINT = (
+    "Map the stream with stream_mappings (time_field, time_unit: s) if the column holds "
+    "epoch seconds"
+)
+
+
+def _finish_amplitude_shaped(
+    stream: str,
+    record: t.Mapping[str, t.Any],
+    key_properties: t.Sequence[str],
+    event: dict[str, t.Any],
+    extra: dict[str, t.Any],
+    *,
+    export: bool,
+    identify: bool,
+    skip_user_properties_sync: bool,
+) -> dict[str, t.Any]:
+    """Ids, time, event properties, insert_id and flags of an event the record's keys filled."""
+    value = event.get("user_id")
+    if value is not None and type(value) is not str:
+        event["user_id"] = _id(value, "user_id")
+    value = event.get("device_id")
+    if value is not None and type(value) is not str:
+        event["device_id"] = _id(value, "device_id")
     if "time" in event:
-        event["time"] = _time(event, "time", hint=hint)
+        event["time"] = _time(event, "time", hint=_SHAPED_TIME_HINT)
     elif export:
         for source in ("event_time", "client_event_time"):
             if record.get(source) is not None:
-                event["time"] = _time(record, source, hint=hint)
+                event["time"] = _time(record, source, hint=_SHAPED_TIME_HINT)
                 break
     elif "time" in record:
         msg = (
@@ -565,6 +817,13 @@ def map_record(
     if record.get("_sdc_deleted_at") is not None and mapping.on_delete != "ignore":
         return _map_delete(mapping, record)
     if mapping.object == "event":
+        if mapping.passthrough:
+            return map_amplitude_shaped(
+                mapping.stream,
+                record,
+                key_properties,
+                skip_user_properties_sync=skip_user_properties_sync,
+            )
         return map_event(
             mapping, record, key_properties, skip_user_properties_sync=skip_user_properties_sync
         )

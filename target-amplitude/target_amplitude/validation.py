@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 import typing as t
 
 # Ids Amplitude refuses (case-insensitive), reference section 6.
@@ -24,6 +25,14 @@ DEFAULT_MIN_ID_LENGTH = 5
 _OBJECT_KEYS = ("event_properties", "user_properties", "groups", "plan")
 _INTEGER_KEYS = ("session_id", "event_id")
 _STRING_KEYS = ("insert_id", "app_version", "platform", "os_name", "country", "ip", "language")
+# The fast accept (see check_event): these keys, each absent, null or of exactly these types.
+_TYPED_KEYS = _OBJECT_KEYS + _INTEGER_KEYS + _STRING_KEYS
+_SURE_TYPES = (
+    (frozenset({type(None), dict}),) * len(_OBJECT_KEYS)
+    + (frozenset({type(None), int}),) * len(_INTEGER_KEYS)
+    + (frozenset({type(None), str}),) * len(_STRING_KEYS)
+)
+_contains = operator.contains
 
 
 def check_id(value: t.Any, key: str, min_id_length: int | None) -> str | None:
@@ -66,8 +75,50 @@ def _check_ids(payload: t.Mapping[str, t.Any], min_id_length: int | None) -> str
     return None
 
 
+def _id_sure(value: t.Any, minimum: int) -> bool:
+    """True when check_id finds nothing against this id (False: not sure, ask check_id)."""
+    return type(value) is str and len(value) >= minimum and value.strip().lower() not in REFUSED_IDS
+
+
+def _ids_sure(payload: dict[str, t.Any], min_id_length: int | None) -> bool:
+    """True when _check_ids finds nothing against this payload's ids."""
+    minimum = min_id_length or DEFAULT_MIN_ID_LENGTH
+    user_id = payload.get("user_id")
+    device_id = payload.get("device_id")
+    if user_id is None:
+        return device_id is not None and _id_sure(device_id, minimum)
+    return _id_sure(user_id, minimum) and (device_id is None or _id_sure(device_id, minimum))
+
+
+def _event_sure(payload: dict[str, t.Any], min_id_length: int | None) -> bool:
+    """True only when _event_reason finds nothing: a few exact-type tests on the common event.
+
+    Whatever it is unsure of (a $groupidentify, a bool or subclass where an int or str goes,
+    any failing value) goes to _event_reason, which gives the same verdict and the reason.
+    """
+    get = payload.get
+    event_type = get("event_type")
+    time = get("time")
+    return (
+        type(event_type) is str
+        and event_type not in RESERVED_EVENT_TYPES
+        and event_type != "$groupidentify"
+        and bool(event_type.strip())
+        and (time is None or (type(time) is int and time >= 0))
+        and _ids_sure(payload, min_id_length)
+        and all(map(_contains, _SURE_TYPES, map(type, map(get, _TYPED_KEYS))))
+    )
+
+
 def check_event(payload: t.Mapping[str, t.Any], min_id_length: int | None) -> str | None:
     """Why Amplitude would refuse this ingest event, or None."""
+    if type(payload) is dict and _event_sure(payload, min_id_length):
+        return None
+    return _event_reason(payload, min_id_length)
+
+
+def _event_reason(payload: t.Mapping[str, t.Any], min_id_length: int | None) -> str | None:
+    """check_event's rules one by one, in order: the first that fails is the reason."""
     event_type = payload.get("event_type")
     if not isinstance(event_type, str) or not event_type.strip():
         return f"event_type must be a non-empty string, got {event_type!r}"
@@ -98,6 +149,12 @@ def check_event(payload: t.Mapping[str, t.Any], min_id_length: int | None) -> st
 
 def check_identify(payload: t.Mapping[str, t.Any], min_id_length: int | None) -> str | None:
     """Why Amplitude would refuse this /identify identification, or None."""
+    if (
+        type(payload) is dict
+        and type(payload.get("user_properties")) is dict
+        and _ids_sure(payload, min_id_length)
+    ):
+        return None
     reason = _check_ids(payload, min_id_length)
     if reason:
         return reason
