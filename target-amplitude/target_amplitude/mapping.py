@@ -271,11 +271,9 @@ def _time(
         fast = _rfc3339_ms(value)
         if fast is not None:
             return fast
-    if kind is int and (unit == "ms" or -_EXACT_SECONDS < value < _EXACT_SECONDS):
-        # What _parsed_time gives, without the round trip through Decimal (whose 28 digits
-        # round a larger number of seconds times 1000).
+    ms = _int_time_ms(value, unit) if kind is int else None
+    if ms is not None:
         numeric = True
-        ms = value * 1000 if unit == "s" else value
     else:
         numeric = _is_numeric_time(value)
         ms = _parsed_time(value, field, unit, numeric=numeric)
@@ -294,6 +292,14 @@ def _time(
         )
         raise RecordRejectedError(msg)
     return ms
+
+
+def _int_time_ms(value: int, unit: str) -> int | None:
+    """What _parsed_time gives for an int, without the round trip through Decimal; None for
+    seconds so large that Decimal's 28 digits round them times 1000 (_parsed_time does that)."""
+    if unit == "s":
+        return value * 1000 if -_EXACT_SECONDS < value < _EXACT_SECONDS else None
+    return value
 
 
 def _parsed_time(value: t.Any, field: str, unit: str, *, numeric: bool) -> int:

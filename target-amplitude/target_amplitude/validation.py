@@ -155,6 +155,11 @@ def check_identify(payload: t.Mapping[str, t.Any], min_id_length: int | None) ->
         and _ids_sure(payload, min_id_length)
     ):
         return None
+    return _identify_reason(payload, min_id_length)
+
+
+def _identify_reason(payload: t.Mapping[str, t.Any], min_id_length: int | None) -> str | None:
+    """check_identify's rules in order: the first that fails is the reason."""
     reason = _check_ids(payload, min_id_length)
     if reason:
         return reason
