@@ -110,10 +110,92 @@ def _event_sure(payload: dict[str, t.Any], min_id_length: int | None) -> bool:
     )
 
 
+# The fast accept's exact type per typed key (a subclass, a bool for an int: ask the rules).
+_EXACT_TYPE: dict[str, type] = {
+    **dict.fromkeys(_OBJECT_KEYS, dict),
+    **dict.fromkeys(_INTEGER_KEYS, int),
+    **dict.fromkeys(_STRING_KEYS, str),
+}
+
+
+def _never(_payload: dict[str, t.Any], _minimum: int) -> bool:
+    return False
+
+
+def _event_keys_sure(keys: tuple[str, ...]) -> t.Callable[[dict[str, t.Any], int], bool]:
+    """_event_sure for payloads with exactly these keys, in this order, compiled once.
+
+    The values are read by position; only positions enter the generated source (the rules'
+    constants are names of its namespace), never a key.
+    """
+    position = {key: i for i, key in enumerate(keys)}
+    if "event_type" not in position or not position.keys() & {"user_id", "device_id"}:
+        return _never
+    kind = f"v{position['event_type']}"
+    terms = [
+        f"type({kind}) is str",
+        f"{kind} not in RESERVED",
+        f"{kind} != '$groupidentify'",
+        f"{kind}.strip()",
+    ]
+    ids = [f"v{position[key]}" for key in ("user_id", "device_id") if key in position]
+    terms.append("(" + " or ".join(f"{v} is not None" for v in ids) + ")")
+    terms += [
+        f"({v} is None or (type({v}) is str and len({v}) >= minimum "
+        f"and {v}.strip().lower() not in REFUSED))"
+        for v in ids
+    ]
+    if "time" in position:
+        v = f"v{position['time']}"
+        terms.append(f"({v} is None or (type({v}) is int and {v} >= 0))")
+    terms += [
+        f"(v{position[key]} is None or type(v{position[key]}) is {exact.__name__})"
+        for key, exact in _EXACT_TYPE.items()
+        if key in position
+    ]
+    source = "\n".join(
+        [
+            "def sure(payload, minimum):",
+            f"    {', '.join(f'v{i}' for i in range(len(keys)))}, = payload.values()",
+            f"    return bool({' and '.join(terms)})",
+        ]
+    )
+    namespace: dict[str, t.Any] = {"RESERVED": RESERVED_EVENT_TYPES, "REFUSED": REFUSED_IDS}
+    exec(compile(source, "<check_event key plan>", "exec"), namespace)  # noqa: S102
+    return t.cast("t.Callable[[dict[str, t.Any], int], bool]", namespace["sure"])
+
+
+# Payload key tuple -> its compiled check, made at the tuple's second payload: the payloads of a
+# stream repeat a few key tuples (which columns were null). At most _MAX_PLANS of them.
+_EVENT_PLANS: dict[tuple[str, ...], t.Callable[[dict[str, t.Any], int], bool]] = {}
+_SEEN_KEYS: set[tuple[str, ...]] = set()
+_MAX_PLANS = 256
+_MAX_PLAN_KEYS = 500
+_MAX_SEEN = 10_000
+
+
+def _event_plan(keys: tuple[str, ...]) -> t.Callable[[dict[str, t.Any], int], bool] | None:
+    if keys not in _SEEN_KEYS:
+        if len(_SEEN_KEYS) >= _MAX_SEEN:
+            _SEEN_KEYS.clear()
+        _SEEN_KEYS.add(keys)
+        return None
+    if len(_EVENT_PLANS) >= _MAX_PLANS or len(keys) > _MAX_PLAN_KEYS:
+        return None
+    plan = _EVENT_PLANS[keys] = _event_keys_sure(keys)
+    return plan
+
+
 def check_event(payload: t.Mapping[str, t.Any], min_id_length: int | None) -> str | None:
     """Why Amplitude would refuse this ingest event, or None."""
-    if type(payload) is dict and _event_sure(payload, min_id_length):
-        return None
+    if type(payload) is dict:
+        keys = tuple(payload)
+        plan = _EVENT_PLANS.get(keys) or _event_plan(keys)
+        if plan is not None:
+            if plan(payload, min_id_length or DEFAULT_MIN_ID_LENGTH):
+                return None
+        elif _event_sure(payload, min_id_length):
+            return None
     return _event_reason(payload, min_id_length)
 
 
