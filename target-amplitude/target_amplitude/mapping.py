@@ -74,97 +74,12 @@ _EPOCH_NAIVE = dt.datetime(1970, 1, 1)  # zone-less times are UTC
 _ONE_MS = dt.timedelta(milliseconds=1)
 
 
-# Epoch ms of the minutes the fast path has met: "YYYY-MM-DDTHH:MM" (or with a space for the T).
-_MINUTES: dict[str, int] = {}
-_MAX_MINUTES = 4096
-# Milliseconds per unit of the first 1, 2 or 3 fraction digits (".5" is 500 ms).
-_FRACTION_SCALE = (0, 100, 10, 1)
-
-
-def _minute_ms(prefix: str) -> int | None:
-    """Epoch ms of "YYYY-MM-DDTHH:MM" (UTC), or None when it is not exactly that, or not a date.
-
-    Every field must be ASCII digits in its place (`int` alone would take signs, spaces and
-    underscores); the datetime constructor rejects what fromisoformat rejects (month 13, Feb 30,
-    hour 24, year 0).
-    """
-    if not (
-        prefix[4] == "-"
-        and prefix[7] == "-"
-        and prefix[10] in "T "
-        and prefix[13] == ":"
-        and prefix[:4].isdigit()
-        and prefix[5:7].isdigit()
-        and prefix[8:10].isdigit()
-        and prefix[11:13].isdigit()
-        and prefix[14:16].isdigit()
-    ):
-        return None
-    try:
-        moment = dt.datetime(
-            int(prefix[:4]),
-            int(prefix[5:7]),
-            int(prefix[8:10]),
-            int(prefix[11:13]),
-            int(prefix[14:16]),
-            tzinfo=dt.UTC,
-        )
-    except ValueError:
-        return None
-    return (moment - _EPOCH) // _ONE_MS
-
-
-def _rfc3339_ms(text: str) -> int | None:
-    """The fast path of to_epoch_ms for the shapes taps write, or None (use the general parser).
-
-    Taken: "YYYY-MM-DDTHH:MM:SS" (T or a space), then an optional "." with 1 to 9 digits, then
-    "Z", "+00:00" or nothing (zone-less = UTC), all ASCII: exactly what datetime.fromisoformat
-    reads to the same instant (it truncates a fraction to microseconds, and milliseconds
-    truncate those again). Anything else, a leap second or surrounding spaces included, is None.
-    """
-    size = len(text)
-    if size < 19 or text[16] != ":" or not text.isascii():  # isascii: O(1), and digits are 0-9
-        return None
-    prefix = text[:16]
-    base = _MINUTES.get(prefix)
-    if base is None:
-        base = _minute_ms(prefix)
-        if base is None:
-            return None
-        if len(_MINUTES) >= _MAX_MINUTES:
-            _MINUTES.clear()
-        _MINUTES[prefix] = base
-    seconds = text[17:19]
-    if not seconds.isdigit():
-        return None
-    ms = base + int(seconds) * 1000
-    if ms - base >= 60_000:  # second 60 or more: fromisoformat refuses it
-        return None
-    if text[-1] == "Z":
-        size -= 1
-    elif text.endswith("+00:00"):
-        size -= 6
-    if size == 19:
-        return ms
-    if text[19] != "." or not 21 <= size <= 29:
-        return None
-    fraction = text[20:size]
-    if not fraction.isdigit():
-        return None
-    digits = fraction[:3]
-    return ms + int(digits) * _FRACTION_SCALE[len(digits)]
-
-
 def to_epoch_ms(value: t.Any) -> int:
     """RFC 3339 / ISO 8601 string (zone-less = UTC), datetime, or epoch ms -> epoch ms.
 
     Exact integer arithmetic: `.013` is 13 ms, never 12 through float rounding.
     """
     if isinstance(value, str):
-        if type(value) is str:
-            fast = _rfc3339_ms(value)
-            if fast is not None:
-                return fast
         text = value.strip()
         if text.isdigit():
             return int(text)
@@ -237,6 +152,8 @@ _NUMBER = re.compile(r"\d+(\.\d*)?")
 
 
 def _is_numeric_time(value: t.Any) -> bool:
+    if type(value) is str and "-" in value:  # a date, never digits with one "." (no regex)
+        return False
     if isinstance(value, bool):
         return False
     if isinstance(value, int | float | decimal.Decimal):
@@ -266,12 +183,7 @@ def _time(
     value = record.get(field)
     if value is None:
         return None
-    kind = type(value)
-    if kind is str:
-        fast = _rfc3339_ms(value)
-        if fast is not None:
-            return fast
-    ms = _int_time_ms(value, unit) if kind is int else None
+    ms = _int_time_ms(value, unit) if type(value) is int else None
     if ms is not None:
         numeric = True
     else:
