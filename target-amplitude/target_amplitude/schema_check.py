@@ -116,33 +116,49 @@ def _never(_record: dict[str, t.Any]) -> bool:
 def _keys_check(
     keys: tuple[str, ...],
     simple: dict[str, frozenset[type]],
+    nested: dict[str, tuple[Sure | None, bool]],
     required: tuple[str, ...],
     closed: frozenset[str] | None,
-) -> t.Callable[[dict[str, t.Any]], bool]:
-    """The fast path's check of a record with exactly these keys, in this order.
+) -> tuple[t.Callable[[dict[str, t.Any]], bool], bool]:
+    """The fast path's check of a record with exactly these keys, in this order, and whether it
+    is complete (True: the record matches when it passes; False: the nested properties' own
+    validators must still run, as one of them has no sure check).
 
     Required keys and a closed key set are decided here, once; the types of the simple
-    properties are tested by position, in a function compiled for the tuple. Only positions and
-    type sets enter its source: record keys never do.
+    properties, and the sure checks of the nested ones, are run by position in a function
+    compiled for the tuple. Only positions enter its source (the type sets and checks are names
+    of its namespace): record keys never do.
     """
     present = frozenset(keys)
     if any(name not in present for name in required) or (
         closed is not None and not present <= closed
     ):
-        return _never
-    checked = [(i, simple[key]) for i, key in enumerate(keys) if key in simple]
-    if not checked:
-        return _always
-    namespace: dict[str, t.Any] = {f"T{i}": types for i, types in checked}
+        return _never, True
+    namespace: dict[str, t.Any] = {}
+    terms: list[str] = []
+    complete = True
+    for i, key in enumerate(keys):
+        if key in simple:
+            namespace[f"T{i}"] = simple[key]
+            terms.append(f"type(v{i}) in T{i}")
+        elif key in nested:
+            sure, null_ok = nested[key]
+            if sure is None:
+                complete = False
+                continue
+            namespace[f"S{i}"] = sure
+            terms.append(f"(v{i} is None or S{i}(v{i}))" if null_ok else f"S{i}(v{i})")
+    if not terms:
+        return _always, complete
     source = "\n".join(
         [
             "def sure(record):",
             f"    {', '.join(f'v{i}' for i in range(len(keys)))}, = record.values()",
-            f"    return {' and '.join(f'type(v{i}) in T{i}' for i, _ in checked)}",
+            f"    return {' and '.join(terms)}",
         ]
     )
     exec(compile(source, "<schema_check key plan>", "exec"), namespace)  # noqa: S102
-    return t.cast("t.Callable[[dict[str, t.Any]], bool]", namespace["sure"])
+    return t.cast("t.Callable[[dict[str, t.Any]], bool]", namespace["sure"]), complete
 
 
 # Per compiled schema: the most key tuples with a compiled check, the most columns one has, and
@@ -290,33 +306,26 @@ def compile_record_check(schema: dict[str, t.Any]) -> RecordCheck | None:
     required = tuple(schema.get("required") or ())
     closed = frozenset(properties) if extra is False else None
     simple_sure = _types_sure(simple)
+    nested_sure = {name: (sure, null_ok) for name, sure, _, null_ok in nested}
     invalid = fastjsonschema.JsonSchemaValueException
-    # Key tuple -> its compiled check, made at the tuple's second record (see _keys_check).
-    plans: dict[tuple[str, ...], t.Callable[[dict[str, t.Any]], bool]] = {}
+    # Key tuple -> (its compiled check, complete), made at the tuple's second record.
+    plans: dict[tuple[str, ...], tuple[t.Callable[[dict[str, t.Any]], bool], bool]] = {}
     seen: set[tuple[str, ...]] = set()
 
-    def shape_sure(record: dict[str, t.Any]) -> bool:
-        """Required keys, the closed key set and the simple properties' types all hold."""
-        keys = tuple(record)
-        plan = plans.get(keys)
-        if plan is not None:
-            return plan(record)
-        if keys in seen and len(plans) < _MAX_PLANS and len(keys) <= _MAX_PLAN_KEYS:
-            plan = plans[keys] = _keys_check(keys, simple, required, closed)
-            return plan(record)
-        if len(seen) >= _MAX_SEEN:
-            seen.clear()
-        seen.add(keys)
-        for name in required:
-            if name not in record:
-                return False
-        if closed is not None and not record.keys() <= closed:
-            return False
-        return simple_sure(record)
+    def plan_for(
+        keys: tuple[str, ...],
+    ) -> tuple[t.Callable[[dict[str, t.Any]], bool], bool] | None:
+        if keys not in seen:
+            if len(seen) >= _MAX_SEEN:
+                seen.clear()
+            seen.add(keys)
+            return None
+        if len(plans) >= _MAX_PLANS or len(keys) > _MAX_PLAN_KEYS:
+            return None
+        plan = plans[keys] = _keys_check(keys, simple, nested_sure, required, closed)
+        return plan
 
-    def check(record: dict[str, t.Any]) -> str | None:
-        if type(record) is not dict or not shape_sure(record):
-            return reference(record)
+    def nested_check(record: dict[str, t.Any]) -> str | None:
         for name, sure, prop_validate, null_ok in nested:
             value = record.get(name, _ABSENT)
             if (
@@ -330,5 +339,25 @@ def compile_record_check(schema: dict[str, t.Any]) -> RecordCheck | None:
             except invalid:
                 return reference(record)
         return None
+
+    def general(record: dict[str, t.Any]) -> str | None:
+        """The check of a record without a key plan, or one its plan is not sure of."""
+        for name in required:
+            if name not in record:
+                return reference(record)
+        if closed is not None and not record.keys() <= closed:
+            return reference(record)
+        if not simple_sure(record):
+            return reference(record)
+        return nested_check(record)
+
+    def check(record: dict[str, t.Any]) -> str | None:
+        if type(record) is not dict:
+            return reference(record)
+        keys = tuple(record)
+        plan = plans.get(keys) or plan_for(keys)
+        if plan is None or not plan[0](record):
+            return general(record)
+        return None if plan[1] else nested_check(record)
 
     return check
