@@ -7,16 +7,18 @@ fast path that only ever accepts what the reference accepts:
 
 - top-level properties whose schema is only a `type` (plus annotations such as `description`
   or `format`, which the reference ignores; an object type may say `additionalProperties: true`)
-  are checked by the exact Python type of their value against a precomputed set. For a tuple
-  of record keys met more than once (the records of a stream repeat theirs) that check is a
-  function compiled for those keys, which reads the values by position, without a dict lookup
-  per key; `required` and `additionalProperties: false` are then decided once for the tuple;
+  are checked by the exact Python type of their value against a precomputed set;
 - a property whose schema adds only `properties` (for an object) or `items` (for an array) of
   such schemas, recursively, is checked the same way inside its value ("sure" checks);
 - every other declared property, and any value a sure check is not sure of, gets the property's
   own compiled validator, run on its value only (a null skips it when the property's type allows
   null and none of its keywords applies to null);
 - `required` keys must be present; `additionalProperties: false` is a key-set check.
+
+For a tuple of record keys met more than once (the records of a stream repeat theirs), all of
+that is one function compiled for those keys ("key plan"): `required` and the closed key set
+decided once for the tuple, the types and sure checks run on the values read by position, with
+no dict lookup per key. A record its plan is not sure of takes the steps above one by one.
 
 Whatever the fast path is unsure about (a value of another type, a nested mismatch, a schema it
 does not understand) goes to the reference validator, which accepts it (e.g. `1.0` for an
