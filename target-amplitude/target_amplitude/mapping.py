@@ -183,7 +183,12 @@ def _time(
     value = record.get(field)
     if value is None:
         return None
-    ms = _int_time_ms(value, unit) if type(value) is int else None
+    kind = type(value)
+    if kind is str and "-" in value:  # a date: never a number (digits and one ".")
+        ms = _date_time_ms(value)
+        if ms is not None:
+            return ms
+    ms = _int_time_ms(value, unit) if kind is int else None
     if ms is not None:
         numeric = True
     else:
@@ -204,6 +209,19 @@ def _time(
         )
         raise RecordRejectedError(msg)
     return ms
+
+
+_fromisoformat = dt.datetime.fromisoformat
+
+
+def _date_time_ms(value: str) -> int | None:
+    """What to_epoch_ms gives for a dated string, or None when it does not parse (the general
+    path then says why); without the calls and tests on the way."""
+    try:
+        parsed = _fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return (parsed - (_EPOCH_NAIVE if parsed.tzinfo is None else _EPOCH)) // _ONE_MS
 
 
 def _int_time_ms(value: int, unit: str) -> int | None:

@@ -134,6 +134,7 @@ def test_time_column_outcomes_match_the_general_path(
     fast = outcomes()
     with monkeypatch.context() as patched:
         patched.setattr(mapping, "_is_numeric_time", _numeric_by_regex)
+        patched.setattr(mapping, "_date_time_ms", lambda _value: None)
         patched.setattr(mapping, "_int_time_ms", lambda _value, _unit: None)
         general = outcomes()
     for value, got, expected in zip(values, fast, general, strict=True):
