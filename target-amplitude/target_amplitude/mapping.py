@@ -496,7 +496,7 @@ def _key_action(key: str, *, export: bool) -> tuple[int, str]:
 
 
 # The most columns a key plan is compiled for; wider records take the general loop.
-_MAX_PLAN_KEYS = 2_000
+_MAX_PLAN_KEYS = 500
 
 
 class _KeyPlan:
@@ -543,20 +543,23 @@ class _KeyPlan:
 
 # Key tuple -> its plan. A plan is compiled at the second record with that key tuple, so records
 # whose keys never repeat cost a set lookup more than the general loop, not a compilation each.
-# At most _MAX_PLANS plans: key tuples met after that take the general loop.
+# At most _MAX_PLANS plans (key tuples met after that take the general loop), and at most
+# _MAX_SEEN tuples remembered while they wait for their second record: memory stays bounded
+# whatever the input (a few MB at the very most).
 _PLANS: dict[tuple[str, ...], _KeyPlan] = {}
 _SEEN_KEYS: set[tuple[str, ...]] = set()
-_MAX_PLANS = 256
+_MAX_PLANS = 64
+_MAX_SEEN = 256
 
 
 def _plan_for(keys: tuple[str, ...]) -> _KeyPlan | None:
     """The plan of a key tuple met before (None at its first record, or when none is made)."""
+    if len(_PLANS) >= _MAX_PLANS or len(keys) > _MAX_PLAN_KEYS:
+        return None
     if keys not in _SEEN_KEYS:
-        if len(_SEEN_KEYS) >= _MAX_CACHED_KEYS:
+        if len(_SEEN_KEYS) >= _MAX_SEEN:
             _SEEN_KEYS.clear()
         _SEEN_KEYS.add(keys)
-        return None
-    if len(_PLANS) >= _MAX_PLANS or len(keys) > _MAX_PLAN_KEYS:
         return None
     plan = _PLANS[keys] = _KeyPlan(keys)
     return plan

@@ -166,8 +166,8 @@ def _keys_check(
 # Per compiled schema: the most key tuples with a compiled check, the most columns one has, and
 # how many distinct key tuples are remembered while waiting for their second record.
 _MAX_PLANS = 64
-_MAX_PLAN_KEYS = 2_000
-_MAX_SEEN = 4_096
+_MAX_PLAN_KEYS = 500
+_MAX_SEEN = 256
 
 
 Sure = t.Callable[[t.Any], bool]
@@ -317,12 +317,12 @@ def compile_record_check(schema: dict[str, t.Any]) -> RecordCheck | None:
     def plan_for(
         keys: tuple[str, ...],
     ) -> tuple[t.Callable[[dict[str, t.Any]], bool], bool] | None:
+        if len(plans) >= _MAX_PLANS or len(keys) > _MAX_PLAN_KEYS:
+            return None
         if keys not in seen:
             if len(seen) >= _MAX_SEEN:
                 seen.clear()
             seen.add(keys)
-            return None
-        if len(plans) >= _MAX_PLANS or len(keys) > _MAX_PLAN_KEYS:
             return None
         plan = plans[keys] = _keys_check(keys, simple, nested_sure, required, closed)
         return plan

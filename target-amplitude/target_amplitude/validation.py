@@ -169,18 +169,18 @@ def _event_keys_sure(keys: tuple[str, ...]) -> t.Callable[[dict[str, t.Any], int
 # stream repeat a few key tuples (which columns were null). At most _MAX_PLANS of them.
 _EVENT_PLANS: dict[tuple[str, ...], t.Callable[[dict[str, t.Any], int], bool]] = {}
 _SEEN_KEYS: set[tuple[str, ...]] = set()
-_MAX_PLANS = 256
+_MAX_PLANS = 128
 _MAX_PLAN_KEYS = 500
-_MAX_SEEN = 10_000
+_MAX_SEEN = 1_024
 
 
 def _event_plan(keys: tuple[str, ...]) -> t.Callable[[dict[str, t.Any], int], bool] | None:
+    if len(_EVENT_PLANS) >= _MAX_PLANS or len(keys) > _MAX_PLAN_KEYS:
+        return None
     if keys not in _SEEN_KEYS:
         if len(_SEEN_KEYS) >= _MAX_SEEN:
             _SEEN_KEYS.clear()
         _SEEN_KEYS.add(keys)
-        return None
-    if len(_EVENT_PLANS) >= _MAX_PLANS or len(keys) > _MAX_PLAN_KEYS:
         return None
     plan = _EVENT_PLANS[keys] = _event_keys_sure(keys)
     return plan
