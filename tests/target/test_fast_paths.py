@@ -437,3 +437,23 @@ def test_schema_check_matches_the_full_validator_on_repeated_key_tuples(variant:
 def _closure(fn: t.Callable[..., t.Any], name: str) -> t.Any:
     cells = dict(zip(fn.__code__.co_freevars, fn.__closure__ or (), strict=True))
     return cells[name].cell_contents
+
+
+def test_wide_records_plans_and_the_loop_agree() -> None:
+    mapping._PLANS.clear()
+    for width in (mapping._MAX_PLAN_KEYS, mapping._MAX_PLAN_KEYS + 1):
+        record: dict[str, t.Any] = {f"column_{i}": i for i in range(width - 4)}
+        record |= {"event_type": "E", "user_id": "user-1", "time": 1_767_225_600_000, "plan": "x"}
+        schema = {"type": "object", "properties": {k: {"type": "integer"} for k in record}}
+        schema["properties"] |= {k: {"type": ["string", "integer"]} for k in list(record)[-4:]}
+        check = compile_record_check(schema)
+        assert check is not None
+        for _ in range(3):
+            assert check(record) is None
+            assert check({**record, "column_0": "0"}) is not None
+            payload = map_amplitude_shaped("s", record, (), skip_user_properties_sync=False)
+            assert payload == mapping._map_amplitude_shaped_loop(
+                "s", record, (), skip_user_properties_sync=False
+            )
+            assert validation.check_event(payload, None) is None
+        assert (tuple(record) in mapping._PLANS) == (width <= mapping._MAX_PLAN_KEYS)
