@@ -152,6 +152,8 @@ _NUMBER = re.compile(r"\d+(\.\d*)?")
 
 
 def _is_numeric_time(value: t.Any) -> bool:
+    if type(value) is str and "-" in value:  # a date, never digits with one "." (no regex)
+        return False
     if isinstance(value, bool):
         return False
     if isinstance(value, int | float | decimal.Decimal):
@@ -166,6 +168,9 @@ def _iso(ms: int) -> str:
         return "out of range"
 
 
+_EXACT_SECONDS = 10**24
+
+
 def _time(
     record: t.Mapping[str, t.Any], field: str, *, unit: str = "ms", hint: str | None = None
 ) -> int | None:
@@ -178,20 +183,17 @@ def _time(
     value = record.get(field)
     if value is None:
         return None
-    numeric = _is_numeric_time(value)
-    try:
-        if numeric:
-            number = decimal.Decimal(value.strip() if isinstance(value, str) else str(value))
-            ms = int(number * 1000) if unit == "s" else int(number)
-        else:
-            ms = to_epoch_ms(value)
-    except (ValueError, TypeError, OverflowError, ArithmeticError):
-        msg = (
-            f"time field '{field}' has an unparseable value {value!r}: "
-            "expected an RFC 3339 / ISO 8601 string or epoch milliseconds"
-            + (" (time_unit: s: epoch seconds)" if unit == "s" else "")
-        )
-        raise RecordRejectedError(msg) from None
+    kind = type(value)
+    if kind is str and "-" in value:  # a date: never a number (digits and one ".")
+        ms = _date_time_ms(value)
+        if ms is not None:
+            return ms
+    ms = _int_time_ms(value, unit) if kind is int else None
+    if ms is not None:
+        numeric = True
+    else:
+        numeric = _is_numeric_time(value)
+        ms = _parsed_time(value, field, unit, numeric=numeric)
     if numeric and ms < MIN_NUMERIC_TIME_MS:
         as_unit = "seconds" if unit == "s" else "milliseconds"
         msg = (
@@ -207,6 +209,69 @@ def _time(
         )
         raise RecordRejectedError(msg)
     return ms
+
+
+_fromisoformat = dt.datetime.fromisoformat
+
+
+def _date_time_ms(value: str) -> int | None:
+    """What to_epoch_ms gives for a dated string, or None when it does not parse (the general
+    path then says why); without the calls and tests on the way."""
+    try:
+        parsed = _fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return (parsed - (_EPOCH_NAIVE if parsed.tzinfo is None else _EPOCH)) // _ONE_MS
+
+
+def _int_time_ms(value: int, unit: str) -> int | None:
+    """What _parsed_time gives for an int, without the round trip through Decimal; None for
+    seconds so large that Decimal's 28 digits round them times 1000 (_parsed_time does that)."""
+    if unit == "s":
+        return value * 1000 if -_EXACT_SECONDS < value < _EXACT_SECONDS else None
+    return value
+
+
+def _parsed_time(value: t.Any, field: str, unit: str, *, numeric: bool) -> int:
+    """_time's general parser: a number or digit string in `unit`, else to_epoch_ms."""
+    try:
+        if numeric:
+            number = decimal.Decimal(value.strip() if isinstance(value, str) else str(value))
+            ms = int(number * 1000) if unit == "s" else int(number)
+        else:
+            ms = to_epoch_ms(value)
+    except (ValueError, TypeError, OverflowError, ArithmeticError):
+        msg = (
+            f"time field '{field}' has an unparseable value {value!r}: "
+            "expected an RFC 3339 / ISO 8601 string or epoch milliseconds"
+            + (" (time_unit: s: epoch seconds)" if unit == "s" else "")
+        )
+        raise RecordRejectedError(msg) from None
+    return ms
+
+
+# id(mapping) -> (mapping, used_fields(), operation_fields(), used_fields() | user_properties):
+# a StreamMapping is frozen, so its field sets are computed once, not for every record. The
+# entry holds the mapping itself, so no other object can reuse its id while it is cached.
+_FIELD_SETS: dict[int, tuple[StreamMapping, frozenset[str], frozenset[str], frozenset[str]]] = {}
+_MAX_FIELD_SETS = 256
+
+
+def _field_sets(mapping: StreamMapping) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """(used fields, operation fields, used fields and user_properties) of a mapping."""
+    entry = _FIELD_SETS.get(id(mapping))
+    if entry is None or entry[0] is not mapping:
+        if len(_FIELD_SETS) >= _MAX_FIELD_SETS:
+            _FIELD_SETS.clear()
+        used = mapping.used_fields()
+        entry = (
+            mapping,
+            used,
+            mapping.operation_fields(),
+            used | frozenset(mapping.user_properties or ()),
+        )
+        _FIELD_SETS[id(mapping)] = entry
+    return entry[1], entry[2], entry[3]
 
 
 def _top_level_fields(mapping: StreamMapping, record: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
@@ -234,8 +299,7 @@ def _property_operations(
     `$clearAll` is never part of it: it goes as its own identification first (see
     clear_all_identification).
     """
-    used = mapping.used_fields()
-    operated = mapping.operation_fields()
+    used, operated, _ = _field_sets(mapping)
     props = _properties(record, set_fields, used)
     to_set = {k: v for k, v in props.items() if v is not None and k not in operated}
     to_unset: dict[str, t.Any] = {}
@@ -263,7 +327,7 @@ def _mapped_property_names(
     mapping: StreamMapping, record: t.Mapping[str, t.Any], set_fields: t.Sequence[str] | None
 ) -> list[str]:
     """Every property a user/device/group mapping writes for this record (for on_delete: unset)."""
-    names = list(_properties(record, set_fields, mapping.used_fields()))
+    names = list(_properties(record, set_fields, _field_sets(mapping)[0]))
     for _, op_fields in mapping.operations:
         names.extend(f for f in op_fields if f not in names)
     return names
@@ -374,8 +438,9 @@ def map_event(
     else:
         event["insert_id"] = insert_id_for(mapping.stream, record, key_properties, time_ms)
     user_props = mapping.user_properties or ()
-    used = mapping.used_fields() | set(user_props)
-    event["event_properties"] = _properties(record, mapping.event_properties, used)
+    event["event_properties"] = _properties(
+        record, mapping.event_properties, _field_sets(mapping)[2]
+    )
     if user_props:
         event["user_properties"] = {f: record[f] for f in user_props if f in record}
     _add_groups(mapping, record, event)
@@ -430,6 +495,76 @@ def _key_action(key: str, *, export: bool) -> tuple[int, str]:
     return action
 
 
+# The most columns a key plan is compiled for; wider records take the general loop.
+_MAX_PLAN_KEYS = 500
+
+
+class _KeyPlan:
+    """map_amplitude_shaped's work for records with one tuple of keys, in their order.
+
+    Built once per key tuple (the records of a stream repeat theirs): `split` is a function
+    compiled for exactly those keys, one statement per column in record order, doing what the
+    general loop (_map_amplitude_shaped_loop) does for a record that is not an identify, with
+    each key's action decided once instead of per record and the values read by position, not
+    looked up. Only positions enter the generated source: the ingest keys are constants of its
+    namespace (`K3`), so no record key is ever source code.
+    """
+
+    __slots__ = ("export", "source", "split")
+
+    def __init__(self, keys: tuple[str, ...]) -> None:
+        self.export = "$insert_id" in keys and "server_upload_time" in keys
+        lines = ["def split(record):"]
+        if keys:
+            lines.append(f"    {', '.join(f'v{i}' for i in range(len(keys)))}, = record.values()")
+        lines += ["    event = {}", "    extra = {}"]
+        namespace: dict[str, t.Any] = {}
+        for i, key in enumerate(keys):
+            action, target = _key_action(key, export=self.export)
+            if action == _DROP:
+                continue
+            namespace[f"K{i}"] = target
+            if action == _INGEST:
+                lines.append(f"    if v{i} is not None: event[K{i}] = v{i}")
+            elif action == _EXTRA:
+                lines.append(f"    extra[K{i}] = v{i}")
+            else:  # _OPEN: an object is the ingest key, anything else an event property
+                lines.append(
+                    f"    if v{i} is not None: (event if isinstance(v{i}, dict) else extra)"
+                    f"[K{i}] = v{i}"
+                )
+        lines.append("    return event, extra")
+        self.source = "\n".join(lines)
+        exec(compile(self.source, "<map_amplitude_shaped key plan>", "exec"), namespace)  # noqa: S102
+        self.split: t.Callable[
+            [t.Mapping[str, t.Any]], tuple[dict[str, t.Any], dict[str, t.Any]]
+        ] = namespace["split"]
+
+
+# Key tuple -> its plan. A plan is compiled at the second record with that key tuple, so records
+# whose keys never repeat cost a set lookup more than the general loop, not a compilation each.
+# At most _MAX_PLANS plans (key tuples met after that take the general loop), and at most
+# _MAX_SEEN tuples remembered while they wait for their second record: memory stays bounded
+# whatever the input (a few MB at the very most).
+_PLANS: dict[tuple[str, ...], _KeyPlan] = {}
+_SEEN_KEYS: set[tuple[str, ...]] = set()
+_MAX_PLANS = 64
+_MAX_SEEN = 256
+
+
+def _plan_for(keys: tuple[str, ...]) -> _KeyPlan | None:
+    """The plan of a key tuple met before (None at its first record, or when none is made)."""
+    if len(_PLANS) >= _MAX_PLANS or len(keys) > _MAX_PLAN_KEYS:
+        return None
+    if keys not in _SEEN_KEYS:
+        if len(_SEEN_KEYS) >= _MAX_SEEN:
+            _SEEN_KEYS.clear()
+        _SEEN_KEYS.add(keys)
+        return None
+    plan = _PLANS[keys] = _KeyPlan(keys)
+    return plan
+
+
 def map_amplitude_shaped(
     stream: str,
     record: t.Mapping[str, t.Any],
@@ -438,6 +573,34 @@ def map_amplitude_shaped(
     skip_user_properties_sync: bool,
 ) -> dict[str, t.Any]:
     """An Amplitude-shaped record (ingest or export shape) -> an ingest event (section 8)."""
+    identify = record.get("event_type") in IDENTIFY_EVENT_TYPES
+    if not identify and type(record) is dict:
+        plan = _PLANS.get(keys := tuple(record)) or _plan_for(keys)
+        if plan is not None:
+            event, extra = plan.split(record)
+            return _finish_amplitude_shaped(
+                stream,
+                record,
+                key_properties,
+                event,
+                extra,
+                export=plan.export,
+                identify=False,
+                skip_user_properties_sync=skip_user_properties_sync,
+            )
+    return _map_amplitude_shaped_loop(
+        stream, record, key_properties, skip_user_properties_sync=skip_user_properties_sync
+    )
+
+
+def _map_amplitude_shaped_loop(
+    stream: str,
+    record: t.Mapping[str, t.Any],
+    key_properties: t.Sequence[str],
+    *,
+    skip_user_properties_sync: bool,
+) -> dict[str, t.Any]:
+    """map_amplitude_shaped, one record key at a time: the reference every plan must match."""
     event: dict[str, t.Any] = {}
     extra: dict[str, t.Any] = {}
     export = is_export_shaped(record)
@@ -459,20 +622,48 @@ def map_amplitude_shaped(
             (event if isinstance(value, dict) else extra)[target] = value
         elif identify and target == "group_properties" and value:
             event[target] = value  # kept on $identify / $groupidentify (export shape too)
-    for id_key in ("user_id", "device_id"):
-        value = event.get(id_key)
-        if value is not None and type(value) is not str:
-            event[id_key] = _id(value, id_key)
-    hint = (
-        "Map the stream with stream_mappings (time_field, time_unit: s) if the column holds "
-        "epoch seconds"
+    return _finish_amplitude_shaped(
+        stream,
+        record,
+        key_properties,
+        event,
+        extra,
+        export=export,
+        identify=identify,
+        skip_user_properties_sync=skip_user_properties_sync,
     )
+
+
+_SHAPED_TIME_HINT = (
+    "Map the stream with stream_mappings (time_field, time_unit: s) if the column holds "
+    "epoch seconds"
+)
+
+
+def _finish_amplitude_shaped(
+    stream: str,
+    record: t.Mapping[str, t.Any],
+    key_properties: t.Sequence[str],
+    event: dict[str, t.Any],
+    extra: dict[str, t.Any],
+    *,
+    export: bool,
+    identify: bool,
+    skip_user_properties_sync: bool,
+) -> dict[str, t.Any]:
+    """Ids, time, event properties, insert_id and flags of an event the record's keys filled."""
+    value = event.get("user_id")
+    if value is not None and type(value) is not str:
+        event["user_id"] = _id(value, "user_id")
+    value = event.get("device_id")
+    if value is not None and type(value) is not str:
+        event["device_id"] = _id(value, "device_id")
     if "time" in event:
-        event["time"] = _time(event, "time", hint=hint)
+        event["time"] = _time(event, "time", hint=_SHAPED_TIME_HINT)
     elif export:
         for source in ("event_time", "client_event_time"):
             if record.get(source) is not None:
-                event["time"] = _time(record, source, hint=hint)
+                event["time"] = _time(record, source, hint=_SHAPED_TIME_HINT)
                 break
     elif "time" in record:
         msg = (
@@ -565,6 +756,13 @@ def map_record(
     if record.get("_sdc_deleted_at") is not None and mapping.on_delete != "ignore":
         return _map_delete(mapping, record)
     if mapping.object == "event":
+        if mapping.passthrough:
+            return map_amplitude_shaped(
+                mapping.stream,
+                record,
+                key_properties,
+                skip_user_properties_sync=skip_user_properties_sync,
+            )
         return map_event(
             mapping, record, key_properties, skip_user_properties_sync=skip_user_properties_sync
         )
