@@ -145,14 +145,15 @@ def _write_chunks(out: BinaryIO, chunks: list[bytes | memoryview]) -> None:
     out.flush()
     for start in range(0, len(chunks), _IOV_MAX):
         batch = chunks[start : start + _IOV_MAX]
-        done, total = os.writev(fd, batch), sum(map(len, batch))
-        while done < total:  # a partial write: skip what went out, go on from there
-            while done >= len(batch[0]):
-                done -= len(batch[0])
-                batch = batch[1:]
-            batch = [memoryview(batch[0])[done:], *batch[1:]]
-            total -= done
-            done = os.writev(fd, batch)
+        first = 0  # the first chunk not written in full
+        while first < len(batch):
+            done = os.writev(fd, batch[first:] if first else batch)
+            # A write may stop short (a signal, a pipe): go on from the first byte not written.
+            while first < len(batch) and done >= len(batch[first]):
+                done -= len(batch[first])
+                first += 1
+            if done:
+                batch[first] = memoryview(batch[first])[done:]
 
 
 def _writev_target(out: BinaryIO) -> int | None:
