@@ -121,14 +121,43 @@ class ExportArchive:
         Raises:
             CorruptExportError: an entry is not valid gzip, is truncated or fails its CRC.
         """
+        for frame in self._frames(in_process=in_process):
+            yield frame if isinstance(frame, bytes) else bytes(frame)
+
+    def parts(self) -> Generator[bytes | memoryview, None, None]:
+        """The lines of :meth:`blocks`, in parts of about :data:`DECODE_SIZE` bytes, each
+        ending at a newline (the last may not): what the events stream decodes at a time.
+
+        A part from the worker process is a view of a buffer reused for the next part: decode
+        it before asking for the next.
+
+        Raises:
+            CorruptExportError: as :meth:`blocks`.
+        """
+        for frame in self._frames(in_process=False):
+            if isinstance(frame, bytes):
+                yield from line_parts(frame)
+            else:  # the worker's frames are already about DECODE_SIZE
+                yield frame
+
+    # Decompressed in this process even where a worker could be used (StorageFileArchive: small
+    # files, which cost more to hand over than they save).
+    in_process: bool = False
+
+    def _frames(self, *, in_process: bool) -> Generator[bytes | memoryview, None, None]:
+        """Blocks of whole lines: views of the worker's frames, or bytes read in this process."""
         worker, shared = None, False
-        if not in_process and self._zip is not None and can_use_worker(self._file):
+        if (
+            not (in_process or self.in_process)
+            and self._zip is not None
+            and can_use_worker(self._file)
+        ):
             worker, shared = shared_worker()
         if worker is None:
             yield from self._blocks()
             return
         try:
-            yield from line_blocks(worker.pieces(self._file))
+            yield from worker.frames(self._file)
         except DecompressorError as exc:
             raise CorruptExportError(self.window, str(exc)) from None
         finally:

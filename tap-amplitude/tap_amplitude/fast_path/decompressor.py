@@ -5,7 +5,9 @@ output in small steps, each step taking the GIL back from the parsing thread, so
 ran one after the other (benchmarks/README.md, issue 15: 200,000 events took as long with the
 thread as without it). A child process (``gunzip_worker.py``, standard library only) unzips and
 gunzips into a pipe enlarged to 1 MB, and the tap reads it a frame at a time: on two cores the
-decompression costs the tap's wall time almost nothing.
+decompression costs the tap's wall time almost nothing. Each frame holds whole lines, about as
+many as the tap decodes at a time; the tap reads it straight into a buffer it reuses and decodes
+it there, with no copy and no regrouping of lines (issue 23).
 
 One worker serves every export of a run (issue 23): the spooled zip's descriptor is handed to it
 over a Unix socket. Starting a process per window cost each window an interpreter start (20 ms
@@ -37,7 +39,7 @@ __all__ = ["WORKER", "DecompressorError", "Worker", "can_use_worker", "shared_wo
 
 WORKER = Path(__file__).with_name("gunzip_worker.py")
 PIPE_BYTES = 1 << 20  # the pipe's capacity asked for (Linux: up to /proc/sys/fs/pipe-max-size)
-READ_BUFFER = 1 << 20
+FRAME_BUFFER = 256 << 10  # the reused frame buffer (a frame is about 120 KB: grown when needed)
 _HEADER = struct.Struct(">I")
 _ERROR = 0xFFFFFFFF
 
@@ -77,7 +79,7 @@ class Worker:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 pass_fds=(theirs.fileno(),),
-                bufsize=READ_BUFFER,
+                bufsize=0,  # frames are read straight into the frame buffer
             )
         except OSError:  # e.g. process creation refused in a sandbox
             ours.close()
@@ -92,12 +94,14 @@ class Worker:
     def alive(self) -> bool:
         return self._process.poll() is None
 
-    def pieces(self, spool: t.BinaryIO) -> Generator[bytes, None, None]:
-        """The decompressed text of every entry of the zip ``spool``, in pieces of up to 1 MB.
+    def frames(self, spool: t.BinaryIO) -> Generator[memoryview, None, None]:
+        """The decompressed text of every entry of the zip ``spool``, in frames of whole lines
+        (about 120 KB each; every entry's text ends with a newline).
 
-        The worker reads the spool through a copy of its descriptor (same file position): the
-        caller must not read the spool until this generator is done. Closing the generator
-        early stops the worker.
+        Each frame is a view of a buffer reused for the next one: use it before asking for the
+        next (``bytes(frame)`` keeps a copy). The worker reads the spool through a copy of its
+        descriptor (same file position): the caller must not read the spool until this
+        generator is done. Closing the generator early stops the worker.
 
         Raises:
             DecompressorError: an entry is not valid gzip, is truncated or fails its CRC.
@@ -105,21 +109,30 @@ class Worker:
         out = self._process.stdout
         assert out is not None
         finished = False
+        header = bytearray(_HEADER.size)
+        buffer = bytearray(FRAME_BUFFER)
         try:
             try:
                 socket.send_fds(self._control, [b"x"], [spool.fileno()])
             except OSError as exc:
                 raise DecompressorError(f"the decompressing process is gone ({exc})") from None
             while True:
-                size = _HEADER.unpack(_read(out, 4))[0]
+                _read_into(out, header)
+                size = _HEADER.unpack(header)[0]
                 if size == 0:
                     finished = True
                     return
                 if size == _ERROR:
-                    length = _HEADER.unpack(_read(out, 4))[0]
+                    _read_into(out, header)
+                    message = bytearray(_HEADER.unpack(header)[0])
+                    _read_into(out, message)
                     finished = True
-                    raise DecompressorError(_read(out, length).decode("utf-8", "replace"))
-                yield _read(out, size)
+                    raise DecompressorError(message.decode("utf-8", "replace"))
+                if size > len(buffer):  # a new buffer: views of the old one may still exist
+                    buffer = bytearray(size)
+                frame = memoryview(buffer)[:size]
+                _read_into(out, frame)
+                yield frame
         finally:
             if not finished:  # stopped mid-export: its remaining frames would follow
                 self.stop()
@@ -135,11 +148,17 @@ class Worker:
             self._process.stdout.close()
 
 
-def _read(out: t.IO[bytes], size: int) -> bytes:
-    data = out.read(size)
-    if len(data) != size:
-        raise DecompressorError("the decompressing process stopped in the middle of an export")
-    return data
+def _read_into(out: t.IO[bytes], target: bytearray | memoryview) -> None:
+    """Fill ``target`` from the pipe (a read may return part of what was asked)."""
+    with memoryview(target) as view:
+        done, size = 0, len(view)
+        while done < size:
+            count = out.readinto(view[done:])  # type: ignore[attr-defined]
+            if not count:
+                raise DecompressorError(
+                    "the decompressing process stopped in the middle of an export"
+                )
+            done += count
 
 
 _shared: Worker | None = None

@@ -7,7 +7,10 @@ write per RECORD is a system call per record (a sixth of the tap's time).
 Two ways in: :class:`BufferedMsgSpecWriter` writes the SDK's message objects; a stream whose
 records need no SDK transformation (no stream map, no flattening, every field selected) can
 instead encode each record straight into a RECORD line with :class:`RecordLineEncoder` and hand
-the bytes to :meth:`BufferedMsgSpecWriter.write_line`. Both produce the same line, key for key:
+the bytes to :meth:`BufferedMsgSpecWriter.write_line`, or a whole block of records at once
+(:meth:`RecordLineEncoder.block_chunks`, :meth:`BufferedMsgSpecWriter.write_chunks`: the encoded
+block is written as it is, with its neighbours, in one ``writev`` a megabyte at a time, never
+copied again). All produce the same line, key for key:
 ``{"type":"RECORD","stream":...,"record":{...}[,"version":N],"time_extracted":"..."}``.
 """
 
@@ -16,8 +19,11 @@ from __future__ import annotations
 import atexit
 import contextlib
 import datetime as dt
+import io
+import os
 import sys
 import weakref
+from collections.abc import Sequence
 from typing import Any, BinaryIO
 
 import msgspec
@@ -46,6 +52,9 @@ class BufferedMsgSpecWriter(MsgSpecWriter):
         # emptied after each write would grow it again from nothing, copying it many times over.
         self._records: bytearray | None = None
         self._end = 0
+        # Encoded blocks waiting to be written (write_chunks), before the lines in `_records`.
+        self._chunks: list[bytes | memoryview] = []
+        self._chunk_bytes = 0
         _LIVE_WRITERS.add(self)
 
     @override
@@ -76,8 +85,23 @@ class BufferedMsgSpecWriter(MsgSpecWriter):
         records[start:end] = line
         self._end = end
 
+    def write_chunks(self, chunks: Sequence[bytes | memoryview]) -> None:
+        """Write pre-encoded RECORD lines given in pieces (buffered like :meth:`write_line`;
+        the pieces are kept, not copied: they must not change until written)."""
+        if self._end and self._records is not None:  # lines of write_line come first
+            self._chunks.append(bytes(self._records[: self._end]))
+            self._end = 0
+        self._chunks.extend(chunks)
+        self._chunk_bytes += sum(map(len, chunks))
+        if self._chunk_bytes >= RECORD_BUFFER_BYTES:
+            self.write_records()
+
     def write_records(self) -> None:
         """Write the buffered RECORD lines to stdout (without flushing it)."""
+        if self._chunks:
+            chunks = self._chunks
+            self._chunks, self._chunk_bytes = [], 0
+            _write_chunks(sys.stdout.buffer, chunks)
         if self._end and self._records is not None:
             with memoryview(self._records) as view:
                 _write_all(sys.stdout.buffer, view[: self._end])
@@ -105,6 +129,41 @@ def _write_all(out: BinaryIO, data: bytes | bytearray | memoryview) -> None:
         done = out.write(view)
         while done < len(view):
             done += out.write(view[done:])
+
+
+_IOV_MAX = 1024  # pieces per writev (Linux and the BSDs: IOV_MAX is 1024)
+
+
+def _write_chunks(out: BinaryIO, chunks: list[bytes | memoryview]) -> None:
+    """Write ``chunks`` in order: one ``os.writev`` per 1024 of them where stdout is a file
+    (its own buffer flushed first), otherwise one write each."""
+    fd = _writev_target(out)
+    if fd is None:
+        for chunk in chunks:
+            _write_all(out, chunk)
+        return
+    out.flush()
+    for start in range(0, len(chunks), _IOV_MAX):
+        batch = chunks[start : start + _IOV_MAX]
+        first = 0  # the first chunk not written in full
+        while first < len(batch):
+            done = os.writev(fd, batch[first:] if first else batch)
+            # A write may stop short (a signal, a pipe): go on from the first byte not written.
+            while first < len(batch) and done >= len(batch[first]):
+                done -= len(batch[first])
+                first += 1
+            if done:
+                batch[first] = memoryview(batch[first])[done:]
+
+
+def _writev_target(out: BinaryIO) -> int | None:
+    """stdout's descriptor when it is an ordinary binary stream on one (not a test's capture)."""
+    if not hasattr(os, "writev") or not isinstance(out, io.BufferedWriter | io.FileIO):
+        return None
+    try:
+        return out.fileno()
+    except (OSError, ValueError):
+        return None
 
 
 class RecordLineEncoder:
@@ -144,6 +203,15 @@ class RecordLineEncoder:
         prefix = self._line[: self._offset]
         body = self._encoder.encode_lines(records)
         return bytes(prefix) + body[:-1].replace(b"\n", self._suffix + prefix) + self._suffix
+
+    def block_chunks(self, records: list[dict[str, Any]]) -> tuple[bytes, memoryview]:
+        """:meth:`encode_block` in two pieces to write one after the other, without joining
+        them: the first envelope's start, then the lines (each newline of msgspec's JSON lines
+        replaced by an envelope's end and the next one's start; the start after the last is
+        cut off by the view)."""
+        prefix = bytes(self._line[: self._offset])
+        lines = self._encoder.encode_lines(records).replace(b"\n", self._suffix + prefix)
+        return prefix, memoryview(lines)[: len(lines) - len(prefix)]
 
     def encode(self, record: dict[str, Any]) -> bytearray:
         """The RECORD line of ``record``, newline included.

@@ -84,7 +84,8 @@ class FastRecordPath(Stream):
         ):
             return False
         encoder, writer = self._direct_output
-        writer.write_line(encoder.encode_block(records))
+        if records:
+            writer.write_chunks(encoder.block_chunks(records))
         counter.increment(len(records))
         self.state_manager.is_flushed = False
         return True

@@ -15,7 +15,6 @@ from __future__ import annotations
 import shutil
 import typing as t
 import zipfile
-from collections.abc import Generator
 from typing import TYPE_CHECKING
 
 from tap_amplitude.export_reader import ExportArchive, spool_to_tempfile
@@ -39,11 +38,7 @@ class StorageFileArchive(ExportArchive):
 
     def __init__(self, source: t.BinaryIO, window: Window, *, size: int) -> None:
         super().__init__(source, window)
-        self._in_process = size < IN_PROCESS_BELOW
-
-    def blocks(self, *, in_process: bool = False) -> Generator[bytes, None, None]:
-        """As :meth:`ExportArchive.blocks`; a small file in this process."""
-        yield from super().blocks(in_process=in_process or self._in_process)
+        self.in_process = size < IN_PROCESS_BELOW
 
 
 def download_archive(

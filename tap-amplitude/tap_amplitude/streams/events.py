@@ -40,7 +40,7 @@ from tap_amplitude.errors import (
     RetryableError,
 )
 from tap_amplitude.export_prefetch import Pending, downloads_ahead
-from tap_amplitude.export_reader import ExportArchive, line_parts, spool_to_tempfile
+from tap_amplitude.export_reader import ExportArchive, spool_to_tempfile
 from tap_amplitude.fast_path import FastRecordPath, bulk_allocation_gc
 from tap_amplitude.progress import ExportProgress
 from tap_amplitude.responses import Action, Rule
@@ -405,22 +405,21 @@ class EventsStream(StorageEventsSource, FastRecordPath, AmplitudeStream):
             if window.day_grouped
             else None
         )
-        # closing: an early exit stops the decompressing thread before the archive is closed
-        with closing(archive.blocks()) as blocks:
-            for block in blocks:
-                for part in line_parts(block):
-                    events = self._decode_block(part, window)
-                    if bounds is not None:
-                        low, high = bounds
-                        key = self.replication_key
-                        events = [e for e in events if low <= (e.get(key) or "") < high]
-                    self.stamp_time_extracted()
-                    count += len(events)
-                    if not self.write_block(events):
-                        yield from events
+        # closing: an early exit stops the decompressing process before the archive is closed
+        with closing(archive.parts()) as parts:
+            for part in parts:
+                events = self._decode_block(part, window)
+                if bounds is not None:
+                    low, high = bounds
+                    key = self.replication_key
+                    events = [e for e in events if low <= (e.get(key) or "") < high]
+                self.stamp_time_extracted()
+                count += len(events)
+                if not self.write_block(events):
+                    yield from events
         return count
 
-    def _decode_block(self, block: bytes, window: Window) -> list[dict[str, Any]]:
+    def _decode_block(self, block: bytes | memoryview, window: Window) -> list[dict[str, Any]]:
         """The events of a block of JSON lines, their timestamps normalised."""
         try:
             events: list[dict[str, Any]] = self._decoder.decode_lines(block)
