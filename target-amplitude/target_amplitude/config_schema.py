@@ -182,7 +182,9 @@ _STREAM_MAPPING = th.ObjectType(
         "when its mapped payload differs from the one last acknowledged; the default for users, "
         "devices, groups and user mappings), mirror (changed, and rows gone from a full snapshot "
         "(ACTIVATE_VERSION) get their mapped properties unset or leave the cohort; the default "
-        "for cohorts; not for events) or all (every row, the ledger not consulted).",
+        "for cohorts; not for events) or all (every row, the ledger not consulted). For a stream "
+        "already shaped as Amplitude events (tap-amplitude's events), a mapping of object: event "
+        "and sync_mode alone.",
     ),
     th.Property(
         "fields",

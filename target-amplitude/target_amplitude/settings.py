@@ -392,7 +392,7 @@ def _parse_stream_mapping(stream: str, raw: t.Any, *, hard_delete: bool = False)
     if kind == "event" and set(reader.raw) <= AMPLITUDE_SHAPED_KEYS:
         # Only object (and sync_mode): the stream already has Amplitude's event shape, as an
         # unmapped one would (checked against its SCHEMA in sinks.resolve_mapping).
-        return dataclasses.replace(passthrough_mapping(stream), sync_mode=None)
+        return passthrough_mapping(stream)
     if kind == "event":
         event_type, event_type_field = reader.text("event_type"), reader.text("event_type_field")
         if (event_type is None) == (event_type_field is None):
