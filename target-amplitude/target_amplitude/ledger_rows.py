@@ -125,7 +125,7 @@ class LedgerRows:
             return []
         scope = self.scope
         previous = scope.previous_many({row[0] for row in offered if row is not None})
-        kinds, rows, pending = self._kinds, self._rows, scope.pending
+        kinds, rows = self._kinds, self._rows
         sends: list[bool] = []
         ref, new = first_ref, 0
         for row in offered:
@@ -137,7 +137,6 @@ class LedgerRows:
             last = previous.get(key)
             if last is None:  # a key never acknowledged: new, sent (decide's first rule)
                 new += 1
-                pending[key] = pending.get(key, 0) + 1
             else:
                 verdict = scope.decide(key, last, digest)
                 kinds[verdict.kind] = kinds.get(verdict.kind, 0) + 1
@@ -146,7 +145,7 @@ class LedgerRows:
                     continue
                 if verdict.kind is Kind.UNCHANGED:
                     self._resent += 1  # full_resync, or its key is in flight: sent all the same
-                scope.sent(key)
+            scope.sent(key)
             rows.append((ref, key, digest, props))
             sends.append(True)
             ref += 1

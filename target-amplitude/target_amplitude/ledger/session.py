@@ -61,9 +61,8 @@ class Scope:
         self.id = scope_id
         self.mode = mode
         self.full_resync = full_resync
-        # Keys sent in this run and not answered yet -> how many times (sent() adds; LedgerRows
-        # adds a batch's new keys itself, the same way).
-        self.pending: dict[str, int] = {}
+        # Keys sent in this run and not answered yet -> how many times.
+        self._pending: dict[str, int] = {}
 
     @property
     def store(self) -> LedgerStore | None:
@@ -95,16 +94,16 @@ class Scope:
             previous,
             digest,
             full_resync=self.full_resync,
-            in_flight=key in self.pending,
+            in_flight=key in self._pending,
         )
 
     def sent(self, key: str) -> None:
         """The row was handed to delivery."""
-        self.pending[key] = self.pending.get(key, 0) + 1
+        self._pending[key] = self._pending.get(key, 0) + 1
 
     def answered(self, accepted: t.Sequence[Entry], keys: t.Iterable[str]) -> None:
         """Amplitude answered rows with these keys; `accepted` are those it acknowledged."""
-        pending = self.pending
+        pending = self._pending
         for key in keys:
             left = pending.get(key, 0) - 1
             if left > 0:
