@@ -28,6 +28,18 @@ Row = tuple[int, str, bytes | None, str | None]
 Offered = tuple[str, bytes, str | None]
 
 
+def offered_entry(
+    obj: str, mirror: bool, payload: t.Mapping[str, t.Any], wires: t.Sequence[bytes]
+) -> Offered | None:
+    """What the ledger is offered of a mapped row (its payload, the bytes it would be sent as):
+    its key, hash and (mirror) property names; None when the payload has no key. Pure: a
+    mapping worker computes it beside the mapping (prepare.RecordPlan)."""
+    key = ledger_key(obj, payload)
+    if key is None:
+        return None
+    return (key, wire_digest(wires), scope_props(property_names(obj, payload)) if mirror else None)
+
+
 class LedgerRows:
     """One sink's rows in the ledger."""
 
@@ -96,18 +108,12 @@ class LedgerRows:
         scope = ledger.scope(stream, mapping.object, mapping.effective_sync_mode)
         return None if scope is None else cls(scope, mapping.object)
 
-    def offer(self, payload: t.Mapping[str, t.Any], wires: t.Sequence[bytes]) -> None:
-        """A mapped row (its payload, the bytes it would be sent as); decide() says whether it
-        is sent. A row whose payload has no key (nothing to track) is sent, as before the
-        ledger."""
-        key = ledger_key(self.obj, payload)
-        if key is None:
-            self._offered.append(None)
-            return
-        props = scope_props(property_names(self.obj, payload)) if self.mirror else None
-        self._offered.append((key, wire_digest(wires), props))
-        if self.mirror:
-            self._seen.append(key)
+    def offer(self, entry: Offered | None) -> None:
+        """A mapped row's entry (offered_entry); decide() says whether the row is sent. A row
+        whose payload has no key (entry None: nothing to track) is sent, as before the ledger."""
+        self._offered.append(entry)
+        if entry is not None and self.mirror:
+            self._seen.append(entry[0])
             self._rows_in_snapshot += 1
 
     def decide(self, first_ref: int) -> list[bool]:

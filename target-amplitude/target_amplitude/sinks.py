@@ -18,12 +18,14 @@ from target_amplitude.delivery import BatchResult, DeliveryEngine, DeliveryError
 from target_amplitude.endpoints import GROUPIDENTIFY, IDENTIFY, IngestEndpoint, events_endpoint
 from target_amplitude.ledger.store import LOOKUP_CHUNK
 from target_amplitude.ledger_rows import LedgerRows
-from target_amplitude.mapping import (
-    ENCODER,
-    RecordRejectedError,
-    RecordSkippedError,
-    clear_all_identification,
-    map_record,
+from target_amplitude.mapping import ENCODER
+from target_amplitude.prepare import (
+    REJECT,
+    ROW,
+    Outcome,
+    RecordPlan,
+    lane_key_and_weight,
+    sent_size,
 )
 from target_amplitude.schema_check import compile_record_check
 from target_amplitude.settings import (
@@ -37,13 +39,6 @@ from target_amplitude.settings import (
 from target_amplitude.stats import HandOffTimer
 from target_amplitude.touch import encode as encode_touch
 from target_amplitude.touch import touch_events
-from target_amplitude.validation import (
-    check_event,
-    check_group,
-    check_identify,
-    check_size,
-    group_property_count,
-)
 
 if t.TYPE_CHECKING:
     from singer_sdk.sinks.core import BaseJSONSchemaValidator
@@ -61,9 +56,6 @@ MAX_BATCH_BYTES = 48_000_000
 # encoded) for the rejected file, its ordering key, user_id, device_id, group property count and
 # its payloads as sent.
 Row = tuple[bytes | msgspec.Raw, str, t.Any, t.Any, int, tuple[bytes, ...]]
-# A form endpoint's payload before quoting, times this: about its size quoted (JSON's quotes,
-# colons, braces and commas take 3 bytes each; letters and digits 1).
-FORM_SIZE_ESTIMATE = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,9 +215,18 @@ class AmplitudeSink(EndpointSink):
         self.endpoint = endpoint_for(settings, self.mapping)
         super().__init__(target, stream_name, schema, key_properties)
         self._keys = tuple(key_properties or ())
-        self._check_schema = compile_record_check(schema) if self.validate_schema else None
         # The sync ledger's view of this stream (None: sync_mode all, or no ledger).
         self._ledger = LedgerRows.for_sink(self._run, stream_name, self.mapping)
+        self.plan = RecordPlan(
+            self.mapping,
+            self.endpoint,
+            self._keys,
+            compile_record_check(schema) if self.validate_schema else None,
+            min_id_length=settings.min_id_length,
+            skip_user_properties_sync=settings.skip_user_properties_sync,
+            ledger=self._ledger is not None,
+            mirror=self._ledger is not None and self._ledger.mirror,
+        )
         # Rows mapped and waiting for the ledger's verdict (take), and how many may wait.
         self._offered: list[Row] = []
         # Source records of the batch, kept only as JSON for the rejected file: a decoded record
@@ -300,21 +301,6 @@ class AmplitudeSink(EndpointSink):
         )
         self._rejected_early += 1
 
-    def _check_payload(self, payload: dict[str, t.Any]) -> str | None:
-        min_len = self._run.settings.min_id_length
-        if self.mapping.object == "event":
-            return check_event(payload, min_len)
-        if self.mapping.object == "group":
-            return check_group(payload, self.endpoint.max_properties)
-        return check_identify(payload, min_len)
-
-    def _ordering_key(self, payload: dict[str, t.Any]) -> str:
-        if self.mapping.object == "group":
-            return f"{payload['group_type']}\x1f{payload['group_value']}"
-        if self.mapping.object == "event":
-            return str(payload.get("device_id") or payload.get("user_id"))
-        return str(payload.get("user_id") or payload.get("device_id"))
-
     @override
     def process_record(self, record: dict, context: dict) -> None:
         """Map and validate one record; a bad record is written as rejected, never raised."""
@@ -338,52 +324,37 @@ class AmplitudeSink(EndpointSink):
         delivery, it is read back from the line exactly as the SDK handed it over
         (_source_record).
         """
+        self.take_prepared(self.plan.prepare(record), line, record)
+
+    def take_prepared(self, outcome: Outcome, line: bytes | None, record: dict | None) -> None:
+        """A record's outcome (prepare.RecordPlan.prepare, here or in a mapping worker) taken
+        into the batch, the ledger or the rejected file. `record` may be None when `line` is
+        given (a mapping worker's row: the record is decoded again only to be rejected)."""
         self._received += 1
-        if self._check_schema is not None:
-            mismatch = self._check_schema(record)
-            if mismatch is not None:
-                self._reject(record, None, f"record does not match the stream's SCHEMA: {mismatch}")
-                return
-        try:
-            payload = map_record(
-                self.mapping,
-                record,
-                self._keys,
-                skip_user_properties_sync=self._run.settings.skip_user_properties_sync,
+        kind = outcome[0]
+        if kind == ROW:
+            source: bytes | msgspec.Raw = (
+                line if line is not None else msgspec.Raw(ENCODER.encode(record))
             )
-        except RecordSkippedError:
+            _, ordering_key, user_id, device_id, weight, wires, entry = outcome
+            row: Row = (source, ordering_key, user_id, device_id, weight, tuple(wires))
+            ledger = self._ledger
+            if ledger is None:
+                self._add_row(row)
+                return
+            # The sync ledger decides a few hundred rows at once (one read); those to send join
+            # the batch then, in their order. At most as many wait as every lane still has room
+            # for, so no lane's request overflows while they wait.
+            ledger.offer(entry)
+            self._offered.append(row)
+            if len(self._offered) >= self._offer_room:
+                self._decide_offered()
+        elif kind == REJECT:
+            if record is None:
+                record = self._source_record(t.cast("bytes", line))
+            self._reject(record, outcome[2], outcome[1])
+        else:
             self._skipped += 1
-            return
-        except RecordRejectedError as exc:
-            self._reject(record, None, str(exc))
-            return
-        reason = self._check_payload(payload)
-        wires: list[bytes] = []
-        if reason is None:
-            payloads = [payload]
-            if self.mapping.clear_all and record.get("_sdc_deleted_at") is None:
-                # $clearAll alone first, then the values: same key, so same lane, in order.
-                payloads.insert(0, clear_all_identification(payload))
-            for part in payloads:
-                wire = ENCODER.encode(part)
-                wires.append(wire)
-                reason = reason or check_size(
-                    self._sent_size(wire), self.endpoint.max_item_bytes, self.endpoint.path
-                )
-        if reason is not None:
-            self._reject(record, payload, reason)
-            return
-        ledger = self._ledger
-        if ledger is None:
-            self._add(record, line, payload, wires)
-            return
-        # The sync ledger decides a few hundred rows at once (one read); those to send join
-        # the batch then, in their order. At most as many wait as every lane still has room
-        # for, so no lane's request overflows while they wait.
-        ledger.offer(payload, wires)
-        self._offered.append(self._row(record, line, payload, wires))
-        if len(self._offered) >= self._offer_room:
-            self._decide_offered()
 
     def _decide_offered(self) -> None:
         """The ledger's verdict on the rows offered: those to send join the batch."""
@@ -396,54 +367,12 @@ class AmplitudeSink(EndpointSink):
                     self._add_row(row)
         self._offer_room = max(1, min(LOOKUP_CHUNK, self._lanes.room))
 
-    def _sent_size(self, wire: bytes) -> int:
-        """The bytes a payload takes in a request. A form endpoint's payloads are URL-quoted
-        once the batch's rows not to send are known (process_batch: quoting costs ~10x the
-        encoding); quoted, a byte takes at most 3, so only a large payload is quoted here."""
-        if not self.endpoint.form:
-            return len(wire)
-        if len(wire) * 3 <= self.endpoint.max_item_bytes:
-            return len(wire) * FORM_SIZE_ESTIMATE  # surely fits; lanes count this estimate
-        return len(quote_item(wire))
-
-    def _add(
-        self,
-        record: dict,
-        line: bytes | None,
-        payload: dict[str, t.Any],
-        wires: list[bytes],
-    ) -> None:
-        """A mapped, checked row: its payloads into the batch, its source kept for rejects."""
-        self._add_row(self._row(record, line, payload, wires))
-
-    def _row(
-        self,
-        record: dict,
-        line: bytes | None,
-        payload: dict[str, t.Any],
-        wires: list[bytes],
-    ) -> Row:
-        """What the batch keeps of a row: no decoded dict (a row waiting for the ledger's
-        verdict would otherwise keep its record and payload alive, and every garbage
-        collection pass would walk them)."""
-        source: bytes | msgspec.Raw = (
-            line if line is not None else msgspec.Raw(ENCODER.encode(record))
-        )
-        weight = group_property_count(payload) if self.mapping.object == "group" else 0
-        return (
-            source,
-            self._ordering_key(payload),
-            payload.get("user_id"),
-            payload.get("device_id"),
-            weight,
-            tuple(wires),
-        )
-
     def _add_row(self, row: Row) -> None:
         source, key, user_id, device_id, weight, wires = row
         ref = len(self._records)
+        endpoint = self.endpoint
         for wire in wires:
-            self._lanes.add(key, self._sent_size(wire))
+            self._lanes.add(key, sent_size(endpoint, wire))
             self._items.append(
                 Item(
                     ref=ref,
@@ -473,7 +402,17 @@ class AmplitudeSink(EndpointSink):
             wire = ENCODER.encode(payload)
             self._received += 1
             self._ledger.take_removal(len(self._records), key)
-            self._add({"ledger_removed": key}, None, payload, [wire])
+            lane_key, weight = lane_key_and_weight(self.mapping.object, payload)
+            source = msgspec.Raw(ENCODER.encode({"ledger_removed": key}))
+            row: Row = (
+                source,
+                lane_key,
+                payload.get("user_id"),
+                payload.get("device_id"),
+                weight,
+                (wire,),
+            )
+            self._add_row(row)
             if self.is_full:
                 self._target_drain()
         if removals:
@@ -516,7 +455,7 @@ class AmplitudeSink(EndpointSink):
         self._offer_room = max(1, min(LOOKUP_CHUNK, self._lanes.room))
         rows = self._ledger.cut() if self._ledger is not None else None
         if self.endpoint.form and not self._run.settings.dry_run:
-            for item in items:  # as they go in a form body (see _sent_size)
+            for item in items:  # as they go in a form body (see prepare.sent_size)
                 item.wire = quote_item(item.wire)
         run = self._run
         checkpoint = run.checkpoint
