@@ -27,6 +27,7 @@ from target_amplitude.mapping import (
     clear_all_identification,
     map_record,
 )
+from target_amplitude.schema_check import compile_record_check
 from target_amplitude.validation import (
     check_event,
     check_group,
@@ -40,11 +41,11 @@ if t.TYPE_CHECKING:
     from target_amplitude.settings import StreamMapping
 
 ROW, REJECT, SKIP = 0, 1, 2
-Outcome = tuple[t.Any, ...]
+Prepared = t.Sequence[t.Any]  # a tuple here; a list once it crossed from a worker
 # A form endpoint's payload before quoting, times this: about its size quoted (JSON's quotes,
 # colons, braces and commas take 3 bytes each; letters and digits 1).
 FORM_SIZE_ESTIMATE = 2
-_SKIP: Outcome = (SKIP,)
+_SKIP: Prepared = (SKIP,)
 
 
 def sent_size(endpoint: IngestEndpoint, wire: bytes) -> int:
@@ -72,13 +73,14 @@ class RecordPlan:
     """How one stream's records are made ready: its mapping, checks and endpoint."""
 
     __slots__ = (
+        "_args",
         "_check_schema",
-        "_keys",
         "_ledger_obj",
         "_min_id_length",
         "_mirror",
         "_skip_user_properties_sync",
         "endpoint",
+        "key_properties",
         "mapping",
     )
 
@@ -87,24 +89,40 @@ class RecordPlan:
         mapping: StreamMapping,
         endpoint: IngestEndpoint,
         key_properties: t.Sequence[str],
-        check_schema: t.Callable[[dict], str | None] | None,
+        schema: dict[str, t.Any] | None,
         *,
         min_id_length: int | None,
         skip_user_properties_sync: bool,
         ledger: bool,
         mirror: bool,
     ) -> None:
-        """``ledger``: the sink consults the sync ledger (its rows need an entry)."""
+        """``schema``: the stream's SCHEMA records are checked against (None: not checked);
+        ``ledger``: the sink consults the sync ledger (its rows need an entry)."""
         self.mapping = mapping
         self.endpoint = endpoint
-        self._keys = tuple(key_properties)
-        self._check_schema = check_schema
+        self.key_properties = tuple(key_properties)
+        self._check_schema = compile_record_check(schema) if schema is not None else None
         self._min_id_length = min_id_length
         self._skip_user_properties_sync = skip_user_properties_sync
         self._ledger_obj = mapping.object if ledger else None
         self._mirror = mirror
+        # Pickled as the arguments it was made from (a mapping worker compiles it again).
+        self._args = (
+            (mapping, endpoint, self.key_properties, schema),
+            {
+                "min_id_length": min_id_length,
+                "skip_user_properties_sync": skip_user_properties_sync,
+                "ledger": ledger,
+                "mirror": mirror,
+            },
+        )
 
-    def prepare(self, record: dict[str, t.Any]) -> Outcome:
+    def __reduce__(self) -> tuple[t.Any, ...]:
+        """Pickled as its arguments (the compiled SCHEMA check is code)."""
+        args, kwargs = self._args
+        return (_plan, (args, kwargs))
+
+    def prepare(self, record: dict[str, t.Any]) -> Prepared:
         """The record's outcome (see the module's docstring)."""
         if self._check_schema is not None:
             mismatch = self._check_schema(record)
@@ -115,7 +133,7 @@ class RecordPlan:
             payload = map_record(
                 mapping,
                 record,
-                self._keys,
+                self.key_properties,
                 skip_user_properties_sync=self._skip_user_properties_sync,
             )
         except RecordSkippedError:
@@ -155,3 +173,7 @@ class RecordPlan:
         if obj == "group":
             return check_group(payload, self.endpoint.max_properties)
         return check_identify(payload, self._min_id_length)
+
+
+def _plan(args: tuple[t.Any, ...], kwargs: dict[str, t.Any]) -> RecordPlan:
+    return RecordPlan(*args, **kwargs)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import typing as t
+from collections import Counter, defaultdict
 
 import msgspec
 from singer_sdk.contrib.msgspec import MsgSpecReader
@@ -12,6 +13,9 @@ from singer_sdk.singerlib.exceptions import InvalidInputLine
 from typing_extensions import override
 
 from target_amplitude.waking_input import CompletionSignal, InputHooks, waking_stdin
+
+if t.TYPE_CHECKING:
+    from target_amplitude.mapping_pipeline import MappingPipeline
 
 _MAX_QUOTED = 200
 
@@ -36,6 +40,11 @@ _LINE_ERRORS: dict[type[Exception], type[InputLineError]] = {
 }
 
 
+def line_decoder() -> msgspec.json.Decoder:
+    """How an input line is decoded (here and in a mapping worker: the same values)."""
+    return msgspec.json.Decoder()
+
+
 class LineCountingReader(MsgSpecReader):
     """Counts input lines; a bad line fails the run with its number and no traceback.
 
@@ -50,16 +59,18 @@ class LineCountingReader(MsgSpecReader):
         # re-encoding the record, for the rejected file (see AmplitudeSink.take).
         self.line: str | bytes = b""
         self.before_failing: t.Callable[[], None] | None = None
+        self._callbacks: dict[str, t.Callable[[dict], None]] = {}
         # What runs while standard input is quiet (see waking_input): the target emits the
         # STATEs that answered batches free, and hands off its batches after a pause.
         self.wake: tuple[CompletionSignal, InputHooks] | None = None
-        self._decode = msgspec.json.Decoder().decode
+        # Where RECORD lines of the streams it routes go to be prepared by mapping workers
+        # (set by the target; None: every line is processed here).
+        self.pipeline: MappingPipeline | None = None
+        self._decode = line_decoder().decode
 
     @override
     def deserialize_json(self, line: str | bytes) -> dict:
         """Decode one line (without logging it with a traceback, as the SDK's reader does)."""
-        self.line_number += 1
-        self.line = line
         try:
             return self._decode(line)
         except msgspec.DecodeError as exc:
@@ -85,10 +96,14 @@ class LineCountingReader(MsgSpecReader):
         """Process every line; a bad one raises InputLineError naming it."""
         if file_input is None:
             # Standard input as bytes: msgspec decodes UTF-8 itself, no text layer in between.
-            waking = waking_stdin(sys.stdin, *self.wake) if self.wake is not None else None
+            wake = self.wake
+            if wake is not None and self.pipeline is not None:
+                wake = (wake[0], _FlushingHooks(self.pipeline, wake[1]))
+            waking = waking_stdin(sys.stdin, *wake) if wake is not None else None
             file_input = t.cast("t.IO[str]", waking or getattr(sys.stdin, "buffer", sys.stdin))
+        self._callbacks = callbacks
         try:
-            return super().process_lines(file_input, callbacks)
+            return self._process_all(file_input)
         except tuple(_LINE_ERRORS) as exc:
             line = self.line_number
             if self.before_failing is not None:
@@ -102,3 +117,56 @@ class LineCountingReader(MsgSpecReader):
                 "from that STATE."
             )
             raise error(msg) from None
+
+    def _process_all(self, file_input: t.Iterable[str | bytes]) -> t.Counter[str]:
+        """GenericSingerReader.process_lines' loop, with RECORD lines of routed streams handed
+        to the mapping pipeline (taken in their order: it is flushed before any other line)."""
+        counts: dict[str, int] = defaultdict(int)
+        pipeline = self.pipeline
+        number = 0
+        for line in file_input:
+            number += 1
+            if pipeline is not None and type(line) is bytes:
+                route = pipeline.route_of(line)
+                if route is not None:
+                    pipeline.add(route, line, number)
+                    counts["RECORD"] += 1
+                    continue
+                if pipeline.busy:
+                    pipeline.flush()
+            counts[self.take_line(line, number)] += 1
+        if pipeline is not None:
+            pipeline.flush()
+        return Counter(counts)
+
+    def take_line(self, line: str | bytes, number: int) -> str:
+        """Process one line here (the SDK's steps); its message type."""
+        self.line_number = number
+        self.line = line
+        message = self.deserialize_json(line)
+        self.assert_line_requires(message, requires={"type"})
+        kind: str = message["type"]
+        callback = self._callbacks.get(kind)
+        if callback is None:
+            self._process_unknown_message(message)
+        else:
+            callback(message)
+        if kind == "SCHEMA" and self.pipeline is not None:
+            self.pipeline.schema_changed()  # a stream's sink may have been replaced
+        return kind
+
+
+class _FlushingHooks:
+    """The target's hooks while standard input is quiet, the records held for the mapping
+    workers taken first (so that on_idle hands them off too)."""
+
+    def __init__(self, pipeline: MappingPipeline, hooks: InputHooks) -> None:
+        self._pipeline = pipeline
+        self._hooks = hooks
+
+    def on_wake(self) -> None:
+        self._hooks.on_wake()
+
+    def on_idle(self) -> None:
+        self._pipeline.flush()
+        self._hooks.on_idle()

@@ -148,6 +148,7 @@ class TargetSettings:
     events_endpoint: str
     min_id_length: int | None
     max_concurrent_requests: int
+    mapping_workers: int
     rejected_records_path: str
     fail_on_rejected: bool
     dry_run: bool
@@ -208,6 +209,7 @@ def target_settings(config: t.Mapping[str, t.Any]) -> TargetSettings:
         events_endpoint=setting(config, "events_endpoint"),
         min_id_length=setting(config, "min_id_length"),
         max_concurrent_requests=setting(config, "max_concurrent_requests"),
+        mapping_workers=setting(config, "mapping_workers"),
         rejected_records_path=setting(config, "rejected_records_path"),
         fail_on_rejected=bool(setting(config, "fail_on_rejected")),
         dry_run=bool(setting(config, "dry_run")),

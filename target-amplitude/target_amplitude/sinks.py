@@ -22,12 +22,11 @@ from target_amplitude.mapping import ENCODER
 from target_amplitude.prepare import (
     REJECT,
     ROW,
-    Outcome,
+    Prepared,
     RecordPlan,
     lane_key_and_weight,
     sent_size,
 )
-from target_amplitude.schema_check import compile_record_check
 from target_amplitude.settings import (
     SettingsError,
     StreamMapping,
@@ -221,7 +220,7 @@ class AmplitudeSink(EndpointSink):
             self.mapping,
             self.endpoint,
             self._keys,
-            compile_record_check(schema) if self.validate_schema else None,
+            schema if self.validate_schema else None,
             min_id_length=settings.min_id_length,
             skip_user_properties_sync=settings.skip_user_properties_sync,
             ledger=self._ledger is not None,
@@ -326,7 +325,7 @@ class AmplitudeSink(EndpointSink):
         """
         self.take_prepared(self.plan.prepare(record), line, record)
 
-    def take_prepared(self, outcome: Outcome, line: bytes | None, record: dict | None) -> None:
+    def take_prepared(self, outcome: Prepared, line: bytes | None, record: dict | None) -> None:
         """A record's outcome (prepare.RecordPlan.prepare, here or in a mapping worker) taken
         into the batch, the ledger or the rejected file. `record` may be None when `line` is
         given (a mapping worker's row: the record is decoded again only to be rejected)."""

@@ -20,7 +20,8 @@ Private, with the reason:
 
 Public: Target.get_sink_class (admin objects' sinks), process_endofpipe (every answer, summary,
 fail_on_rejected), invoke (known errors: a message, exit 1); GenericSingerReader.deserialize_json
-(msgspec, the input line kept) and process_lines (the waking standard input, a bad line named);
+(msgspec) and process_lines (its own loop: the waking standard input, RECORD lines handed to
+mapping workers, a bad line named);
 Sink.get_sink_record_counter (tagged by endpoint), get_batch_processing_timer (silent: delivery
 is timed per batch), get_validator (None: fastjsonschema in the sink), max_size, process_record,
 BatchSink.process_batch, Sink.clean_up (the cohort upload), Sink.activate_version (sync_mode
@@ -30,7 +31,8 @@ mirror: the rows gone from a full snapshot); metrics.Timer.__exit__
 Private SDK members read, not overridden (no public accessor): Target._latest_state,
 _sinks_active and _sinks_to_clear (which sinks hold records when a STATE arrives),
 Target._handle_max_record_age and Sink._singer_validate_message (the fast path runs them as the
-SDK does).
+SDK does); Sink._remove_sdc_metadata_from_record, called outside a sink by a mapping worker
+(mapping_worker.py: it uses no state of its sink).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from pathlib import Path
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import TargetCapabilities
 from singer_sdk.mapper import SameRecordTransform
+from singer_sdk.singerlib.exceptions import InvalidInputLine
 from singer_sdk.target_base import Target
 from typing_extensions import override
 
@@ -55,6 +58,7 @@ from target_amplitude.client import IngestClient
 from target_amplitude.config_schema import CONFIG_SCHEMA
 from target_amplitude.delivery import DeliveryEngine, DeliveryError, DeliveryRetryPolicy
 from target_amplitude.ledger import Ledger, LedgerConfig, LedgerError
+from target_amplitude.mapping_pipeline import MappingPipeline, Route
 from target_amplitude.reader import InputLineError, LineCountingReader
 from target_amplitude.rejects import RejectsWriter
 from target_amplitude.settings import SettingsError, TargetSettings, target_settings
@@ -65,6 +69,8 @@ from target_amplitude.waking_input import LINGER_SECONDS
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.capabilities import CapabilitiesEnum
     from singer_sdk.sinks import Sink
+
+    from target_amplitude.prepare import Prepared
 
 
 # The fast path checks the SDK's maximum record age once per this many records.
@@ -110,9 +116,18 @@ class TargetAmplitude(Target):
             raise
         self.run_context = self._build_run_context(self.settings)
         self.checkpoint = self.run_context.checkpoint
-        if isinstance(self.message_reader, LineCountingReader):
-            self.message_reader.before_failing = self._deliver_before_failing
-            self.message_reader.wake = (self.checkpoint.signal, self)
+        # Mapping workers (mapping_pipeline.py): records of the fast path's streams prepared
+        # in other processes while this one takes them, for large runs.
+        self.pipeline: MappingPipeline | None = None
+        reader = self.message_reader
+        if isinstance(reader, LineCountingReader):
+            reader.before_failing = self._deliver_before_failing
+            reader.wake = (self.checkpoint.signal, self)
+            if self.settings.mapping_workers > 0:
+                self.pipeline = MappingPipeline(
+                    self.settings.mapping_workers, self._take_prepared, reader.take_line
+                )
+                reader.pipeline = self.pipeline
 
     @override
     def get_sink_class(self, stream_name: str) -> type[Sink]:
@@ -242,10 +257,34 @@ class TargetAmplitude(Target):
     def _process_record_message(self, message_dict: dict) -> None:
         sink = self._fast_path_sink(message_dict)
         if sink is None:
+            record = message_dict.get("record")
+            if record is not None and not isinstance(record, dict):
+                # The SDK's path fails on it with an AttributeError and a traceback.
+                msg = f"its record is {type(record).__name__}, not a JSON object"
+                raise InvalidInputLine(msg)
             super()._process_record_message(message_dict)
             return
         line = getattr(self.message_reader, "line", None)
         sink.take_unchanged(message_dict["record"], line if isinstance(line, bytes) else None)
+        self._after_fast_take(sink)
+        if self.pipeline is not None:
+            self.pipeline.fast_record_taken(sink.stream_name, sink)
+
+    def _take_prepared(self, route: Route, outcome: Prepared, line: bytes, number: int) -> None:
+        """A record a mapping worker prepared (mapping_pipeline.py): the fast path's steps,
+        with the record's own (_sdc metadata removed, key properties checked, prepared) done
+        by the worker."""
+        reader = self.message_reader
+        if isinstance(reader, LineCountingReader):
+            reader.line_number = number
+        sink = route.sink
+        sink.tally_record_read()
+        sink.take_prepared(outcome, line, None)
+        sink.uncounted += 1
+        self._after_fast_take(sink)
+
+    def _after_fast_take(self, sink: AmplitudeSink) -> None:
+        """The SDK's steps after a record: drain the sink when full, the record-age check."""
         if sink.is_full:
             self.logger.info(
                 "Target sink for '%s' is full. Current size is '%s'. Draining...",
@@ -351,6 +390,8 @@ class TargetAmplitude(Target):
     def close(self) -> None:
         """Stop the delivery threads and the admin client; log the METRIC counters' last figures."""
         ctx = self.run_context
+        if self.pipeline is not None:
+            self.pipeline.close()
         ctx.checkpoint.close()
         if ctx.ledger is not None:
             ctx.ledger.close()

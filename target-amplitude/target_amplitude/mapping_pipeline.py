@@ -1,0 +1,452 @@
+"""Records prepared in mapping workers (other processes) while the target takes earlier ones.
+
+Preparing a record (prepare.py: decoding, the SCHEMA check, mapping, checks, encoding) is most
+of the target's CPU per record. With ``mapping_workers`` > 0 and a stream taken by the target's
+fast path, the reader hands that stream's RECORD lines here in chunks; a worker prepares chunk
+k+1 while the target takes the outcomes of chunk k into its sink, in input order. Nothing else
+changes: every other message waits until the records before it are taken (flush), so STATE,
+SCHEMA, ACTIVATE_VERSION and a bad line see exactly what they would without a worker; a line a
+worker cannot take as it is comes back SLOW and the target takes it on its own path.
+
+A worker costs about half a second of CPU to start (it imports what the target imports), so
+none starts before a run has taken START_AFTER_RECORDS records on the fast path; lines keep
+going the target's own way until the worker says it is ready. A worker that dies or answers
+nonsense is stopped with a warning, and the target takes its lines itself: slower, never
+different.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import os
+import pickle
+import select
+import subprocess
+import sys
+import typing as t
+
+import msgspec
+
+from target_amplitude.mapping_worker import (
+    FRAME_DECODER,
+    HEADER,
+    LINES,
+    OUTCOMES_DECODER,
+    PLAN,
+    READY,
+    SLOW,
+    RowTuple,
+    frame,
+)
+from target_amplitude.prepare import REJECT, Prepared
+
+if t.TYPE_CHECKING:
+    from target_amplitude.sinks import AmplitudeSink
+
+# Records taken on the fast path before a worker is started (a small run never pays for one).
+START_AFTER_RECORDS = 5000
+# How often (in records) the target looks whether a worker is ready: a system call each time.
+READY_CHECK_EVERY = 256
+# Wait for a worker to be ready instead of going on without it (tests: a deterministic run).
+WAIT_FOR_READY = False
+CHUNK_LINES = 1000  # lines per chunk, at most
+CHUNK_BYTES = 1 << 20  # bytes of lines per chunk, about
+IO_SIZE = 1 << 20
+_PREFIXES = (b'{"type":"RECORD","stream":"', b'{"type": "RECORD", "stream": "')
+_STOP_SECONDS = 5.0
+_IOV_MAX = 64
+
+logger = logging.getLogger("target-amplitude")
+
+
+class WorkerGoneError(Exception):
+    """A worker died, or answered something that is not a frame of its protocol."""
+
+
+class _Worker:
+    """One worker process and the two pipes to it (non-blocking: neither side can wait on a
+    full pipe while the other waits on it)."""
+
+    def __init__(self) -> None:
+        self._process = subprocess.Popen(  # this interpreter, our own module
+            [sys.executable, "-m", "target_amplitude.mapping_worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            bufsize=0,
+        )
+        assert self._process.stdin is not None
+        assert self._process.stdout is not None
+        self._write_fd = self._process.stdin.fileno()
+        self._read_fd = self._process.stdout.fileno()
+        for fd in (self._write_fd, self._read_fd):
+            os.set_blocking(fd, False)
+            _enlarge_pipe(fd)
+        self._out: list[memoryview] = []  # what is still to be written, in order
+        self._in = bytearray()
+        self.ready = False
+
+    def send(self, *parts: bytes) -> None:
+        self._out.extend(memoryview(part) for part in parts if part)
+        self._pump(block=False)
+
+    def poll_ready(self) -> bool:
+        """Whether the worker has said it is ready (without waiting)."""
+        if not self.ready:
+            self._pump(block=False)
+            body = self._next_frame()
+            if body is not None:
+                if _decode(FRAME_DECODER, body) != [READY]:
+                    raise WorkerGoneError("its first frame was not READY")
+                self.ready = True
+        return self.ready
+
+    def wait_ready(self) -> None:
+        """Wait until the worker is ready."""
+        while not self.poll_ready():
+            self._pump(block=True)
+
+    def receive(self) -> tuple[list[RowTuple], list[tuple[int, list[t.Any]]]]:
+        """The next chunk's outcomes (waiting for them)."""
+        while True:
+            body = self._next_frame()
+            if body is not None:
+                return t.cast(
+                    "tuple[list[RowTuple], list[tuple[int, list[t.Any]]]]",
+                    _decode(OUTCOMES_DECODER, body),
+                )
+            self._pump(block=True)
+
+    def _next_frame(self) -> memoryview | None:
+        buffered = self._in
+        if len(buffered) < HEADER.size:
+            return None
+        end = HEADER.size + HEADER.unpack_from(buffered)[0]
+        if len(buffered) < end:
+            return None
+        body = memoryview(bytes(buffered[HEADER.size : end]))
+        del buffered[:end]
+        return body
+
+    def _pump(self, *, block: bool) -> None:
+        """Write what the pipe to the worker takes, read what the worker wrote; with `block`,
+        wait until at least one of them moves."""
+        while True:
+            writing = [self._write_fd] if self._out else []
+            try:
+                readable, writable, _ = select.select(
+                    [self._read_fd], writing, [], None if block else 0
+                )
+            except (OSError, ValueError) as exc:
+                raise WorkerGoneError(str(exc)) from None
+            if writable:
+                self._write_some()
+            if readable:
+                try:
+                    data = os.read(self._read_fd, IO_SIZE)
+                except BlockingIOError:
+                    data = None
+                except OSError as exc:
+                    raise WorkerGoneError(str(exc)) from None
+                if data is not None:
+                    if not data:
+                        code = self._process.poll()
+                        raise WorkerGoneError(f"it stopped (exit code {code})")
+                    self._in += data
+            if readable or writable or not block:
+                return
+
+    def _write_some(self) -> None:
+        out = self._out
+        try:
+            written = os.writev(self._write_fd, out[:_IOV_MAX])
+        except BlockingIOError:
+            return
+        except OSError as exc:  # BrokenPipeError: the worker is gone
+            raise WorkerGoneError(str(exc)) from None
+        done = 0
+        for part in out:
+            if written < len(part):
+                out[done] = part[written:]
+                break
+            written -= len(part)
+            done += 1
+        del out[:done]
+
+    def stop(self) -> None:
+        """Close its input (it exits at end of input); kill it if it lingers."""
+        with contextlib.suppress(OSError):
+            if self._process.stdin is not None:
+                self._process.stdin.close()
+        try:
+            self._process.wait(_STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        if self._process.stdout is not None:
+            self._process.stdout.close()
+
+
+def _decode(decoder: msgspec.msgpack.Decoder[t.Any], body: memoryview) -> t.Any:
+    try:
+        return decoder.decode(body)
+    except msgspec.DecodeError as exc:  # ValidationError included
+        raise WorkerGoneError(f"a frame not of its protocol ({exc})") from None
+
+
+def _enlarge_pipe(fd: int) -> None:
+    """A 1 MB pipe (64 KB by default on Linux): a chunk crosses in one write, not sixteen."""
+    with contextlib.suppress(ImportError, OSError):
+        import fcntl  # noqa: PLC0415 - POSIX only
+
+        set_pipe_size = getattr(fcntl, "F_SETPIPE_SZ", None)  # Linux only
+        if set_pipe_size is not None:
+            fcntl.fcntl(fd, set_pipe_size, IO_SIZE)
+
+
+class Route:
+    """A stream whose RECORD lines the workers prepare, and the sink that takes them."""
+
+    __slots__ = ("plan_id", "sink")
+
+    def __init__(self, sink: AmplitudeSink, plan_id: int) -> None:
+        self.sink = sink
+        self.plan_id = plan_id
+
+
+class _Chunk:
+    __slots__ = ("lines", "numbers", "route", "worker")
+
+    def __init__(self, route: Route, worker: _Worker | None) -> None:
+        self.route = route
+        self.worker = worker
+        self.lines: list[bytes] = []
+        self.numbers: list[int] = []
+
+
+TakeRow = t.Callable[[Route, Prepared, bytes, int], None]
+TakeLine = t.Callable[[bytes, int], object]
+
+
+class MappingPipeline:
+    """The reader's side of the mapping workers: routes, chunks in flight, outcomes taken."""
+
+    def __init__(self, workers: int, take_row: TakeRow, take_line: TakeLine) -> None:
+        """``take_row(route, outcome, line, number)``: the target takes a prepared record;
+        ``take_line(line, number)``: the target takes a line itself (SLOW)."""
+        self._wanted = workers
+        self._take_row = take_row
+        self._take_line = take_line
+        self._workers: list[_Worker] = []
+        self._next_worker = 0
+        self._routes: dict[bytes, Route] = {}
+        self._plans: dict[str, tuple[AmplitudeSink, int]] = {}
+        self._plan_count = 0
+        self._pending: _Chunk | None = None
+        self._pending_bytes = 0
+        self._in_flight: collections.deque[_Chunk] = collections.deque()
+        self._fast_records = 0
+        self._broken = workers <= 0
+
+    # -- What the reader asks, per line -------------------------------------------------------
+
+    def route_of(self, line: bytes) -> Route | None:
+        """The route of a RECORD line of a routed stream, else None (cheap: no decoding)."""
+        routes = self._routes
+        if not routes:
+            return None
+        for prefix in _PREFIXES:
+            if line.startswith(prefix):
+                start = len(prefix)
+                return routes.get(line[start : line.find(b'"', start)])
+        return None
+
+    def add(self, route: Route, line: bytes, number: int) -> None:
+        """A RECORD line of a routed stream, to be prepared and taken in its order."""
+        pending = self._pending
+        if pending is None or pending.route is not route:
+            self._send_pending()
+            pending = self._pending = _Chunk(route, self._pick_worker())
+        pending.lines.append(line)
+        pending.numbers.append(number)
+        self._pending_bytes += len(line)
+        if len(pending.lines) >= CHUNK_LINES or self._pending_bytes >= CHUNK_BYTES:
+            self._send_pending()
+            while len(self._in_flight) > len(self._workers):
+                self._take_oldest()
+
+    def flush(self) -> None:
+        """Take every record handed here so far (before any other message is processed)."""
+        self._send_pending()
+        while self._in_flight:
+            self._take_oldest()
+
+    # -- What the target tells it ---------------------------------------------------------------
+
+    @property
+    def busy(self) -> bool:
+        """Records handed here and not taken yet."""
+        return self._pending is not None or bool(self._in_flight)
+
+    def fast_record_taken(self, stream: str, sink: AmplitudeSink) -> None:
+        """The target's fast path took a record of `stream` itself: route the stream once a
+        worker is ready (looked at every READY_CHECK_EVERY records)."""
+        count = self._fast_records = self._fast_records + 1
+        if count < START_AFTER_RECORDS or count % READY_CHECK_EVERY or self._broken:
+            return
+        if not self._workers:
+            self._start_workers()
+            if not self._workers:
+                return
+        known = self._plans.get(stream)
+        if known is None or known[0] is not sink:
+            self._plans[stream] = (sink, self._send_plan(sink))
+        if self._any_ready():
+            self._open_routes()
+
+    def schema_changed(self) -> None:
+        """A SCHEMA: sinks may be replaced; streams are routed again once their new sink has
+        taken a record."""
+        self.flush()
+        self._routes.clear()
+        self._plans.clear()
+
+    def close(self) -> None:
+        """Stop the workers (after flush)."""
+        workers, self._workers = self._workers, []
+        self._routes.clear()
+        for worker in workers:
+            worker.stop()
+
+    # -- Inside ---------------------------------------------------------------------------------
+
+    def _start_workers(self) -> None:
+        try:
+            self._workers = [_Worker() for _ in range(self._wanted)]
+        except OSError as exc:  # process creation refused (a sandbox)
+            logger.warning(
+                "No mapping worker could be started (%s): records are mapped in the target's "
+                "own process (mapping_workers: 0 says so and skips this attempt).",
+                exc,
+            )
+            self._break()
+
+    def _send_plan(self, sink: AmplitudeSink) -> int:
+        self._plan_count += 1
+        plan_id = self._plan_count
+        try:
+            body = pickle.dumps(sink.plan)
+        except (pickle.PicklingError, TypeError, AttributeError):
+            return -1  # this stream stays on the target's own path
+        data = frame([PLAN, plan_id, body, sink.stream_name])
+        try:
+            for worker in self._workers:
+                worker.send(data)
+        except WorkerGoneError as exc:
+            self._fail(exc)
+        return plan_id
+
+    def _any_ready(self) -> bool:
+        try:
+            if WAIT_FOR_READY:
+                for worker in self._workers:
+                    worker.wait_ready()
+            return any(worker.poll_ready() for worker in self._workers)
+        except WorkerGoneError as exc:
+            self._fail(exc)
+            return False
+
+    def _open_routes(self) -> None:
+        for stream, (sink, plan_id) in self._plans.items():
+            # A name JSON writes as it is (no escapes): a line's bytes then name it exactly.
+            encoded = stream.encode()
+            if plan_id < 0 or b'"' in encoded or b"\\" in encoded or encoded in self._routes:
+                continue
+            if any(byte < 0x20 for byte in encoded):
+                continue
+            self._routes[encoded] = Route(sink, plan_id)
+            logger.info(
+                "%s: records prepared by %d mapping worker(s) from record %d on.",
+                stream,
+                len(self._workers),
+                sink.records_read + 1,
+            )
+
+    def _pick_worker(self) -> _Worker | None:
+        ready = [worker for worker in self._workers if worker.ready]
+        if not ready:
+            return None  # broken: the chunk is taken by the target itself
+        self._next_worker = (self._next_worker + 1) % len(ready)
+        return ready[self._next_worker]
+
+    def _send_pending(self) -> None:
+        pending, self._pending = self._pending, None
+        self._pending_bytes = 0
+        if pending is None:
+            return
+        self._in_flight.append(pending)
+        if self._broken or pending.worker is None:
+            return
+        try:
+            raw = b"".join(pending.lines)
+            meta = frame([LINES, pending.route.plan_id, len(pending.lines), len(raw)])
+            pending.worker.send(meta, raw)
+        except WorkerGoneError as exc:
+            self._fail(exc)
+
+    def _take_oldest(self) -> None:
+        chunk = self._in_flight.popleft()
+        lines, numbers = chunk.lines, chunk.numbers
+        answer = None
+        if not self._broken and chunk.worker is not None:
+            try:
+                answer = chunk.worker.receive()
+                if len(answer[0]) + len(answer[1]) != len(lines):
+                    msg = f"{len(answer[0]) + len(answer[1])} outcomes for {len(lines)} lines"
+                    raise WorkerGoneError(msg)
+            except WorkerGoneError as exc:
+                self._fail(exc)
+                answer = None
+        take_line = self._take_line
+        if answer is None:
+            for line, number in zip(lines, numbers, strict=True):
+                take_line(line, number)
+            return
+        rows, others = answer
+        route, take_row = chunk.route, self._take_row
+        if not others:
+            for line, number, row in zip(lines, numbers, rows, strict=True):
+                take_row(route, row, line, number)
+            return
+        special = dict(others)
+        next_row = iter(rows).__next__
+        for index, (line, number) in enumerate(zip(lines, numbers, strict=True)):
+            outcome = special.get(index)
+            if outcome is None:
+                take_row(route, next_row(), line, number)
+            elif outcome[0] == SLOW:
+                take_line(line, number)
+            elif outcome[0] == REJECT and outcome[2] is not None:
+                take_row(route, (REJECT, outcome[1], msgspec.Raw(outcome[2])), line, number)
+            else:
+                take_row(route, outcome, line, number)
+
+    def _fail(self, exc: Exception) -> None:
+        if self._broken:
+            return
+        logger.warning(
+            "A mapping worker failed (%s): records are mapped in the target's own process from "
+            "here on. Nothing is lost or sent twice; the run is only slower.",
+            exc,
+        )
+        self._break()
+
+    def _break(self) -> None:
+        self._broken = True
+        self._routes.clear()
+        self._plans.clear()
+        workers, self._workers = self._workers, []
+        for worker in workers:
+            with contextlib.suppress(Exception):
+                worker.stop()

@@ -1,0 +1,282 @@
+"""Mapping workers (mapping_pipeline.py) give the same run as the target alone: the same events
+stored, rejected lines, STATEs, METRIC counts and errors, whatever the worker answers or if it
+dies. Each input runs in-process twice, ``mapping_workers`` 1 and 0; the worker is started
+after the first record and waited for, so the records after it are surely its own."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+import typing as t
+
+import pytest
+from target_amplitude import mapping_pipeline
+from target_amplitude.mapping_pipeline import MappingPipeline
+from target_amplitude.reader import InputLineError
+from target_amplitude.target import TargetAmplitude
+
+from tests.target.helpers import (
+    FAST_RETRIES,
+    read_rejected,
+    record,
+    run_target,
+    schema,
+    state,
+)
+from tests.target.test_fast_path import EXPORT_PROPS, _export_event, _lines
+
+if t.TYPE_CHECKING:
+    from pathlib import Path
+
+    from amplitude_emulator import Emulator
+
+ORDERS = {
+    "object": "event",
+    "event_type": "Order Completed",
+    "user_id_field": "customer_id",
+    "time_field": "created_at",
+}
+
+
+class Seen(t.NamedTuple):
+    """What a user sees of one run, and how its records were taken."""
+
+    stored: list[dict[str, t.Any]]
+    rejected: list[dict[str, t.Any]]
+    states: list[t.Any]
+    counts: list[str]
+    by_worker: int  # records the target took as a worker prepared them
+    error: str | None
+    messages: list[str]
+
+
+@pytest.fixture
+def start_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker starts after the first record, and the target waits for it to be ready."""
+    monkeypatch.setattr(mapping_pipeline, "START_AFTER_RECORDS", 1)
+    monkeypatch.setattr(mapping_pipeline, "READY_CHECK_EVERY", 1)
+    monkeypatch.setattr(mapping_pipeline, "WAIT_FOR_READY", True)
+    monkeypatch.setattr(mapping_pipeline, "CHUNK_LINES", 7)  # many chunks, ends mid-chunk
+
+
+def _run(
+    emulator: Emulator,
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    lines: list[str],
+    *,
+    workers: int,
+    on_chunk: t.Callable[[MappingPipeline, int], None] | None = None,
+) -> Seen:
+    emulator.reset(data=True)
+    emulator.faults.throttle("/batch", daily_quota_users=["user-over-quota"], times=1000)
+    by_worker = 0
+    take_prepared = TargetAmplitude._take_prepared
+
+    def spy(self: TargetAmplitude, *args: t.Any) -> None:
+        nonlocal by_worker
+        by_worker += 1
+        take_prepared(self, *args)
+
+    monkeypatch.setattr(TargetAmplitude, "_take_prepared", spy)
+    if on_chunk is not None:
+        take_oldest = MappingPipeline._take_oldest
+        chunks = 0
+
+        def chunk_spy(self: MappingPipeline) -> None:
+            nonlocal chunks
+            chunks += 1
+            on_chunk(self, chunks)
+            take_oldest(self)
+
+        monkeypatch.setattr(MappingPipeline, "_take_oldest", chunk_spy)
+    rejected_path = tmp_path / f"rejected-{workers}.jsonl"
+    config = {
+        "api_key": "key-std",
+        "api_url": emulator.base_url,
+        "rejected_records_path": str(rejected_path),
+        "ledger_path": str(tmp_path / f"ledger-{workers}-{len(lines)}.sqlite"),
+        "batch_size_rows": 16,
+        "mapping_workers": workers,
+        "stream_mappings": {"orders": ORDERS},
+        **FAST_RETRIES,
+    }
+    capfd.readouterr()
+    caplog.clear()
+    target = TargetAmplitude(config=config, validate_config=True)
+    data = ("\n".join(lines) + "\n").encode()
+    error = None
+    try:
+        target.listen(file_input=io.BytesIO(data))  # type: ignore[arg-type]
+    except InputLineError as exc:
+        error = str(exc)
+    finally:
+        target.close()
+    out, _ = capfd.readouterr()
+    monkeypatch.setattr(TargetAmplitude, "_take_prepared", take_prepared)
+    stored = sorted(emulator.project("key-std").ingested, key=lambda e: e["insert_id"])
+    rejected = sorted(
+        ({k: v for k, v in line.items() if k != "at"} for line in read_rejected(rejected_path)),
+        key=lambda line: json.dumps(line, sort_keys=True),
+    )
+    states = [json.loads(line) for line in out.splitlines() if line.strip()]
+    counts = sorted(m for m in caplog.messages if '"record_count"' in m)
+    return Seen(stored, rejected, states, counts, by_worker, error, list(caplog.messages))
+
+
+def _same_run(with_worker: Seen, alone: Seen, *, counts: bool = True) -> None:
+    assert with_worker.stored == alone.stored
+    assert with_worker.rejected == alone.rejected
+    assert with_worker.states[-1:] == alone.states[-1:]
+    if counts:
+        assert with_worker.counts == alone.counts
+    assert with_worker.error == alone.error
+    assert alone.by_worker == 0
+
+
+@pytest.mark.usefixtures("start_at_once")
+def test_a_mapping_worker_gives_the_same_run_as_the_target_alone(
+    empty_emulator: Emulator,
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    caplog.set_level(logging.INFO)
+    # Early rejects (SCHEMA, ids), skips (deletes), quota rejects after delivery, STATEs every
+    # 20 records and a second, mapped stream (test_fast_path's input).
+    lines = _lines()
+    args = (empty_emulator, tmp_path, capfd, caplog, monkeypatch, lines)
+    worker = _run(*args, workers=1)
+    alone = _run(*args, workers=0)
+    _same_run(worker, alone)
+    assert len(worker.stored) > 30
+    assert len(worker.rejected) >= 10
+    assert all("_sdc_extracted_at" not in line["record"] for line in worker.rejected)
+    records = sum('"RECORD"' in line for line in lines)
+    assert worker.by_worker >= records - 4, worker.by_worker  # all but each stream's first
+    assert any("prepared by 1 mapping worker" in m for m in worker.messages)
+
+
+@pytest.mark.usefixtures("start_at_once")
+def test_a_new_schema_mid_stream_sends_its_records_through_the_new_sink(
+    empty_emulator: Emulator,
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    narrow = {k: v for k, v in EXPORT_PROPS.items() if k != "amount"}
+    lines = [schema("events", EXPORT_PROPS, ["uuid"])]
+    lines += [record("events", _export_event(i)) for i in range(30)]
+    # The new SCHEMA no longer allows `amount` (additionalProperties stays false): records
+    # with it are now rejected, so a record still taken by the old sink would show.
+    lines.append(schema("events", {**narrow, "amount": {"type": "null"}}, ["uuid"]))
+    lines += [record("events", _export_event(i)) for i in range(30, 60)]
+    lines.append(state({"done": True}))
+    args = (empty_emulator, tmp_path, capfd, caplog, monkeypatch, lines)
+    worker = _run(*args, workers=1)
+    alone = _run(*args, workers=0)
+    # Not the METRIC counts: the SDK logs a replaced sink's only if no STATE drained it
+    # before the end, and the wait for the worker to start makes a drain due (timing).
+    _same_run(worker, alone, counts=False)
+    assert len(worker.rejected) == 30  # every record after the new SCHEMA (amount = i / 4)
+    assert worker.by_worker >= 55
+
+
+@pytest.mark.usefixtures("start_at_once")
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        ('{"type": "RECORD", "stream": "events", "record": {"uuid": ', "not valid JSON"),
+        (record("events", {"event_type": "x"}), "key_properties"),  # no uuid: its key property
+        ('{"type":"RECORD","stream":"events","record":[1]}', "not a JSON object"),
+    ],
+    ids=["truncated", "key-property-missing", "record-not-an-object"],
+)
+def test_a_bad_line_among_a_workers_lines_fails_naming_that_line(
+    empty_emulator: Emulator,
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    bad: str,
+    reason: str,
+) -> None:
+    lines = [schema("events", EXPORT_PROPS, ["uuid"])]
+    lines += [record("events", _export_event(i)) for i in range(25)]
+    lines.append(state({"upto": 25}))
+    lines += [record("events", _export_event(i)) for i in range(25, 40)]
+    bad_number = len(lines) + 1
+    lines.append(bad)
+    lines += [record("events", _export_event(i)) for i in range(40, 50)]
+    lines.append(state({"upto": 50}))
+    args = (empty_emulator, tmp_path, capfd, caplog, monkeypatch, lines)
+    worker = _run(*args, workers=1)
+    alone = _run(*args, workers=0)
+    _same_run(worker, alone)
+    assert worker.error is not None
+    assert re.search(rf"\bline {bad_number}\b", worker.error), worker.error
+    assert reason in worker.error
+    assert [e["insert_id"] for e in worker.stored] == [f"ins-{i:05d}" for i in range(40)]
+    assert worker.by_worker >= 35
+
+
+@pytest.mark.usefixtures("start_at_once")
+@pytest.mark.parametrize("how", ["killed", "nonsense"])
+def test_a_worker_that_dies_or_answers_nonsense_costs_nothing_but_time(
+    empty_emulator: Emulator,
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    how: str,
+) -> None:
+    caplog.set_level(logging.INFO)
+
+    def break_it(pipeline: MappingPipeline, chunk: int) -> None:
+        if chunk != 3:
+            return
+        worker = pipeline._workers[0]
+        if how == "killed":
+            worker._process.kill()
+            worker._process.wait()
+            worker._in.clear()  # what it had answered is lost with it
+        else:
+            worker._in[:] = b"\x00\x00\x00\x02\x91\x07"  # a frame, but not its protocol
+
+    lines = _lines()
+    args = (empty_emulator, tmp_path, capfd, caplog, monkeypatch, lines)
+    worker = _run(*args, workers=1, on_chunk=break_it)
+    warnings = [m for m in worker.messages if "mapping worker failed" in m]
+    alone = _run(*args, workers=0)
+    _same_run(worker, alone)
+    assert len(warnings) == 1, warnings
+    assert "Nothing is lost or sent twice" in warnings[0]
+    assert 0 < worker.by_worker < 20  # two chunks of 7, and the rest by the target itself
+
+
+def test_a_large_run_through_the_command_line_uses_a_worker_and_stores_every_event(
+    empty_emulator: Emulator, tmp_path: Path
+) -> None:
+    empty_emulator.reset(data=True)
+    count = 40_000
+    lines = [schema("events", EXPORT_PROPS, ["uuid"])]
+    lines += [record("events", _export_event(i, user_id=f"user-{i}")) for i in range(count)]
+    lines.append(state({"upto": count}))
+    config = {
+        "api_key": "key-std",
+        "api_url": empty_emulator.base_url,
+        "ledger_path": str(tmp_path / "ledger.sqlite"),
+    }
+    run = run_target(tmp_path, config, lines)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.states == [{"upto": count}]
+    stored = [e["insert_id"] for e in empty_emulator.project("key-std").ingested]
+    summary = [line for line in run.stderr.splitlines() if "Summary" in line or "worker" in line]
+    assert sorted(stored) == [f"ins-{i:05d}" for i in range(count)], summary
+    assert "Traceback" not in run.stderr
