@@ -226,17 +226,22 @@ class _Chunk:
 
 
 TakeRow = t.Callable[[Route, Prepared, bytes, int], None]
+TakeRows = t.Callable[[Route, list[RowTuple], list[bytes], list[int]], None]
 TakeLine = t.Callable[[bytes, int], object]
 
 
 class MappingPipeline:
     """The reader's side of the mapping workers: routes, chunks in flight, outcomes taken."""
 
-    def __init__(self, workers: int, take_row: TakeRow, take_line: TakeLine) -> None:
+    def __init__(
+        self, workers: int, take_row: TakeRow, take_rows: TakeRows, take_line: TakeLine
+    ) -> None:
         """``take_row(route, outcome, line, number)``: the target takes a prepared record;
+        ``take_rows(route, rows, lines, numbers)``: a chunk of ROW outcomes only, at once;
         ``take_line(line, number)``: the target takes a line itself (SLOW)."""
         self._wanted = workers
         self._take_row = take_row
+        self._take_rows = take_rows
         self._take_line = take_line
         self._workers: list[_Worker] = []
         self._next_worker = 0
@@ -416,8 +421,7 @@ class MappingPipeline:
         rows, others = answer
         route, take_row = chunk.route, self._take_row
         if not others:
-            for line, number, row in zip(lines, numbers, rows, strict=True):
-                take_row(route, row, line, number)
+            self._take_rows(route, rows, lines, numbers)
             return
         special = dict(others)
         next_row = iter(rows).__next__

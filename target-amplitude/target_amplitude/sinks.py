@@ -19,6 +19,7 @@ from target_amplitude.endpoints import GROUPIDENTIFY, IDENTIFY, IngestEndpoint, 
 from target_amplitude.ledger.store import LOOKUP_CHUNK
 from target_amplitude.ledger_rows import LedgerRows
 from target_amplitude.mapping import ENCODER
+from target_amplitude.mapping_worker import RowTuple
 from target_amplitude.prepare import (
     REJECT,
     ROW,
@@ -354,6 +355,33 @@ class AmplitudeSink(EndpointSink):
             self._reject(record, outcome[2], outcome[1])
         else:
             self._skipped += 1
+
+    def take_rows(self, rows: t.Sequence[RowTuple], lines: t.Sequence[bytes], start: int) -> int:
+        """A mapping worker's ROW outcomes (prepare.py) from `start` on, with their input lines,
+        taken as take_prepared takes each, up to the one that makes the batch full (the target
+        drains it then, as after any record). The index after the last row taken."""
+        ledger = self._ledger
+        offered = self._offered
+        lanes = self._lanes
+        max_rows = self._max_rows
+        end = len(rows)
+        index = start
+        while index < end:
+            _, ordering_key, user_id, device_id, weight, wires, entry = rows[index]
+            row: Row = (lines[index], ordering_key, user_id, device_id, weight, tuple(wires))
+            index += 1
+            self._received += 1
+            if ledger is None:
+                self._add_row(row)
+            else:
+                ledger.offer(entry)
+                offered.append(row)
+                if len(offered) >= self._offer_room:
+                    self._decide_offered()
+                    offered = self._offered
+            if self._received >= max_rows or lanes.full or self._bytes >= MAX_BATCH_BYTES:
+                break
+        return index
 
     def _decide_offered(self) -> None:
         """The ledger's verdict on the rows offered: those to send join the batch."""

@@ -75,14 +75,20 @@ def _run(
     emulator.reset(data=True)
     emulator.faults.throttle("/batch", daily_quota_users=["user-over-quota"], times=1000)
     by_worker = 0
-    take_prepared = TargetAmplitude._take_prepared
+    take_prepared, take_rows = TargetAmplitude._take_prepared, TargetAmplitude._take_rows
 
     def spy(self: TargetAmplitude, *args: t.Any) -> None:
         nonlocal by_worker
         by_worker += 1
         take_prepared(self, *args)
 
+    def rows_spy(self: TargetAmplitude, route: t.Any, rows: list[t.Any], *args: t.Any) -> None:
+        nonlocal by_worker
+        by_worker += len(rows)
+        take_rows(self, route, rows, *args)
+
     monkeypatch.setattr(TargetAmplitude, "_take_prepared", spy)
+    monkeypatch.setattr(TargetAmplitude, "_take_rows", rows_spy)
     if on_chunk is not None:
         take_oldest = MappingPipeline._take_oldest
         chunks = 0
@@ -118,6 +124,7 @@ def _run(
         target.close()
     out, _ = capfd.readouterr()
     monkeypatch.setattr(TargetAmplitude, "_take_prepared", take_prepared)
+    monkeypatch.setattr(TargetAmplitude, "_take_rows", take_rows)
     stored = sorted(emulator.project("key-std").ingested, key=lambda e: e["insert_id"])
     rejected = sorted(
         ({k: v for k, v in line.items() if k != "at"} for line in read_rejected(rejected_path)),
