@@ -327,8 +327,12 @@ class MappingPipeline:
     # -- Inside ---------------------------------------------------------------------------------
 
     def _start_workers(self) -> None:
+        if os.name != "posix":  # select() on pipes: POSIX only
+            self._break()
+            return
         try:
-            self._workers = [_Worker() for _ in range(self._wanted)]
+            for _ in range(self._wanted):
+                self._workers.append(_Worker())
         except OSError as exc:  # process creation refused (a sandbox)
             logger.warning(
                 "No mapping worker could be started (%s): records are mapped in the target's "
@@ -379,7 +383,11 @@ class MappingPipeline:
             )
 
     def _pick_worker(self) -> _Worker | None:
-        ready = [worker for worker in self._workers if worker.ready]
+        try:
+            ready = [worker for worker in self._workers if worker.poll_ready()]
+        except WorkerGoneError as exc:
+            self._fail(exc)
+            return None
         if not ready:
             return None  # broken: the chunk is taken by the target itself
         self._next_worker = (self._next_worker + 1) % len(ready)

@@ -146,19 +146,21 @@ def _same_run(with_worker: Seen, alone: Seen, *, counts: bool = True) -> None:
 
 
 @pytest.mark.usefixtures("start_at_once")
-def test_a_mapping_worker_gives_the_same_run_as_the_target_alone(
+@pytest.mark.parametrize("workers", [1, 2])
+def test_mapping_workers_give_the_same_run_as_the_target_alone(
     empty_emulator: Emulator,
     tmp_path: Path,
     capfd: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
+    workers: int,
 ) -> None:
     caplog.set_level(logging.INFO)
     # Early rejects (SCHEMA, ids), skips (deletes), quota rejects after delivery, STATEs every
     # 20 records and a second, mapped stream (test_fast_path's input).
     lines = _lines()
     args = (empty_emulator, tmp_path, capfd, caplog, monkeypatch, lines)
-    worker = _run(*args, workers=1)
+    worker = _run(*args, workers=workers)
     alone = _run(*args, workers=0)
     _same_run(worker, alone)
     assert len(worker.stored) > 30
@@ -166,7 +168,7 @@ def test_a_mapping_worker_gives_the_same_run_as_the_target_alone(
     assert all("_sdc_extracted_at" not in line["record"] for line in worker.rejected)
     records = sum('"RECORD"' in line for line in lines)
     assert worker.by_worker >= records - 4, worker.by_worker  # all but each stream's first
-    assert any("prepared by 1 mapping worker" in m for m in worker.messages)
+    assert any(f"prepared by {workers} mapping worker" in m for m in worker.messages)
 
 
 @pytest.mark.usefixtures("start_at_once")
