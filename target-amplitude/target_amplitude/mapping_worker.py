@@ -31,6 +31,7 @@ import typing as t
 import msgspec
 from singer_sdk.sinks.core import Sink
 
+from target_amplitude.gc_tuning import bulk_allocation_gc
 from target_amplitude.mapping import ENCODER
 from target_amplitude.prepare import REJECT, ROW, Prepared, RecordPlan
 from target_amplitude.reader import line_decoder
@@ -165,7 +166,8 @@ def serve(read_fd: int, write_fd: int) -> None:
 
 def main() -> None:
     """The worker's entry point."""
-    serve(sys.stdin.fileno(), sys.stdout.fileno())
+    with bulk_allocation_gc():
+        serve(sys.stdin.fileno(), sys.stdout.fileno())
 
 
 if __name__ == "__main__":

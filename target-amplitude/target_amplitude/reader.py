@@ -12,6 +12,7 @@ from singer_sdk.exceptions import MissingKeyPropertiesError, RecordsWithoutSchem
 from singer_sdk.singerlib.exceptions import InvalidInputLine
 from typing_extensions import override
 
+from target_amplitude.gc_tuning import bulk_allocation_gc
 from target_amplitude.waking_input import CompletionSignal, InputHooks, waking_stdin
 
 if t.TYPE_CHECKING:
@@ -103,7 +104,8 @@ class LineCountingReader(MsgSpecReader):
             file_input = t.cast("t.IO[str]", waking or getattr(sys.stdin, "buffer", sys.stdin))
         self._callbacks = callbacks
         try:
-            return self._process_all(file_input)
+            with bulk_allocation_gc():
+                return self._process_all(file_input)
         except tuple(_LINE_ERRORS) as exc:
             line = self.line_number
             if self.before_failing is not None:
