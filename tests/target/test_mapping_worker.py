@@ -19,6 +19,7 @@ from target_amplitude.target import TargetAmplitude
 
 from tests.target.helpers import (
     FAST_RETRIES,
+    props,
     read_rejected,
     record,
     run_target,
@@ -289,3 +290,84 @@ def test_a_large_run_through_the_command_line_uses_a_worker_and_stores_every_eve
     summary = [line for line in run.stderr.splitlines() if "Summary" in line or "worker" in line]
     assert sorted(stored) == [f"ins-{i:05d}" for i in range(count)], summary
     assert "Traceback" not in run.stderr
+
+
+@pytest.mark.usefixtures("start_at_once")
+def test_profiles_groups_and_a_mirror_snapshot_through_a_worker_as_without(
+    empty_emulator: Emulator,
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Form endpoints (/identify, /groupidentify), devices, and sync_mode mirror: the rows gone
+    from the second snapshot are unset once its ACTIVATE_VERSION ends it."""
+    mappings = {
+        "customers": {"object": "user", "user_id_field": "id", "sync_mode": "mirror"},
+        "devices": {"object": "device", "device_id_field": "device_id", "user_id_field": "owner"},
+        "accounts": {"object": "group", "group_type": "company", "group_value_field": "id"},
+    }
+
+    def snapshot(version: int, customers: range) -> list[str]:
+        activate = json.dumps(
+            {"type": "ACTIVATE_VERSION", "stream": "customers", "version": version}
+        )
+        return [
+            schema("customers", props("id", "plan")),
+            activate,
+            *(
+                record("customers", {"id": f"customer-{i:03d}", "plan": f"p{i % 3}"})
+                for i in customers
+            ),
+            activate,
+            schema("devices", props("device_id", "owner", "model")),
+            *(
+                record(
+                    "devices",
+                    {"device_id": f"device-{i:03d}", "owner": f"customer-{i:03d}", "model": "X"},
+                )
+                for i in customers
+            ),
+            schema("accounts", props("id", "name")),
+            *(
+                record("accounts", {"id": f"acct-{i:03d}", "name": f"n{version}"})
+                for i in customers
+            ),
+            state({"version": version}),
+        ]
+
+    caplog.set_level(logging.INFO)
+    seen = []
+    for workers in (1, 0):
+        empty_emulator.reset(data=True)
+        config = {
+            "api_key": "key-std",
+            "api_url": empty_emulator.base_url,
+            "rejected_records_path": str(tmp_path / f"rejected-{workers}.jsonl"),
+            "ledger_path": str(tmp_path / f"ledger-{workers}.sqlite"),
+            "batch_size_rows": 16,
+            "mapping_workers": workers,
+            "stream_mappings": mappings,
+            **FAST_RETRIES,
+        }
+        for version, customers in ((1, range(40)), (2, range(5, 40))):
+            target = TargetAmplitude(config=config, validate_config=True)
+            data = ("\n".join(snapshot(version, customers)) + "\n").encode()
+            target.listen(file_input=io.BytesIO(data))  # type: ignore[arg-type]
+        capfd.readouterr()
+        project = empty_emulator.project("key-std")
+        seen.append(
+            (
+                dict(project.users),
+                dict(project.groups),
+                read_rejected(tmp_path / f"rejected-{workers}.jsonl"),
+            )
+        )
+    with_worker, alone = seen
+    assert with_worker == alone
+    routed = {m.split(":")[0] for m in caplog.messages if "prepared by 1 mapping worker" in m}
+    assert routed == {"customers", "devices", "accounts"}
+    users = with_worker[0]
+    assert "plan" not in users["customer-000"]  # gone from the second snapshot: unset
+    assert users["customer-039"]["plan"] == "p0"
+    assert users["customer-039"]["model"] == "X"
+    assert with_worker[1][("company", "acct-039")] == {"name": "n2"}
