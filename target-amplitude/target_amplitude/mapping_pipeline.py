@@ -37,10 +37,9 @@ from target_amplitude.mapping_worker import (
     PLAN,
     READY,
     SLOW,
-    RowTuple,
     frame,
 )
-from target_amplitude.prepare import REJECT, Prepared
+from target_amplitude.prepare import REJECT, Prepared, RowTuple
 
 if t.TYPE_CHECKING:
     from target_amplitude.sinks import AmplitudeSink

@@ -33,7 +33,7 @@ from singer_sdk.sinks.core import Sink
 
 from target_amplitude.gc_tuning import bulk_allocation_gc
 from target_amplitude.mapping import ENCODER
-from target_amplitude.prepare import REJECT, ROW, Prepared, RecordPlan
+from target_amplitude.prepare import REJECT, ROW, Prepared, RecordPlan, RowTuple
 from target_amplitude.reader import line_decoder
 
 PLAN, LINES = 0, 1
@@ -44,8 +44,6 @@ _SLOW: Prepared = (SLOW,)
 
 FRAME_ENCODER = msgspec.msgpack.Encoder()
 FRAME_DECODER = msgspec.msgpack.Decoder()
-# A ROW outcome (prepare.py), as the target decodes it.
-RowTuple = tuple[int, str, t.Any, t.Any, int, list[bytes], tuple[str, bytes, t.Any] | None]
 OUTCOMES_DECODER = msgspec.msgpack.Decoder(tuple[list[RowTuple], list[tuple[int, list[t.Any]]]])
 
 

@@ -42,6 +42,8 @@ if t.TYPE_CHECKING:
 
 ROW, REJECT, SKIP = 0, 1, 2
 Prepared = t.Sequence[t.Any]  # a tuple here; a list once it crossed from a worker
+# A ROW outcome as the target decodes it from a mapping worker (typed: several times faster).
+RowTuple = tuple[int, str, t.Any, t.Any, int, list[bytes], tuple[str, bytes, t.Any] | None]
 # A form endpoint's payload before quoting, times this: about its size quoted (JSON's quotes,
 # colons, braces and commas take 3 bytes each; letters and digits 1).
 FORM_SIZE_ESTIMATE = 2

@@ -19,12 +19,12 @@ from target_amplitude.endpoints import GROUPIDENTIFY, IDENTIFY, IngestEndpoint, 
 from target_amplitude.ledger.store import LOOKUP_CHUNK
 from target_amplitude.ledger_rows import LedgerRows
 from target_amplitude.mapping import ENCODER
-from target_amplitude.mapping_worker import RowTuple
 from target_amplitude.prepare import (
     REJECT,
     ROW,
     Prepared,
     RecordPlan,
+    RowTuple,
     lane_key_and_weight,
     sent_size,
 )

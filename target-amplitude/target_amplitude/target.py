@@ -70,8 +70,7 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers.capabilities import CapabilitiesEnum
     from singer_sdk.sinks import Sink
 
-    from target_amplitude.mapping_worker import RowTuple
-    from target_amplitude.prepare import Prepared
+    from target_amplitude.prepare import Prepared, RowTuple
 
 
 # The fast path checks the SDK's maximum record age once per this many records.
