@@ -158,3 +158,29 @@ def test_the_target_attributes_the_state_hold_reads() -> None:
     # drain_one skips an empty sink (Checkpoint.hand_off_partial_batches calls it for every
     # sink that has not filled a batch since the last round).
     assert "if sink.current_size == 0:" in inspect.getsource(Target.drain_one)
+
+
+# GenericSingerReader.process_lines' loop, which reader.LineCountingReader runs as its own (to hand
+# RECORD lines to the mapping workers): its steps, in order, and nothing else per line.
+LINE_STEPS = [
+    "for line in filein:",
+    "line_dict = self.deserialize_json(line)",
+    'self.assert_line_requires(line_dict, requires={"type"})',
+    'record_type: SingerMessageType = line_dict["type"]',
+    "if callback := callbacks.get(record_type):",
+    "callback(line_dict)",
+    "self._process_unknown_message(line_dict)",
+    "stats[record_type] += 1",
+    "return Counter(**stats)",
+]
+
+
+def test_the_reader_loop_replicates_the_sdks_steps() -> None:
+    source = inspect.getsource(GenericSingerReader.process_lines)
+    positions = [source.find(step) for step in LINE_STEPS]
+    assert -1 not in positions, [s for s, p in zip(LINE_STEPS, positions, strict=True) if p < 0]
+    assert positions == sorted(positions)
+    body = source[positions[0] : positions[-1]]
+    assert body.count("self.") == 4, body  # _current_message and the three calls above
+    # The worker strips a record's _sdc metadata with the SDK's own method, outside a sink.
+    assert "self" not in inspect.getsource(Sink._remove_sdc_metadata_from_record).split('"""')[-1]
