@@ -292,7 +292,7 @@ CONFIG_SCHEMA: dict[str, t.Any] = th.PropertiesList(
         "Processes that decode, check and map records beside the target's own, for large runs "
         "(one starts after the first 5,000 records; each costs about half a second of CPU). "
         "Records are taken in their order, with the same payloads, rejects and STATE as "
-        "without. 0: everything in the target's process (a one-core machine).",
+        "without. 0: everything in the target's process (none starts on one CPU core anyway).",
         default=1,
     ),
     _prop(

@@ -187,6 +187,15 @@ class _Worker:
             self._process.stdout.close()
 
 
+def _usable_cores() -> int:
+    """CPU cores this process may run on (its affinity where the system tells it)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    if affinity is not None:
+        with contextlib.suppress(OSError):
+            return len(affinity(0))
+    return os.cpu_count() or 1
+
+
 def _decode(decoder: msgspec.msgpack.Decoder[t.Any], body: memoryview) -> t.Any:
     try:
         return decoder.decode(body)
@@ -326,7 +335,11 @@ class MappingPipeline:
     # -- Inside ---------------------------------------------------------------------------------
 
     def _start_workers(self) -> None:
-        if os.name != "posix":  # select() on pipes: POSIX only
+        if os.name != "posix" or _usable_cores() < 2:  # select() on pipes: POSIX only
+            logger.info(
+                "No mapping worker: %s.",
+                "one CPU core" if os.name == "posix" else "not a POSIX system",
+            )
             self._break()
             return
         try:

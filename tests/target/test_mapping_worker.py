@@ -371,3 +371,21 @@ def test_profiles_groups_and_a_mirror_snapshot_through_a_worker_as_without(
     assert users["customer-039"]["plan"] == "p0"
     assert users["customer-039"]["model"] == "X"
     assert with_worker[1][("company", "acct-039")] == {"name": "n2"}
+
+
+@pytest.mark.usefixtures("start_at_once")
+def test_no_worker_starts_on_one_cpu_core(
+    empty_emulator: Emulator,
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    caplog.set_level(logging.INFO)
+    monkeypatch.setattr(mapping_pipeline, "_usable_cores", lambda: 1)
+    args = (empty_emulator, tmp_path, capfd, caplog, monkeypatch, _lines())
+    one_core = _run(*args, workers=1)
+    alone = _run(*args, workers=0)
+    _same_run(one_core, alone)
+    assert one_core.by_worker == 0
+    assert "No mapping worker: one CPU core." in one_core.messages
