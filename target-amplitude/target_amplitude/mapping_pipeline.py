@@ -174,10 +174,17 @@ class _Worker:
         del out[:done]
 
     def stop(self) -> None:
-        """Close its input (it exits at end of input); kill it if it lingers."""
+        """Close its input (it exits at end of input); kill it if it lingers, or at once if it
+        never became ready (still starting: the run need not wait for that)."""
+        self._out.clear()  # nothing more to write (its descriptor is closed next)
+        if not self.ready:
+            with contextlib.suppress(WorkerGoneError):
+                self.poll_ready()
         with contextlib.suppress(OSError):
             if self._process.stdin is not None:
                 self._process.stdin.close()
+        if not self.ready:
+            self._process.kill()
         try:
             self._process.wait(_STOP_SECONDS)
         except subprocess.TimeoutExpired:
