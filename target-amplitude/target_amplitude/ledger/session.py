@@ -61,8 +61,13 @@ class Scope:
         self.id = scope_id
         self.mode = mode
         self.full_resync = full_resync
-        # Keys sent in this run and not answered yet -> how many times.
+        # create_only keeps no payload hash: whether a key was acknowledged is all it asks.
+        self.keeps_hash = mode != "create_only"
+        # Keys sent in this run and not answered yet -> how many times. Only `changed` and
+        # `mirror` ask (decide's in_flight): create_only sends a key until one answer
+        # acknowledges it, whatever is in flight, and full_resync sends every row.
         self._pending: dict[str, int] = {}
+        self._tracks_in_flight = mode in ("changed", "mirror") and not full_resync
 
     @property
     def store(self) -> LedgerStore | None:
@@ -83,6 +88,13 @@ class Scope:
             return {}
         return store.lookup_many(self.id, keys)
 
+    def known(self, keys: t.Collection[str]) -> set[str]:
+        """Those of the keys the ledger has (one read)."""
+        store = self.store
+        if store is None or self.id is None or not keys:
+            return set()
+        return store.known(self.id, keys)
+
     def classify(self, key: str, digest: bytes) -> Verdict:
         """The row's verdict (pure decision over what the ledger and this run know)."""
         return self.decide(key, self.previous(key), digest)
@@ -99,21 +111,34 @@ class Scope:
 
     def sent(self, key: str) -> None:
         """The row was handed to delivery."""
-        self._pending[key] = self._pending.get(key, 0) + 1
+        if self._tracks_in_flight:
+            self._pending[key] = self._pending.get(key, 0) + 1
 
     def answered(self, accepted: t.Sequence[Entry], keys: t.Iterable[str]) -> None:
         """Amplitude answered rows with these keys; `accepted` are those it acknowledged."""
-        pending = self._pending
-        for key in keys:
-            left = pending.get(key, 0) - 1
-            if left > 0:
-                pending[key] = left
-            else:
-                pending.pop(key, None)
-        if accepted and self.id is not None and not self._ledger.config.dry_run:
+        if self._tracks_in_flight:
+            pending = self._pending
+            for key in keys:
+                left = pending.get(key, 0) - 1
+                if left > 0:
+                    pending[key] = left
+                else:
+                    pending.pop(key, None)
+        if not self.keeps_hash:
+            self.acknowledged([key for key, _, _ in accepted])
+        elif accepted and self.id is not None and not self._ledger.config.dry_run:
             store = self.store
             assert store is not None
             store.record(self.id, accepted)
+            self._ledger.dirty = True
+
+    def acknowledged(self, keys: t.Collection[str]) -> None:
+        """create_only: Amplitude acknowledged rows with these keys (and none is in flight for
+        this scope's sake: see sent)."""
+        if keys and self.id is not None and not self._ledger.config.dry_run:
+            store = self.store
+            assert store is not None
+            store.record_keys(self.id, keys)
             self._ledger.dirty = True
 
     def forget(self, keys: t.Sequence[str]) -> None:

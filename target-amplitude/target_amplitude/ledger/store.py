@@ -26,6 +26,7 @@ import contextlib
 import datetime as dt
 import functools
 import json
+import operator
 import os
 import socket
 import sqlite3
@@ -80,6 +81,8 @@ CREATE TABLE IF NOT EXISTS run_lock (
 """
 
 Entry = tuple[str, bytes, str | None]  # key, hash, props
+# The hash of an entry recorded under create_only: the payload was not kept (never compared).
+NO_HASH = b""
 
 
 def _now() -> str:
@@ -228,6 +231,23 @@ class LedgerStore:
                 found[key] = bytes(digest)
         return found
 
+    def known(self, scope: int, keys: t.Iterable[str]) -> set[str]:
+        """Those of the keys the ledger has (create_only: whether, not what, was acknowledged)."""
+        wanted = sorted(keys)
+        found: set[str] = set()
+
+        def read(chunk: list[str]) -> list[tuple[str]]:
+            marks = ",".join("?" * len(chunk))
+            query = f"SELECT key FROM entries WHERE scope=? AND key IN ({marks})"  # noqa: S608 (only "?" marks)
+            return self._conn.execute(query, (scope, *chunk)).fetchall()
+
+        for start in range(0, len(wanted), LOOKUP_CHUNK):
+            rows: list[tuple[str]] = self._guard(
+                functools.partial(read, wanted[start : start + LOOKUP_CHUNK])
+            )
+            found.update(key for (key,) in rows)
+        return found
+
     def entries(self, scope: int) -> t.Iterator[Entry]:
         """Every entry of a scope (a cursor: memory stays bounded)."""
         cursor = self._conn.execute(
@@ -279,13 +299,25 @@ class LedgerStore:
     # -- Writing (only what Amplitude acknowledged) ------------------------------------------
 
     def record(self, scope: int, entries: t.Iterable[Entry]) -> None:
-        """Acknowledged rows: their key's hash (and props) replace what was there."""
-        self._guard(
-            lambda: self._conn.executemany(
-                "INSERT OR REPLACE INTO entries (scope, key, hash, props) VALUES (?, ?, ?, ?)",
-                ((scope, k, h, p) for k, h, p in entries),
-            )
-        )
+        """Acknowledged rows: their key's hash (and props) replace what was there.
+
+        In key order (neighbouring keys: neighbouring B-tree pages); each hash is bound as a
+        bytearray, which sqlite3 binds as it is (a bytes value goes through its adapter
+        lookup first: about a microsecond a row).
+        """
+        # A stable sort: of a key acknowledged twice, the later hash still wins.
+        rows = sorted(((k, bytearray(h), p) for k, h, p in entries), key=operator.itemgetter(0))
+        values = f"VALUES ({int(scope)}, ?, ?, ?)"
+        sql = f"INSERT OR REPLACE INTO entries (scope, key, hash, props) {values}"
+        self._guard(lambda: self._conn.executemany(sql, rows))
+
+    def record_keys(self, scope: int, keys: t.Iterable[str]) -> None:
+        """Acknowledged keys without a payload hash (create_only never compares one): the hash
+        column holds NO_HASH. About half the cost of record() a row."""
+        values = f"VALUES ({int(scope)}, ?, x'', NULL)"  # the scope's id: an int, no quoting
+        sql = f"INSERT OR REPLACE INTO entries (scope, key, hash, props) {values}"
+        ordered = sorted(keys)
+        self._guard(lambda: self._conn.executemany(sql, zip(ordered, strict=True)))
 
     def forget(self, scope: int, keys: t.Iterable[str]) -> None:
         """Keys Amplitude acknowledged as gone (unset, removed from a cohort)."""
