@@ -1,4 +1,4 @@
-"""LedgerRows, the seam a sink uses: rows offered, decided a chunk at a time, recorded once answered.
+"""LedgerRows, the seam of a sink: rows offered, decided a chunk at a time, recorded once answered.
 
 Every run here is in-process on a real ledger file; a "batch" is what a sink hands off (cut()),
 and answered() is what it calls once Amplitude answered, with the refs it refused.
@@ -11,7 +11,7 @@ from pathlib import Path
 
 from target_amplitude.ledger import Kind, Ledger, LedgerConfig, payload_digest
 from target_amplitude.ledger.decide import decide
-from target_amplitude.ledger.store import NO_HASH, LedgerStore
+from target_amplitude.ledger.store import NO_HASH, ROWS_PER_INSERT, LedgerStore
 from target_amplitude.ledger_rows import LedgerRows
 
 if t.TYPE_CHECKING:
@@ -188,4 +188,23 @@ def test_a_key_acknowledged_twice_in_one_answer_keeps_the_later_hash(tmp_path: P
     store.record_keys(scope, ["u3", "u2"])
     assert store.lookup_many(scope, ["u2", "u3"]) == {"u2": NO_HASH, "u3": NO_HASH}
     assert store.known(scope, ["u1", "u3", "u4"]) == {"u1", "u3"}
+    store.close()
+
+
+def test_many_rows_are_recorded_whole_statements_and_the_rest(tmp_path: Path) -> None:
+    """Rows go ROWS_PER_INSERT a statement, then the rest one by one: none lost, none
+    doubled, and of a key acknowledged twice the later hash wins across statements."""
+    store = LedgerStore(tmp_path / "ledger.sqlite")
+    store.lock("run")
+    scope = store.scope_id("p", "standard", "s", "user")
+    assert scope is not None
+    n = ROWS_PER_INSERT * 2 + 7
+    entries = [(f"u{i:04}", A, None) for i in range(n)]
+    entries.insert(0, ("u0150", B, None))  # earlier than its second row, in another statement
+    store.record(scope, entries)
+    found = store.lookup_many(scope, [key for key, _, _ in entries])
+    assert found == {key: A for key, _, _ in entries}
+    store.record_keys(scope, [f"e{i:04}" for i in range(n)])
+    assert store.count(scope) == 2 * n
+    assert store.known(scope, [f"e{i:04}" for i in range(n + 5)]) == {f"e{i:04}" for i in range(n)}
     store.close()

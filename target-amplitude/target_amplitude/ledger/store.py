@@ -52,6 +52,10 @@ CACHE_KIB = 16_384
 MMAP_BYTES = 1 << 30
 # Keys per lookup query (SQLite allows 32,766 parameters; beyond a few hundred nothing is won).
 LOOKUP_CHUNK = 500
+# Rows per INSERT statement: a statement of many rows costs about half as much a row as one a
+# row (sqlite3's executemany binds, steps and resets each); 100 rows of up to 3 values stay
+# under the oldest SQLite's limit of 999 values a statement.
+ROWS_PER_INSERT = 100
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -301,23 +305,40 @@ class LedgerStore:
     def record(self, scope: int, entries: t.Iterable[Entry]) -> None:
         """Acknowledged rows: their key's hash (and props) replace what was there.
 
-        In key order (neighbouring keys: neighbouring B-tree pages); each hash is bound as a
-        bytearray, which sqlite3 binds as it is (a bytes value goes through its adapter
-        lookup first: about a microsecond a row).
+        Each hash is bound as a bytearray, which sqlite3 binds as it is (a bytes value goes
+        through its adapter lookup first: about a microsecond a row).
         """
         # A stable sort: of a key acknowledged twice, the later hash still wins.
-        rows = sorted(((k, bytearray(h), p) for k, h, p in entries), key=operator.itemgetter(0))
-        values = f"VALUES ({int(scope)}, ?, ?, ?)"
-        sql = f"INSERT OR REPLACE INTO entries (scope, key, hash, props) {values}"
-        self._guard(lambda: self._conn.executemany(sql, rows))
+        rows = sorted(entries, key=operator.itemgetter(0))
+        self._insert(scope, "?, ?, ?", [v for k, h, p in rows for v in (k, bytearray(h), p)])
 
     def record_keys(self, scope: int, keys: t.Iterable[str]) -> None:
         """Acknowledged keys without a payload hash (create_only never compares one): the hash
-        column holds NO_HASH. About half the cost of record() a row."""
-        values = f"VALUES ({int(scope)}, ?, x'', NULL)"  # the scope's id: an int, no quoting
-        sql = f"INSERT OR REPLACE INTO entries (scope, key, hash, props) {values}"
-        ordered = sorted(keys)
-        self._guard(lambda: self._conn.executemany(sql, zip(ordered, strict=True)))
+        column holds NO_HASH (and nothing to hash, bind or store for it)."""
+        self._insert(scope, "?, x'', NULL", sorted(keys))
+
+    def _insert(self, scope: int, values: str, flat: list[t.Any]) -> None:
+        """INSERT OR REPLACE rows whose bound values (as many as `values` has marks) follow
+        one another in `flat`, in key order (neighbouring keys: neighbouring B-tree pages),
+        ROWS_PER_INSERT rows a statement."""
+        width = values.count("?")
+        row = f"({int(scope)}, {values})"  # the scope's id: an int, no quoting
+        head = "INSERT OR REPLACE INTO entries (scope, key, hash, props) VALUES "
+        step = ROWS_PER_INSERT * width
+        full = len(flat) // step * step
+        conn = self._conn
+
+        def insert() -> None:
+            if full:
+                many = head + ",".join([row] * ROWS_PER_INSERT)
+                conn.executemany(many, (flat[i : i + step] for i in range(0, full, step)))
+            if full < len(flat):
+                rest = flat[full:]
+                conn.executemany(
+                    head + row, (rest[i : i + width] for i in range(0, len(rest), width))
+                )
+
+        self._guard(insert)
 
     def forget(self, scope: int, keys: t.Iterable[str]) -> None:
         """Keys Amplitude acknowledged as gone (unset, removed from a cohort)."""
