@@ -9,6 +9,7 @@ What the target needs, and all it needs:
                                               # and decide: a whole batch's keys at once)
     scope.sent(key)                           # handed to delivery
     scope.answered(accepted_entries, keys)    # Amplitude answered: acknowledged rows recorded
+    scope.acknowledged(keys)                  # (create_only: keys alone, no payload hash)
     ledger.checkpoint()                       # before each STATE: commit (and upload when due)
     ledger.close()                            # last commit and upload, lock released
 
@@ -133,8 +134,8 @@ class Scope:
             self._ledger.dirty = True
 
     def acknowledged(self, keys: t.Collection[str]) -> None:
-        """create_only: Amplitude acknowledged rows with these keys (and none is in flight for
-        this scope's sake: see sent)."""
+        """create_only: Amplitude acknowledged rows with these keys (recorded without a hash;
+        no in-flight bookkeeping to settle, see sent)."""
         if keys and self.id is not None and not self._ledger.config.dry_run:
             store = self.store
             assert store is not None

@@ -11,6 +11,7 @@ Schema (format 1):
         "<group_type>\\x1f<group_value>", a mapping's user_id, a cohort member's id;
         hash: BLAKE2b-128 of what was last acknowledged: the bytes sent for the row
         (hashing.wire_digest) or, for a user mapping, its canonical payload (payload_digest);
+        empty (NO_HASH) for a row recorded under create_only, which never compares payloads;
         props: mirror only, the JSON list of property names to unset should the row vanish
     run_lock(id = 1, run_id, host, pid, started_at)
         the run holding the ledger; it is also held with an OS lock on "<file>.lock" (flock),
@@ -224,6 +225,7 @@ class LedgerStore:
         found: dict[str, bytes] = {}
 
         def read(chunk: list[str]) -> list[tuple[str, bytes]]:
+            chunk = _padded(chunk)
             marks = ",".join("?" * len(chunk))
             query = f"SELECT key, hash FROM entries WHERE scope=? AND key IN ({marks})"  # noqa: S608 (only "?" marks)
             return self._conn.execute(query, (scope, *chunk)).fetchall()
@@ -241,6 +243,7 @@ class LedgerStore:
         found: set[str] = set()
 
         def read(chunk: list[str]) -> list[tuple[str]]:
+            chunk = _padded(chunk)
             marks = ",".join("?" * len(chunk))
             query = f"SELECT key FROM entries WHERE scope=? AND key IN ({marks})"  # noqa: S608 (only "?" marks)
             return self._conn.execute(query, (scope, *chunk)).fetchall()
@@ -391,6 +394,17 @@ class LedgerStore:
         except sqlite3.DatabaseError as exc:
             msg = f"The sync ledger {self.path} failed: {exc}. {way_out(str(self.path))}"
             raise LedgerCorruptError(msg) from None
+
+
+def _padded(chunk: list[str]) -> list[str]:
+    """A lookup's keys padded with its last one (which changes no answer) to a power of two, at
+    most LOOKUP_CHUNK: the sinks ask for any number of keys, and a statement of each length
+    would be compiled anew (sqlite3 caches 128), which costs more than the read itself."""
+    size = 1
+    while size < len(chunk):
+        size *= 2
+    size = min(size, max(LOOKUP_CHUNK, len(chunk)))
+    return chunk + [chunk[-1]] * (size - len(chunk)) if chunk else chunk
 
 
 def scope_props(names: t.Iterable[str]) -> str:
