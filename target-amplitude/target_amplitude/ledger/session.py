@@ -38,6 +38,11 @@ LOGGER = logging.getLogger("target-amplitude")
 
 # The object-store copy is uploaded before a STATE at most this often, and always at the end.
 UPLOAD_EVERY_SECONDS = 300.0
+# A scope empty when the run opened it holds only what this run recorded: a bitmap of the keys
+# recorded (one bit a key, by Python's hash; 2 MiB) tells which keys the ledger may have, so a
+# read asks SQLite only about those. A false "may" costs a read, never a wrong answer: about
+# 2% of keys at 300,000 recorded, 6% at 1,000,000.
+RECORDED_BITS = 1 << 24
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +74,10 @@ class Scope:
         # acknowledges it, whatever is in flight, and full_resync sends every row.
         self._pending: dict[str, int] = {}
         self._tracks_in_flight = mode in ("changed", "mirror") and not full_resync
+        # The scope was empty when opened: the keys this run recorded (RECORDED_BITS).
+        self._recorded: bytearray | None = None
+        if scope_id is not None and ledger.store is not None and ledger.store.is_empty(scope_id):
+            self._recorded = bytearray(RECORDED_BITS // 8)
 
     @property
     def store(self) -> LedgerStore | None:
@@ -85,6 +94,7 @@ class Scope:
     def previous_many(self, keys: t.Collection[str]) -> dict[str, bytes]:
         """The hashes last acknowledged for those of the keys the ledger has (one read)."""
         store = self.store
+        keys = self._may_have(keys)
         if store is None or self.id is None or not keys:
             return {}
         return store.lookup_many(self.id, keys)
@@ -92,9 +102,28 @@ class Scope:
     def known(self, keys: t.Collection[str]) -> set[str]:
         """Those of the keys the ledger has (one read)."""
         store = self.store
+        keys = self._may_have(keys)
         if store is None or self.id is None or not keys:
             return set()
         return store.known(self.id, keys)
+
+    def _may_have(self, keys: t.Collection[str]) -> t.Collection[str]:
+        """The keys the ledger may have: in a scope empty when opened, those whose bit this
+        run set when it recorded them (a key it never recorded cannot be there)."""
+        bits = self._recorded
+        if bits is None or not keys:
+            return keys
+        mask = RECORDED_BITS - 1
+        return [k for k in keys if bits[(h := hash(k) & mask) >> 3] >> (h & 7) & 1]
+
+    def _note_recorded(self, keys: t.Iterable[str]) -> None:
+        bits = self._recorded
+        if bits is None:
+            return
+        mask = RECORDED_BITS - 1
+        for key in keys:
+            h = hash(key) & mask
+            bits[h >> 3] |= 1 << (h & 7)
 
     def classify(self, key: str, digest: bytes) -> Verdict:
         """The row's verdict (pure decision over what the ledger and this run know)."""
@@ -130,6 +159,7 @@ class Scope:
         elif accepted and self.id is not None and not self._ledger.config.dry_run:
             store = self.store
             assert store is not None
+            self._note_recorded(key for key, _, _ in accepted)
             store.record(self.id, accepted)
             self._ledger.dirty = True
 
@@ -139,6 +169,7 @@ class Scope:
         if keys and self.id is not None and not self._ledger.config.dry_run:
             store = self.store
             assert store is not None
+            self._note_recorded(keys)
             store.record_keys(self.id, keys)
             self._ledger.dirty = True
 

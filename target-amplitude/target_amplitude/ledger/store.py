@@ -263,6 +263,15 @@ class LedgerStore:
         for key, digest, props in cursor:
             yield key, bytes(digest), props
 
+    def is_empty(self, scope: int) -> bool:
+        """Whether a scope has no entry (one B-tree probe, unlike count)."""
+        row = self._guard(
+            lambda: self._conn.execute(
+                "SELECT 1 FROM entries WHERE scope=? LIMIT 1", (scope,)
+            ).fetchone()
+        )
+        return row is None
+
     def count(self, scope: int) -> int:
         """Entries of a scope."""
         row = self._conn.execute("SELECT count(*) FROM entries WHERE scope=?", (scope,)).fetchone()
