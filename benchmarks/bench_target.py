@@ -13,12 +13,15 @@ The input, N export-shaped event records of one shape (:mod:`benchmarks.export_s
 in RFC 3339 as the tap writes them), is generated once per size and shape and cached under
 benchmarks/.cache/. Afterwards the null server's event count (and the emulator's stored count)
 must equal the records given: a contender that loses events is reported, not praised.
-Contenders: target-amplitude, each ``--baseline`` ref's target-amplitude, the floor on 4
-connections (``floor-4``, as many as target-amplitude's default ``max_concurrent_requests``);
-on request the floor on one connection (``floor``) and the official SDK (``amplitude-sdk``).
+Contenders: target-amplitude (a fresh sync ledger each run, events' default ``create_only``),
+``no-ledger`` (the same working tree with ``sync_mode: all``: the ledger not consulted; against
+the null server only), each ``--baseline`` ref's target-amplitude, the floor on 4 connections
+(``floor-4``, as many as target-amplitude's default ``max_concurrent_requests``); on request the
+floor on one connection (``floor``) and the official SDK (``amplitude-sdk``).
 Goals (issue 23): target >= 0.8x the 4-connection floor's events/s against the null server at
-300,000 and 1,000,000 events, >= 0.7x at 60,000 (start-up counts); peak RSS < 200 MB; (issue 6)
-target >= 1.5x the SDK's events/s.
+300,000 and 1,000,000 events, >= 0.7x at 60,000 (start-up counts); peak RSS < 200 MB; the sync
+ledger costs at most 10% of the throughput on new rows (1 - target / no-ledger events/s);
+(issue 6) target >= 1.5x the SDK's events/s.
 """
 
 from __future__ import annotations
@@ -61,14 +64,20 @@ SDK_GOAL = 1.5
 FLOOR4_GOALS = {60_000: 0.7}  # events -> goal; every other size: FLOOR4_GOAL
 FLOOR4_GOAL = 0.8
 RSS_GOAL_MB = 200.0
+LEDGER_COST_GOAL = 0.10  # the sync ledger's share of the throughput on new rows (issue 23)
 SERVERS = ("null", "emulator")
 TARGET = "target-amplitude"
 FLOOR4 = "floor-4"
+# The working tree's target with the sync ledger not consulted (sync_mode all, docs/ledger.md):
+# against it, target-amplitude's "ledger cost". The null server only: its goal is taken there.
+NO_LEDGER = "no-ledger"
+NULL_ONLY = {NO_LEDGER}
 
 Command = Callable[[Path], list[str]]
 OTHER_CONTENDERS: dict[str, Command] = {
     FLOOR4: lambda config: [PYTHON, "-m", "benchmarks.target_floor", "--config", str(config),
                             "--connections", "4"],
+    NO_LEDGER: lambda config: [tool(TARGET), "--config", str(config)],
     "floor": lambda config: [PYTHON, "-m", "benchmarks.target_floor", "--config", str(config)],
     "amplitude-sdk": lambda config: [PYTHON, "-m", "benchmarks.sdk_loader", "--config",
                                      str(config)],
@@ -118,6 +127,24 @@ def build_input(shape: str, events: int) -> tuple[Path, int]:
     return path, events
 
 
+def input_streams(path: Path) -> list[str]:
+    """The streams the input's SCHEMA messages name (the no-ledger contender maps each)."""
+    streams: dict[str, None] = {}
+    with path.open("rb") as lines:
+        for line in lines:
+            if b'"SCHEMA"' in line[:64]:
+                streams[json.loads(line)["stream"]] = None
+    return list(streams)
+
+
+def contender_config(name: str, streams: Sequence[str]) -> dict[str, object]:
+    """What a contender's config adds: no-ledger maps each stream (Amplitude-shaped events)
+    with sync_mode all, so the ledger is neither read nor written."""
+    if name != NO_LEDGER:
+        return {}
+    return {"stream_mappings": {s: {"object": "event", "sync_mode": "all"} for s in streams}}
+
+
 def contender_commands(names: Sequence[str], baselines: Sequence[Baseline]) -> dict[str, Command]:
     commands: dict[str, Command] = {}
     for name in names:
@@ -133,7 +160,7 @@ def contender_commands(names: Sequence[str], baselines: Sequence[Baseline]) -> d
     return commands
 
 
-def _config(workdir: Path, name: str, api_url: str) -> Path:
+def _config(workdir: Path, name: str, api_url: str, extra: dict[str, object] | None = None) -> Path:
     slug = name.replace(" ", "-").replace("(", "").replace(")", "")
     return write_json(
         workdir / f"{slug}-config.json",
@@ -143,15 +170,22 @@ def _config(workdir: Path, name: str, api_url: str) -> Path:
             "rejected_records_path": str(workdir / f"{slug}-rejected.jsonl"),
             # Every run a first run: a fresh sync ledger (a kept one would send nothing).
             "ledger_path": str(workdir / f"{slug}-{time.time_ns()}-ledger.sqlite"),
+            **(extra or {}),
         },
     )
 
 
 def measure_null(
-    name: str, command: Command, source: Path, records: int, null: RunningServer, workdir: Path
+    name: str,
+    command: Command,
+    source: Path,
+    records: int,
+    null: RunningServer,
+    workdir: Path,
+    extra: dict[str, object] | None = None,
 ) -> Sample:
     """One run against the null ingest server; its event count and CPU for this run."""
-    config = _config(workdir, name, null.url)
+    config = _config(workdir, name, null.url, extra)
     before, server_cpu = null.null_stats()["events"], null.cpu_seconds()
     run = run_one(name, command(config), workdir, stdin=source).check()
     received = null.null_stats()["events"] - before
@@ -160,11 +194,16 @@ def measure_null(
 
 
 def measure_emulator(
-    name: str, command: Command, source: Path, records: int, workdir: Path
+    name: str,
+    command: Command,
+    source: Path,
+    records: int,
+    workdir: Path,
+    extra: dict[str, object] | None = None,
 ) -> Sample:
     """One run into a fresh emulator process; the emulator's stored count afterwards."""
     with running_emulator(0, workdir, warm_up=False) as emulator:
-        config = _config(workdir, name, emulator.eu_url)
+        config = _config(workdir, name, emulator.eu_url, extra)
         emulator_cpu = emulator.cpu_seconds()
         run = run_one(name, command(config), workdir, stdin=source).check()
         emulator_cpu = emulator.cpu_seconds() - emulator_cpu
@@ -186,15 +225,20 @@ def bench_case(
     else:
         source, records = build_input(shape, events)
     print(f"\n== {records:,} events, shape {shape}, servers {', '.join(servers)} ==", flush=True)
+    streams = input_streams(source) if given_input is not None else ["events"]
     with running_server("benchmarks.null_ingest", [], workdir) as null:
         contenders = []
         for server in servers:
             for name, command in commands.items():
+                if server != "null" and name in NULL_ONLY:
+                    continue
+                extra = contender_config(name, streams)
                 run: Callable[[], Sample] = (
-                    functools.partial(measure_null, name, command, source, records, null, workdir)
+                    functools.partial(measure_null, name, command, source, records, null, workdir,
+                                      extra)
                     if server == "null"
                     else functools.partial(measure_emulator, name, command, source, records,
-                                           workdir)
+                                           workdir, extra)
                 )  # fmt: skip
                 contenders.append((f"{server}|{name}", run))
         by_label = run_rounds(contenders, rounds)
@@ -211,6 +255,9 @@ def report(results: Sequence[CaseResult], servers: Sequence[str], baselines: Seq
         for name in names:
             row = [f"{result.events:,}", result.shape, name]
             for server in servers:
+                if (server, name) not in result.series:  # a null-only contender
+                    row += [""] * 8
+                    continue
                 s = result.series[(server, name)]
                 target = result.series[(server, TARGET)]
                 floor = result.series.get((server, FLOOR4))
@@ -262,11 +309,30 @@ def report(results: Sequence[CaseResult], servers: Sequence[str], baselines: Seq
             print(f"  {case}: target/{name} {ratio:.2f}{judged} (CPU s {name}/target {cpu:.2f}; "
                   f"CPU per event: target {goal_target.median_cpu / result.events * 1e6:.1f} us, "
                   f"{name} {other.median_cpu / result.events * 1e6:.1f} us)")  # fmt: skip
+        no_ledger = result.series.get(("null", NO_LEDGER))
+        if no_ledger is not None:
+            print(f"  {case}: {ledger_cost_line(goal_target, no_ledger)}")
         for b in baselines:
             ratio = goal_target.median_rate / result.series[("null", b)].median_rate
             print(f"  {case}: target/{b.removeprefix('baseline ')} {ratio:.2f}")
         print(f"  {case}: target peak RSS {goal_target.max_rss:.1f} MB < {RSS_GOAL_MB:.0f} MB: "
-              f"{verdict(target.max_rss < RSS_GOAL_MB)}")  # fmt: skip
+              f"{verdict(goal_target.max_rss < RSS_GOAL_MB)}")  # fmt: skip
+
+
+def ledger_cost_line(target: Series, no_ledger: Series) -> str:
+    """The sync ledger's cost on new rows: the throughput the target loses to it (the goal),
+    and its CPU (the steadier figure on a loaded machine)."""
+    ratio = target.median_rate / no_ledger.median_rate
+    cost = 1 - ratio
+    cpu = target.median_cpu / no_ledger.median_cpu - 1
+    per_event = [s.median_cpu / s.samples[0].records * 1e6 for s in (target, no_ledger)]
+    return (
+        f"ledger cost 1 - target/{NO_LEDGER} events/s = {cost:.1%} <= {LEDGER_COST_GOAL:.0%}: "
+        f"{verdict(cost <= LEDGER_COST_GOAL)} (target/{NO_LEDGER} {ratio:.2f}; "
+        f"events/s target {target.median_rate:,.0f}, {NO_LEDGER} {no_ledger.median_rate:,.0f}; "
+        f"CPU {cpu:+.1%}: per event target {per_event[0]:.1f} us, "
+        f"{NO_LEDGER} {per_event[1]:.1f} us)"
+    )
 
 
 def main() -> None:
@@ -287,8 +353,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
         "--contenders",
-        default=f"{TARGET},{FLOOR4}",
-        help=f"comma-separated subset of {TARGET}, {', '.join(OTHER_CONTENDERS)}",
+        default=f"{TARGET},{NO_LEDGER},{FLOOR4}",
+        help=f"comma-separated subset of {TARGET}, {', '.join(OTHER_CONTENDERS)} "
+        f"({NO_LEDGER}: this tree with sync_mode all, for the ledger's cost)",
     )
     parser.add_argument(
         "--baseline", default="", help="comma-separated git refs whose target runs alternately"

@@ -43,7 +43,7 @@ if t.TYPE_CHECKING:
 ROW, REJECT, SKIP = 0, 1, 2
 Prepared = t.Sequence[t.Any]  # a tuple here; a list once it crossed from a worker
 # A ROW outcome as the target decodes it from a mapping worker (typed: several times faster).
-RowTuple = tuple[int, str, t.Any, t.Any, int, list[bytes], tuple[str, bytes, t.Any] | None]
+RowTuple = tuple[int, str, t.Any, t.Any, int, list[bytes], tuple[str, bytes | None, t.Any] | None]
 # A form endpoint's payload before quoting, times this: about its size quoted (JSON's quotes,
 # colons, braces and commas take 3 bytes each; letters and digits 1).
 FORM_SIZE_ESTIMATE = 2
@@ -77,6 +77,7 @@ class RecordPlan:
     __slots__ = (
         "_args",
         "_check_schema",
+        "_hashed",
         "_ledger_obj",
         "_min_id_length",
         "_mirror",
@@ -96,10 +97,12 @@ class RecordPlan:
         min_id_length: int | None,
         skip_user_properties_sync: bool,
         ledger: bool,
+        hashed: bool,
         mirror: bool,
     ) -> None:
         """``schema``: the stream's SCHEMA records are checked against (None: not checked);
-        ``ledger``: the sink consults the sync ledger (its rows need an entry)."""
+        ``ledger``: the sink consults the sync ledger (its rows need an entry); ``hashed``:
+        its scope keeps each row's hash; ``mirror``: and its property names."""
         self.mapping = mapping
         self.endpoint = endpoint
         self.key_properties = tuple(key_properties)
@@ -107,6 +110,7 @@ class RecordPlan:
         self._min_id_length = min_id_length
         self._skip_user_properties_sync = skip_user_properties_sync
         self._ledger_obj = mapping.object if ledger else None
+        self._hashed = hashed
         self._mirror = mirror
         # Pickled as the arguments it was made from (a mapping worker compiles it again).
         self._args = (
@@ -115,6 +119,7 @@ class RecordPlan:
                 "min_id_length": min_id_length,
                 "skip_user_properties_sync": skip_user_properties_sync,
                 "ledger": ledger,
+                "hashed": hashed,
                 "mirror": mirror,
             },
         )
@@ -158,7 +163,11 @@ class RecordPlan:
                 return (REJECT, reason, payload)
         ordering_key, weight = lane_key_and_weight(obj, payload)
         ledger_obj = self._ledger_obj
-        entry = offered_entry(ledger_obj, self._mirror, payload, wires) if ledger_obj else None
+        entry = (
+            offered_entry(ledger_obj, self._hashed, self._mirror, payload, wires)
+            if ledger_obj
+            else None
+        )
         return (
             ROW,
             ordering_key,

@@ -225,6 +225,7 @@ class AmplitudeSink(EndpointSink):
             min_id_length=settings.min_id_length,
             skip_user_properties_sync=settings.skip_user_properties_sync,
             ledger=self._ledger is not None,
+            hashed=self._ledger is not None and self._ledger.hashed,
             mirror=self._ledger is not None and self._ledger.mirror,
         )
         # Rows mapped and waiting for the ledger's verdict (take), and how many may wait.

@@ -74,14 +74,19 @@ def decide(
 ) -> Verdict:
     """The verdict for a row whose payload hashes to `digest`.
 
-    previous: the hash last acknowledged for the row's key (None: never). full_resync sends
-    every row (and the ledger is refreshed from the answers). in_flight: the key was sent
-    earlier in this run and is not answered yet: the row is sent, as the one in flight may
-    still be refused, and only answered rows may ever make a row unchanged.
+    previous: the hash last acknowledged for the row's key (None: never; NO_HASH, empty:
+    acknowledged under create_only, which keeps no payload, so under `changed` the row is
+    sent once, as if the ledger had forgotten it). full_resync sends every row (and the
+    ledger is refreshed from the answers). in_flight: the key was sent earlier in this run
+    and is not answered yet: under `changed` and `mirror` the row is sent, as the one in
+    flight may still be refused or carry another payload, and only answered rows may ever
+    make a row unchanged; create_only needs no more than the answer it has.
     """
     if previous is None:
         return NEW
-    verdict = UNCHANGED if mode == "create_only" or previous == digest else CHANGED
+    if mode == "create_only":
+        return RESENT if full_resync else UNCHANGED
+    verdict = UNCHANGED if previous == digest else CHANGED
     if verdict is UNCHANGED and (full_resync or in_flight or mode == "all"):
         return RESENT
     return verdict

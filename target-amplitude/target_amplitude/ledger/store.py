@@ -11,6 +11,7 @@ Schema (format 1):
         "<group_type>\\x1f<group_value>", a mapping's user_id, a cohort member's id;
         hash: BLAKE2b-128 of what was last acknowledged: the bytes sent for the row
         (hashing.wire_digest) or, for a user mapping, its canonical payload (payload_digest);
+        empty (NO_HASH) for a row recorded under create_only, which never compares payloads;
         props: mirror only, the JSON list of property names to unset should the row vanish
     run_lock(id = 1, run_id, host, pid, started_at)
         the run holding the ledger; it is also held with an OS lock on "<file>.lock" (flock),
@@ -26,6 +27,7 @@ import contextlib
 import datetime as dt
 import functools
 import json
+import operator
 import os
 import socket
 import sqlite3
@@ -51,6 +53,10 @@ CACHE_KIB = 16_384
 MMAP_BYTES = 1 << 30
 # Keys per lookup query (SQLite allows 32,766 parameters; beyond a few hundred nothing is won).
 LOOKUP_CHUNK = 500
+# Rows per INSERT statement: a statement of many rows costs about half as much a row as one a
+# row (sqlite3's executemany binds, steps and resets each); 100 rows of up to 3 values stay
+# under the oldest SQLite's limit of 999 values a statement.
+ROWS_PER_INSERT = 100
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -80,6 +86,8 @@ CREATE TABLE IF NOT EXISTS run_lock (
 """
 
 Entry = tuple[str, bytes, str | None]  # key, hash, props
+# The hash of an entry recorded under create_only: the payload was not kept (never compared).
+NO_HASH = b""
 
 
 def _now() -> str:
@@ -217,6 +225,7 @@ class LedgerStore:
         found: dict[str, bytes] = {}
 
         def read(chunk: list[str]) -> list[tuple[str, bytes]]:
+            chunk = _padded(chunk)
             marks = ",".join("?" * len(chunk))
             query = f"SELECT key, hash FROM entries WHERE scope=? AND key IN ({marks})"  # noqa: S608 (only "?" marks)
             return self._conn.execute(query, (scope, *chunk)).fetchall()
@@ -228,6 +237,24 @@ class LedgerStore:
                 found[key] = bytes(digest)
         return found
 
+    def known(self, scope: int, keys: t.Iterable[str]) -> set[str]:
+        """Those of the keys the ledger has (create_only: whether, not what, was acknowledged)."""
+        wanted = sorted(keys)
+        found: set[str] = set()
+
+        def read(chunk: list[str]) -> list[tuple[str]]:
+            chunk = _padded(chunk)
+            marks = ",".join("?" * len(chunk))
+            query = f"SELECT key FROM entries WHERE scope=? AND key IN ({marks})"  # noqa: S608 (only "?" marks)
+            return self._conn.execute(query, (scope, *chunk)).fetchall()
+
+        for start in range(0, len(wanted), LOOKUP_CHUNK):
+            rows: list[tuple[str]] = self._guard(
+                functools.partial(read, wanted[start : start + LOOKUP_CHUNK])
+            )
+            found.update(key for (key,) in rows)
+        return found
+
     def entries(self, scope: int) -> t.Iterator[Entry]:
         """Every entry of a scope (a cursor: memory stays bounded)."""
         cursor = self._conn.execute(
@@ -235,6 +262,15 @@ class LedgerStore:
         )
         for key, digest, props in cursor:
             yield key, bytes(digest), props
+
+    def is_empty(self, scope: int) -> bool:
+        """Whether a scope has no entry (one B-tree probe, unlike count)."""
+        row = self._guard(
+            lambda: self._conn.execute(
+                "SELECT 1 FROM entries WHERE scope=? LIMIT 1", (scope,)
+            ).fetchone()
+        )
+        return row is None
 
     def count(self, scope: int) -> int:
         """Entries of a scope."""
@@ -279,13 +315,42 @@ class LedgerStore:
     # -- Writing (only what Amplitude acknowledged) ------------------------------------------
 
     def record(self, scope: int, entries: t.Iterable[Entry]) -> None:
-        """Acknowledged rows: their key's hash (and props) replace what was there."""
-        self._guard(
-            lambda: self._conn.executemany(
-                "INSERT OR REPLACE INTO entries (scope, key, hash, props) VALUES (?, ?, ?, ?)",
-                ((scope, k, h, p) for k, h, p in entries),
-            )
-        )
+        """Acknowledged rows: their key's hash (and props) replace what was there.
+
+        Each hash is bound as a bytearray, which sqlite3 binds as it is (a bytes value goes
+        through its adapter lookup first: about a microsecond a row).
+        """
+        # A stable sort: of a key acknowledged twice, the later hash still wins.
+        rows = sorted(entries, key=operator.itemgetter(0))
+        self._insert(scope, "?, ?, ?", [v for k, h, p in rows for v in (k, bytearray(h), p)])
+
+    def record_keys(self, scope: int, keys: t.Iterable[str]) -> None:
+        """Acknowledged keys without a payload hash (create_only never compares one): the hash
+        column holds NO_HASH (and nothing to hash, bind or store for it)."""
+        self._insert(scope, "?, x'', NULL", sorted(keys))
+
+    def _insert(self, scope: int, values: str, flat: list[t.Any]) -> None:
+        """INSERT OR REPLACE rows whose bound values (as many as `values` has marks) follow
+        one another in `flat`, in key order (neighbouring keys: neighbouring B-tree pages),
+        ROWS_PER_INSERT rows a statement."""
+        width = values.count("?")
+        row = f"({int(scope)}, {values})"  # the scope's id: an int, no quoting
+        head = "INSERT OR REPLACE INTO entries (scope, key, hash, props) VALUES "
+        step = ROWS_PER_INSERT * width
+        full = len(flat) // step * step
+        conn = self._conn
+
+        def insert() -> None:
+            if full:
+                many = head + ",".join([row] * ROWS_PER_INSERT)
+                conn.executemany(many, (flat[i : i + step] for i in range(0, full, step)))
+            if full < len(flat):
+                rest = flat[full:]
+                conn.executemany(
+                    head + row, (rest[i : i + width] for i in range(0, len(rest), width))
+                )
+
+        self._guard(insert)
 
     def forget(self, scope: int, keys: t.Iterable[str]) -> None:
         """Keys Amplitude acknowledged as gone (unset, removed from a cohort)."""
@@ -338,6 +403,17 @@ class LedgerStore:
         except sqlite3.DatabaseError as exc:
             msg = f"The sync ledger {self.path} failed: {exc}. {way_out(str(self.path))}"
             raise LedgerCorruptError(msg) from None
+
+
+def _padded(chunk: list[str]) -> list[str]:
+    """A lookup's keys padded with its last one (which changes no answer) to a power of two, at
+    most LOOKUP_CHUNK: the sinks ask for any number of keys, and a statement of each length
+    would be compiled anew (sqlite3 caches 128), which costs more than the read itself."""
+    size = 1
+    while size < len(chunk):
+        size *= 2
+    size = min(size, max(LOOKUP_CHUNK, len(chunk)))
+    return chunk + [chunk[-1]] * (size - len(chunk)) if chunk else chunk
 
 
 def scope_props(names: t.Iterable[str]) -> str:

@@ -1,0 +1,210 @@
+"""LedgerRows, the seam of a sink: rows offered, decided a chunk at a time, recorded once answered.
+
+Every run here is in-process on a real ledger file; a "batch" is what a sink hands off (cut()),
+and answered() is what it calls once Amplitude answered, with the refs it refused.
+"""
+
+from __future__ import annotations
+
+import typing as t
+from pathlib import Path
+
+from target_amplitude.ledger import Kind, Ledger, LedgerConfig, payload_digest
+from target_amplitude.ledger.decide import decide
+from target_amplitude.ledger.store import NO_HASH, ROWS_PER_INSERT, LedgerStore
+from target_amplitude.ledger_rows import LedgerRows, offered_entry
+
+if t.TYPE_CHECKING:
+    from target_amplitude.ledger import SyncMode
+
+A, B = payload_digest({"plan": "free"}), payload_digest({"plan": "pro"})
+
+
+def _ledger(tmp_path: Path, **extra: t.Any) -> Ledger:
+    return Ledger(
+        LedgerConfig(
+            path=tmp_path / "ledger.sqlite", url=None, api_key="k", region="standard", **extra
+        )
+    )
+
+
+def _rows(ledger: Ledger, mode: SyncMode = "create_only", obj: str = "event") -> LedgerRows:
+    scope = ledger.scope("orders", obj, mode)
+    assert scope is not None
+    return LedgerRows(scope, obj)
+
+
+def _event(insert_id: str | None, value: int = 1) -> tuple[dict[str, t.Any], list[bytes]]:
+    payload: dict[str, t.Any] = {"event_type": "E", "user_id": "u", "value": value}
+    if insert_id is not None:
+        payload["insert_id"] = insert_id
+    return payload, [f'{{"insert_id":"{insert_id}","value":{value}}}'.encode()]
+
+
+def _offer(rows: LedgerRows, *insert_ids: str | None, value: int = 1) -> None:
+    for insert_id in insert_ids:
+        rows.offer(offered_entry(rows.obj, rows.hashed, rows.mirror, *_event(insert_id, value)))
+
+
+def _stored(tmp_path: Path) -> dict[str, bytes]:
+    store = LedgerStore(tmp_path / "ledger.sqlite", read_only=True)
+    try:
+        return {key: digest for key, digest, _ in store.entries(1)}
+    finally:
+        store.close()
+
+
+def test_create_only_a_key_acknowledged_earlier_in_the_run_is_not_sent_again(
+    tmp_path: Path,
+) -> None:
+    """A fresh ledger: what this run had acknowledged is in it, and decides later rows."""
+    ledger = _ledger(tmp_path)
+    rows = _rows(ledger)
+    _offer(rows, "e1", "e2", "e2")  # e2 twice before any answer: both sent
+    assert rows.decide(0) == [True, True, True]
+    first = rows.cut()
+    assert first.preview()["new"] == 3
+    _offer(rows, "e3")
+    assert rows.decide(0) == [True]  # e3 in flight, not answered yet
+    in_flight = rows.cut()
+    first.answered(())
+    _offer(rows, "e1", "e3", "e4", "e2")
+    assert rows.decide(0) == [False, True, True, False]
+    third = rows.cut()
+    assert third.unchanged == 2
+    assert third.preview() == {"new": 2, "changed": 0, "unchanged": 2, "removed": 0}
+    in_flight.answered(())
+    third.answered(())
+    ledger.close()
+    assert sorted(_stored(tmp_path)) == ["e1", "e2", "e3", "e4"]
+
+
+def test_create_only_a_refused_row_is_not_recorded_and_sent_again(tmp_path: Path) -> None:
+    ledger = _ledger(tmp_path)
+    rows = _rows(ledger)
+    _offer(rows, "e1", "e2", "e3")
+    rows.decide(0)
+    rows.cut().answered({1: "invalid"})  # e2 refused
+    _offer(rows, "e1", "e2", "e3")
+    assert rows.decide(0) == [False, True, False]
+    ledger.close()
+    assert sorted(_stored(tmp_path)) == ["e1", "e3"]
+
+
+def test_rows_the_ledger_was_not_told_about_keep_every_ref_in_place(tmp_path: Path) -> None:
+    """Refs count every row of the sink's batch: untracked rows (no insert_id) and rows added
+    before the ledger's first (a gap) must not shift which key a refused ref names."""
+    ledger = _ledger(tmp_path)
+    rows = _rows(ledger)
+    _offer(rows, "e1", None, "e2", "e3")
+    assert rows.decide(2) == [True, True, True, True]  # refs 2..5; 0 and 1 are not the ledger's
+    rows.cut().answered({4: "invalid"})  # ref 4: e2
+    ledger.close()
+    assert sorted(_stored(tmp_path)) == ["e1", "e3"]
+
+
+def test_create_only_keeps_no_hash_so_a_switch_to_changed_sends_each_row_once(
+    tmp_path: Path,
+) -> None:
+    """create_only never compares a payload, so it keeps none (NO_HASH). Under `changed` such
+    an entry is sent once, as if forgotten (never skipped on a guess), then compared."""
+    ledger = _ledger(tmp_path)
+    rows = _rows(ledger)
+    _offer(rows, "e1")
+    rows.decide(0)
+    rows.cut().answered(())
+    ledger.close()
+    assert _stored(tmp_path) == {"e1": NO_HASH}
+
+    for sent, kind in ((True, "changed"), (False, "unchanged")):
+        ledger = _ledger(tmp_path)
+        rows = _rows(ledger, "changed")
+        _offer(rows, "e1")
+        assert rows.decide(0) == [sent]
+        batch = rows.cut()
+        assert batch.preview()[kind] == 1
+        batch.answered(())
+        ledger.close()
+    assert len(_stored(tmp_path)["e1"]) == 16  # the hash of the bytes sent
+
+
+def test_create_only_under_full_resync_sends_known_keys_and_counts_them_resent(
+    tmp_path: Path,
+) -> None:
+    ledger = _ledger(tmp_path)
+    rows = _rows(ledger)
+    _offer(rows, "e1")
+    rows.decide(0)
+    rows.cut().answered(())
+    ledger.close()
+    ledger = _ledger(tmp_path, full_resync=True)
+    rows = _rows(ledger)
+    _offer(rows, "e1", "e2")
+    assert rows.decide(0) == [True, True]
+    batch = rows.cut()
+    assert batch.preview() == {"new": 1, "changed": 0, "unchanged": 1, "removed": 0}
+    assert batch.unchanged == 0  # sent all the same
+    batch.answered(())
+    ledger.close()
+
+
+def test_changed_a_key_in_flight_is_sent_again_until_answered(tmp_path: Path) -> None:
+    ledger = _ledger(tmp_path)
+    rows = _rows(ledger, "changed")
+    _offer(rows, "e1", value=1)
+    rows.decide(0)
+    rows.cut().answered(())
+    _offer(rows, "e1", value=2)  # changed: in flight
+    assert rows.decide(0) == [True]
+    in_flight = rows.cut()
+    _offer(rows, "e1", value=1)  # as acknowledged, but the change in flight may land after it
+    assert rows.decide(0) == [True]
+    again = rows.cut()
+    in_flight.answered(())
+    again.answered(())
+    _offer(rows, "e1", value=1)
+    assert rows.decide(0) == [False]  # both answered: value 1 was acknowledged last
+    ledger.close()
+
+
+def test_an_acknowledged_key_is_never_sent_again_under_create_only_even_if_in_flight() -> None:
+    """create_only: one acknowledgement is all it takes; another copy in flight changes nothing
+    (under changed it would: that copy may carry another payload)."""
+    assert not decide("create_only", NO_HASH, A, in_flight=True).send
+    assert decide("changed", A, A, in_flight=True).send
+    assert decide("changed", NO_HASH, A).kind is Kind.CHANGED
+
+
+def test_a_key_acknowledged_twice_in_one_answer_keeps_the_later_hash(tmp_path: Path) -> None:
+    """Entries are written in key order; of one key's two rows, the later one's hash wins."""
+    later, earlier = sorted([A, B])  # the later row's hash sorts first
+    store = LedgerStore(tmp_path / "ledger.sqlite")
+    store.lock("run")
+    scope = store.scope_id("p", "standard", "s", "user")
+    assert scope is not None
+    store.record(scope, [("u2", A, None), ("u1", earlier, None), ("u1", later, None)])
+    assert store.lookup(scope, "u1") == later
+    assert store.lookup_many(scope, ["u1", "u2"]) == {"u1": later, "u2": A}
+    store.record_keys(scope, ["u3", "u2"])
+    assert store.lookup_many(scope, ["u2", "u3"]) == {"u2": NO_HASH, "u3": NO_HASH}
+    assert store.known(scope, ["u1", "u3", "u4"]) == {"u1", "u3"}
+    store.close()
+
+
+def test_many_rows_are_recorded_whole_statements_and_the_rest(tmp_path: Path) -> None:
+    """Rows go ROWS_PER_INSERT a statement, then the rest one by one: none lost, none
+    doubled, and of a key acknowledged twice the later hash wins across statements."""
+    store = LedgerStore(tmp_path / "ledger.sqlite")
+    store.lock("run")
+    scope = store.scope_id("p", "standard", "s", "user")
+    assert scope is not None
+    n = ROWS_PER_INSERT * 2 + 7
+    entries = [(f"u{i:04}", A, None) for i in range(n)]
+    entries.insert(0, ("u0150", B, None))  # earlier than its second row, in another statement
+    store.record(scope, entries)
+    found = store.lookup_many(scope, [key for key, _, _ in entries])
+    assert found == {key: A for key, _, _ in entries}
+    store.record_keys(scope, [f"e{i:04}" for i in range(n)])
+    assert store.count(scope) == 2 * n
+    assert store.known(scope, [f"e{i:04}" for i in range(n + 5)]) == {f"e{i:04}" for i in range(n)}
+    store.close()
