@@ -47,7 +47,7 @@ from tap_amplitude.cohort_limits import CohortRequestPacer
 from tap_amplitude.config_schema import CONFIG_SCHEMA, REMOVED_SETTINGS
 from tap_amplitude.dashboard_query_kinds import MAX_COST_PER_REQUEST
 from tap_amplitude.errors import AmplitudeError
-from tap_amplitude.fast_path import BufferedMsgSpecWriter
+from tap_amplitude.fast_path import BufferedMsgSpecWriter, freeze_at_exit
 from tap_amplitude.pacing import TAXONOMY_COST_PER_HOUR, CostBudget
 from tap_amplitude.query_pacing import FIVE_MINUTES, HOUR, Window
 from tap_amplitude.settings import (
@@ -166,6 +166,7 @@ class TapAmplitude(Tap):
     @override
     def invoke(cls, *args: Any, **kwargs: Any) -> None:
         """Run the tap; an Amplitude error ends it with one clear message and exit code 1."""
+        freeze_at_exit()  # no garbage collection of the whole heap at exit (gc_tuning.py)
         try:
             super().invoke(*args, **kwargs)
         except AmplitudeError as exc:

@@ -635,6 +635,26 @@ def test_bulk_allocation_gc_restores_the_collector() -> None:
     assert gc.get_freeze_count() == 0
 
 
+def test_the_command_line_freezes_every_object_at_exit() -> None:
+    """At exit, the interpreter's own collections find nothing to walk (gc_tuning.py)."""
+    script = """
+import atexit, gc, sys
+# Registered first, so it runs last: after the tap's exit handlers, before the interpreter's
+# own collections.
+atexit.register(lambda: print(gc.get_freeze_count(), len(gc.get_objects()), file=sys.stderr))
+from tap_amplitude.tap import TapAmplitude
+TapAmplitude.cli(["--about", "--format", "json"])
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["name"] == "tap-amplitude"  # the command itself unchanged
+    frozen, tracked = map(int, done.stderr.split()[-2:])
+    assert frozen > 10_000  # the SDK's objects and everything else alive
+    assert tracked < 1_000  # left for the interpreter to walk: what the last handlers made
+
+
 # -- a sync with one field deselected (the SDK's path) ---------------------------------------
 
 

@@ -83,3 +83,19 @@ def test_a_worker_stopped_mid_export_is_replaced_for_the_next(tmp_path: Path) ->
     shared = decompressor._shared
     assert shared is not None
     shared.stop()
+
+
+def test_a_worker_started_ahead_serves_the_first_export(tmp_path: Path) -> None:
+    """The events stream starts the worker before the first download: the first export uses
+    that process, not a second one, and starting it again changes nothing."""
+    decompressor.start_shared_worker()
+    (early,) = _gunzip_workers()
+    decompressor.start_shared_worker()
+    assert _gunzip_workers() == [early]
+    export = _zip(tmp_path / "1.zip", {"a.json.gz": gzip.compress(_lines(0, 2000))})
+    assert _numbers(export) == list(range(2000))
+    assert _gunzip_workers() == [early]
+    shared = decompressor._shared
+    assert shared is not None
+    shared.stop()
+    assert _gunzip_workers() == []

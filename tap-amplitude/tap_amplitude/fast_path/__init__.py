@@ -10,13 +10,13 @@
   compares the lines with the SDK path's on every benchmark export shape;
 - :mod:`.decompressor`: decompress exports in one worker process for the whole run
   (:mod:`.gunzip_worker`, standard library only) while the tap parses what is already out;
-- :mod:`.gc_tuning`: cyclic GC tuned for the bulk allocation of an export.
+- :mod:`.gc_tuning`: cyclic GC tuned for the bulk allocation of an export, and skipped at exit.
 
 Each piece falls back to the SDK's own path when a stream map, flattening, a deselected field
 or another writer is in play, so output never depends on whether the fast path ran.
 """
 
-from tap_amplitude.fast_path.gc_tuning import bulk_allocation_gc
+from tap_amplitude.fast_path.gc_tuning import bulk_allocation_gc, freeze_at_exit
 from tap_amplitude.fast_path.output import BufferedMsgSpecWriter, RecordLineEncoder
 from tap_amplitude.fast_path.record_path import SDK_VERSION_CHECKED, FastRecordPath
 
@@ -26,4 +26,5 @@ __all__ = [
     "FastRecordPath",
     "RecordLineEncoder",
     "bulk_allocation_gc",
+    "freeze_at_exit",
 ]

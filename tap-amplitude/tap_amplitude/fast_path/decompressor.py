@@ -35,7 +35,14 @@ import typing as t
 from collections.abc import Generator
 from pathlib import Path
 
-__all__ = ["WORKER", "DecompressorError", "Worker", "can_use_worker", "shared_worker"]
+__all__ = [
+    "WORKER",
+    "DecompressorError",
+    "Worker",
+    "can_use_worker",
+    "shared_worker",
+    "start_shared_worker",
+]
 
 WORKER = Path(__file__).with_name("gunzip_worker.py")
 PIPE_BYTES = 1 << 20  # the pipe's capacity asked for (Linux: up to /proc/sys/fs/pipe-max-size)
@@ -48,10 +55,15 @@ class DecompressorError(Exception):
     """The worker could not decompress an entry; the message names it."""
 
 
+def _can_start() -> bool:
+    """A POSIX system that passes descriptors over sockets, an interpreter to start."""
+    return os.name == "posix" and bool(sys.executable) and hasattr(socket, "send_fds")
+
+
 def can_use_worker(spool: t.BinaryIO) -> bool:
     """Whether ``spool`` can be handed to a worker process (a real file, a POSIX system that
     passes descriptors over sockets)."""
-    if os.name != "posix" or not sys.executable or not hasattr(socket, "send_fds"):
+    if not _can_start():
         return False
     try:
         spool.fileno()
@@ -181,6 +193,18 @@ def shared_worker() -> tuple[Worker | None, bool]:
                 _shared.busy = True
             return _shared, True
     return Worker.start(), False
+
+
+def start_shared_worker() -> None:
+    """Start the run's worker now, not reserved, when none is running: its interpreter starts
+    while the first export downloads, not after (the events stream calls it before each
+    download; it does nothing once the worker runs)."""
+    global _shared  # noqa: PLW0603 - one worker process per tap process
+    if not _can_start():
+        return
+    with _shared_lock:
+        if _shared is None or not _shared.alive:
+            _shared = Worker.start()
 
 
 @atexit.register

@@ -42,6 +42,7 @@ from tap_amplitude.errors import (
 from tap_amplitude.export_prefetch import Pending, downloads_ahead
 from tap_amplitude.export_reader import ExportArchive, spool_to_tempfile
 from tap_amplitude.fast_path import FastRecordPath, bulk_allocation_gc
+from tap_amplitude.fast_path.decompressor import start_shared_worker
 from tap_amplitude.progress import ExportProgress
 from tap_amplitude.responses import Action, Rule
 from tap_amplitude.settings import parse_datetime_setting
@@ -371,6 +372,7 @@ class EventsStream(StorageEventsSource, FastRecordPath, AmplitudeStream):
         while parts:
             part, started = parts.pop()
             self._window = part
+            start_shared_worker()  # the decompressing process starts while the part downloads
             try:
                 if started is None:
                     archive = self._retrying_download()(self._prepared(part, context), context)
