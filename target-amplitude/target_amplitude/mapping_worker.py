@@ -31,7 +31,7 @@ import typing as t
 import msgspec
 from singer_sdk.sinks.core import Sink
 
-from target_amplitude.gc_tuning import bulk_allocation_gc
+from target_amplitude.gc_tuning import bulk_allocation_gc, freeze_at_exit
 from target_amplitude.mapping import ENCODER
 from target_amplitude.prepare import REJECT, ROW, Prepared, RecordPlan, RowTuple
 from target_amplitude.reader import line_decoder
@@ -164,6 +164,7 @@ def serve(read_fd: int, write_fd: int) -> None:
 
 def main() -> None:
     """The worker's entry point."""
+    freeze_at_exit()
     with bulk_allocation_gc():
         serve(sys.stdin.fileno(), sys.stdout.fileno())
 

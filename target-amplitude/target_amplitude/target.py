@@ -57,6 +57,7 @@ from target_amplitude.checkpoint import Checkpoint
 from target_amplitude.client import IngestClient
 from target_amplitude.config_schema import CONFIG_SCHEMA
 from target_amplitude.delivery import DeliveryEngine, DeliveryError, DeliveryRetryPolicy
+from target_amplitude.gc_tuning import freeze_at_exit
 from target_amplitude.ledger import Ledger, LedgerConfig, LedgerError
 from target_amplitude.mapping_pipeline import MappingPipeline, Route
 from target_amplitude.reader import InputLineError, LineCountingReader
@@ -424,6 +425,7 @@ class TargetAmplitude(Target):
     @override
     def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:
         """Run the CLI; known errors end the run with their message and exit code 1."""
+        freeze_at_exit()  # no garbage collection of the whole heap at exit (gc_tuning.py)
         try:
             super().invoke(*args, **kwargs)
         except (

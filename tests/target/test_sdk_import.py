@@ -6,6 +6,7 @@ Each case runs in a fresh interpreter: the test process has imported the SDK alr
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -98,3 +99,25 @@ def test_a_mapping_worker_starts_without_them_too() -> None:
         """
     )
     assert out == "[]"
+
+
+def test_the_command_line_freezes_every_object_at_exit() -> None:
+    """At exit, the interpreter's own collections find nothing to walk (gc_tuning.py)."""
+    out = run_python(
+        """
+        import atexit, gc, sys
+        # Registered first, so it runs last: after the target's exit handlers, before the
+        # interpreter's own collections.
+        atexit.register(lambda: print(gc.get_freeze_count(), len(gc.get_objects())))
+        from target_amplitude.target import TargetAmplitude
+        try:
+            TargetAmplitude.cli(["--about", "--format", "json"])
+        except SystemExit:
+            pass
+        """
+    )
+    about, counts = out.rsplit("\n", 1)
+    assert json.loads(about)["name"] == "target-amplitude"  # the command itself unchanged
+    frozen, tracked = map(int, counts.split())
+    assert frozen > 10_000  # the SDK's objects and everything else alive
+    assert tracked < 1_000  # left for the interpreter to walk: what the last handlers made
