@@ -66,7 +66,8 @@ class _Stream:
 
 # Sink._remove_sdc_metadata_from_record uses no state of its sink (it pops the SDK's _sdc
 # fields from the record): run as the SDK has it, outside a sink. AmplitudeSink keeps
-# _sdc_deleted_at (see its override); tests/target/test_mapping_worker.py checks both agree.
+# _sdc_deleted_at (see its override). tests/target/test_sdk_seams.py checks it uses no state;
+# tests/target/test_mapping_worker.py that the rejected records agree.
 _remove_sdc_metadata = Sink._remove_sdc_metadata_from_record
 
 

@@ -331,45 +331,41 @@ class AmplitudeSink(EndpointSink):
         """A record's outcome (prepare.RecordPlan.prepare, here or in a mapping worker) taken
         into the batch, the ledger or the rejected file. `record` may be None when `line` is
         given (a mapping worker's row: the record is decoded again only to be rejected)."""
-        self._received += 1
         kind = outcome[0]
         if kind == ROW:
             source: bytes | msgspec.Raw = (
                 line if line is not None else msgspec.Raw(ENCODER.encode(record))
             )
-            _, ordering_key, user_id, device_id, weight, wires, entry = outcome
-            row: Row = (source, ordering_key, user_id, device_id, weight, tuple(wires))
-            ledger = self._ledger
-            if ledger is None:
-                self._add_row(row)
-                return
-            # The sync ledger decides a few hundred rows at once (one read); those to send join
-            # the batch then, in their order. At most as many wait as every lane still has room
-            # for, so no lane's request overflows while they wait.
-            ledger.offer(entry)
-            self._offered.append(row)
-            if len(self._offered) >= self._offer_room:
-                self._decide_offered()
-        elif kind == REJECT:
+            self.take_rows((t.cast("RowTuple", outcome),), (source,), 0)
+            return
+        self._received += 1
+        if kind == REJECT:
             if record is None:
                 record = self._source_record(t.cast("bytes", line))
             self._reject(record, outcome[2], outcome[1])
         else:
             self._skipped += 1
 
-    def take_rows(self, rows: t.Sequence[RowTuple], lines: t.Sequence[bytes], start: int) -> int:
-        """A mapping worker's ROW outcomes (prepare.py) from `start` on, with their input lines,
-        taken as take_prepared takes each, up to the one that makes the batch full (the target
-        drains it then, as after any record). The index after the last row taken."""
+    def take_rows(
+        self,
+        rows: t.Sequence[RowTuple],
+        sources: t.Sequence[bytes | msgspec.Raw],
+        start: int,
+    ) -> int:
+        """ROW outcomes (prepare.py) from `start` on, with their sources (the input line, or the
+        record encoded), up to the one that makes the batch full (the target drains it then,
+        as after any record). The index after the last row taken.
+
+        The sync ledger decides a few hundred rows at once (one read); those to send join the
+        batch then, in their order. At most as many wait as every lane still has room for, so
+        no lane's request overflows while they wait."""
         ledger = self._ledger
         offered = self._offered
-        lanes = self._lanes
-        max_rows = self._max_rows
         end = len(rows)
         index = start
         while index < end:
             _, ordering_key, user_id, device_id, weight, wires, entry = rows[index]
-            row: Row = (lines[index], ordering_key, user_id, device_id, weight, tuple(wires))
+            row: Row = (sources[index], ordering_key, user_id, device_id, weight, tuple(wires))
             index += 1
             self._received += 1
             if ledger is None:
@@ -380,7 +376,7 @@ class AmplitudeSink(EndpointSink):
                 if len(offered) >= self._offer_room:
                     self._decide_offered()
                     offered = self._offered
-            if self._received >= max_rows or lanes.full or self._bytes >= MAX_BATCH_BYTES:
+            if self.is_full:
                 break
         return index
 

@@ -62,6 +62,26 @@ def start_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(mapping_pipeline, "CHUNK_LINES", 7)  # many chunks, ends mid-chunk
 
 
+def _config(
+    emulator: Emulator,
+    tmp_path: Path,
+    workers: int,
+    mappings: dict[str, t.Any],
+    ledger: str,
+) -> dict[str, t.Any]:
+    """One run's config: rejected-{workers}.jsonl, its own ledger-{ledger}.sqlite."""
+    return {
+        "api_key": "key-std",
+        "api_url": emulator.base_url,
+        "rejected_records_path": str(tmp_path / f"rejected-{workers}.jsonl"),
+        "ledger_path": str(tmp_path / f"ledger-{ledger}.sqlite"),
+        "batch_size_rows": 16,
+        "mapping_workers": workers,
+        "stream_mappings": mappings,
+        **FAST_RETRIES,
+    }
+
+
 def _run(
     emulator: Emulator,
     tmp_path: Path,
@@ -102,16 +122,7 @@ def _run(
 
         monkeypatch.setattr(MappingPipeline, "_take_oldest", chunk_spy)
     rejected_path = tmp_path / f"rejected-{workers}.jsonl"
-    config = {
-        "api_key": "key-std",
-        "api_url": emulator.base_url,
-        "rejected_records_path": str(rejected_path),
-        "ledger_path": str(tmp_path / f"ledger-{workers}-{len(lines)}.sqlite"),
-        "batch_size_rows": 16,
-        "mapping_workers": workers,
-        "stream_mappings": {"orders": ORDERS},
-        **FAST_RETRIES,
-    }
+    config = _config(emulator, tmp_path, workers, {"orders": ORDERS}, f"{workers}-{len(lines)}")
     capfd.readouterr()
     caplog.clear()
     target = TargetAmplitude(config=config, validate_config=True)
@@ -339,16 +350,7 @@ def test_profiles_groups_and_a_mirror_snapshot_through_a_worker_as_without(
     seen = []
     for workers in (1, 0):
         empty_emulator.reset(data=True)
-        config = {
-            "api_key": "key-std",
-            "api_url": empty_emulator.base_url,
-            "rejected_records_path": str(tmp_path / f"rejected-{workers}.jsonl"),
-            "ledger_path": str(tmp_path / f"ledger-{workers}.sqlite"),
-            "batch_size_rows": 16,
-            "mapping_workers": workers,
-            "stream_mappings": mappings,
-            **FAST_RETRIES,
-        }
+        config = _config(empty_emulator, tmp_path, workers, mappings, str(workers))
         for version, customers in ((1, range(40)), (2, range(5, 40))):
             target = TargetAmplitude(config=config, validate_config=True)
             data = ("\n".join(snapshot(version, customers)) + "\n").encode()
