@@ -8,11 +8,14 @@ changes: every other message waits until the records before it are taken (flush)
 SCHEMA, ACTIVATE_VERSION and a bad line see exactly what they would without a worker; a line a
 worker cannot take as it is comes back SLOW and the target takes it on its own path.
 
-A worker costs about half a second of CPU to start (it imports what the target imports), so
-none starts before a run has taken START_AFTER_RECORDS records on the fast path; lines keep
-going the target's own way until the worker says it is ready. A worker that dies or answers
-nonsense is stopped with a warning, and the target takes its lines itself: slower, never
-different.
+Where it can (Linux, and no thread of the target running yet: the delivery threads start with
+the first request) a worker is forked from the target after FORK_AFTER_RECORDS records on the
+fast path: a few milliseconds, and it is ready at once with every module the target imported.
+Elsewhere it is started as its own program, which costs about half a second of CPU (it imports
+what the target imports), so none starts before a run has taken START_AFTER_RECORDS records;
+lines keep going the target's own way until the worker says it is ready. A worker that dies or
+answers nonsense is stopped with a warning, and the target takes its lines itself: slower,
+never different.
 """
 
 from __future__ import annotations
@@ -23,8 +26,11 @@ import logging
 import os
 import pickle
 import select
+import signal
 import subprocess
 import sys
+import threading
+import time
 import typing as t
 
 import msgspec
@@ -38,14 +44,19 @@ from target_amplitude.mapping_worker import (
     READY,
     SLOW,
     frame,
+    serve_forked,
 )
 from target_amplitude.prepare import REJECT, Prepared, RowTuple
 
 if t.TYPE_CHECKING:
     from target_amplitude.sinks import AmplitudeSink
 
-# Records taken on the fast path before a worker is started (a small run never pays for one).
+# Records taken on the fast path before a worker is started (a small run never pays for one):
+# one started as its own program costs about half a second of CPU; a forked one a few ms.
 START_AFTER_RECORDS = 5000
+FORK_AFTER_RECORDS = 1000  # at most START_AFTER_RECORDS
+# Fork workers where _can_fork() allows (tests: False starts them as their own program).
+FORK = True
 # How often (in records) the target looks whether a worker is ready: a system call each time.
 READY_CHECK_EVERY = 256
 # Wait for a worker to be ready instead of going on without it (tests: a deterministic run).
@@ -68,17 +79,26 @@ class _Worker:
     """One worker process and the two pipes to it (non-blocking: neither side can wait on a
     full pipe while the other waits on it)."""
 
-    def __init__(self) -> None:
-        self._process = subprocess.Popen(  # this interpreter, our own module
-            [sys.executable, "-m", "target_amplitude.mapping_worker"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            bufsize=0,
-        )
-        assert self._process.stdin is not None
-        assert self._process.stdout is not None
-        self._write_fd = self._process.stdin.fileno()
-        self._read_fd = self._process.stdout.fileno()
+    def __init__(self, *, fork: bool) -> None:
+        """``fork``: forked from this process (mapping_worker.serve_forked), else started as
+        its own program."""
+        self._process: subprocess.Popen[bytes] | _ForkedWorker
+        if fork:
+            self._process = _ForkedWorker()
+            self._write_fd, self._read_fd = self._process.write_fd, self._process.read_fd
+        else:
+            popen = subprocess.Popen(  # this interpreter, our own module
+                [sys.executable, "-m", "target_amplitude.mapping_worker"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                bufsize=0,
+            )
+            assert popen.stdin is not None
+            assert popen.stdout is not None
+            self._process = popen
+            self._write_fd = popen.stdin.fileno()
+            self._read_fd = popen.stdout.fileno()
+        self.pid = self._process.pid
         for fd in (self._write_fd, self._read_fd):
             os.set_blocking(fd, False)
             _enlarge_pipe(fd)
@@ -180,18 +200,90 @@ class _Worker:
         if not self.ready:
             with contextlib.suppress(WorkerGoneError):
                 self.poll_ready()
+        process = self._process
         with contextlib.suppress(OSError):
-            if self._process.stdin is not None:
-                self._process.stdin.close()
+            if isinstance(process, _ForkedWorker):
+                os.close(self._write_fd)
+            elif process.stdin is not None:
+                process.stdin.close()
         if not self.ready:
-            self._process.kill()
+            process.kill()
         try:
-            self._process.wait(_STOP_SECONDS)
+            process.wait(_STOP_SECONDS)
         except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
-        if self._process.stdout is not None:
-            self._process.stdout.close()
+            process.kill()
+            process.wait()
+        if isinstance(process, _ForkedWorker):
+            os.close(self._read_fd)
+        elif process.stdout is not None:
+            process.stdout.close()
+
+
+class _ForkedWorker:
+    """A worker forked from this process, with what subprocess.Popen offers that _Worker uses."""
+
+    def __init__(self) -> None:
+        to_worker, self.write_fd = os.pipe()
+        self.read_fd, from_worker = os.pipe()
+        try:
+            self.pid = os.fork()
+        except OSError:
+            for fd in (to_worker, self.write_fd, self.read_fd, from_worker):
+                os.close(fd)
+            raise
+        if self.pid == 0:  # the worker: never returns
+            serve_forked(to_worker, from_worker)
+        os.close(to_worker)
+        os.close(from_worker)
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        """Its exit code, if it has exited (reaped), else None."""
+        if self.returncode is None:
+            with contextlib.suppress(ChildProcessError):
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+                if pid == 0:
+                    return None
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """Wait until it exits (subprocess.TimeoutExpired after ``timeout`` seconds)."""
+        if timeout is not None and self.poll() is None and not _exits_within(self.pid, timeout):
+            raise subprocess.TimeoutExpired(f"mapping worker {self.pid}", timeout)
+        if self.returncode is None:
+            with contextlib.suppress(ChildProcessError):
+                self.returncode = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
+        return self.returncode
+
+    def kill(self) -> None:
+        if self.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+
+
+def _exits_within(pid: int, timeout: float) -> bool:
+    """Whether child ``pid`` exits within ``timeout`` seconds (not reaped)."""
+    try:
+        pidfd = os.pidfd_open(pid)  # Linux 5.3+: readable once the process has exited
+    except OSError:  # an older kernel: look every 10 ms
+        deadline = time.monotonic() + timeout
+        while os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+        return True
+    try:
+        return bool(select.select([pidfd], [], [], timeout)[0])
+    finally:
+        os.close(pidfd)
+
+
+def _can_fork() -> bool:
+    """Whether a worker can be forked from this process: Linux (elsewhere a forked process may
+    not use some system libraries), no other thread running (a fork copies only this thread:
+    a lock another one held would stay held), and FORK (tests: the other way)."""
+    return FORK and sys.platform.startswith("linux") and threading.active_count() == 1
 
 
 def _usable_cores() -> int:
@@ -313,10 +405,17 @@ class MappingPipeline:
         """The target's fast path took a record of `stream` itself: route the stream once a
         worker is ready (looked at every READY_CHECK_EVERY records)."""
         count = self._fast_records = self._fast_records + 1
-        if count < START_AFTER_RECORDS or count % READY_CHECK_EVERY or self._broken:
+        if (
+            count < min(FORK_AFTER_RECORDS, START_AFTER_RECORDS)
+            or count % READY_CHECK_EVERY
+            or self._broken
+        ):
             return
         if not self._workers:
-            self._start_workers()
+            fork = _can_fork()
+            if not fork and count < START_AFTER_RECORDS:
+                return
+            self._start_workers(fork=fork)
             if not self._workers:
                 return
         known = self._plans.get(stream)
@@ -341,7 +440,7 @@ class MappingPipeline:
 
     # -- Inside ---------------------------------------------------------------------------------
 
-    def _start_workers(self) -> None:
+    def _start_workers(self, *, fork: bool) -> None:
         if os.name != "posix" or _usable_cores() < 2:  # select() on pipes: POSIX only
             logger.info(
                 "No mapping worker: %s.",
@@ -351,7 +450,13 @@ class MappingPipeline:
             return
         try:
             for _ in range(self._wanted):
-                self._workers.append(_Worker())
+                self._workers.append(_Worker(fork=fork))
+            logger.info(
+                "%d mapping worker(s) %s (process %s).",
+                self._wanted,
+                "forked from the target" if fork else "started as their own program",
+                ", ".join(str(worker.pid) for worker in self._workers),
+            )
         except OSError as exc:  # process creation refused (a sandbox)
             logger.warning(
                 "No mapping worker could be started (%s): records are mapped in the target's "

@@ -1,7 +1,10 @@
 """A mapping worker: a process that prepares records while the target takes the ones before.
 
-Run as ``python -m target_amplitude.mapping_worker`` by mapping_pipeline.py, which writes
-frames to its standard input and reads frames from its standard output. A frame is a 4-byte
+Forked from the target by mapping_pipeline.py where it can (:func:`serve_forked`: Linux, the
+target still single-threaded; ready at once, with every module the target imported), else run
+as ``python -m target_amplitude.mapping_worker`` (:func:`main`: it imports them itself, about
+half a second). Either way the target writes frames to its standard input and reads frames
+from its standard output. A frame is a 4-byte
 big-endian length, then a msgpack array:
 - to the worker: ``[PLAN, plan_id, pickled prepare.RecordPlan, stream]`` (a stream's plan, as
   the target's sink has it) and ``[LINES, plan_id, count, size]`` followed by ``size`` bytes:
@@ -22,8 +25,11 @@ key) and writes nothing but frames.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 import pickle
+import signal
 import struct
 import sys
 import typing as t
@@ -163,8 +169,46 @@ def serve(read_fd: int, write_fd: int) -> None:
         _write_all(write_fd, encode_outcomes(outcomes))
 
 
+def serve_forked(read_fd: int, write_fd: int) -> t.NoReturn:
+    """A forked worker's whole life: the child of ``os.fork()`` in the target calls this and
+    never returns (``os._exit``: no code of the target's runs in it after the fork).
+
+    It takes what a worker started as its own program has, and nothing else of the target's:
+    its two pipes as standard input and output, every other descriptor closed (the target's
+    input and output, its connections, the sync ledger's file, other workers' pipes), the
+    default action for SIGTERM (the target's handler would drain the target's sinks) and
+    SIGINT ignored (Ctrl-C reaches the whole process group: the target stops it by closing
+    its input). It writes nothing but frames, and at exit flushes nothing and runs no
+    finalizer, so nothing the target had buffered or opened is written or closed twice.
+    """
+    code = 1
+    try:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        os.dup2(read_fd, 0)
+        os.dup2(write_fd, 1)
+        _close_descriptors_from(3)
+        # What the target made lives as long as this process: never walked by a collection
+        # (and its pages, shared with the target until written, stay shared).
+        gc.freeze()
+        with bulk_allocation_gc():
+            serve(0, 1)
+        code = 0
+    finally:
+        os._exit(code)
+
+
+def _close_descriptors_from(lowest: int) -> None:
+    """Close this process's descriptors from ``lowest`` on (Linux: /proc lists them)."""
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd >= lowest:
+            with contextlib.suppress(OSError):  # the listing's own descriptor, already closed
+                os.close(fd)
+
+
 def main() -> None:
-    """The worker's entry point."""
+    """The worker's entry point as its own program."""
     freeze_at_exit()
     with bulk_allocation_gc():
         serve(sys.stdin.fileno(), sys.stdout.fileno())

@@ -8,8 +8,13 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import re
+import signal
+import subprocess
+import sys
 import typing as t
+from pathlib import Path
 
 import pytest
 from target_amplitude import mapping_pipeline
@@ -19,18 +24,18 @@ from target_amplitude.target import TargetAmplitude
 
 from tests.target.helpers import (
     FAST_RETRIES,
+    TARGET,
     props,
     read_rejected,
     record,
     run_target,
     schema,
     state,
+    write_config,
 )
 from tests.target.test_fast_path import EXPORT_PROPS, _export_event, _lines
 
 if t.TYPE_CHECKING:
-    from pathlib import Path
-
     from amplitude_emulator import Emulator
 
 ORDERS = {
@@ -301,6 +306,77 @@ def test_a_large_run_through_the_command_line_uses_a_worker_and_stores_every_eve
     summary = [line for line in run.stderr.splitlines() if "Summary" in line or "worker" in line]
     assert sorted(stored) == [f"ins-{i:05d}" for i in range(count)], summary
     assert "Traceback" not in run.stderr
+    if sys.platform.startswith("linux"):  # forked while the target has no other thread
+        assert "1 mapping worker(s) forked from the target" in run.stderr, summary
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked on Linux")
+def test_a_forked_worker_keeps_nothing_of_the_target_but_its_two_pipes(
+    empty_emulator: Emulator, tmp_path: Path
+) -> None:
+    """While a run goes on, its forked worker holds no descriptor of the target's (its input,
+    output, connections, the ledger's file) but its own two pipes and stderr, leaves SIGTERM
+    to its default (the target's handler would drain the target's sinks) and ignores SIGINT;
+    the run ends as usual and the worker with it."""
+    empty_emulator.reset(data=True)
+    count = 3000
+    config = {
+        "api_key": "key-std",
+        "api_url": empty_emulator.base_url,
+        "ledger_path": str(tmp_path / "ledger.sqlite"),
+        "rejected_records_path": str(tmp_path / "rejected.jsonl"),
+    }
+    target = subprocess.Popen(
+        [TARGET, "--config", str(write_config(tmp_path, config))],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert target.stdin is not None
+    assert target.stdout is not None
+    assert target.stderr is not None
+    try:
+        first = [schema("events", EXPORT_PROPS, ["uuid"])]
+        first += [record("events", _export_event(i)) for i in range(count // 2)]
+        target.stdin.write(("\n".join(first) + "\n").encode())
+        target.stdin.flush()
+        logged, worker = [], 0
+        for raw in target.stderr:  # forked after about 1,000 records; ready (READY) after it
+            logged.append(raw.decode())
+            forked = re.search(r"forked from the target \(process (\d+)\)", logged[-1])
+            worker = int(forked.group(1)) if forked else worker
+            if "records prepared by 1 mapping worker(s)" in logged[-1]:
+                break
+        assert worker, "".join(logged)
+        descriptors = {
+            int(fd): os.readlink(f"/proc/{worker}/fd/{fd}")
+            for fd in os.listdir(f"/proc/{worker}/fd")
+        }
+        own = {os.readlink(f"/proc/{target.pid}/fd/{fd}") for fd in (0, 1)}
+        assert set(descriptors) == {0, 1, 2}, descriptors
+        assert descriptors[0].startswith("pipe:"), descriptors
+        assert descriptors[1].startswith("pipe:"), descriptors
+        assert not own & {descriptors[0], descriptors[1]}, (own, descriptors)
+        status = dict(
+            line.split(":\t", 1)
+            for line in Path(f"/proc/{worker}/status").read_text().splitlines()
+            if ":\t" in line
+        )
+        caught, ignored = int(status["SigCgt"], 16), int(status["SigIgn"], 16)
+        assert not caught & 1 << (signal.SIGTERM - 1), status["SigCgt"]
+        assert ignored & 1 << (signal.SIGINT - 1), status["SigIgn"]
+        rest = [record("events", _export_event(i)) for i in range(count // 2, count)]
+        rest.append(state({"upto": count}))
+        out, err = target.communicate(("\n".join(rest) + "\n").encode(), timeout=120)
+    finally:
+        if target.poll() is None:
+            target.kill()
+            target.wait()
+    assert target.returncode == 0, err.decode()[-2000:]
+    assert [json.loads(line) for line in out.splitlines()] == [{"upto": count}]
+    assert not Path(f"/proc/{worker}").exists()  # it exited, and the target reaped it
+    stored = [e["insert_id"] for e in empty_emulator.project("key-std").ingested]
+    assert sorted(stored) == [f"ins-{i:05d}" for i in range(count)]
 
 
 @pytest.mark.usefixtures("start_at_once")
