@@ -62,6 +62,10 @@ READY_CHECK_EVERY = 256
 # Wait for a worker to be ready instead of going on without it (tests: a deterministic run).
 WAIT_FOR_READY = False
 CHUNK_LINES = 1000  # lines per chunk, at most
+# Chunks handed to each worker and not taken yet, at most: a worker keeps working while the
+# target hands a batch off (a burst of its own work: requests, the ledger's inserts). With
+# one, it waited for the target at every hand-off.
+IN_FLIGHT_PER_WORKER = 4
 CHUNK_BYTES = 1 << 20  # bytes of lines per chunk, about
 IO_SIZE = 1 << 20
 _PREFIXES = (b'{"type":"RECORD","stream":"', b'{"type": "RECORD", "stream": "')
@@ -313,27 +317,36 @@ def _enlarge_pipe(fd: int) -> None:
 
 
 class Route:
-    """A stream whose RECORD lines the workers prepare, and the sink that takes them."""
+    """A stream whose RECORD lines the workers prepare, and the sink that takes them.
+    ``open``: False once the route is closed (a SCHEMA, a broken worker, the end)."""
 
-    __slots__ = ("plan_id", "sink")
+    __slots__ = ("open", "plan_id", "sink")
 
     def __init__(self, sink: AmplitudeSink, plan_id: int) -> None:
         self.sink = sink
         self.plan_id = plan_id
+        self.open = True
 
 
 class _Chunk:
-    __slots__ = ("lines", "numbers", "route", "worker")
+    """Consecutive input lines of one route, from line number ``first`` on."""
 
-    def __init__(self, route: Route, worker: _Worker | None) -> None:
+    __slots__ = ("first", "lines", "route", "worker")
+
+    def __init__(self, route: Route, worker: _Worker | None, first: int) -> None:
         self.route = route
         self.worker = worker
+        self.first = first
         self.lines: list[bytes] = []
-        self.numbers: list[int] = []
+
+    @property
+    def numbers(self) -> range:
+        """Each line's number in the input."""
+        return range(self.first, self.first + len(self.lines))
 
 
 TakeRow = t.Callable[[Route, Prepared, bytes, int], None]
-TakeRows = t.Callable[[Route, list[RowTuple], list[bytes], list[int]], None]
+TakeRows = t.Callable[[Route, list[RowTuple], list[bytes], t.Sequence[int]], None]
 TakeLine = t.Callable[[bytes, int], object]
 
 
@@ -363,29 +376,36 @@ class MappingPipeline:
 
     # -- What the reader asks, per line -------------------------------------------------------
 
-    def route_of(self, line: bytes) -> Route | None:
-        """The route of a RECORD line of a routed stream, else None (cheap: no decoding)."""
+    def route_of(self, line: bytes) -> tuple[Route, bytes] | None:
+        """The route of a RECORD line of a routed stream and the line's start up to the
+        stream's name (a stream's next lines most often start the same: the reader tests that
+        first, while the route is ``open``), else None (cheap: no decoding)."""
         routes = self._routes
         if not routes:
             return None
         for prefix in _PREFIXES:
             if line.startswith(prefix):
                 start = len(prefix)
-                return routes.get(line[start : line.find(b'"', start)])
+                end = line.find(b'"', start)
+                route = routes.get(line[start:end])
+                return None if route is None else (route, line[: end + 1])
         return None
 
     def add(self, route: Route, line: bytes, number: int) -> None:
         """A RECORD line of a routed stream, to be prepared and taken in its order."""
         pending = self._pending
-        if pending is None or pending.route is not route:
+        if (
+            pending is None
+            or pending.route is not route
+            or pending.first + len(pending.lines) != number
+        ):
             self._send_pending()
-            pending = self._pending = _Chunk(route, self._pick_worker())
+            pending = self._pending = _Chunk(route, self._pick_worker(), number)
         pending.lines.append(line)
-        pending.numbers.append(number)
         self._pending_bytes += len(line)
         if len(pending.lines) >= CHUNK_LINES or self._pending_bytes >= CHUNK_BYTES:
             self._send_pending()
-            while len(self._in_flight) > len(self._workers):
+            while len(self._in_flight) > IN_FLIGHT_PER_WORKER * len(self._workers):
                 self._take_oldest()
 
     def flush(self) -> None:
@@ -428,13 +448,13 @@ class MappingPipeline:
         """A SCHEMA: sinks may be replaced; streams are routed again once their new sink has
         taken a record."""
         self.flush()
-        self._routes.clear()
+        self._close_routes()
         self._plans.clear()
 
     def close(self) -> None:
         """Stop the workers (after flush)."""
         workers, self._workers = self._workers, []
-        self._routes.clear()
+        self._close_routes()
         for worker in workers:
             worker.stop()
 
@@ -578,9 +598,14 @@ class MappingPipeline:
         )
         self._break()
 
+    def _close_routes(self) -> None:
+        for route in self._routes.values():
+            route.open = False
+        self._routes.clear()
+
     def _break(self) -> None:
         self._broken = True
-        self._routes.clear()
+        self._close_routes()
         self._plans.clear()
         workers, self._workers = self._workers, []
         for worker in workers:

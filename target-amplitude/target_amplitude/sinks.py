@@ -394,22 +394,14 @@ class AmplitudeSink(EndpointSink):
     def _add_row(self, row: Row) -> None:
         source, key, user_id, device_id, weight, wires = row
         ref = len(self._records)
-        endpoint = self.endpoint
+        endpoint, items, lanes = self.endpoint, self._items, self._lanes
+        size = len(source)
         for wire in wires:
-            self._lanes.add(key, sent_size(endpoint, wire))
-            self._items.append(
-                Item(
-                    ref=ref,
-                    key=key,
-                    wire=wire,
-                    user_id=user_id,
-                    device_id=device_id,
-                    weight=weight,
-                )
-            )
-            self._bytes += len(wire)
+            lanes.add(key, sent_size(endpoint, wire))
+            items.append(Item(ref, key, wire, user_id, device_id, weight))
+            size += len(wire)
         self._records.append(source)
-        self._bytes += len(source)
+        self._bytes += size
 
     @override
     def activate_version(self, new_version: int) -> None:

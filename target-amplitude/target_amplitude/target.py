@@ -288,7 +288,7 @@ class TargetAmplitude(Target):
         self._after_fast_take(sink)
 
     def _take_rows(
-        self, route: Route, rows: list[RowTuple], lines: list[bytes], numbers: list[int]
+        self, route: Route, rows: list[RowTuple], lines: list[bytes], numbers: t.Sequence[int]
     ) -> None:
         """A chunk of rows a mapping worker prepared, none rejected, skipped or SLOW: taken as
         _take_prepared takes each, the sink drained whenever one fills it."""
