@@ -46,6 +46,8 @@ from target_amplitude.sinks import EndpointSink, RunContext, resolve_mapping
 if t.TYPE_CHECKING:
     from singer_sdk.target_base import Target
 
+    from target_amplitude.ledger.session import Scope
+
 LOGGER = logging.getLogger("target-amplitude")
 # A cohort member's ledger hash: membership has no payload, only presence.
 MEMBER = payload_digest("member")
@@ -405,14 +407,36 @@ class CohortSink(AdminSink):
     """object: cohort -> the stream's rows become the cohort's members when the stream ends."""
 
     endpoint = COHORT_UPLOAD
+    _spool: t.IO[bytes]
+    _members: int
+    _scope: Scope | None
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
+        self._uploaded = False
+        # Another sink of this stream takes over (its SCHEMA changed): it uploads, not this one.
+        self._superseded = False
+        self._run.checkpoint.uploads_pending.add(self.stream_name)
+        previous = self._run.cohorts.get(self.stream_name)
+        self._run.cohorts[self.stream_name] = self
+        if previous is not None and not previous._uploaded:
+            # The stream's SCHEMA changed mid-stream (the SDK makes a new sink then): the cohort
+            # is still the whole stream, so the members read so far are this sink's too.
+            self.logger.info(
+                "%s: the SCHEMA changed; the %d member(s) read so far stay in the cohort.",
+                self.stream_name,
+                previous._members,
+            )
+            previous._superseded = True
+            self._spool, self._members, self._scope = (
+                previous._spool,
+                previous._members,
+                previous._scope,
+            )
+            return
         # id \t record JSON, one line per member: memory stays bounded for any cohort size.
         self._spool = tempfile.TemporaryFile(prefix="target-amplitude-cohort-")  # noqa: SIM115
         self._members = 0
-        self._uploaded = False
-        self._run.checkpoint.uploads_pending.add(self.stream_name)
         # The sync ledger (sync_mode mirror, the default): once it knows the cohort and its
         # members, a run sends only ADD/REMOVE deltas; the first run uploads the cohort whole.
         ledger = self._run.ledger
@@ -483,7 +507,11 @@ class CohortSink(AdminSink):
 
     @override
     def clean_up(self) -> None:
-        """Upload the cohort (the stream has ended), then release the spool."""
+        """Upload the cohort (the stream has ended), then release the spool; a superseded sink
+        leaves both to the sink that took over."""
+        if self._superseded:
+            super().clean_up()
+            return
         try:
             if not self._uploaded:
                 self._upload()

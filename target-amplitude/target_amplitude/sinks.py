@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import typing as t
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import unquote_to_bytes
 
 import msgspec
@@ -45,6 +45,7 @@ if t.TYPE_CHECKING:
     from singer_sdk.target_base import Target
 
     from target_amplitude.admin_delivery import AdminSender
+    from target_amplitude.admin_sinks import CohortSink
     from target_amplitude.ledger import Ledger
     from target_amplitude.rejects import RejectsWriter
     from target_amplitude.stats import DeliveryMetrics, RunStats
@@ -74,6 +75,9 @@ class RunContext:
     # The sync ledger (docs/ledger.md): sinks consult it and record what was acknowledged; the
     # target commits it before each STATE (None: tests building a run context by hand).
     ledger: Ledger | None = None
+    # Each cohort stream's latest sink (a changed SCHEMA makes a new one, which takes over the
+    # members read so far: admin_sinks.CohortSink).
+    cohorts: dict[str, CohortSink] = field(default_factory=dict)
 
 
 def resolve_mapping(

@@ -399,3 +399,39 @@ def test_a_deletion_is_sent_after_the_events_read_before_it(
     deletion = emulator.requests_to("/api/2/deletions/users")[0]
     assert sum(len(json.loads(r.body)["events"]) for r in batches) == 9000
     assert deletion.started >= max(r.finished for r in batches)
+
+
+@pytest.mark.parametrize("state_between", [False, True])
+def test_a_cohort_whose_schema_changes_mid_stream_keeps_every_member(
+    emulator: Emulator, tmp_path: Path, state_between: bool
+) -> None:
+    """A tap may send a stream's SCHEMA again, changed (a column added) between its records:
+    the SDK then starts a new sink for the stream. The cohort is still the whole stream, every
+    member before the change and after it, uploaded once; with or without a STATE between; and
+    so is the next run's, sent as the changes the sync ledger knows of."""
+    _seed_users(emulator, "vip", count=300)
+    mappings = {"vip_customers": MAPPINGS["vip_customers"]}
+    config = _config(emulator, mappings, batch_size_rows=100)
+    project = emulator.project("key-std")
+
+    def run(members: range) -> set[str]:
+        lines = [schema("vip_customers", props("customer_id"))]
+        lines += [record("vip_customers", {"customer_id": f"vip-{i:04d}"}) for i in members[:75]]
+        if state_between:
+            lines.append(state({"bookmarks": {"vip_customers": {"upto": 75}}}))
+        lines.append(schema("vip_customers", props("customer_id", "tier")))
+        lines += [
+            record("vip_customers", {"customer_id": f"vip-{i:04d}", "tier": "gold"})
+            for i in members[75:]
+        ]
+        lines.append(state({"bookmarks": {"vip_customers": {"upto": len(members)}}}))
+        done = run_target(tmp_path, config, lines)
+        assert done.returncode == 0, done.stderr
+        assert done.states[-1] == {"bookmarks": {"vip_customers": {"upto": len(members)}}}
+        assert "the 75 member(s) read so far stay in the cohort" in done.stderr
+        cohorts = [c for c in project.cohorts() if c["name"] == "VIP customers"]
+        assert len(cohorts) == 1, cohorts
+        return set(project.admin.members[cohorts[0]["id"]])
+
+    assert run(range(300)) == {f"vip-{i:04d}" for i in range(300)}
+    assert run(range(100, 250)) == {f"vip-{i:04d}" for i in range(100, 250)}
