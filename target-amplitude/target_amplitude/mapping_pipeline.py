@@ -3,7 +3,10 @@
 Preparing a record (prepare.py: decoding, the SCHEMA check, mapping, checks, encoding) is most
 of the target's CPU per record. With ``mapping_workers`` > 0 and a stream taken by the target's
 fast path, the reader hands that stream's RECORD lines here in chunks; a worker prepares chunk
-k+1 while the target takes the outcomes of chunk k into its sink, in input order. Nothing else
+k+1 while the target takes the outcomes of chunk k into its sink, in input order. While the
+workers have SELF_PREPARE_BACKLOG chunks each still to prepare, the target prepares the next
+chunk itself, exactly as a worker would (prepare_line), instead of waiting for them later: the
+work is shared by however much CPU each side gets. Nothing else
 changes: every other message waits until the records before it are taken (flush), so STATE,
 SCHEMA, ACTIVATE_VERSION and a bad line see exactly what they would without a worker; a line a
 worker cannot take as it is comes back SLOW and the target takes it on its own path.
@@ -43,10 +46,13 @@ from target_amplitude.mapping_worker import (
     PLAN,
     READY,
     SLOW,
+    WorkerStream,
     frame,
+    prepare_line,
     serve_forked,
 )
-from target_amplitude.prepare import REJECT, Prepared, RowTuple
+from target_amplitude.prepare import REJECT, ROW, Prepared, RowTuple
+from target_amplitude.reader import line_decoder
 
 if t.TYPE_CHECKING:
     from target_amplitude.sinks import AmplitudeSink
@@ -62,6 +68,9 @@ READY_CHECK_EVERY = 256
 # Wait for a worker to be ready instead of going on without it (tests: a deterministic run).
 WAIT_FOR_READY = False
 CHUNK_LINES = 1000  # lines per chunk, at most
+# Chunks a worker has not answered yet (still to prepare) from which the target prepares the
+# next chunk itself, as the worker would: it would wait for the worker otherwise.
+SELF_PREPARE_BACKLOG = 2
 # Chunks handed to each worker and not taken yet, at most: a worker keeps working while the
 # target hands a batch off (a burst of its own work: requests, the ledger's inserts). With
 # one, it waited for the target at every hand-off.
@@ -106,6 +115,7 @@ class _Worker:
         for fd in (self._write_fd, self._read_fd):
             os.set_blocking(fd, False)
             _enlarge_pipe(fd)
+        self.outstanding = 0  # chunks sent and not answered yet
         self._out: list[memoryview] = []  # what is still to be written, in order
         self._in = bytearray()
         self.ready = False
@@ -135,11 +145,24 @@ class _Worker:
         while True:
             body = self._next_frame()
             if body is not None:
+                self.outstanding -= 1
                 return t.cast(
                     "tuple[list[RowTuple], list[tuple[int, list[t.Any]]]]",
                     _decode(OUTCOMES_DECODER, body),
                 )
             self._pump(block=True)
+
+    def unanswered(self) -> int:
+        """Chunks sent it has not answered yet (their answers not even read from the pipe)."""
+        if self.outstanding:
+            self._pump(block=False)
+        buffered, at, answered = self._in, 0, 0
+        while len(buffered) - at >= HEADER.size:
+            at += HEADER.size + HEADER.unpack_from(buffered, at)[0]
+            if at > len(buffered):
+                break
+            answered += 1
+        return self.outstanding - answered
 
     def _next_frame(self) -> memoryview | None:
         buffered = self._in
@@ -320,24 +343,27 @@ class Route:
     """A stream whose RECORD lines the workers prepare, and the sink that takes them.
     ``open``: False once the route is closed (a SCHEMA, a broken worker, the end)."""
 
-    __slots__ = ("open", "plan_id", "sink")
+    __slots__ = ("here", "open", "plan_id", "sink")
 
-    def __init__(self, sink: AmplitudeSink, plan_id: int) -> None:
+    def __init__(self, sink: AmplitudeSink, plan_id: int, stream: str) -> None:
         self.sink = sink
         self.plan_id = plan_id
         self.open = True
+        # The stream's plan as a worker has it, for the chunks the target prepares itself.
+        self.here = WorkerStream(sink.plan, stream)
 
 
 class _Chunk:
     """Consecutive input lines of one route, from line number ``first`` on."""
 
-    __slots__ = ("first", "lines", "route", "worker")
+    __slots__ = ("first", "here", "lines", "route", "worker")
 
     def __init__(self, route: Route, worker: _Worker | None, first: int) -> None:
         self.route = route
         self.worker = worker
         self.first = first
         self.lines: list[bytes] = []
+        self.here = False  # prepared by the target itself, as a worker would
 
     @property
     def numbers(self) -> range:
@@ -373,6 +399,7 @@ class MappingPipeline:
         self._in_flight: collections.deque[_Chunk] = collections.deque()
         self._fast_records = 0
         self._broken = workers <= 0
+        self._decode = line_decoder().decode
 
     # -- What the reader asks, per line -------------------------------------------------------
 
@@ -518,7 +545,7 @@ class MappingPipeline:
                 continue
             if any(byte < 0x20 for byte in encoded):
                 continue
-            self._routes[encoded] = Route(sink, plan_id)
+            self._routes[encoded] = Route(sink, plan_id, stream)
             logger.info(
                 "%s: records prepared by %d mapping worker(s) from record %d on.",
                 stream,
@@ -534,8 +561,10 @@ class MappingPipeline:
             return None
         if not ready:
             return None  # broken: the chunk is taken by the target itself
+        # The least busy, from the one after the last picked on (ties go round).
         self._next_worker = (self._next_worker + 1) % len(ready)
-        return ready[self._next_worker]
+        order = ready[self._next_worker :] + ready[: self._next_worker]
+        return min(order, key=lambda worker: worker.outstanding)
 
     def _send_pending(self) -> None:
         pending, self._pending = self._pending, None
@@ -543,12 +572,19 @@ class MappingPipeline:
         if pending is None:
             return
         self._in_flight.append(pending)
-        if self._broken or pending.worker is None:
+        worker = pending.worker
+        if self._broken or worker is None:
             return
         try:
+            if worker.unanswered() >= SELF_PREPARE_BACKLOG:
+                # The worker has enough to do: the target prepares this chunk itself, when its
+                # turn comes (instead of waiting for the worker then).
+                pending.worker, pending.here = None, True
+                return
             raw = b"".join(pending.lines)
             meta = frame([LINES, pending.route.plan_id, len(pending.lines), len(raw)])
-            pending.worker.send(meta, raw)
+            worker.send(meta, raw)
+            worker.outstanding += 1
         except WorkerGoneError as exc:
             self._fail(exc)
 
@@ -566,6 +602,9 @@ class MappingPipeline:
                 self._fail(exc)
                 answer = None
         take_line = self._take_line
+        if chunk.here:
+            self._take_prepared_here(chunk)
+            return
         if answer is None:
             for line, number in zip(lines, numbers, strict=True):
                 take_line(line, number)
@@ -581,12 +620,34 @@ class MappingPipeline:
             outcome = special.get(index)
             if outcome is None:
                 take_row(route, next_row(), line, number)
-            elif outcome[0] == SLOW:
-                take_line(line, number)
-            elif outcome[0] == REJECT and outcome[2] is not None:
-                take_row(route, (REJECT, outcome[1], msgspec.Raw(outcome[2])), line, number)
             else:
+                self._take_other(route, outcome, line, number)
+
+    def _take_other(self, route: Route, outcome: Prepared, line: bytes, number: int) -> None:
+        """An outcome other than a row (as prepare_line gives it) taken by the target."""
+        if outcome[0] == SLOW:
+            self._take_line(line, number)
+        elif outcome[0] == REJECT and outcome[2] is not None:  # the payload as its JSON
+            self._take_row(route, (REJECT, outcome[1], msgspec.Raw(outcome[2])), line, number)
+        else:
+            self._take_row(route, outcome, line, number)
+
+    def _take_prepared_here(self, chunk: _Chunk) -> None:
+        """A chunk prepared in this process, line by line as a worker does (prepare_line):
+        the same outcomes, taken the same way."""
+        route, lines = chunk.route, chunk.lines
+        stream, decode = route.here, self._decode
+        outcomes = [prepare_line(stream, line, decode) for line in lines]
+        rows = [outcome for outcome in outcomes if outcome[0] == ROW]
+        if len(rows) == len(outcomes):
+            self._take_rows(route, t.cast("list[RowTuple]", rows), lines, chunk.numbers)
+            return
+        take_row = self._take_row
+        for outcome, line, number in zip(outcomes, lines, chunk.numbers, strict=True):
+            if outcome[0] == ROW:
                 take_row(route, outcome, line, number)
+            else:
+                self._take_other(route, outcome, line, number)
 
     def _fail(self, exc: Exception) -> None:
         if self._broken:

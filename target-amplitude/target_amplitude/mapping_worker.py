@@ -59,7 +59,7 @@ def frame(message: t.Any) -> bytes:
     return HEADER.pack(len(body)) + body
 
 
-class _Stream:
+class WorkerStream:
     """One stream's plan in the worker."""
 
     __slots__ = ("keys", "plan", "stream")
@@ -78,7 +78,7 @@ _remove_sdc_metadata = Sink._remove_sdc_metadata_from_record
 
 
 def prepare_line(
-    stream: _Stream | None, line: bytes, decode: t.Callable[[bytes], t.Any]
+    stream: WorkerStream | None, line: bytes, decode: t.Callable[[bytes], t.Any]
 ) -> Prepared:
     """One line's outcome, or SLOW."""
     if stream is None:
@@ -143,7 +143,7 @@ def _write_all(fd: int, data: bytes) -> None:
 
 def serve(read_fd: int, write_fd: int) -> None:
     """Answer frames until the target closes the pipe."""
-    streams: dict[int, _Stream | None] = {}
+    streams: dict[int, WorkerStream | None] = {}
     decode = line_decoder().decode
     _write_all(write_fd, frame([READY]))
     while True:
@@ -156,7 +156,7 @@ def serve(read_fd: int, write_fd: int) -> None:
         message = FRAME_DECODER.decode(body)
         if message[0] == PLAN:
             try:
-                streams[message[1]] = _Stream(pickle.loads(message[2]), message[3])  # noqa: S301 - from the target that started us
+                streams[message[1]] = WorkerStream(pickle.loads(message[2]), message[3])  # noqa: S301 - from the target that started us
             except Exception:  # every line of it comes back SLOW
                 streams[message[1]] = None
             continue

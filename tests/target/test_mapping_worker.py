@@ -163,7 +163,10 @@ def _same_run(with_worker: Seen, alone: Seen, *, counts: bool = True) -> None:
 
 
 @pytest.mark.usefixtures("start_at_once")
-@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize(
+    ("workers", "prepared_by"),
+    [(1, "workers"), (2, "workers"), (1, "target"), (1, "both")],
+)
 def test_mapping_workers_give_the_same_run_as_the_target_alone(
     empty_emulator: Emulator,
     tmp_path: Path,
@@ -171,8 +174,23 @@ def test_mapping_workers_give_the_same_run_as_the_target_alone(
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
     workers: int,
+    prepared_by: str,
 ) -> None:
+    """``prepared_by``: every chunk by the workers, every chunk by the target itself as a worker
+    would (SELF_PREPARE_BACKLOG 0), or each chunk by the target once the worker has one to
+    answer (1)."""
     caplog.set_level(logging.INFO)
+    backlog = {"workers": 10**9, "target": 0, "both": 1}[prepared_by]
+    monkeypatch.setattr(mapping_pipeline, "SELF_PREPARE_BACKLOG", backlog)
+    here = 0
+    prepare_here = MappingPipeline._take_prepared_here
+
+    def count_here(self: MappingPipeline, chunk: t.Any) -> None:
+        nonlocal here
+        here += 1
+        prepare_here(self, chunk)
+
+    monkeypatch.setattr(MappingPipeline, "_take_prepared_here", count_here)
     # Early rejects (SCHEMA, ids), skips (deletes), quota rejects after delivery, STATEs every
     # 20 records and a second, mapped stream (test_fast_path's input).
     lines = _lines()
@@ -180,6 +198,10 @@ def test_mapping_workers_give_the_same_run_as_the_target_alone(
     worker = _run(*args, workers=workers)
     alone = _run(*args, workers=0)
     _same_run(worker, alone)
+    if prepared_by == "workers":
+        assert here == 0
+    else:
+        assert here > 0
     assert len(worker.stored) > 30
     assert len(worker.rejected) >= 10
     assert all("_sdc_extracted_at" not in line["record"] for line in worker.rejected)
@@ -275,6 +297,7 @@ def test_a_worker_that_dies_or_answers_nonsense_costs_nothing_but_time(
         else:
             worker._in[:] = b"\x00\x00\x00\x02\x91\x07"  # a frame, but not its protocol
 
+    monkeypatch.setattr(mapping_pipeline, "SELF_PREPARE_BACKLOG", 10**9)  # the worker's only
     lines = _lines()
     args = (empty_emulator, tmp_path, capfd, caplog, monkeypatch, lines)
     worker = _run(*args, workers=1, on_chunk=break_it)
