@@ -140,7 +140,18 @@ class EndpointSink(BatchSink):
     ) -> None:
         """The SDK's sink, with its records counted for the checkpoint."""
         self.records = StreamRecords()
+        self._cleaned_up = False
         super().__init__(target, stream_name, schema, key_properties)
+
+    @override
+    def clean_up(self) -> None:
+        """The SDK's clean-up (its final record_count METRIC), once: TargetAmplitude also
+        cleans up at the end the sinks a changed SCHEMA replaced, which the SDK drops without it
+        when a drain before the end empties them."""
+        if self._cleaned_up:
+            return
+        self._cleaned_up = True
+        super().clean_up()
 
     @property
     def records_read(self) -> int:

@@ -18,15 +18,15 @@ Private, with the reason:
   datetime parsing; mapping reads the strings.
 - Sink._remove_sdc_metadata_from_record (sinks.AmplitudeSink): keeps _sdc_deleted_at (on_delete).
 
-Public: Target.get_sink_class (admin objects' sinks), process_endofpipe (every answer, summary,
-fail_on_rejected), invoke (known errors: a message, exit 1); GenericSingerReader.deserialize_json
-(msgspec) and process_lines (its own loop: the waking standard input, RECORD lines handed to
-mapping workers, a bad line named);
-Sink.get_sink_record_counter (tagged by endpoint), get_batch_processing_timer (silent: delivery
-is timed per batch), get_validator (None: fastjsonschema in the sink), max_size, process_record,
-BatchSink.process_batch, Sink.clean_up (the cohort upload), Sink.activate_version (sync_mode
-mirror: the rows gone from a full snapshot); metrics.Timer.__exit__
-(stats.HandOffTimer).
+Public: Target.get_sink_class (admin objects' sinks), get_sink (the sinks a changed SCHEMA
+replaced, cleaned up at the end), process_endofpipe (every answer, summary, fail_on_rejected),
+invoke (known errors: a message, exit 1); GenericSingerReader.deserialize_json (msgspec) and
+process_lines (its own loop: the waking standard input, RECORD lines handed to mapping workers,
+a bad line named); Sink.get_sink_record_counter (tagged by endpoint), get_batch_processing_timer
+(silent: delivery is timed per batch), get_validator (None: fastjsonschema in the sink),
+max_size, process_record, BatchSink.process_batch, Sink.clean_up (once; the cohort upload),
+Sink.activate_version (sync_mode mirror: the rows gone from a full snapshot);
+metrics.Timer.__exit__ (stats.HandOffTimer).
 
 Private SDK members read, not overridden (no public accessor): Target._latest_state,
 _sinks_active and _sinks_to_clear (which sinks hold records when a STATE arrives),
@@ -116,6 +116,7 @@ class TargetAmplitude(Target):
                 ) from None
             raise
         self.run_context = self._build_run_context(self.settings)
+        self._replaced_sinks: list[Sink] = []  # see get_sink
         self.checkpoint = self.run_context.checkpoint
         # Mapping workers (mapping_pipeline.py): records of the fast path's streams prepared
         # in other processes while this one takes them, for large runs.
@@ -132,6 +133,28 @@ class TargetAmplitude(Target):
                     reader.take_line,
                 )
                 reader.pipeline = self.pipeline
+
+    @override
+    def get_sink(
+        self,
+        stream_name: str,
+        *,
+        record: dict | None = None,
+        schema: dict | None = None,
+        key_properties: t.Sequence[str] | None = None,
+    ) -> Sink:
+        """The SDK's sink for the stream; a sink a changed SCHEMA replaces is remembered, to be
+        cleaned up at the end (process_endofpipe): the SDK drops it without its clean-up (its
+        final record_count METRIC, a cohort's hand-over) when a drain before the end empties it."""
+        sink = super().get_sink(
+            stream_name, record=record, schema=schema, key_properties=key_properties
+        )
+        if schema is not None:
+            replaced = self._replaced_sinks
+            for old in self._sinks_to_clear:
+                if old is not sink and all(old is not known for known in replaced):
+                    replaced.append(old)
+        return sink
 
     @override
     def get_sink_class(self, stream_name: str) -> type[Sink]:
@@ -381,6 +404,8 @@ class TargetAmplitude(Target):
         """Deliver everything, emit the last STATE, log the summary, apply fail_on_rejected."""
         try:
             super().process_endofpipe()
+            for sink in self._replaced_sinks:  # once each (EndpointSink.clean_up)
+                sink.clean_up()
             self._finishing()
             self.checkpoint.complete_all()
         finally:

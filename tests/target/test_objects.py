@@ -5,7 +5,10 @@ from __future__ import annotations
 import typing as t
 from pathlib import Path
 
+import pytest
+
 from tests.target.helpers import FAST_RETRIES, props, record, run_target, schema, state
+from tests.target.metrics import assert_metrics_agree_with_summary
 
 if t.TYPE_CHECKING:
     from amplitude_emulator import Emulator
@@ -310,3 +313,50 @@ def test_identify_event_rows_are_delivered(emulator: Emulator, tmp_path: Path) -
     assert run.returncode == 0, run.stderr
     assert run.rejected == []
     assert [e["event_type"] for e in emulator.project("key-std").ingested] == ["$identify"]
+
+
+@pytest.mark.parametrize("state_between", [False, True])
+def test_a_schema_change_mid_stream_counts_every_record_in_the_metrics(
+    emulator: Emulator, tmp_path: Path, state_between: bool
+) -> None:
+    """A changed SCHEMA makes the SDK start a new sink for the stream; the one it replaced still
+    logs its record_count METRIC, also when a STATE drains it before the end (the SDK then
+    drops it without its clean-up): the METRIC lines add up to the summary line."""
+    emulator.reset(data=True)
+    columns = {**props("insert_id", "event_type", "user_id"), "time": {"type": "integer"}}
+    lines = [schema("events", columns)]
+    lines += [
+        record(
+            "events",
+            {
+                "insert_id": f"a{i}",
+                "event_type": "Viewed",
+                "user_id": f"user-{i}",
+                "time": 1767225600000 + i,
+            },
+        )
+        for i in range(45)
+    ]
+    if state_between:
+        lines.append(state({"upto": 45}))
+    lines.append(schema("events", {**columns, **props("plan")}))
+    lines += [
+        record(
+            "events",
+            {
+                "insert_id": f"b{i}",
+                "event_type": "Viewed",
+                "user_id": f"user-{i}",
+                "time": 1767225600000 + i,
+                "plan": "pro",
+            },
+        )
+        for i in range(45)
+    ]
+    lines.append(state({"upto": 90}))
+    config = {"api_key": "key-std", "api_url": emulator.base_url, "batch_size_rows": 10}
+    run = run_target(tmp_path, config, lines)
+    assert run.returncode == 0, run.stderr
+    assert run.states[-1] == {"upto": 90}
+    assert len(emulator.project("key-std").ingested) == 90, run.stderr[-3000:]
+    assert_metrics_agree_with_summary(run.stderr, "events", "/batch")
