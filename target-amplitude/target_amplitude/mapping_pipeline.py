@@ -6,10 +6,10 @@ fast path, the reader hands that stream's RECORD lines here in chunks; a worker 
 k+1 while the target takes the outcomes of chunk k into its sink, in input order. While the
 workers have SELF_PREPARE_BACKLOG chunks each still to prepare, the target prepares the next
 chunk itself, exactly as a worker would (prepare_line), instead of waiting for them later: the
-work is shared by however much CPU each side gets. Nothing else
-changes: every other message waits until the records before it are taken (flush), so STATE,
-SCHEMA, ACTIVATE_VERSION and a bad line see exactly what they would without a worker; a line a
-worker cannot take as it is comes back SLOW and the target takes it on its own path.
+work is shared by however much CPU each side gets. Nothing else changes: every other message
+waits until the records before it are taken (flush), so STATE, SCHEMA, ACTIVATE_VERSION and a
+bad line see exactly what they would without a worker; a line a worker cannot take as it is
+comes back SLOW and the target takes it on its own path.
 
 Where it can (Linux, and no thread of the target running yet: the delivery threads start with
 the first request) a worker is forked from the target after FORK_AFTER_RECORDS records on the
@@ -68,14 +68,14 @@ READY_CHECK_EVERY = 256
 # Wait for a worker to be ready instead of going on without it (tests: a deterministic run).
 WAIT_FOR_READY = False
 CHUNK_LINES = 1000  # lines per chunk, at most
-# Chunks a worker has not answered yet (still to prepare) from which the target prepares the
-# next chunk itself, as the worker would: it would wait for the worker otherwise.
-SELF_PREPARE_BACKLOG = 2
+CHUNK_BYTES = 1 << 20  # bytes of lines per chunk, about
 # Chunks handed to each worker and not taken yet, at most: a worker keeps working while the
 # target hands a batch off (a burst of its own work: requests, the ledger's inserts). With
 # one, it waited for the target at every hand-off.
 IN_FLIGHT_PER_WORKER = 4
-CHUNK_BYTES = 1 << 20  # bytes of lines per chunk, about
+# Chunks a worker has not answered yet (still to prepare) from which the target prepares the
+# next chunk itself, as the worker would: it would wait for the worker otherwise.
+SELF_PREPARE_BACKLOG = 2
 IO_SIZE = 1 << 20
 _PREFIXES = (b'{"type":"RECORD","stream":"', b'{"type": "RECORD", "stream": "')
 _STOP_SECONDS = 5.0
