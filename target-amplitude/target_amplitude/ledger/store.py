@@ -47,8 +47,10 @@ except ImportError:  # pragma: no cover
     fcntl = None  # type: ignore[assignment]
 
 FORMAT_VERSION = 1
-# SQLite page cache: keeps a large ledger's B-tree pages in memory for random keys (KiB).
-CACHE_KIB = 16_384
+# SQLite page cache: keeps a large ledger's B-tree pages in memory for random keys (KiB); it
+# grows only as the ledger does. 1,000,000 random keys recorded in 25 commits: 64 MB took
+# 6 to 15% less CPU than 16 MB (fewer pages spilled and read again).
+CACHE_KIB = 65_536
 # Reads through a memory map (no copy per page read); the OS shares and evicts those pages.
 MMAP_BYTES = 1 << 30
 # Keys per lookup query (SQLite allows 32,766 parameters; beyond a few hundred nothing is won).
