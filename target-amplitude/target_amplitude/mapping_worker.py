@@ -4,8 +4,7 @@ Forked from the target by mapping_pipeline.py where it can (:func:`serve_forked`
 target still single-threaded; ready at once, with every module the target imported), else run
 as ``python -m target_amplitude.mapping_worker`` (:func:`main`: it imports them itself, about
 half a second). Either way the target writes frames to its standard input and reads frames
-from its standard output. A frame is a 4-byte
-big-endian length, then a msgpack array:
+from its standard output. A frame is a 4-byte big-endian length, then a msgpack array:
 - to the worker: ``[PLAN, plan_id, pickled prepare.RecordPlan, stream]`` (a stream's plan, as
   the target's sink has it) and ``[LINES, plan_id, count, size]`` followed by ``size`` bytes:
   ``count`` input lines as they were read (RECORDs of that stream, each ending in a newline

@@ -145,7 +145,7 @@ class TargetAmplitude(Target):
     ) -> Sink:
         """The SDK's sink for the stream; a sink a changed SCHEMA replaces is remembered, to be
         cleaned up at the end (process_endofpipe): the SDK drops it without its clean-up (its
-        final record_count METRIC, a cohort's hand-over) when a drain before the end empties it."""
+        final record_count METRIC) when a drain before the end empties it."""
         sink = super().get_sink(
             stream_name, record=record, schema=schema, key_properties=key_properties
         )
