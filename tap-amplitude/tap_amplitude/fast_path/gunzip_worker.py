@@ -15,10 +15,26 @@ leads the next frame, so the tap decodes a frame as it comes, without copying or
 it); ``0``: the export is done; ``ERROR`` then a length and a UTF-8 message naming the entry
 that cannot be decompressed (the export is over too). Every entry's text ends with a newline, so
 a line never runs from one entry into the next.
+
+Encoded frames (issue 23): the tap decodes, normalises and encodes every record itself, and
+that, not decompressing, is what limits it; this process waits for it about half the time. So
+when the tap falls behind (more than :data:`ENCODE_AHEAD` bytes unread in the pipe) and the
+export was sent with the message byte ``e``, the process does the tap's work for the next frame
+itself and sends ``ENCODED``, the number of records, a length, then the records as JSON lines,
+timestamps normalised, exactly the bytes the tap's own encoder would put in its RECORD lines:
+the same msgspec, the same normalisation module (``tap_amplitude/timestamps.py``, loaded from
+its file: the package itself would import the SDK), both named on the command line
+(``--encode``). A frame it cannot decode or normalise is sent as it is: the tap then decodes it
+itself and reports the error as it always does. Without ``--encode`` (or if msgspec cannot be
+imported) every frame is sent as it is. The tap's side balances itself: a tap keeping up leaves
+the pipe nearly empty and gets plain frames only.
 """
 
 from __future__ import annotations
 
+import gc
+import importlib
+import importlib.util
 import os
 import socket
 import struct
@@ -26,7 +42,7 @@ import sys
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
-from typing import IO, BinaryIO
+from typing import IO, Any, BinaryIO
 
 # Decompressed bytes per zlib call, so about the size of a frame: the tap decodes a frame at a
 # time, and the records of about 128 KB stay in the CPU's caches from decoding to encoding
@@ -34,20 +50,28 @@ from typing import IO, BinaryIO
 PIECE = 120 << 10
 INPUT = 1 << 20  # compressed bytes read at a time
 ERROR = 0xFFFFFFFF
+ENCODED = 0xFFFFFFFE
+# Unread bytes in the pipe from which this process encodes the next frame itself: about two
+# frames (the tap has that much to do before it reads again). The tap's pipe holds 1 MB.
+ENCODE_AHEAD = 2 * PIECE
+YOUNG_THRESHOLD = 50_000  # as tap_amplitude.fast_path.gc_tuning (this process imports no package)
 _HEADER = struct.Struct(">I")
+_ENCODED_HEADER = struct.Struct(">III")
 _GZIP = 16 + zlib.MAX_WBITS  # zlib's gzip mode: header, CRC-32 and length checked
 
 
-def decompress(fd: int, out: BinaryIO) -> None:
-    """Write the frames of the zip open on ``fd`` to ``out``."""
+def decompress(fd: int, out: BinaryIO, encoder: FrameEncoder | None = None) -> None:
+    """Write the frames of the zip open on ``fd`` to ``out`` (some of them encoded by
+    ``encoder`` when given)."""
     write = out.write
+    send = encoder.sender(out) if encoder is not None else None
     with os.fdopen(fd, "rb") as spool, zipfile.ZipFile(spool) as archive:
         for info in archive.infolist():
             if info.is_dir():
                 continue
             try:
                 with archive.open(info) as member:
-                    write_lines(gunzip(member), write)
+                    write_lines(gunzip(member), write, send)
             except (zipfile.BadZipFile, EOFError, zlib.error, OSError) as exc:
                 message = f"entry {info.filename!r} cannot be decompressed ({exc})".encode()
                 write(_HEADER.pack(ERROR) + _HEADER.pack(len(message)) + message)
@@ -94,32 +118,122 @@ def gunzip(member: IO[bytes]) -> Iterator[bytes]:
         raise EOFError(msg)
 
 
-def write_lines(pieces: Iterator[bytes], write: Callable[[bytes | memoryview], object]) -> None:
-    """Write ``pieces`` of text as frames of whole lines; the last ends with a newline."""
+def write_lines(
+    pieces: Iterator[bytes],
+    write: Callable[[bytes | memoryview], object],
+    send: Callable[[bytes, memoryview], bool] | None = None,
+) -> None:
+    """Write ``pieces`` of text as frames of whole lines; the last ends with a newline.
+
+    ``send``, when given, is offered each frame first (its text: the lines carried over, then
+    the rest) and answers whether it wrote it (encoded).
+    """
     tail = b""  # the text after the last newline written
     for piece in pieces:
         cut = piece.rfind(b"\n") + 1
         if not cut:  # a line longer than a piece
             tail += piece
             continue
-        write(_HEADER.pack(len(tail) + cut) + tail)
         with memoryview(piece) as view:
-            write(view[:cut])
+            if send is None or not send(tail, view[:cut]):
+                write(_HEADER.pack(len(tail) + cut) + tail)
+                write(view[:cut])
         tail = piece[cut:]
     if tail:
-        write(_HEADER.pack(len(tail) + 1) + tail + b"\n")
+        tail += b"\n"
+        if send is None or not send(b"", memoryview(tail)):
+            write(_HEADER.pack(len(tail)) + tail)
+
+
+class FrameEncoder:
+    """The tap's record work for one frame: decode the JSON lines, normalise the timestamp
+    fields, encode the records as JSON lines (what the tap's RecordLineEncoder puts between its
+    envelopes)."""
+
+    def __init__(self, msgspec_path: str, timestamps_file: str, fields: tuple[str, ...]) -> None:
+        sys.path.append(msgspec_path)
+        msgspec: Any = importlib.import_module("msgspec")
+        spec = importlib.util.spec_from_file_location("_tap_amplitude_timestamps", timestamps_file)
+        if spec is None or spec.loader is None:
+            raise ImportError(timestamps_file)
+        timestamps: Any = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(timestamps)
+        self._decode_lines = msgspec.json.Decoder().decode_lines
+        # The tap's encoder has the SDK's enc_hook, which decoded JSON never calls.
+        self._encode_lines = msgspec.json.Encoder(decimal_format="number").encode_lines
+        self._normalize = timestamps.normalize_records
+        self._fields = fields
+        self.enabled = False  # per export: the tap's message byte
+        # Decoding allocates many short-lived, acyclic containers: collect the young generation
+        # as rarely as the tap does (tap_amplitude.fast_path.gc_tuning), or every few records.
+        gc.freeze()
+        gc.set_threshold(YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+
+    def encode(self, text: bytes | memoryview) -> tuple[int, bytes] | None:
+        """The number of records and their encoded lines; None if the tap must do it."""
+        try:
+            records = self._decode_lines(text)
+            self._normalize(records, self._fields)
+            return len(records), self._encode_lines(records)
+        except Exception:  # the tap decodes this frame itself, errors included
+            return None
+
+    def sender(self, out: BinaryIO) -> Callable[[bytes, memoryview], bool] | None:
+        """A ``send`` for :func:`write_lines`: encodes the frame when the tap is behind."""
+        if not self.enabled:
+            return None
+        fd = out.fileno()
+
+        def send(tail: bytes, rest: memoryview) -> bool:
+            if _unread(fd) < ENCODE_AHEAD:
+                return False
+            encoded = self.encode(tail + rest if tail else rest)
+            if encoded is None:
+                return False
+            count, lines = encoded
+            out.write(_ENCODED_HEADER.pack(ENCODED, count, len(lines)))
+            out.write(lines)
+            return True
+
+        return send
+
+
+def _unread(fd: int) -> int:
+    """Bytes written to the pipe ``fd`` and not read yet (0 where that cannot be asked)."""
+    try:
+        import fcntl  # noqa: PLC0415 - POSIX only
+        import termios  # noqa: PLC0415
+
+        answer = fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0")
+    except (ImportError, OSError):
+        return 0
+    return int(struct.unpack("i", answer)[0])
+
+
+def _encoder(argv: list[str]) -> FrameEncoder | None:
+    """The frame encoder the command line asks for (``--encode MSGSPEC_DIR TIMESTAMPS FIELDS``);
+    None without it, or when it cannot be loaded (every frame is then sent as it is)."""
+    if len(argv) < 6 or argv[2] != "--encode":
+        return None
+    try:
+        return FrameEncoder(argv[3], argv[4], tuple(argv[5].split(",")))
+    except Exception:  # the tap does the work itself then
+        return None
 
 
 def main(argv: list[str]) -> int:
     """Serve exports sent over the socket on descriptor ``argv[1]`` until it is closed."""
     out = sys.stdout.buffer
+    encoder = _encoder(argv)
     with socket.socket(fileno=int(argv[1])) as control:
         while True:
             message, fds, _, _ = socket.recv_fds(control, 1, 1)
             if not message or not fds:
                 return 0
+            if encoder is not None:
+                encoder.enabled = message == b"e"
             try:
-                decompress(fds[0], out)
+                decompress(fds[0], out, encoder)
             except (zipfile.BadZipFile, OSError) as exc:  # not a zip: checked by the tap first
                 text = f"the export cannot be read ({exc})".encode()
                 out.write(_HEADER.pack(ERROR) + _HEADER.pack(len(text)) + text)
