@@ -47,6 +47,7 @@ import msgspec
 from tap_amplitude import timestamps
 
 __all__ = [
+    "ENCODE_AHEAD",
     "WORKER",
     "DecompressorError",
     "EncodedLines",
@@ -62,6 +63,9 @@ FRAME_BUFFER = 256 << 10  # the reused frame buffer (a frame is about 120 KB: gr
 _HEADER = struct.Struct(">I")
 _ERROR = 0xFFFFFFFF
 _ENCODED = 0xFFFFFFFE
+# Unread bytes in the pipe from which the worker encodes the next frame itself (for an export
+# asked with encode=True): about two frames, what the tap still has to do before it reads again.
+ENCODE_AHEAD = 240 << 10
 
 
 class DecompressorError(Exception):
@@ -196,13 +200,14 @@ class Worker:
 
 def _encode_args() -> list[str]:
     """The worker's ``--encode`` arguments: where msgspec is (the worker runs without
-    site-packages), the timestamp module's file, the fields it normalises."""
+    site-packages), the timestamp module's file, the fields it normalises, ENCODE_AHEAD."""
     package = Path(msgspec.__file__).parent
     return [
         "--encode",
         str(package.parent),
         str(Path(timestamps.__file__)),
         ",".join(timestamps.EXPORT_TIMESTAMP_FIELDS),
+        str(ENCODE_AHEAD),
     ]
 
 

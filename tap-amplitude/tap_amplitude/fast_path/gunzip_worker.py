@@ -1,12 +1,13 @@
 """The export decompressor's own process: unzip, gunzip, write the JSON lines to stdout.
 
-Run by :mod:`tap_amplitude.fast_path.decompressor` as ``python -I -S gunzip_worker.py FD``, where
-FD is one end of a Unix socket pair, inherited open. The process lives for the whole run: for
+Run by :mod:`tap_amplitude.fast_path.decompressor` as ``python -I -S gunzip_worker.py FD ...``,
+where FD is one end of a Unix socket pair, inherited open. The process lives for the whole run: for
 each export it receives the spooled zip's descriptor over that socket (``SCM_RIGHTS``; one byte
 of message), decompresses every entry and writes frames to stdout, then waits for the next
-export. It ends when the socket is closed (the tap is done or gone). Standard library only (it
-runs without site-packages): :mod:`zipfile` and :mod:`zlib` in gzip mode, which checks each
-member's CRC-32 and length itself (several members in a row, zero padding between them, as
+export. It ends when the socket is closed (the tap is done or gone). It imports the standard
+library only (it runs without site-packages; msgspec is loaded from the directory the command
+line names, for encoded frames only): :mod:`zipfile` and :mod:`zlib` in gzip mode, which checks
+each member's CRC-32 and length itself (several members in a row, zero padding between them, as
 :mod:`gzip` reads them).
 
 Frames, each led by a 4-byte big-endian length: ``N`` then N bytes of whole lines (about
@@ -17,17 +18,18 @@ that cannot be decompressed (the export is over too). Every entry's text ends wi
 a line never runs from one entry into the next.
 
 Encoded frames (issue 23): the tap decodes, normalises and encodes every record itself, and
-that, not decompressing, is what limits it; this process waits for it about half the time. So
-when the tap falls behind (more than :data:`ENCODE_AHEAD` bytes unread in the pipe) and the
-export was sent with the message byte ``e``, the process does the tap's work for the next frame
-itself and sends ``ENCODED``, the number of records, a length, then the records as JSON lines,
-timestamps normalised, exactly the bytes the tap's own encoder would put in its RECORD lines:
-the same msgspec, the same normalisation module (``tap_amplitude/timestamps.py``, loaded from
-its file: the package itself would import the SDK), both named on the command line
-(``--encode``). A frame it cannot decode or normalise is sent as it is: the tap then decodes it
-itself and reports the error as it always does. Without ``--encode`` (or if msgspec cannot be
-imported) every frame is sent as it is. The tap's side balances itself: a tap keeping up leaves
-the pipe nearly empty and gets plain frames only.
+that, not decompressing, is what limits it; this process waited for it about half the time. So
+for an export sent with the message byte ``e``, whenever the tap has fallen behind (at least
+AHEAD bytes unread in the pipe: about two frames, ``ENCODE_AHEAD`` in the decompressor), this
+process does the tap's work for the next frame itself and sends ``ENCODED``, the number of
+records, a length, then the records as JSON lines, timestamps normalised: exactly the bytes the
+tap's own encoder puts in its RECORD lines (the same msgspec, the same normalisation module
+``tap_amplitude/timestamps.py``, loaded from its file since the package would import the SDK).
+The command line names them: ``--encode MSGSPEC_DIR TIMESTAMPS_FILE FIELDS AHEAD``. A frame it
+cannot decode or normalise is sent as it is: the tap decodes it itself and reports the error
+as it always does. Without ``--encode`` (or where msgspec cannot be imported) every frame is
+sent as it is. The work balances itself: a tap that keeps up leaves the pipe nearly empty and
+gets plain frames only.
 """
 
 from __future__ import annotations
@@ -51,9 +53,6 @@ PIECE = 120 << 10
 INPUT = 1 << 20  # compressed bytes read at a time
 ERROR = 0xFFFFFFFF
 ENCODED = 0xFFFFFFFE
-# Unread bytes in the pipe from which this process encodes the next frame itself: about two
-# frames (the tap has that much to do before it reads again). The tap's pipe holds 1 MB.
-ENCODE_AHEAD = 2 * PIECE
 YOUNG_THRESHOLD = 50_000  # as tap_amplitude.fast_path.gc_tuning (this process imports no package)
 _HEADER = struct.Struct(">I")
 _ENCODED_HEADER = struct.Struct(">III")
@@ -150,7 +149,9 @@ class FrameEncoder:
     fields, encode the records as JSON lines (what the tap's RecordLineEncoder puts between its
     envelopes)."""
 
-    def __init__(self, msgspec_path: str, timestamps_file: str, fields: tuple[str, ...]) -> None:
+    def __init__(
+        self, msgspec_path: str, timestamps_file: str, fields: tuple[str, ...], ahead: int
+    ) -> None:
         sys.path.append(msgspec_path)
         msgspec: Any = importlib.import_module("msgspec")
         spec = importlib.util.spec_from_file_location("_tap_amplitude_timestamps", timestamps_file)
@@ -163,6 +164,7 @@ class FrameEncoder:
         self._encode_lines = msgspec.json.Encoder(decimal_format="number").encode_lines
         self._normalize = timestamps.normalize_records
         self._fields = fields
+        self._ahead = ahead  # unread bytes in the pipe from which a frame is encoded here
         self.enabled = False  # per export: the tap's message byte
         # Decoding allocates many short-lived, acyclic containers: collect the young generation
         # as rarely as the tap does (tap_amplitude.fast_path.gc_tuning), or every few records.
@@ -185,7 +187,7 @@ class FrameEncoder:
         fd = out.fileno()
 
         def send(tail: bytes, rest: memoryview) -> bool:
-            if _unread(fd) < ENCODE_AHEAD:
+            if _unread(fd) < self._ahead:
                 return False
             encoded = self.encode(tail + rest if tail else rest)
             if encoded is None:
@@ -211,12 +213,13 @@ def _unread(fd: int) -> int:
 
 
 def _encoder(argv: list[str]) -> FrameEncoder | None:
-    """The frame encoder the command line asks for (``--encode MSGSPEC_DIR TIMESTAMPS FIELDS``);
-    None without it, or when it cannot be loaded (every frame is then sent as it is)."""
-    if len(argv) < 6 or argv[2] != "--encode":
+    """The frame encoder the command line asks for (``--encode MSGSPEC_DIR TIMESTAMPS_FILE
+    FIELDS AHEAD``); None without it, or when it cannot be loaded (every frame is then sent as
+    it is)."""
+    if len(argv) < 7 or argv[2] != "--encode":
         return None
     try:
-        return FrameEncoder(argv[3], argv[4], tuple(argv[5].split(",")))
+        return FrameEncoder(argv[3], argv[4], tuple(argv[5].split(",")), int(argv[6]))
     except Exception:  # the tap does the work itself then
         return None
 
