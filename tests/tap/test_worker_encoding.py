@@ -192,3 +192,17 @@ def test_the_tap_with_an_eager_worker_writes_and_fails_as_the_tap_alone(
         assert re.search(message, run.stderr.decode()), run.stderr.decode()[-2000:]
     assert _records(eager.stdout) == _records(alone.stdout)
     assert len(_records(alone.stdout)) == 50
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads /proc to see its libraries")
+def test_the_worker_inflates_with_isal_where_it_is_installed(
+    tmp_path: Path, eager_worker: None
+) -> None:
+    pytest.importorskip("isal.isal_zlib")
+    path = _zip(tmp_path / "one.zip", {"a.json.gz": GOOD})
+    with ExportArchive(path, WINDOW) as archive:
+        assert [bytes(part) for part in archive.blocks()] == [GOOD]  # the worker has started
+    worker = decompressor._shared
+    assert worker is not None
+    maps = Path(f"/proc/{worker._process.pid}/maps").read_text()
+    assert "isal_zlib" in maps  # its extension module

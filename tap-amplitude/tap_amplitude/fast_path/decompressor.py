@@ -114,7 +114,7 @@ class Worker:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             process = subprocess.Popen(  # noqa: S603 - this interpreter, a fixed script, a socket
-                [sys.executable, "-I", "-S", str(WORKER), str(theirs.fileno()), *_encode_args()],
+                [sys.executable, "-I", "-S", str(WORKER), str(theirs.fileno()), *_worker_args()],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 pass_fds=(theirs.fileno(),),
@@ -198,13 +198,15 @@ class Worker:
             self._process.stdout.close()
 
 
-def _encode_args() -> list[str]:
-    """The worker's ``--encode`` arguments: where msgspec is (the worker runs without
-    site-packages), the timestamp module's file, the fields it normalises, ENCODE_AHEAD."""
-    package = Path(msgspec.__file__).parent
+def _worker_args() -> list[str]:
+    """The worker's options: ``--path``, the directory msgspec is installed in (the worker runs
+    without site-packages; it imports msgspec, and ISA-L's inflater where installed, from
+    there), then ``--encode``: the timestamp module's file, the fields it normalises,
+    ENCODE_AHEAD."""
     return [
+        "--path",
+        str(Path(msgspec.__file__).parent.parent),
         "--encode",
-        str(package.parent),
         str(Path(timestamps.__file__)),
         ",".join(timestamps.EXPORT_TIMESTAMP_FIELDS),
         str(ENCODE_AHEAD),

@@ -5,10 +5,10 @@ where FD is one end of a Unix socket pair, inherited open. The process lives for
 each export it receives the spooled zip's descriptor over that socket (``SCM_RIGHTS``; one byte
 of message), decompresses every entry and writes frames to stdout, then waits for the next
 export. It ends when the socket is closed (the tap is done or gone). It imports the standard
-library only (it runs without site-packages; msgspec is loaded from the directory the command
-line names, for encoded frames only): :mod:`zipfile` and :mod:`zlib` in gzip mode, which checks
-each member's CRC-32 and length itself (several members in a row, zero padding between them, as
-:mod:`gzip` reads them).
+library only (it runs without site-packages; msgspec and ISA-L's inflater are loaded from the
+directory the command line names, when installed there): :mod:`zipfile` and :mod:`zlib` (or
+ISA-L's ``isal_zlib``, the same interface) in gzip mode, which checks each member's CRC-32 and
+length itself (several members in a row, zero padding between them, as :mod:`gzip` reads them).
 
 Frames, each led by a 4-byte big-endian length: ``N`` then N bytes of whole lines (about
 :data:`PIECE` bytes: each frame ends at a newline, the text after the last newline of a piece
@@ -25,11 +25,11 @@ process does the tap's work for the next frame itself and sends ``ENCODED``, the
 records, a length, then the records as JSON lines, timestamps normalised: exactly the bytes the
 tap's own encoder puts in its RECORD lines (the same msgspec, the same normalisation module
 ``tap_amplitude/timestamps.py``, loaded from its file since the package would import the SDK).
-The command line names them: ``--encode MSGSPEC_DIR TIMESTAMPS_FILE FIELDS AHEAD``. A frame it
-cannot decode or normalise is sent as it is: the tap decodes it itself and reports the error
-as it always does. Without ``--encode`` (or where msgspec cannot be imported) every frame is
-sent as it is. The work balances itself: a tap that keeps up leaves the pipe nearly empty and
-gets plain frames only.
+The command line names them: ``--path SITE_PACKAGES --encode TIMESTAMPS_FILE FIELDS AHEAD``.
+A frame it cannot decode or normalise is sent as it is: the tap decodes it itself and reports
+the error as it always does. Without ``--encode`` (or where msgspec cannot be imported) every
+frame is sent as it is. The work balances itself: a tap that keeps up leaves the pipe nearly
+empty and gets plain frames only.
 """
 
 from __future__ import annotations
@@ -57,6 +57,11 @@ YOUNG_THRESHOLD = 50_000  # as tap_amplitude.fast_path.gc_tuning (this process i
 _HEADER = struct.Struct(">I")
 _ENCODED_HEADER = struct.Struct(">III")
 _GZIP = 16 + zlib.MAX_WBITS  # zlib's gzip mode: header, CRC-32 and length checked
+# The inflater: zlib's, or ISA-L's (the `isal` distribution, a dependency of the tap on the
+# machines it has wheels for: the same gzip checks, about twice as fast) when the command line
+# names the directory it is installed in (``--path``). Its errors are refused as zlib's are.
+_decompressobj: Callable[[int], Any] = zlib.decompressobj
+_INFLATE_ERRORS: tuple[type[Exception], ...] = (zlib.error,)
 
 
 def decompress(fd: int, out: BinaryIO, encoder: FrameEncoder | None = None) -> None:
@@ -64,6 +69,7 @@ def decompress(fd: int, out: BinaryIO, encoder: FrameEncoder | None = None) -> N
     ``encoder`` when given)."""
     write = out.write
     send = encoder.sender(out) if encoder is not None else None
+    errors: tuple[type[Exception], ...] = (zipfile.BadZipFile, EOFError, OSError, *_INFLATE_ERRORS)
     with os.fdopen(fd, "rb") as spool, zipfile.ZipFile(spool) as archive:
         for info in archive.infolist():
             if info.is_dir():
@@ -71,7 +77,7 @@ def decompress(fd: int, out: BinaryIO, encoder: FrameEncoder | None = None) -> N
             try:
                 with archive.open(info) as member:
                     write_lines(gunzip(member), write, send)
-            except (zipfile.BadZipFile, EOFError, zlib.error, OSError) as exc:
+            except errors as exc:
                 message = f"entry {info.filename!r} cannot be decompressed ({exc})".encode()
                 write(_HEADER.pack(ERROR) + _HEADER.pack(len(message)) + message)
                 return
@@ -85,10 +91,11 @@ def gunzip(member: IO[bytes]) -> Iterator[bytes]:
     reads); zlib checks each member's CRC-32 and length.
 
     Raises:
-        zlib.error: not gzip, or a failed CRC or length check.
+        zlib.error: not gzip, or a failed CRC or length check (ISA-L's error with its
+            inflater).
         EOFError: the data ends inside a member.
     """
-    inflater = zlib.decompressobj(_GZIP)
+    inflater = _decompressobj(_GZIP)
     between = False  # a member has ended: zero padding, the next member or the end may follow
     started = False  # a member has begun
     while chunk := member.read(INPUT):
@@ -98,7 +105,7 @@ def gunzip(member: IO[bytes]) -> Iterator[bytes]:
                 data = data.lstrip(b"\0")
                 if not data:
                     break
-                inflater = zlib.decompressobj(_GZIP)
+                inflater = _decompressobj(_GZIP)
                 between = False
             started = True
             piece = inflater.decompress(data, PIECE)
@@ -149,10 +156,7 @@ class FrameEncoder:
     fields, encode the records as JSON lines (what the tap's RecordLineEncoder puts between its
     envelopes)."""
 
-    def __init__(
-        self, msgspec_path: str, timestamps_file: str, fields: tuple[str, ...], ahead: int
-    ) -> None:
-        sys.path.append(msgspec_path)
+    def __init__(self, timestamps_file: str, fields: tuple[str, ...], ahead: int) -> None:
         msgspec: Any = importlib.import_module("msgspec")
         spec = importlib.util.spec_from_file_location("_tap_amplitude_timestamps", timestamps_file)
         if spec is None or spec.loader is None:
@@ -212,14 +216,35 @@ def _unread(fd: int) -> int:
     return int(struct.unpack("i", answer)[0])
 
 
-def _encoder(argv: list[str]) -> FrameEncoder | None:
-    """The frame encoder the command line asks for (``--encode MSGSPEC_DIR TIMESTAMPS_FILE
-    FIELDS AHEAD``); None without it, or when it cannot be loaded (every frame is then sent as
-    it is)."""
-    if len(argv) < 7 or argv[2] != "--encode":
+def _options(argv: list[str]) -> FrameEncoder | None:
+    """Apply the command line after FD: ``--path DIR`` (the tap's site-packages: ISA-L's
+    inflater and msgspec are imported from there when they are installed), ``--encode
+    TIMESTAMPS_FILE FIELDS AHEAD`` (the frame encoder, returned; None without it, or when it
+    cannot be loaded: every frame is then sent as it is)."""
+    global _decompressobj, _INFLATE_ERRORS  # noqa: PLW0603 - chosen once, at start
+    path, encode = None, None
+    rest = argv[2:]
+    while rest:
+        if rest[0] == "--path":
+            path, rest = rest[1], rest[2:]
+        elif rest[0] == "--encode":
+            encode, rest = rest[1:4], rest[4:]
+        else:
+            rest = rest[1:]
+    if path is not None:
+        sys.path.append(path)
+        try:
+            isal_zlib: Any = importlib.import_module("isal.isal_zlib")
+        except Exception:  # not installed (or not loadable here): zlib's inflater
+            pass
+        else:
+            _decompressobj = isal_zlib.decompressobj
+            _INFLATE_ERRORS = (zlib.error, isal_zlib.error)
+    if encode is None or len(encode) != 3:
         return None
+    timestamps_file, fields, ahead = encode
     try:
-        return FrameEncoder(argv[3], argv[4], tuple(argv[5].split(",")), int(argv[6]))
+        return FrameEncoder(timestamps_file, tuple(fields.split(",")), int(ahead))
     except Exception:  # the tap does the work itself then
         return None
 
@@ -227,7 +252,7 @@ def _encoder(argv: list[str]) -> FrameEncoder | None:
 def main(argv: list[str]) -> int:
     """Serve exports sent over the socket on descriptor ``argv[1]`` until it is closed."""
     out = sys.stdout.buffer
-    encoder = _encoder(argv)
+    encoder = _options(argv)
     with socket.socket(fileno=int(argv[1])) as control:
         while True:
             message, fds, _, _ = socket.recv_fds(control, 1, 1)
