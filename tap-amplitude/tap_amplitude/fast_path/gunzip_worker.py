@@ -233,11 +233,12 @@ def _options(argv: list[str]) -> FrameEncoder | None:
             rest = rest[1:]
     if path is not None:
         sys.path.append(path)
+        isal_zlib: Any
         try:
-            isal_zlib: Any = importlib.import_module("isal.isal_zlib")
+            isal_zlib = importlib.import_module("isal.isal_zlib")
         except Exception:  # not installed (or not loadable here): zlib's inflater
-            pass
-        else:
+            isal_zlib = None
+        if isal_zlib is not None:
             _decompressobj = isal_zlib.decompressobj
             _INFLATE_ERRORS = (zlib.error, isal_zlib.error)
     if encode is None or len(encode) != 3:
