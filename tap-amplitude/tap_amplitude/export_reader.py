@@ -19,7 +19,12 @@ from pathlib import Path
 from types import TracebackType
 
 from tap_amplitude.errors import CorruptExportError
-from tap_amplitude.fast_path.decompressor import DecompressorError, can_use_worker, shared_worker
+from tap_amplitude.fast_path.decompressor import (
+    DecompressorError,
+    EncodedLines,
+    can_use_worker,
+    shared_worker,
+)
 from tap_amplitude.windows import Window
 
 __all__ = [
@@ -122,19 +127,23 @@ class ExportArchive:
             CorruptExportError: an entry is not valid gzip, is truncated or fails its CRC.
         """
         for frame in self._frames(in_process=in_process):
+            assert not isinstance(frame, EncodedLines)  # asked without encode
             yield frame if isinstance(frame, bytes) else bytes(frame)
 
-    def parts(self) -> Generator[bytes | memoryview, None, None]:
+    def parts(
+        self, *, encode: bool = False
+    ) -> Generator[bytes | memoryview | EncodedLines, None, None]:
         """The lines of :meth:`blocks`, in parts of about :data:`DECODE_SIZE` bytes, each
         ending at a newline (the last may not): what the events stream decodes at a time.
 
         A part from the worker process is a view of a buffer reused for the next part: decode
-        it before asking for the next.
+        it before asking for the next. With ``encode``, the worker may hand some parts over
+        already decoded, normalised and encoded (:class:`EncodedLines`).
 
         Raises:
             CorruptExportError: as :meth:`blocks`.
         """
-        for frame in self._frames(in_process=False):
+        for frame in self._frames(in_process=False, encode=encode):
             if isinstance(frame, bytes):
                 yield from line_parts(frame)
             else:  # the worker's frames are already about DECODE_SIZE
@@ -144,7 +153,9 @@ class ExportArchive:
     # files, which cost more to hand over than they save).
     in_process: bool = False
 
-    def _frames(self, *, in_process: bool) -> Generator[bytes | memoryview, None, None]:
+    def _frames(
+        self, *, in_process: bool, encode: bool = False
+    ) -> Generator[bytes | memoryview | EncodedLines, None, None]:
         """Blocks of whole lines: views of the worker's frames, or bytes read in this process."""
         worker, shared = None, False
         if (
@@ -157,7 +168,7 @@ class ExportArchive:
             yield from self._blocks()
             return
         try:
-            yield from worker.frames(self._file)
+            yield from worker.frames(self._file, encode=encode)
         except DecompressorError as exc:
             raise CorruptExportError(self.window, str(exc)) from None
         finally:

@@ -21,6 +21,7 @@ from operator import itemgetter, setitem
 from typing import Any
 
 __all__ = [
+    "EXPORT_TIMESTAMP_FIELDS",
     "InvalidTimestampError",
     "format_rfc3339",
     "normalize_fields",
@@ -28,6 +29,18 @@ __all__ = [
     "normalize_timestamp",
     "parse_iso_utc",
 ]
+
+# The top-level fields of an exported event that hold Amplitude's timestamps (the events stream
+# normalises them; so does the decompressing process when it encodes a frame for the tap).
+EXPORT_TIMESTAMP_FIELDS = (
+    "event_time",
+    "client_event_time",
+    "client_upload_time",
+    "server_received_time",
+    "server_upload_time",
+    "processed_time",
+    "user_creation_time",
+)
 
 _UTC_SUFFIXES = ("Z", "z", "+00:00", "+0000", "-00:00", "+00")
 _ZEROS = "000000"

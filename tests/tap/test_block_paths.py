@@ -4,9 +4,10 @@
   (:func:`tap_amplitude.timestamps.normalize_records`); it must equal
   :func:`~tap_amplitude.timestamps.normalize_fields` record by record, errors included;
 - output: a block of records is encoded and written in one piece
-  (:meth:`RecordLineEncoder.encode_block`, :meth:`FastRecordPath.write_block`); every RECORD line
-  must be byte for byte the line the SDK's own path writes, on every export shape the benchmarks
-  generate (benchmarks/export_shapes.py), read in one window and in hourly windows.
+  (:meth:`RecordLineEncoder.encode_block`, :meth:`FastRecordPath.write_block`), or encoded by the
+  decompressing process; every RECORD line must be byte for byte the line the SDK's own path
+  writes, on every export shape the benchmarks generate (benchmarks/export_shapes.py), read in
+  one window and in hourly windows.
 """
 
 from __future__ import annotations
@@ -159,6 +160,15 @@ record_path.FastRecordPath._direct_output_if_identity = lambda self: None
 events.normalize_records = by_record
 TapAmplitude.cli()
 """
+# The tap whose decompressing process encodes every frame it can (in a run it does so only while
+# the tap is behind): its RECORD lines must be the same too.
+EAGER_WORKER = """
+from tap_amplitude.fast_path import decompressor
+from tap_amplitude.tap import TapAmplitude
+
+decompressor.ENCODE_AHEAD = 0
+TapAmplitude.cli()
+"""
 EVENTS = 2400
 
 
@@ -229,9 +239,15 @@ def test_record_lines_equal_the_sdk_paths_on_every_export_shape(
         [sys.executable, "-c", SDK_PATH, "--config", str(configs[24]), "--catalog", str(catalog)],
         ROOT,
     )
+    eager = _record_lines(
+        [sys.executable, "-c", EAGER_WORKER, "--config", str(configs[1]), "--catalog",
+         str(catalog)],
+        ROOT,
+    )  # fmt: skip
     assert len(sdk) == EVENTS
     assert fast[24] == sdk
     assert fast[1] == sdk
+    assert eager == sdk
     first = json.loads(sdk[0])["record"]
     assert first["event_time"].endswith("Z")
     assert " " not in first["server_upload_time"]

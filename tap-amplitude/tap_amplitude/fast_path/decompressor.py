@@ -16,6 +16,12 @@ window of 24 hours). The worker ends when the tap closes the socket or exits; a 
 the middle of an export (the tap stopped reading early) is stopped, and the next export starts
 a new one.
 
+The worker can also take some of the tap's own work (issue 23): for an export asked with
+``encode=True`` it decodes, normalises and encodes a frame itself whenever the tap has fallen
+behind, and the tap gets that frame as :class:`EncodedLines` (the records' JSON lines, to be put
+in RECORD envelopes as they are). On two cores the tap and the worker then share the per-record
+work instead of the worker waiting half the time; a tap that keeps up gets plain frames only.
+
 Where a child process cannot be used (no file descriptor to hand over, no POSIX descriptor
 passing, process creation refused), the export is decompressed in the tap's process, with the
 same result.
@@ -33,11 +39,18 @@ import sys
 import threading
 import typing as t
 from collections.abc import Generator
+from dataclasses import dataclass
 from pathlib import Path
 
+import msgspec
+
+from tap_amplitude import timestamps
+
 __all__ = [
+    "ENCODE_AHEAD",
     "WORKER",
     "DecompressorError",
+    "EncodedLines",
     "Worker",
     "can_use_worker",
     "shared_worker",
@@ -49,10 +62,24 @@ PIPE_BYTES = 1 << 20  # the pipe's capacity asked for (Linux: up to /proc/sys/fs
 FRAME_BUFFER = 256 << 10  # the reused frame buffer (a frame is about 120 KB: grown when needed)
 _HEADER = struct.Struct(">I")
 _ERROR = 0xFFFFFFFF
+_ENCODED = 0xFFFFFFFE
+# Unread bytes in the pipe from which the worker encodes the next frame itself (for an export
+# asked with encode=True): about two frames, what the tap still has to do before it reads again.
+ENCODE_AHEAD = 240 << 10
 
 
 class DecompressorError(Exception):
     """The worker could not decompress an entry; the message names it."""
+
+
+@dataclass(frozen=True)
+class EncodedLines:
+    """A frame the worker encoded: ``count`` records as JSON lines (each ending with a
+    newline), their ``EXPORT_TIMESTAMP_FIELDS`` normalised: the bytes the tap's
+    RecordLineEncoder puts between its envelopes. A fresh buffer, not reused."""
+
+    count: int
+    lines: bytearray
 
 
 def _can_start() -> bool:
@@ -87,7 +114,7 @@ class Worker:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             process = subprocess.Popen(  # noqa: S603 - this interpreter, a fixed script, a socket
-                [sys.executable, "-I", "-S", str(WORKER), str(theirs.fileno())],
+                [sys.executable, "-I", "-S", str(WORKER), str(theirs.fileno()), *_worker_args()],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 pass_fds=(theirs.fileno(),),
@@ -106,14 +133,17 @@ class Worker:
     def alive(self) -> bool:
         return self._process.poll() is None
 
-    def frames(self, spool: t.BinaryIO) -> Generator[memoryview, None, None]:
+    def frames(
+        self, spool: t.BinaryIO, *, encode: bool = False
+    ) -> Generator[memoryview | EncodedLines, None, None]:
         """The decompressed text of every entry of the zip ``spool``, in frames of whole lines
         (about 120 KB each; every entry's text ends with a newline).
 
         Each frame is a view of a buffer reused for the next one: use it before asking for the
-        next (``bytes(frame)`` keeps a copy). The worker reads the spool through a copy of its
-        descriptor (same file position): the caller must not read the spool until this
-        generator is done. Closing the generator early stops the worker.
+        next (``bytes(frame)`` keeps a copy). With ``encode``, some frames may come as
+        :class:`EncodedLines` instead (the worker did the tap's work for them). The worker reads
+        the spool through a copy of its descriptor (same file position): the caller must not
+        read the spool until this generator is done. Closing the generator early stops the worker.
 
         Raises:
             DecompressorError: an entry is not valid gzip, is truncated or fails its CRC.
@@ -125,7 +155,7 @@ class Worker:
         buffer = bytearray(FRAME_BUFFER)
         try:
             try:
-                socket.send_fds(self._control, [b"x"], [spool.fileno()])
+                socket.send_fds(self._control, [b"e" if encode else b"x"], [spool.fileno()])
             except OSError as exc:
                 raise DecompressorError(f"the decompressing process is gone ({exc})") from None
             while True:
@@ -134,6 +164,14 @@ class Worker:
                 if size == 0:
                     finished = True
                     return
+                if size == _ENCODED:
+                    _read_into(out, header)
+                    count = _HEADER.unpack(header)[0]
+                    _read_into(out, header)
+                    lines = bytearray(_HEADER.unpack(header)[0])
+                    _read_into(out, lines)
+                    yield EncodedLines(count, lines)
+                    continue
                 if size == _ERROR:
                     _read_into(out, header)
                     message = bytearray(_HEADER.unpack(header)[0])
@@ -158,6 +196,21 @@ class Worker:
         self._process.wait()
         if self._process.stdout is not None:
             self._process.stdout.close()
+
+
+def _worker_args() -> list[str]:
+    """The worker's options: ``--path``, the directory msgspec is installed in (the worker runs
+    without site-packages; it imports msgspec, and ISA-L's inflater where installed, from
+    there), then ``--encode``: the timestamp module's file, the fields it normalises,
+    ENCODE_AHEAD."""
+    return [
+        "--path",
+        str(Path(msgspec.__file__).parent.parent),
+        "--encode",
+        str(Path(timestamps.__file__)),
+        ",".join(timestamps.EXPORT_TIMESTAMP_FIELDS),
+        str(ENCODE_AHEAD),
+    ]
 
 
 def _read_into(out: t.IO[bytes], target: bytearray | memoryview) -> None:

@@ -209,9 +209,14 @@ class RecordLineEncoder:
         them: the first envelope's start, then the lines (each newline of msgspec's JSON lines
         replaced by an envelope's end and the next one's start; the start after the last is
         cut off by the view)."""
+        return self.wrap_lines(self._encoder.encode_lines(records))
+
+    def wrap_lines(self, lines: bytes | bytearray) -> tuple[bytes, memoryview]:
+        """:meth:`block_chunks` of records already encoded as JSON lines by this encoder's
+        settings (each ending with a newline; e.g. by the decompressing process)."""
         prefix = bytes(self._line[: self._offset])
-        lines = self._encoder.encode_lines(records).replace(b"\n", self._suffix + prefix)
-        return prefix, memoryview(lines)[: len(lines) - len(prefix)]
+        wrapped = lines.replace(b"\n", self._suffix + prefix)
+        return prefix, memoryview(wrapped)[: len(wrapped) - len(prefix)]
 
     def encode(self, record: dict[str, Any]) -> bytearray:
         """The RECORD line of ``record``, newline included.

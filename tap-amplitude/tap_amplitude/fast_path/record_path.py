@@ -59,17 +59,11 @@ class FastRecordPath(Stream):
         self._record_counter = counter
         return counter
 
-    def write_block(self, records: list[Record]) -> bool:
-        """Write ``records`` as RECORD lines in one piece when no SDK step would change them;
-        whether they were written.
-
-        When True, the caller must not yield these records: each step the SDK's per-record loop
-        would take for them is done here for the whole block (the RECORD lines, the record
-        counter, the state's flushed flag) or does nothing for this stream (no post_process, no
-        partition or child stream, no per-record bookmark). When False (a stream map, a
-        deselected field, another writer, a record limit as in ``--test``), the caller yields
-        them to the SDK's loop as usual. Both write the same lines.
-        """
+    def _direct_writer(
+        self,
+    ) -> tuple[RecordLineEncoder, BufferedMsgSpecWriter, metrics.Counter] | None:
+        """The encoder, writer and record counter of direct RECORD lines, when no SDK step
+        would change the records (see :meth:`write_block`); None otherwise."""
         if not self._direct_output_decided:
             self._direct_output = self._direct_output_if_identity()
             self._direct_output_decided = True
@@ -82,8 +76,47 @@ class FastRecordPath(Stream):
             or type(self).post_process is not Stream.post_process
             or not self.selected
         ):
-            return False
+            return None
         encoder, writer = self._direct_output
+        return encoder, writer, counter
+
+    def can_write_directly(self) -> bool:
+        """Whether :meth:`write_block` writes blocks itself: then :meth:`write_encoded` may be
+        used instead for records already encoded."""
+        return self._direct_writer() is not None
+
+    def write_encoded(self, lines: bytes | bytearray, count: int) -> None:
+        """Write ``count`` records already encoded as JSON lines (each ending with a newline;
+        the bytes :meth:`write_block` would encode them to) as RECORD lines, in one piece.
+
+        Raises:
+            RuntimeError: :meth:`can_write_directly` is False.
+        """
+        direct = self._direct_writer()
+        if direct is None:
+            msg = "records can only be written pre-encoded when no SDK step would change them"
+            raise RuntimeError(msg)
+        encoder, writer, counter = direct
+        if count:
+            writer.write_chunks(encoder.wrap_lines(lines))
+        counter.increment(count)
+        self.state_manager.is_flushed = False
+
+    def write_block(self, records: list[Record]) -> bool:
+        """Write ``records`` as RECORD lines in one piece when no SDK step would change them;
+        whether they were written.
+
+        When True, the caller must not yield these records: each step the SDK's per-record loop
+        would take for them is done here for the whole block (the RECORD lines, the record
+        counter, the state's flushed flag) or does nothing for this stream (no post_process, no
+        partition or child stream, no per-record bookmark). When False (a stream map, a
+        deselected field, another writer, a record limit as in ``--test``), the caller yields
+        them to the SDK's loop as usual. Both write the same lines.
+        """
+        direct = self._direct_writer()
+        if direct is None:
+            return False
+        encoder, writer, counter = direct
         if records:
             writer.write_chunks(encoder.block_chunks(records))
         counter.increment(len(records))

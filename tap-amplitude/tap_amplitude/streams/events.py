@@ -42,7 +42,7 @@ from tap_amplitude.errors import (
 from tap_amplitude.export_prefetch import Pending, downloads_ahead
 from tap_amplitude.export_reader import ExportArchive, spool_to_tempfile
 from tap_amplitude.fast_path import FastRecordPath, bulk_allocation_gc
-from tap_amplitude.fast_path.decompressor import start_shared_worker
+from tap_amplitude.fast_path.decompressor import EncodedLines, start_shared_worker
 from tap_amplitude.progress import ExportProgress
 from tap_amplitude.responses import Action, Rule
 from tap_amplitude.settings import parse_datetime_setting
@@ -51,7 +51,12 @@ from tap_amplitude.streams.events_storage import StorageEventsSource
 
 if TYPE_CHECKING:
     from singer_sdk.helpers.types import RequestFunc
-from tap_amplitude.timestamps import InvalidTimestampError, format_rfc3339, normalize_records
+from tap_amplitude.timestamps import (
+    EXPORT_TIMESTAMP_FIELDS,
+    InvalidTimestampError,
+    format_rfc3339,
+    normalize_records,
+)
 from tap_amplitude.windows import (
     HOUR,
     MAX_EXPORT_HOURS,
@@ -68,15 +73,7 @@ Download: TypeAlias = Callable[[requests.PreparedRequest, Context | None], Expor
 
 CHUNK_SIZE = 1 << 20  # bytes per read of the export body
 
-TIMESTAMP_FIELDS = (
-    "event_time",
-    "client_event_time",
-    "client_upload_time",
-    "server_received_time",
-    "server_upload_time",
-    "processed_time",
-    "user_creation_time",
-)
+TIMESTAMP_FIELDS = EXPORT_TIMESTAMP_FIELDS
 
 
 class EventsStream(StorageEventsSource, FastRecordPath, AmplitudeStream):
@@ -407,9 +404,17 @@ class EventsStream(StorageEventsSource, FastRecordPath, AmplitudeStream):
             if window.day_grouped
             else None
         )
+        # The decompressing process may do the decoding and encoding of some parts itself
+        # when the lines go straight to stdout (no SDK step, no filter of the records).
+        encode = bounds is None and self.can_write_directly()
         # closing: an early exit stops the decompressing process before the archive is closed
-        with closing(archive.parts()) as parts:
+        with closing(archive.parts(encode=encode)) as parts:
             for part in parts:
+                if isinstance(part, EncodedLines):
+                    self.stamp_time_extracted()
+                    count += part.count
+                    self.write_encoded(part.lines, part.count)
+                    continue
                 events = self._decode_block(part, window)
                 if bounds is not None:
                     low, high = bounds
