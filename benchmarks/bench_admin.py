@@ -26,6 +26,8 @@ from urllib.parse import parse_qsl
 
 from amplitude_emulator import Emulator
 
+from benchmarks.common import compile_working_tree
+
 TARGET = str(Path(sys.executable).with_name("target-amplitude"))
 
 
@@ -172,6 +174,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--deletions", type=int, default=1000)
     parser.add_argument("--members", type=int, default=250_000)
     args = parser.parse_args(argv)
+    compile_working_tree()
     if args.quick:
         args.mappings, args.deletions, args.members = 1600, 300, 20_000
     emu = Emulator()

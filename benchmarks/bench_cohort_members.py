@@ -23,6 +23,8 @@ from pathlib import Path
 
 from amplitude_emulator import Emulator
 
+from benchmarks.common import compile_working_tree
+
 ROOT = Path(__file__).resolve().parent.parent
 TAP = str(Path(sys.executable).parent / "tap-amplitude")
 KEY, SECRET = "key-bench", "secret-bench"
@@ -100,6 +102,7 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=1_000_000)
     parser.add_argument("--properties", default="", help="comma-separated user properties")
     args = parser.parse_args()
+    compile_working_tree()
     properties = [p for p in args.properties.split(",") if p]
     result = run(args.members, properties)
     print(

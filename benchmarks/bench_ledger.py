@@ -24,6 +24,7 @@ from pathlib import Path
 from benchmarks.common import (
     DEST_KEYS,
     ProcessRun,
+    compile_working_tree,
     print_table,
     run_one,
     running_emulator,
@@ -80,6 +81,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--changed", type=float, default=0.01, help="fraction changed in run 3")
     args = parser.parse_args()
+    compile_working_tree()
     changed_every = max(1, round(1 / args.changed))
     expected_changed = len(range(0, args.rows, changed_every))
     with scratch_dir("bench-ledger-") as tmp:

@@ -26,6 +26,7 @@ from benchmarks.bench_tap import events_only_catalog_of, tap_config
 from benchmarks.common import (
     DEST_KEYS,
     RunningServer,
+    compile_working_tree,
     machine_line,
     print_table,
     run_pipeline,
@@ -122,6 +123,7 @@ def main() -> None:
     parser.add_argument("--baseline", default="", help="comma-separated git refs, alternated")
     parser.add_argument("--quick", action="store_true", help="20,000 events, 1 round")
     args = parser.parse_args()
+    compile_working_tree()
     stop_cleanly_on_sigterm()
     events, rounds = (20_000, 1) if args.quick else (args.events, args.rounds)
     shapes = [s for s in args.shapes.split(",") if s]

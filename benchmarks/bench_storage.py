@@ -39,6 +39,7 @@ from benchmarks.common import (
     REPO_ROOT,
     ExportWindow,
     Sample,
+    compile_working_tree,
     count_record_lines,
     events_only_catalog,
     machine_line,
@@ -191,6 +192,7 @@ def main() -> None:
                         help="export_storage_prefetch_files of the storage contenders")  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="20,000 events, 1 round")
     args = parser.parse_args()
+    compile_working_tree()
     events, rounds = (20_000, 1) if args.quick else (args.events, args.rounds)
     print(f"bench_storage: {machine_line()}; {events:,} events, {rounds} round(s)")
     with scratch_dir("storage") as tmp:

@@ -42,6 +42,7 @@ from benchmarks.common import (
     ExportWindow,
     Sample,
     Series,
+    compile_working_tree,
     count_record_lines,
     events_only_catalog,
     machine_line,
@@ -297,15 +298,6 @@ def bench_latency(delay: float, rounds: int, workdir: Path) -> None:
               f"visible <= {goal:.0%}: {verdict(share <= goal)}")  # fmt: skip
 
 
-def compile_working_tree() -> None:
-    """Compile the working tree's tap and the floor to bytecode, as every baseline is
-    (``baseline.py``) and as a user's install is: the working tree is installed editable and this
-    machine sets PYTHONDONTWRITEBYTECODE, so each run would otherwise compile the tap's modules
-    at start (about 0.1 s of CPU a run, counted against the working tree only)."""
-    for folder in ("tap-amplitude/tap_amplitude", "benchmarks"):
-        subprocess.run([PYTHON, "-m", "compileall", "-q", folder], check=True, cwd=REPO_ROOT)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description="tap-amplitude vs the tap floor")
     parser.add_argument("--events", type=lambda v: [int(x) for x in v.split(",")],
@@ -338,6 +330,7 @@ def main() -> None:
     parser.add_argument("--latency-only", action="store_true", help="only the latency scenario")
     parser.add_argument("--no-latency", action="store_true", help="skip the latency scenario")
     args = parser.parse_args()
+    compile_working_tree()
     stop_cleanly_on_sigterm()
     sizes, rounds = ([20_000], 1) if args.quick else (args.events, args.rounds)
     shapes = [s for s in args.shapes.split(",") if s]
@@ -345,7 +338,6 @@ def main() -> None:
     if unknown := (set(shapes) - set(export_shapes.SHAPES)) | (set(patterns) - set(WINDOWS)):
         parser.error(f"unknown shapes or windows: {sorted(unknown)}")
     baselines = [baseline.prepare(ref) for ref in args.baseline.split(",") if ref]
-    compile_working_tree()
     print(f"bench_tap: {machine_line()}; sizes {sizes}, shapes {shapes}, windows {patterns}, "
           f"{rounds} round(s), baselines {[b.label for b in baselines] or 'none'}")  # fmt: skip
     with scratch_dir("tap") as tmp:

@@ -45,6 +45,7 @@ from benchmarks.common import (
     RunningServer,
     Sample,
     Series,
+    compile_working_tree,
     machine_line,
     print_table,
     run_one,
@@ -363,6 +364,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="20,000 events, 1 round")
     parser.add_argument("--input", type=Path, help="use this Singer file instead of a shape")
     args = parser.parse_args()
+    compile_working_tree()
     stop_cleanly_on_sigterm()
     sizes, rounds = ([20_000], 1) if args.quick else (args.events, args.rounds)
     shapes = [s for s in args.shapes.split(",") if s]
