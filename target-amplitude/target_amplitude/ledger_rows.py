@@ -87,13 +87,15 @@ class LedgerRows:
             }
 
         def answered(self, refused: t.Collection[int]) -> None:
-            """Record the rows Amplitude acknowledged (every row whose ref was not refused)."""
+            """Record the rows Amplitude acknowledged (every row whose ref was not refused).
+            Every key was asked about first (decide): asked=True."""
             keys, scope = self.keys, self.scope
             if not scope.keeps_hash:
                 scope.acknowledged(
                     [k for ref, k in enumerate(keys) if k is not None and ref not in refused]
                     if refused
-                    else [k for k in keys if k is not None]
+                    else [k for k in keys if k is not None],
+                    asked=True,
                 )
                 return
             records, gone = [], []
@@ -106,7 +108,7 @@ class LedgerRows:
                     gone.append(key)
                 else:
                     records.append((key, digest, props[ref] if props else None))
-            scope.answered(records, [k for k in keys if k is not None])
+            scope.answered(records, [k for k in keys if k is not None], asked=True)
             scope.forget(gone)
 
         def removed(self, refused: t.Collection[int]) -> int:

@@ -108,15 +108,28 @@ class Scope:
         return store.known(self.id, keys)
 
     def _may_have(self, keys: t.Collection[str]) -> t.Collection[str]:
-        """The keys the ledger may have: in a scope empty when opened, those whose bit this
-        run set when it recorded them (a key it never recorded cannot be there)."""
+        """The keys the ledger may have: in a scope empty when opened, those whose bit was set
+        (a key never asked about cannot be there). Every key asked about gets its bit set here,
+        so a key recorded later has its bit already (a bit set for a key never recorded costs
+        a read, never a wrong answer): one pass a key, not one here and one when recorded."""
         bits = self._recorded
         if bits is None or not keys:
             return keys
         mask = RECORDED_BITS - 1
-        return [k for k in keys if bits[(h := hash(k) & mask) >> 3] >> (h & 7) & 1]
+        maybe = []
+        for key in keys:
+            h = hash(key) & mask
+            at = h >> 3
+            bit = 1 << (h & 7)
+            byte = bits[at]
+            if byte & bit:
+                maybe.append(key)
+            else:
+                bits[at] = byte | bit
+        return maybe
 
     def _note_recorded(self, keys: t.Iterable[str]) -> None:
+        """Keys recorded without having been asked about first (see _may_have)."""
         bits = self._recorded
         if bits is None:
             return
@@ -144,8 +157,11 @@ class Scope:
         if self._tracks_in_flight:
             self._pending[key] = self._pending.get(key, 0) + 1
 
-    def answered(self, accepted: t.Sequence[Entry], keys: t.Iterable[str]) -> None:
-        """Amplitude answered rows with these keys; `accepted` are those it acknowledged."""
+    def answered(
+        self, accepted: t.Sequence[Entry], keys: t.Iterable[str], *, asked: bool = False
+    ) -> None:
+        """Amplitude answered rows with these keys; `accepted` are those it acknowledged.
+        ``asked``: every key was asked about (previous_many, known) before it was sent."""
         if self._tracks_in_flight:
             pending = self._pending
             for key in keys:
@@ -155,21 +171,23 @@ class Scope:
                 else:
                     pending.pop(key, None)
         if not self.keeps_hash:
-            self.acknowledged([key for key, _, _ in accepted])
+            self.acknowledged([key for key, _, _ in accepted], asked=asked)
         elif accepted and self.id is not None and not self._ledger.config.dry_run:
             store = self.store
             assert store is not None
-            self._note_recorded(key for key, _, _ in accepted)
+            if not asked:
+                self._note_recorded(key for key, _, _ in accepted)
             store.record(self.id, accepted)
             self._ledger.dirty = True
 
-    def acknowledged(self, keys: t.Collection[str]) -> None:
+    def acknowledged(self, keys: t.Collection[str], *, asked: bool = False) -> None:
         """create_only: Amplitude acknowledged rows with these keys (recorded without a hash;
-        no in-flight bookkeeping to settle, see sent)."""
+        no in-flight bookkeeping to settle, see sent). ``asked`` as for answered."""
         if keys and self.id is not None and not self._ledger.config.dry_run:
             store = self.store
             assert store is not None
-            self._note_recorded(keys)
+            if not asked:
+                self._note_recorded(keys)
             store.record_keys(self.id, keys)
             self._ledger.dirty = True
 
