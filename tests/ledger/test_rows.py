@@ -9,7 +9,9 @@ from __future__ import annotations
 import typing as t
 from pathlib import Path
 
+import pytest
 from target_amplitude.ledger import Kind, Ledger, LedgerConfig, payload_digest
+from target_amplitude.ledger import store as store_module
 from target_amplitude.ledger.decide import decide
 from target_amplitude.ledger.store import NO_HASH, ROWS_PER_INSERT, LedgerStore
 from target_amplitude.ledger_rows import LedgerRows, offered_entry
@@ -183,6 +185,8 @@ def test_a_key_acknowledged_twice_in_one_answer_keeps_the_later_hash(tmp_path: P
     scope = store.scope_id("p", "standard", "s", "user")
     assert scope is not None
     store.record(scope, [("u2", A, None), ("u1", earlier, None), ("u1", later, None)])
+    assert store.lookup(scope, "u1") == later  # waiting to be written
+    store.write_waiting()
     assert store.lookup(scope, "u1") == later
     assert store.lookup_many(scope, ["u1", "u2"]) == {"u1": later, "u2": A}
     store.record_keys(scope, ["u3", "u2"])
@@ -202,9 +206,53 @@ def test_many_rows_are_recorded_whole_statements_and_the_rest(tmp_path: Path) ->
     entries = [(f"u{i:04}", A, None) for i in range(n)]
     entries.insert(0, ("u0150", B, None))  # earlier than its second row, in another statement
     store.record(scope, entries)
+    store.write_waiting()
     found = store.lookup_many(scope, [key for key, _, _ in entries])
     assert found == {key: A for key, _, _ in entries}
     store.record_keys(scope, [f"e{i:04}" for i in range(n)])
-    assert store.count(scope) == 2 * n
+    assert store.count(scope) == 2 * n  # count writes what waits first
     assert store.known(scope, [f"e{i:04}" for i in range(n + 5)]) == {f"e{i:04}" for i in range(n)}
     store.close()
+
+
+def test_rows_waiting_to_be_written_answer_reads_and_are_all_committed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Acknowledged rows are written in sorted runs of FLUSH_ROWS and at every commit; until
+    then every read answers from them, a forgotten key leaves them, and the latest hash of a
+    key acknowledged again wins, whether it was written already or not."""
+    monkeypatch.setattr(store_module, "FLUSH_ROWS", 4)
+    store = LedgerStore(tmp_path / "ledger.sqlite")
+    store.lock("run")
+    scope = store.scope_id("p", "standard", "s", "user")
+    assert scope is not None
+    assert store.is_empty(scope)
+    store.record(scope, [("u3", A, None), ("u1", A, '["plan"]'), ("u2", A, None)])  # waiting
+    assert not store.is_empty(scope)
+    store.forget(scope, ["u2"])
+    assert store.lookup_many(scope, ["u1", "u2", "u3", "u9"]) == {"u1": A, "u3": A}
+    assert store.known(scope, ["u2", "u3"]) == {"u3"}
+    store.record(scope, [("u4", B, None), ("u5", A, None), ("u6", A, None)])  # 5 rows: written
+    store.record(scope, [("u1", B, '["plan","seats"]')])  # waiting, over a written row
+    assert store.lookup(scope, "u1") == B
+    assert store.lookup_many(scope, ["u1", "u4"]) == {"u1": B, "u4": B}
+    store.forget(scope, ["u5"])  # written already: deleted from the file
+    store.commit()
+    store.close()
+    assert _stored(tmp_path) == {"u1": B, "u3": A, "u4": B, "u6": A}
+    reopened = LedgerStore(tmp_path / "ledger.sqlite", read_only=True)
+    assert [(k, p) for k, _, p in reopened.entries(1)][:1] == [("u1", '["plan","seats"]')]
+    reopened.close()
+
+
+def test_keys_waiting_to_be_written_are_known_and_written_at_close(tmp_path: Path) -> None:
+    """create_only's keys: known while they wait, written by close without a commit first."""
+    store = LedgerStore(tmp_path / "ledger.sqlite")
+    store.lock("run")
+    scope = store.scope_id("p", "standard", "s", "event")
+    assert scope is not None
+    store.record_keys(scope, ["e2", "e1", "e2"])
+    assert store.known(scope, ["e1", "e2", "e3"]) == {"e1", "e2"}
+    assert store.lookup_many(scope, ["e1"]) == {"e1": NO_HASH}
+    store.close()
+    assert _stored(tmp_path) == {"e1": NO_HASH, "e2": NO_HASH}

@@ -27,7 +27,6 @@ import contextlib
 import datetime as dt
 import functools
 import json
-import operator
 import os
 import socket
 import sqlite3
@@ -59,6 +58,13 @@ LOOKUP_CHUNK = 500
 # row (sqlite3's executemany binds, steps and resets each); 100 rows of up to 3 values stay
 # under the oldest SQLite's limit of 999 values a statement.
 ROWS_PER_INSERT = 100
+# Acknowledged rows wait in memory and are written in runs of up to this many, sorted by key
+# (and before every commit, so before every STATE): random keys (UUID insert_ids, as most
+# Amplitude SDKs make them) spread over the whole B-tree, and the more rows a sorted run holds,
+# the more of them share each page it touches. 1,000,000 UUIDs into one ledger took 4.9 s of
+# CPU in runs of 2,000 (a batch), 2.2 s in runs of 20,000, 1.5 s in runs of 100,000. At most
+# this many rows wait: about 10 MB.
+FLUSH_ROWS = 50_000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -90,6 +96,8 @@ CREATE TABLE IF NOT EXISTS run_lock (
 Entry = tuple[str, bytes, str | None]  # key, hash, props
 # The hash of an entry recorded under create_only: the payload was not kept (never compared).
 NO_HASH = b""
+# What waits to be written for a key: its hash and props.
+_KEY_ONLY: tuple[bytes, str | None] = (NO_HASH, None)
 
 
 def _now() -> str:
@@ -105,6 +113,11 @@ class LedgerStore:
         self._lock_file: t.IO[str] | None = None
         self._run_id: str | None = None
         self._conn = self._connect()
+        # Acknowledged rows not written yet, by scope and key (FLUSH_ROWS): every read
+        # answers from them first, and anything that reads the table whole writes them first.
+        self._waiting: dict[int, dict[str, tuple[bytes, str | None]]] = {}
+        self._waiting_rows = 0
+        self._hashed: set[int] = set()  # scopes with rows recorded with a hash (record())
 
     # -- Opening ---------------------------------------------------------------------------
 
@@ -209,6 +222,9 @@ class LedgerStore:
 
     def lookup(self, scope: int, key: str) -> bytes | None:
         """The hash last acknowledged for the key, or None."""
+        waiting = self._waiting.get(scope)
+        if waiting is not None and key in waiting:
+            return waiting[key][0]
         try:
             row = self._conn.execute(
                 "SELECT hash FROM entries WHERE scope=? AND key=?", (scope, key)
@@ -223,8 +239,18 @@ class LedgerStore:
 
         One query per LOOKUP_CHUNK keys: a batch's keys cost a few queries, not one each.
         """
-        wanted = sorted(keys)  # neighbouring keys: neighbouring B-tree pages
         found: dict[str, bytes] = {}
+        waiting = self._waiting.get(scope)
+        if waiting:
+            rest = []
+            for key in keys:
+                row = waiting.get(key)
+                if row is None:
+                    rest.append(key)
+                else:
+                    found[key] = row[0]
+            keys = rest
+        wanted = sorted(keys)  # neighbouring keys: neighbouring B-tree pages
 
         def read(chunk: list[str]) -> list[tuple[str, bytes]]:
             chunk = _padded(chunk)
@@ -241,8 +267,13 @@ class LedgerStore:
 
     def known(self, scope: int, keys: t.Iterable[str]) -> set[str]:
         """Those of the keys the ledger has (create_only: whether, not what, was acknowledged)."""
-        wanted = sorted(keys)
         found: set[str] = set()
+        waiting = self._waiting.get(scope)
+        if waiting:
+            keys = list(keys)
+            found.update(key for key in keys if key in waiting)
+            keys = [key for key in keys if key not in waiting]
+        wanted = sorted(keys)
 
         def read(chunk: list[str]) -> list[tuple[str]]:
             chunk = _padded(chunk)
@@ -259,6 +290,7 @@ class LedgerStore:
 
     def entries(self, scope: int) -> t.Iterator[Entry]:
         """Every entry of a scope (a cursor: memory stays bounded)."""
+        self.write_waiting()
         cursor = self._conn.execute(
             "SELECT key, hash, props FROM entries WHERE scope=? ORDER BY key", (scope,)
         )
@@ -267,6 +299,8 @@ class LedgerStore:
 
     def is_empty(self, scope: int) -> bool:
         """Whether a scope has no entry (one B-tree probe, unlike count)."""
+        if self._waiting.get(scope):
+            return False
         row = self._guard(
             lambda: self._conn.execute(
                 "SELECT 1 FROM entries WHERE scope=? LIMIT 1", (scope,)
@@ -276,6 +310,7 @@ class LedgerStore:
 
     def count(self, scope: int) -> int:
         """Entries of a scope."""
+        self.write_waiting()
         row = self._conn.execute("SELECT count(*) FROM entries WHERE scope=?", (scope,)).fetchone()
         return int(row[0])
 
@@ -303,6 +338,7 @@ class LedgerStore:
 
     def vanished(self, scope: int) -> list[Entry]:
         """Entries of the scope not in the current snapshot."""
+        self.write_waiting()
         self._conn.execute(
             "CREATE TEMP TABLE IF NOT EXISTS seen (scope INTEGER, key TEXT, "
             "PRIMARY KEY (scope, key)) WITHOUT ROWID"
@@ -317,19 +353,49 @@ class LedgerStore:
     # -- Writing (only what Amplitude acknowledged) ------------------------------------------
 
     def record(self, scope: int, entries: t.Iterable[Entry]) -> None:
-        """Acknowledged rows: their key's hash (and props) replace what was there.
-
-        Each hash is bound as a bytearray, which sqlite3 binds as it is (a bytes value goes
-        through its adapter lookup first: about a microsecond a row).
-        """
-        # A stable sort: of a key acknowledged twice, the later hash still wins.
-        rows = sorted(entries, key=operator.itemgetter(0))
-        self._insert(scope, "?, ?, ?", [v for k, h, p in rows for v in (k, bytearray(h), p)])
+        """Acknowledged rows: their key's hash (and props) replace what was there (of a key
+        acknowledged twice, the later hash wins). Written with the next run (FLUSH_ROWS)."""
+        self._hashed.add(scope)
+        waiting = self._waiting.setdefault(scope, {})
+        before = len(waiting)
+        for key, digest, props in entries:
+            waiting[key] = (digest, props)
+        self._waited(len(waiting) - before)
 
     def record_keys(self, scope: int, keys: t.Iterable[str]) -> None:
         """Acknowledged keys without a payload hash (create_only never compares one): the hash
         column holds NO_HASH (and nothing to hash, bind or store for it)."""
-        self._insert(scope, "?, x'', NULL", sorted(keys))
+        waiting = self._waiting.setdefault(scope, {})
+        before = len(waiting)
+        waiting.update(dict.fromkeys(keys, _KEY_ONLY))
+        self._waited(len(waiting) - before)
+
+    def _waited(self, added: int) -> None:
+        self._waiting_rows += added
+        if self._waiting_rows >= FLUSH_ROWS:
+            self.write_waiting()
+
+    def write_waiting(self) -> None:
+        """Write the acknowledged rows waiting, in key order (neighbouring keys: neighbouring
+        B-tree pages): those with a hash three values a row, the others (create_only) one."""
+        waiting, self._waiting, self._waiting_rows = self._waiting, {}, 0
+        for scope, rows in waiting.items():
+            ordered = sorted(rows)  # the keys alone: a third of the time of sorting the items
+            keys = ordered if scope not in self._hashed else []
+            if scope in self._hashed:
+                flat: list[t.Any] = []
+                for key in ordered:
+                    row = rows[key]
+                    if row is _KEY_ONLY:
+                        keys.append(key)
+                    else:
+                        # A hash bound as a bytearray, which sqlite3 binds as it is (a bytes
+                        # value goes through its adapter lookup first: about 1 us a row).
+                        flat += (key, bytearray(row[0]), row[1])
+                if flat:
+                    self._insert(scope, "?, ?, ?", flat)
+            if keys:
+                self._insert(scope, "?, x'', NULL", keys)
 
     def _insert(self, scope: int, values: str, flat: list[t.Any]) -> None:
         """INSERT OR REPLACE rows whose bound values (as many as `values` has marks) follow
@@ -356,6 +422,12 @@ class LedgerStore:
 
     def forget(self, scope: int, keys: t.Iterable[str]) -> None:
         """Keys Amplitude acknowledged as gone (unset, removed from a cohort)."""
+        keys = list(keys)
+        waiting = self._waiting.get(scope)
+        if waiting:
+            for key in keys:
+                if waiting.pop(key, None) is not None:
+                    self._waiting_rows -= 1
         self._guard(
             lambda: self._conn.executemany(
                 "DELETE FROM entries WHERE scope=? AND key=?", ((scope, k) for k in keys)
@@ -372,6 +444,7 @@ class LedgerStore:
         """Make every entry recorded so far durable (fsync'd), then go on recording."""
         if self.read_only:
             return
+        self.write_waiting()
         conn = self._conn
         if conn.in_transaction:
             self._guard(lambda: conn.execute("COMMIT"))
@@ -379,6 +452,7 @@ class LedgerStore:
 
     def snapshot(self, dest: Path) -> None:
         """A consistent copy of the committed ledger (SQLite's online backup) at dest."""
+        self.write_waiting()
         out = sqlite3.connect(dest)
         try:
             self._conn.backup(out)
@@ -386,9 +460,11 @@ class LedgerStore:
             out.close()
 
     def close(self) -> None:
-        """Commit, release the run lock, close (idempotent)."""
+        """Write what waits, commit, release the run lock, close (idempotent)."""
         conn = self._conn
         with contextlib.suppress(sqlite3.ProgrammingError):
+            if self._waiting_rows:
+                self.write_waiting()
             if not self.read_only:
                 if conn.in_transaction:
                     conn.execute("COMMIT")
