@@ -101,7 +101,7 @@ def build_input(shape: str, events: int) -> tuple[Path, int]:
     """The Singer input: the tap's SCHEMA of ``events``, then ``events`` RECORDs of the shape
     with their timestamps in RFC 3339 (as tap-amplitude writes them), then a STATE; cached."""
     CACHE_DIR.mkdir(exist_ok=True)
-    path = CACHE_DIR / f"target-input-{shape}-{events}.singer"
+    path = CACHE_DIR / f"target-input-{shape}-{events}-v{export_shapes.DATA_VERSION}.singer"
     if not path.exists():
         print(f"  making the input: {events:,} {shape} events", flush=True)
         export = export_shapes.Export(shape, events, CACHE_DIR / "unused")

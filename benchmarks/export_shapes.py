@@ -16,7 +16,7 @@ hour, as the Export API groups by it. Each hour is one gzip file (level 1, as th
 zips are laid out for the two request patterns the benchmarks use, one 24-hour window
 (``20260101T00-20260101T23.zip``, 24 entries) and 24 one-hour windows (one entry each), stored
 (not deflated) as Amplitude's are. Everything is written once under
-``benchmarks/.cache/exports/<shape>-<events>/`` and reused.
+``benchmarks/.cache/exports/<shape>-<events>-v<DATA_VERSION>/`` and reused.
 
     python -m benchmarks.export_shapes --shape full --events 200000     # build (or reuse) one
 """
@@ -43,6 +43,8 @@ START = datetime(2026, 1, 1, tzinfo=UTC)
 PROJECT_ID = 187520
 GZIP_LEVEL = 1
 CACHE = REPO_ROOT / "benchmarks" / ".cache" / "exports"
+# Part of every cached file's name: a change to the generated data makes new files.
+DATA_VERSION = 2
 
 TIMESTAMP_FIELDS = (
     "event_time",
@@ -102,11 +104,15 @@ def _uuid(bits: int) -> str:
     return f"{text[:8]}-{text[8:12]}-4{text[13:16]}-a{text[17:20]}-{text[20:]}"
 
 
-def _ids(rng: random.Random, hour: int, index: int) -> dict[str, Any]:
+def _ids(rng: random.Random) -> dict[str, Any]:
     user = rng.randrange(50_000)
     return {
         "uuid": _uuid(rng.getrandbits(128)),
-        "$insert_id": f"ins-{hour}-{index}-{rng.getrandbits(32):08x}",
+        # A random UUID, as Amplitude's SDKs make one for each event (amplitude-analytics:
+        # ContextPlugin.execute, ``event.insert_id = str(uuid.uuid4())``). Until DATA_VERSION 2
+        # it was "ins-<hour>-<index>-<8 hex digits>", whose neighbouring events sort together:
+        # the sync ledger recorded those twice as cheaply as real ones (issue 23).
+        "$insert_id": _uuid(rng.getrandbits(128)),
         "event_id": rng.randrange(1, 5000),
         "event_type": EVENT_TYPES[rng.randrange(len(EVENT_TYPES))],
         "user_id": f"user-{user:06d}",
@@ -116,11 +122,11 @@ def _ids(rng: random.Random, hour: int, index: int) -> dict[str, Any]:
     }
 
 
-def _small(rng: random.Random, hour: int, index: int) -> dict[str, Any]:
+def _small(rng: random.Random, hour: int, _index: int) -> dict[str, Any]:
     times = _times(rng, hour)
     platform, os_name, os_version = PLATFORMS[rng.randrange(3)]
     return {
-        **_ids(rng, hour, index),
+        **_ids(rng),
         "event_time": times["event_time"],
         "client_event_time": times["client_event_time"],
         "server_upload_time": times["server_upload_time"],
@@ -135,8 +141,8 @@ def _small(rng: random.Random, hour: int, index: int) -> dict[str, Any]:
     }
 
 
-def _full(rng: random.Random, hour: int, index: int) -> dict[str, Any]:
-    ids = _ids(rng, hour, index)
+def _full(rng: random.Random, hour: int, _index: int) -> dict[str, Any]:
+    ids = _ids(rng)
     platform, os_name, os_version = PLATFORMS[rng.randrange(3)]
     country = COUNTRIES[rng.randrange(len(COUNTRIES))]
     company = f"company-{rng.randrange(17):02d}"
@@ -288,11 +294,16 @@ def entry_name(hour: int) -> str:
     return f"{PROJECT_ID}/{PROJECT_ID}_{moment:%Y-%m-%d}_{moment.hour}#0.json.gz"
 
 
+def folder(shape: str, events: int, cache: Path = CACHE) -> Path:
+    """Where build() keeps an export of this shape and size."""
+    return cache / f"{shape}-{events}-v{DATA_VERSION}"
+
+
 def build(shape: str, events: int, *, cache: Path = CACHE) -> Export:
     """The export of ``events`` events of ``shape``, generated once (a few seconds a 100,000)."""
     if shape not in BUILDERS:
         raise ValueError(f"unknown shape {shape!r}; choose from {', '.join(SHAPES)}")
-    export = Export(shape, events, cache / f"{shape}-{events}")
+    export = Export(shape, events, folder(shape, events, cache))
     done = export.folder / "done"
     if done.exists():
         return export

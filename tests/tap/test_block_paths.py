@@ -215,7 +215,7 @@ def test_record_lines_equal_the_sdk_paths_on_every_export_shape(
     # The server serves one folder; a symlink per shape points it at this shape's export.
     link = cache / "none"
     link.unlink(missing_ok=True)
-    link.symlink_to(cache / f"{shape}-{EVENTS}")
+    link.symlink_to(export_shapes.folder(shape, EVENTS, cache))
     configs = {
         hours: write_json(
             tmp_path / f"config-{hours}.json",
