@@ -460,11 +460,17 @@ class LedgerStore:
             out.close()
 
     def close(self) -> None:
-        """Write what waits, commit, release the run lock, close (idempotent)."""
+        """Write what waits, commit, release the run lock, close (idempotent; the file and
+        its lock are released even when writing what waits fails)."""
         conn = self._conn
-        with contextlib.suppress(sqlite3.ProgrammingError):
+        try:
             if self._waiting_rows:
                 self.write_waiting()
+        finally:
+            self._close(conn)
+
+    def _close(self, conn: sqlite3.Connection) -> None:
+        with contextlib.suppress(sqlite3.ProgrammingError):
             if not self.read_only:
                 if conn.in_transaction:
                     conn.execute("COMMIT")
