@@ -256,3 +256,42 @@ def test_keys_waiting_to_be_written_are_known_and_written_at_close(tmp_path: Pat
     assert store.lookup_many(scope, ["e1"]) == {"e1": NO_HASH}
     store.close()
     assert _stored(tmp_path) == {"e1": NO_HASH, "e2": NO_HASH}
+
+
+@pytest.mark.parametrize("mode", ["create_only", "changed"])
+def test_a_run_longer_than_one_written_run_decides_from_written_and_waiting_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: SyncMode
+) -> None:
+    """Batches answered across several written runs (FLUSH_ROWS) and a commit: rows seen again
+    in the same run are unchanged whether their first row was written or still waits, and the
+    next run on the same ledger sends only what is new."""
+    monkeypatch.setattr(store_module, "FLUSH_ROWS", 5)
+    ledger = _ledger(tmp_path)
+    rows = _rows(ledger, mode, "event" if mode == "create_only" else "user")
+
+    def entry(insert_id: str) -> t.Any:
+        payload, wires = _event(insert_id)
+        if rows.obj == "user":
+            payload = {"user_id": insert_id, "user_properties": {"v": 1}}
+        return offered_entry(rows.obj, rows.hashed, rows.mirror, payload, wires)
+
+    def batch(*ids: str) -> list[bool]:
+        for insert_id in ids:
+            rows.offer(entry(insert_id))
+        sends = rows.decide(0)
+        rows.cut().answered(())
+        return sends
+
+    ids = [f"k{i:02d}" for i in range(12)]
+    assert batch(*ids[:4]) == [True] * 4  # 4 waiting
+    assert batch(*ids[4:8]) == [True] * 4  # 8 >= 5: written
+    assert batch(*ids[8:11]) == [True] * 3  # 3 waiting
+    assert batch("k01", "k09", "k11") == [False, False, True]  # written, waiting, new
+    ledger.checkpoint()
+    assert batch("k11", "k05") == [False, False]
+    ledger.close()
+    assert sorted(_stored(tmp_path)) == sorted(entry(i)[0] for i in ids)
+    again = _ledger(tmp_path)
+    rows = _rows(again, mode, rows.obj)
+    assert batch("k00", "k11", "k12") == [False, False, True]
+    again.close()
