@@ -116,8 +116,6 @@ class LedgerStore:
         # Acknowledged rows not written yet, by scope and key (FLUSH_ROWS): every read
         # answers from them first, and anything that reads the table whole writes them first.
         self._waiting: dict[int, dict[str, tuple[bytes, str | None]]] = {}
-        self._waiting_rows = 0
-        self._hashed: set[int] = set()  # scopes with rows recorded with a hash (record())
 
     # -- Opening ---------------------------------------------------------------------------
 
@@ -355,47 +353,40 @@ class LedgerStore:
     def record(self, scope: int, entries: t.Iterable[Entry]) -> None:
         """Acknowledged rows: their key's hash (and props) replace what was there (of a key
         acknowledged twice, the later hash wins). Written with the next run (FLUSH_ROWS)."""
-        self._hashed.add(scope)
         waiting = self._waiting.setdefault(scope, {})
-        before = len(waiting)
         for key, digest, props in entries:
             waiting[key] = (digest, props)
-        self._waited(len(waiting) - before)
+        self._waited()
 
     def record_keys(self, scope: int, keys: t.Iterable[str]) -> None:
         """Acknowledged keys without a payload hash (create_only never compares one): the hash
         column holds NO_HASH (and nothing to hash, bind or store for it)."""
-        waiting = self._waiting.setdefault(scope, {})
-        before = len(waiting)
-        waiting.update(dict.fromkeys(keys, _KEY_ONLY))
-        self._waited(len(waiting) - before)
+        self._waiting.setdefault(scope, {}).update(dict.fromkeys(keys, _KEY_ONLY))
+        self._waited()
 
-    def _waited(self, added: int) -> None:
-        self._waiting_rows += added
-        if self._waiting_rows >= FLUSH_ROWS:
+    def _waited(self) -> None:
+        if sum(map(len, self._waiting.values())) >= FLUSH_ROWS:
             self.write_waiting()
 
     def write_waiting(self) -> None:
         """Write the acknowledged rows waiting, in key order (neighbouring keys: neighbouring
         B-tree pages): those with a hash three values a row, the others (create_only) one."""
-        waiting, self._waiting, self._waiting_rows = self._waiting, {}, 0
+        waiting, self._waiting = self._waiting, {}
         for scope, rows in waiting.items():
             ordered = sorted(rows)  # the keys alone: a third of the time of sorting the items
-            keys = ordered if scope not in self._hashed else []
-            if scope in self._hashed:
-                flat: list[t.Any] = []
-                for key in ordered:
-                    row = rows[key]
-                    if row is _KEY_ONLY:
-                        keys.append(key)
-                    else:
-                        # A hash bound as a bytearray, which sqlite3 binds as it is (a bytes
-                        # value goes through its adapter lookup first: about 1 us a row).
-                        flat += (key, bytearray(row[0]), row[1])
-                if flat:
-                    self._insert(scope, "?, ?, ?", flat)
+            keys = [key for key in ordered if rows[key] is _KEY_ONLY]
             if keys:
                 self._insert(scope, "?, x'', NULL", keys)
+            if len(keys) < len(ordered):
+                # Each hash bound as a bytearray, which sqlite3 binds as it is (a bytes value
+                # goes through its adapter lookup first: about 1 us a row).
+                flat = [
+                    v
+                    for key in ordered
+                    if (row := rows[key]) is not _KEY_ONLY
+                    for v in (key, bytearray(row[0]), row[1])
+                ]
+                self._insert(scope, "?, ?, ?", flat)
 
     def _insert(self, scope: int, values: str, flat: list[t.Any]) -> None:
         """INSERT OR REPLACE rows whose bound values (as many as `values` has marks) follow
@@ -426,8 +417,7 @@ class LedgerStore:
         waiting = self._waiting.get(scope)
         if waiting:
             for key in keys:
-                if waiting.pop(key, None) is not None:
-                    self._waiting_rows -= 1
+                waiting.pop(key, None)
         self._guard(
             lambda: self._conn.executemany(
                 "DELETE FROM entries WHERE scope=? AND key=?", ((scope, k) for k in keys)
@@ -464,7 +454,7 @@ class LedgerStore:
         its lock are released even when writing what waits fails)."""
         conn = self._conn
         try:
-            if self._waiting_rows:
+            if self._waiting:
                 self.write_waiting()
         finally:
             self._close(conn)
