@@ -22,6 +22,7 @@ from target_amplitude.ledger import (
     wire_digest,
 )
 from target_amplitude.ledger import remote as remote_module
+from target_amplitude.ledger import store as store_module
 from target_amplitude.ledger.keys import unset_payload
 from target_amplitude.ledger.store import FORMAT_VERSION, LedgerStore
 from target_amplitude.settings import SettingsError, parse_stream_mapping
@@ -173,6 +174,43 @@ def test_a_truncated_ledger_is_refused(tmp_path: Path) -> None:
     path.write_bytes(path.read_bytes()[:3000])
     with pytest.raises(LedgerCorruptError, match=str(path)):
         LedgerStore(path)
+
+
+def _page_size(path: Path) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        return int(conn.execute("PRAGMA page_size").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def test_a_ledger_made_with_other_pages_keeps_them_and_works(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new file gets PAGE_BYTES pages; one made before (SQLite's default 4 KiB pages) is read
+    and written as it is, never converted."""
+    fresh = tmp_path / "fresh.sqlite"
+    LedgerStore(fresh).close()
+    assert _page_size(fresh) == store_module.PAGE_BYTES != 4096
+    older = tmp_path / "older.sqlite"
+    monkeypatch.setattr(store_module, "PAGE_BYTES", 4096)
+    store = LedgerStore(older)
+    store.lock("r1")
+    scope = store.scope_id("p", "standard", "s", "user")
+    assert scope is not None
+    store.record(scope, [(f"u{i}", A, None) for i in range(3000)])
+    store.close()
+    monkeypatch.undo()
+    store = LedgerStore(older)
+    store.lock("r2")
+    assert store.scope_id("p", "standard", "s", "user") == scope
+    assert store.lookup(scope, "u2999") == A
+    store.record(scope, [("new", A, None)])
+    store.close()
+    assert _page_size(older) == 4096
+    store = LedgerStore(older, read_only=True)
+    assert store.count(scope) == 3001
+    store.close()
 
 
 # -- One run's session ----------------------------------------------------------------------
