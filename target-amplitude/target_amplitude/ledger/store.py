@@ -1,6 +1,6 @@
 """The ledger on disk: one SQLite file, what Amplitude acknowledged per project and stream.
 
-Schema (format 1):
+Schema (format 1; a new file has PAGE_BYTES pages, one made before keeps its own):
 
     meta(name PRIMARY KEY, value)          format_version, created_at
     scopes(id, project, region, stream, object, target)
