@@ -8,9 +8,9 @@
 The tap reads a generated export (:mod:`benchmarks.export_shapes`, one 24-hour window) from
 :mod:`benchmarks.export_server`; the target loads into :mod:`benchmarks.null_ingest`, which counts
 the events that arrive: every event exactly once. Each round runs, for the working tree and then
-each ``--baseline`` ref: the tap alone (to a file), the target alone (from that file), then the
-pipe. Goal (issue 23): the pipe's wall time within 1.3x of the slower of the two alone, at
-1,000,000 events.
+each ``--baseline`` ref (in the reverse order every other round: common.round_order): the tap
+alone (to a file), the target alone (from that file), then the pipe. Goal (issue 23): the pipe's
+wall time within 1.3x of the slower of the two alone, at 1,000,000 events.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from benchmarks.common import (
     compile_working_tree,
     machine_line,
     print_table,
+    round_order,
     run_pipeline,
     running_server,
     scratch_dir,
@@ -145,8 +146,8 @@ def main() -> None:
             with running_server(
                 "benchmarks.export_server", ["--folder", str(export.folder)], Path(tmp)
             ) as server:
-                for _ in range(rounds):
-                    for label, tap, target in versions:
+                for round_number in range(1, rounds + 1):
+                    for label, tap, target in round_order(versions, round_number):
                         row = one_round(label, tap, target, events, server, null, Path(tmp))
                         results[shape][label].rows.append(row)
 

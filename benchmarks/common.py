@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import psutil
 import requests
@@ -477,13 +477,26 @@ class Series:
         return statistics.median(values) if values else None
 
 
+T = TypeVar("T")
+
+
+def round_order(items: Sequence[T], round_number: int) -> list[T]:
+    """The contenders' order in a round (1-based): as given in odd rounds, reversed in even
+    ones (A B C, C B A, A B C, ...). With one order every round, the first contender always ran
+    first: on a machine whose speed drifts (a shared host) that slot was systematically faster
+    or slower (2026-12-07: the working tree, always first, lost 1.15x to a baseline in
+    bench_pipe while the same two targets, alternated both ways, were level)."""
+    return list(items) if round_number % 2 else list(reversed(items))
+
+
 def run_rounds(
     contenders: Sequence[tuple[str, Callable[[], Sample]]], rounds: int
 ) -> dict[str, Series]:
-    """Interleave contenders (A B C, A B C, ...) so drifting machine load hits all alike."""
+    """Interleave contenders (A B C, C B A, ...: round_order) so drifting machine load hits
+    all alike."""
     series = {name: Series(name) for name, _ in contenders}
     for round_number in range(1, rounds + 1):
-        for name, run in contenders:
+        for name, run in round_order(contenders, round_number):
             sample = run()
             series[name].samples.append(sample)
             stored = "" if sample.stored is None else f", arrived {sample.stored:,}"
