@@ -484,8 +484,8 @@ def round_order(items: Sequence[T], round_number: int) -> list[T]:
     """The contenders' order in a round (1-based): as given in odd rounds, reversed in even
     ones (A B C, C B A, A B C, ...). With one order every round, the first contender always ran
     first: on a machine whose speed drifts (a shared host) that slot was systematically faster
-    or slower (2026-12-07: the working tree, always first, lost 1.15x to a baseline in
-    bench_pipe while the same two targets, alternated both ways, were level)."""
+    or slower (2026-12-07: the working tree, always first, ran at 0.85-0.89x of f2a13ef in
+    bench_pipe; in this order, 1.02-1.06x)."""
     return list(items) if round_number % 2 else list(reversed(items))
 
 
