@@ -8,7 +8,7 @@
 The tap reads a generated export (:mod:`benchmarks.export_shapes`, one 24-hour window) from
 :mod:`benchmarks.export_server`; the target loads into :mod:`benchmarks.null_ingest`, which counts
 the events that arrive: every event exactly once. Each round runs, for the working tree and then
-each ``--baseline`` ref (in the reverse order every other round: common.round_order): the tap
+each ``--baseline`` ref (in the reverse order every other round: rounds.round_order): the tap
 alone (to a file), the target alone (from that file), then the pipe. Goal (issue 23): the pipe's
 wall time within 1.3x of the slower of the two alone, at 1,000,000 events.
 """
@@ -29,7 +29,6 @@ from benchmarks.common import (
     compile_working_tree,
     machine_line,
     print_table,
-    round_order,
     run_pipeline,
     running_server,
     scratch_dir,
@@ -38,6 +37,7 @@ from benchmarks.common import (
     verdict,
     write_json,
 )
+from benchmarks.rounds import round_order
 
 PIPE_GOAL = 1.3
 TAP, TARGET = "tap-amplitude", "target-amplitude"

@@ -20,10 +20,12 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any
 
 import psutil
 import requests
+
+from benchmarks.rounds import round_order
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -475,18 +477,6 @@ class Series:
     def median_emulator_cpu(self) -> float | None:
         values = [s.emulator_cpu_s for s in self.samples if s.emulator_cpu_s is not None]
         return statistics.median(values) if values else None
-
-
-T = TypeVar("T")
-
-
-def round_order(items: Sequence[T], round_number: int) -> list[T]:
-    """The contenders' order in a round (1-based): as given in odd rounds, reversed in even
-    ones (A B C, C B A, A B C, ...). With one order every round, the first contender always ran
-    first: on a machine whose speed drifts (a shared host) that slot was systematically faster
-    or slower (2026-12-07: the working tree, always first, ran at 0.85-0.89x of f2a13ef in
-    bench_pipe; in this order, 1.02-1.06x)."""
-    return list(items) if round_number % 2 else list(reversed(items))
 
 
 def run_rounds(
