@@ -163,14 +163,20 @@ def test_a_newer_format_is_refused(tmp_path: Path) -> None:
         LedgerStore(path)
 
 
-def test_a_truncated_ledger_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "ledger.sqlite"
+def _filled(path: Path, rows: int) -> int:
+    """A ledger at path with `rows` user rows u0, u1, ... in one scope (its id), closed."""
     store = LedgerStore(path)
-    store.lock("r")
+    store.lock("fill")
     scope = store.scope_id("p", "standard", "s", "user")
     assert scope is not None
-    store.record(scope, [(f"u{i}", A, None) for i in range(5000)])
+    store.record(scope, [(f"u{i}", A, None) for i in range(rows)])
     store.close()
+    return scope
+
+
+def test_a_truncated_ledger_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite"
+    _filled(path, 5000)
     path.write_bytes(path.read_bytes()[:3000])
     with pytest.raises(LedgerCorruptError, match=str(path)):
         LedgerStore(path)
@@ -194,12 +200,7 @@ def test_a_ledger_made_with_other_pages_keeps_them_and_works(
     assert _page_size(fresh) == store_module.PAGE_BYTES != 4096
     older = tmp_path / "older.sqlite"
     monkeypatch.setattr(store_module, "PAGE_BYTES", 4096)
-    store = LedgerStore(older)
-    store.lock("r1")
-    scope = store.scope_id("p", "standard", "s", "user")
-    assert scope is not None
-    store.record(scope, [(f"u{i}", A, None) for i in range(3000)])
-    store.close()
+    scope = _filled(older, 3000)
     monkeypatch.undo()
     store = LedgerStore(older)
     store.lock("r2")

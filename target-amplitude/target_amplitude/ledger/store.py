@@ -246,17 +246,8 @@ class LedgerStore:
 
         One query per LOOKUP_CHUNK keys: a batch's keys cost a few queries, not one each.
         """
-        found: dict[str, bytes] = {}
-        waiting = self._waiting.get(scope)
-        if waiting:
-            rest = []
-            for key in keys:
-                row = waiting.get(key)
-                if row is None:
-                    rest.append(key)
-                else:
-                    found[key] = row[0]
-            keys = rest
+        waiting, keys = self._split_waiting(scope, keys)
+        found = {key: row[0] for key, row in waiting.items()}
         wanted = sorted(keys)  # neighbouring keys: neighbouring B-tree pages
 
         def read(chunk: list[str]) -> list[tuple[str, bytes]]:
@@ -274,12 +265,8 @@ class LedgerStore:
 
     def known(self, scope: int, keys: t.Iterable[str]) -> set[str]:
         """Those of the keys the ledger has (create_only: whether, not what, was acknowledged)."""
-        found: set[str] = set()
-        waiting = self._waiting.get(scope)
-        if waiting:
-            keys = list(keys)
-            found.update(key for key in keys if key in waiting)
-            keys = [key for key in keys if key not in waiting]
+        waiting, keys = self._split_waiting(scope, keys)
+        found = set(waiting)
         wanted = sorted(keys)
 
         def read(chunk: list[str]) -> list[tuple[str]]:
@@ -294,6 +281,23 @@ class LedgerStore:
             )
             found.update(key for (key,) in rows)
         return found
+
+    def _split_waiting(
+        self, scope: int, keys: t.Iterable[str]
+    ) -> tuple[dict[str, tuple[bytes, str | None]], t.Iterable[str]]:
+        """Those of the keys whose rows wait to be written (with their rows), and the rest,
+        which only the file can answer for."""
+        waiting = self._waiting.get(scope)
+        if not waiting:
+            return {}, keys
+        found, rest = {}, []
+        for key in keys:
+            row = waiting.get(key)
+            if row is None:
+                rest.append(key)
+            else:
+                found[key] = row
+        return found, rest
 
     def entries(self, scope: int) -> t.Iterator[Entry]:
         """Every entry of a scope (a cursor: memory stays bounded)."""
@@ -388,8 +392,10 @@ class LedgerStore:
             key_only = list(rows.values()).count(_KEY_ONLY)
             if key_only == len(ordered):
                 keys = ordered
+            elif key_only:
+                keys = [key for key in ordered if rows[key] is _KEY_ONLY]
             else:
-                keys = [key for key in ordered if rows[key] is _KEY_ONLY] if key_only else []
+                keys = []
             if keys:
                 self._insert(scope, "?, x'', NULL", keys)
             if len(keys) < len(ordered):
