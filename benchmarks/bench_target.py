@@ -15,12 +15,16 @@ benchmarks/.cache/. Afterwards the null server's event count (and the emulator's
 must equal the records given: a contender that loses events is reported, not praised.
 Contenders: target-amplitude (a fresh sync ledger each run, events' default ``create_only``),
 ``no-ledger`` (the same working tree with ``sync_mode: all``: the ledger not consulted; against
-the null server only), each ``--baseline`` ref's target-amplitude, the floor on 4 connections
-(``floor-4``, as many as target-amplitude's default ``max_concurrent_requests``); on request the
-floor on one connection (``floor``) and the official SDK (``amplitude-sdk``).
+the null server only), ``ledger-kept`` (the same working tree on a copy of a ledger that already
+holds as many other events' keys as the input has, as a daily run finds it:
+:mod:`benchmarks.kept_ledger`; null server only), each ``--baseline`` ref's target-amplitude,
+the floor on 4 connections (``floor-4``, as many as target-amplitude's default
+``max_concurrent_requests``); on request the floor on one connection (``floor``) and the
+official SDK (``amplitude-sdk``).
 Goals (issue 23): target >= 0.8x the 4-connection floor's events/s against the null server at
 300,000 and 1,000,000 events, >= 0.7x at 60,000 (start-up counts); peak RSS < 200 MB; the sync
-ledger costs at most 10% of the throughput on new rows (1 - target / no-ledger events/s);
+ledger costs at most 10% of the throughput on new rows (1 - target / no-ledger events/s; and
+1 - ledger-kept / no-ledger, the same rows new to a kept ledger);
 (issue 6) target >= 1.5x the SDK's events/s.
 """
 
@@ -36,7 +40,7 @@ from pathlib import Path
 
 import msgspec
 
-from benchmarks import baseline, export_shapes
+from benchmarks import baseline, export_shapes, kept_ledger
 from benchmarks.baseline import Baseline
 from benchmarks.common import (
     DEST_KEYS,
@@ -72,13 +76,17 @@ FLOOR4 = "floor-4"
 # The working tree's target with the sync ledger not consulted (sync_mode all, docs/ledger.md):
 # against it, target-amplitude's "ledger cost". The null server only: its goal is taken there.
 NO_LEDGER = "no-ledger"
-NULL_ONLY = {NO_LEDGER}
+# The working tree's target on a copy of a ledger holding as many other keys as the input has
+# (kept_ledger): the same rows, new to a ledger a daily run finds. The null server only.
+LEDGER_KEPT = "ledger-kept"
+NULL_ONLY = {NO_LEDGER, LEDGER_KEPT}
 
 Command = Callable[[Path], list[str]]
 OTHER_CONTENDERS: dict[str, Command] = {
     FLOOR4: lambda config: [PYTHON, "-m", "benchmarks.target_floor", "--config", str(config),
                             "--connections", "4"],
     NO_LEDGER: lambda config: [tool(TARGET), "--config", str(config)],
+    LEDGER_KEPT: lambda config: [tool(TARGET), "--config", str(config)],
     "floor": lambda config: [PYTHON, "-m", "benchmarks.target_floor", "--config", str(config)],
     "amplitude-sdk": lambda config: [PYTHON, "-m", "benchmarks.sdk_loader", "--config",
                                      str(config)],
@@ -184,11 +192,18 @@ def measure_null(
     null: RunningServer,
     workdir: Path,
     extra: dict[str, object] | None = None,
+    kept: kept_ledger.KeptLedger | None = None,
 ) -> Sample:
-    """One run against the null ingest server; its event count and CPU for this run."""
+    """One run against the null ingest server; its event count and CPU for this run. With
+    ``kept``, the run's ledger is a copy of that one (made before the clock starts)."""
     config = _config(workdir, name, null.url, extra)
+    copy = Path(json.loads(config.read_text(encoding="utf-8"))["ledger_path"])
+    if kept is not None:
+        kept.copy_to(copy)
     before, server_cpu = null.null_stats()["events"], null.cpu_seconds()
     run = run_one(name, command(config), workdir, stdin=source).check()
+    if kept is not None:
+        kept.check_used(copy)
     received = null.null_stats()["events"] - before
     server_cpu = null.cpu_seconds() - server_cpu
     return Sample(records, run.wall_s, run.peak_rss_mb, run.cpu_s, received, server_cpu)
@@ -228,6 +243,13 @@ def bench_case(
     print(f"\n== {records:,} events, shape {shape}, servers {', '.join(servers)} ==", flush=True)
     streams = input_streams(source) if given_input is not None else ["events"]
     with running_server("benchmarks.null_ingest", [], workdir) as null:
+        kept = None
+        if LEDGER_KEPT in commands and "null" in servers:
+            print(f"  making a ledger holding {records:,} other keys ({LEDGER_KEPT})", flush=True)
+            kept = kept_ledger.make_kept_ledger(
+                _config(workdir, LEDGER_KEPT, null.url), workdir / "kept-ledger.sqlite", streams,
+                records,
+            )  # fmt: skip
         contenders = []
         for server in servers:
             for name, command in commands.items():
@@ -236,7 +258,7 @@ def bench_case(
                 extra = contender_config(name, streams)
                 run: Callable[[], Sample] = (
                     functools.partial(measure_null, name, command, source, records, null, workdir,
-                                      extra)
+                                      extra, kept if name == LEDGER_KEPT else None)
                     if server == "null"
                     else functools.partial(measure_emulator, name, command, source, records,
                                            workdir, extra)
@@ -312,26 +334,37 @@ def report(results: Sequence[CaseResult], servers: Sequence[str], baselines: Seq
                   f"{name} {other.median_cpu / result.events * 1e6:.1f} us)")  # fmt: skip
         no_ledger = result.series.get(("null", NO_LEDGER))
         if no_ledger is not None:
-            print(f"  {case}: {ledger_cost_line(goal_target, no_ledger)}")
+            print(f"  {case}: {ledger_cost_line(goal_target, TARGET, no_ledger)}")
+            kept = result.series.get(("null", LEDGER_KEPT))
+            if kept is not None:
+                print(f"  {case}: {ledger_cost_line(kept, LEDGER_KEPT, no_ledger)}")
         for b in baselines:
             ratio = goal_target.median_rate / result.series[("null", b)].median_rate
             print(f"  {case}: target/{b.removeprefix('baseline ')} {ratio:.2f}")
-        print(f"  {case}: target peak RSS {goal_target.max_rss:.1f} MB < {RSS_GOAL_MB:.0f} MB: "
-              f"{verdict(goal_target.max_rss < RSS_GOAL_MB)}")  # fmt: skip
+        for name in (TARGET, LEDGER_KEPT):
+            measured = result.series.get(("null", name))
+            if measured is not None:
+                short = "target" if name == TARGET else name
+                rss = measured.max_rss
+                print(f"  {case}: {short} peak RSS {rss:.1f} MB < {RSS_GOAL_MB:.0f} MB: "
+                      f"{verdict(rss < RSS_GOAL_MB)}")  # fmt: skip
 
 
-def ledger_cost_line(target: Series, no_ledger: Series) -> str:
-    """The sync ledger's cost on new rows: the throughput the target loses to it (the goal),
-    and its CPU (the steadier figure on a loaded machine)."""
+def ledger_cost_line(target: Series, name: str, no_ledger: Series) -> str:
+    """The sync ledger's cost on new rows: the throughput the target (`name`: target-amplitude
+    on a fresh ledger, ledger-kept on a kept one) loses to it (the goal), and its CPU (the
+    steadier figure on a loaded machine)."""
     ratio = target.median_rate / no_ledger.median_rate
     cost = 1 - ratio
     cpu = target.median_cpu / no_ledger.median_cpu - 1
     per_event = [s.median_cpu / s.samples[0].records * 1e6 for s in (target, no_ledger)]
+    what = "ledger cost" if name == TARGET else "ledger cost, kept ledger,"
+    short = "target" if name == TARGET else name
     return (
-        f"ledger cost 1 - target/{NO_LEDGER} events/s = {cost:.1%} <= {LEDGER_COST_GOAL:.0%}: "
-        f"{verdict(cost <= LEDGER_COST_GOAL)} (target/{NO_LEDGER} {ratio:.2f}; "
-        f"events/s target {target.median_rate:,.0f}, {NO_LEDGER} {no_ledger.median_rate:,.0f}; "
-        f"CPU {cpu:+.1%}: per event target {per_event[0]:.1f} us, "
+        f"{what} 1 - {short}/{NO_LEDGER} events/s = {cost:.1%} <= {LEDGER_COST_GOAL:.0%}: "
+        f"{verdict(cost <= LEDGER_COST_GOAL)} ({short}/{NO_LEDGER} {ratio:.2f}; "
+        f"events/s {short} {target.median_rate:,.0f}, {NO_LEDGER} {no_ledger.median_rate:,.0f}; "
+        f"CPU {cpu:+.1%}: per event {short} {per_event[0]:.1f} us, "
         f"{NO_LEDGER} {per_event[1]:.1f} us)"
     )
 
@@ -354,9 +387,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
         "--contenders",
-        default=f"{TARGET},{NO_LEDGER},{FLOOR4}",
+        default=f"{TARGET},{NO_LEDGER},{LEDGER_KEPT},{FLOOR4}",
         help=f"comma-separated subset of {TARGET}, {', '.join(OTHER_CONTENDERS)} "
-        f"({NO_LEDGER}: this tree with sync_mode all, for the ledger's cost)",
+        f"({NO_LEDGER}: this tree with sync_mode all, for the ledger's cost; {LEDGER_KEPT}: "
+        "this tree on a ledger already holding as many other keys)",
     )
     parser.add_argument(
         "--baseline", default="", help="comma-separated git refs whose target runs alternately"

@@ -1,0 +1,81 @@
+"""bench_target's ledger-kept contender runs the target on a ledger holding other days' keys
+(benchmarks/kept_ledger.py): the target must open the kept part, and every row stay new."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import typing as t
+from pathlib import Path
+
+import pytest
+
+from benchmarks import kept_ledger
+from tests.target.helpers import FAST_RETRIES, props, record, run_target, schema, state
+
+if t.TYPE_CHECKING:
+    from amplitude_emulator import Emulator
+
+ORDERS = {
+    "orders": {
+        "object": "event",
+        "event_type": "Order Completed",
+        "user_id_field": "customer_id",
+        "insert_id_field": "order_id",
+    }
+}
+
+
+def _orders(count: int) -> list[str]:
+    return [
+        schema("orders", props("order_id", "customer_id"), ["order_id"]),
+        *(
+            record("orders", {"order_id": f"o-{i}", "customer_id": f"customer-{i}"})
+            for i in range(count)
+        ),
+        state({"bookmarks": {"orders": "done"}}),
+    ]
+
+
+def _setup(emulator: Emulator, tmp_path: Path, kept_streams: list[str]) -> tuple[dict, Path, t.Any]:
+    run_ledger = tmp_path / "run-ledger.sqlite"
+    config = {
+        "api_key": "key-std",
+        "api_url": emulator.base_url,
+        "stream_mappings": ORDERS,
+        "ledger_path": str(run_ledger),
+        **FAST_RETRIES,
+    }
+    config_path = tmp_path / "bench-config.json"
+    config_path.write_text(json.dumps(config))
+    kept = kept_ledger.make_kept_ledger(config_path, tmp_path / "kept.sqlite", kept_streams, 100)
+    kept.copy_to(run_ledger)
+    return config, run_ledger, kept
+
+
+def test_the_target_records_into_the_kept_part_and_sends_every_row(
+    clean_emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(kept_ledger, "CHUNK", 40)  # the kept keys recorded in three runs
+    config, run_ledger, kept = _setup(clean_emulator, tmp_path, ["orders"])
+    run = run_target(tmp_path, config, _orders(30))
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert len(clean_emulator.project("key-std").ingested) == 30  # every row new to it
+    with contextlib.closing(sqlite3.connect(run_ledger)) as db:
+        # one part: the 100 kept keys and the 30 the run recorded
+        assert db.execute("SELECT count(*) FROM entries GROUP BY scope").fetchall() == [(130,)]
+    kept.check_used(run_ledger)
+    assert not run_ledger.exists()  # the copy is removed
+
+
+def test_a_run_that_opens_a_part_of_its_own_is_refused_not_measured(
+    clean_emulator: Emulator, tmp_path: Path
+) -> None:
+    """A kept ledger the run does not use (here: another stream's part) would measure a fresh
+    ledger under the kept ledger's name."""
+    config, run_ledger, kept = _setup(clean_emulator, tmp_path, ["shipments"])
+    run = run_target(tmp_path, config, _orders(5))
+    assert run.returncode == 0, run.stderr[-3000:]
+    with pytest.raises(RuntimeError, match=r"opened 2 part\(s\) of the ledger where the kept one"):
+        kept.check_used(run_ledger)
