@@ -246,7 +246,7 @@ def bench_case(
         kept = None
         if LEDGER_KEPT in commands and "null" in servers:
             print(f"  making a ledger holding {records:,} other keys ({LEDGER_KEPT})", flush=True)
-            kept = kept_ledger.make_kept_ledger(
+            kept = kept_ledger.make_kept_ledger(  # a new one each case
                 _config(workdir, LEDGER_KEPT, null.url), workdir / "kept-ledger.sqlite", streams,
                 records,
             )  # fmt: skip
@@ -265,6 +265,8 @@ def bench_case(
                 )  # fmt: skip
                 contenders.append((f"{server}|{name}", run))
         by_label = run_rounds(contenders, rounds)
+        if kept is not None:
+            kept.remove()
     series = {(label.split("|", 1)[0], label.split("|", 1)[1]): s for label, s in by_label.items()}
     return CaseResult(records, shape, series)
 

@@ -25,7 +25,8 @@ from target_amplitude.settings import target_settings
 
 # Keys recorded at a time (as the target writes them: sorted runs of at most FLUSH_ROWS).
 CHUNK = 50_000
-# Not the inputs' seed (export_shapes): the kept keys are other days' events.
+# The kept keys' seed (the inputs' insert_ids come from export_shapes' own seeds): other days'
+# events, the same for every size and shape.
 SEED = 23
 
 
@@ -42,8 +43,8 @@ class KeptLedger:
 
     def check_used(self, copy: Path) -> None:
         """After a run on a copy: the run recorded into the kept parts, not into parts of its
-        own (another project or region would be a fresh ledger, and measure that). The copy
-        is removed."""
+        own (a part the kept ledger does not hold is empty: the run would have measured an
+        empty ledger). The copy is removed."""
         uri = f"{copy.resolve().as_uri()}?mode=ro"
         with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
             parts = db.execute("SELECT count(*) FROM scopes").fetchone()[0]
@@ -52,18 +53,26 @@ class KeptLedger:
         if parts != len(self.streams):
             msg = (
                 f"the run on a copy of {self.path} opened {parts} part(s) of the ledger where "
-                f"the kept one has {len(self.streams)}: its config does not name the kept "
-                "ledger's project and region"
+                f"the kept one has {len(self.streams)}: its config or input (project, region, "
+                f"a stream other than {', '.join(self.streams)}, or not mapped to events) is "
+                "not what the kept ledger was made for"
             )
             raise RuntimeError(msg)
+
+    def remove(self) -> None:
+        """The kept ledger's file (and its lock file) removed."""
+        for path in (self.path, self.path.with_name(self.path.name + ".lock")):
+            path.unlink(missing_ok=True)
 
 
 def make_kept_ledger(
     config_path: Path, dest: Path, streams: Sequence[str], keys: int
 ) -> KeptLedger:
-    """A ledger at ``dest`` holding ``keys`` random UUID insert_ids for each stream's events
-    (create_only, events' default), for the project and region of the config at config_path."""
+    """A new ledger at ``dest`` (a file there is replaced) holding ``keys`` random UUID
+    insert_ids for each stream's events (create_only, events' default), for the project and
+    region of the config at config_path."""
     settings = target_settings(json.loads(config_path.read_text(encoding="utf-8")))
+    KeptLedger(dest, ()).remove()
     ledger = Ledger(
         LedgerConfig(path=dest, url=None, api_key=settings.api_key, region=settings.data_region)
     )

@@ -38,7 +38,9 @@ def _orders(count: int) -> list[str]:
     ]
 
 
-def _setup(emulator: Emulator, tmp_path: Path, kept_streams: list[str]) -> tuple[dict, Path, t.Any]:
+def _setup(
+    emulator: Emulator, tmp_path: Path, kept_streams: list[str]
+) -> tuple[dict[str, t.Any], Path, kept_ledger.KeptLedger]:
     run_ledger = tmp_path / "run-ledger.sqlite"
     config = {
         "api_key": "key-std",
@@ -77,5 +79,15 @@ def test_a_run_that_opens_a_part_of_its_own_is_refused_not_measured(
     config, run_ledger, kept = _setup(clean_emulator, tmp_path, ["shipments"])
     run = run_target(tmp_path, config, _orders(5))
     assert run.returncode == 0, run.stderr[-3000:]
-    with pytest.raises(RuntimeError, match=r"opened 2 part\(s\) of the ledger where the kept one"):
+    with pytest.raises(RuntimeError, match=r"opened 2 part\(s\) .* other than shipments"):
         kept.check_used(run_ledger)
+
+
+def test_a_kept_ledger_is_made_anew_not_added_to(clean_emulator: Emulator, tmp_path: Path) -> None:
+    """Each benchmark case makes its kept ledger at the same path: the keys of the case before
+    must not stay in it."""
+    _setup(clean_emulator, tmp_path, ["earlier"])
+    *_, kept = _setup(clean_emulator, tmp_path, ["orders"])
+    with contextlib.closing(sqlite3.connect(kept.path)) as db:
+        assert db.execute("SELECT stream, count(*) FROM entries JOIN scopes ON id = scope "
+                          "GROUP BY stream").fetchall() == [("orders", 100)]  # fmt: skip
