@@ -48,8 +48,7 @@ class KeptLedger:
         uri = f"{copy.resolve().as_uri()}?mode=ro"
         with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
             parts = db.execute("SELECT count(*) FROM scopes").fetchone()[0]
-        for path in (copy, copy.with_name(copy.name + ".lock")):
-            path.unlink(missing_ok=True)
+        _remove_ledger(copy)
         if parts != len(self.streams):
             msg = (
                 f"the run on a copy of {self.path} opened {parts} part(s) of the ledger where "
@@ -60,9 +59,14 @@ class KeptLedger:
             raise RuntimeError(msg)
 
     def remove(self) -> None:
-        """The kept ledger's file (and its lock file) removed."""
-        for path in (self.path, self.path.with_name(self.path.name + ".lock")):
-            path.unlink(missing_ok=True)
+        """The kept ledger removed."""
+        _remove_ledger(self.path)
+
+
+def _remove_ledger(path: Path) -> None:
+    """A ledger file and the lock file a run leaves beside it."""
+    for each in (path, path.with_name(path.name + ".lock")):
+        each.unlink(missing_ok=True)
 
 
 def make_kept_ledger(
@@ -72,7 +76,7 @@ def make_kept_ledger(
     insert_ids for each stream's events (create_only, events' default), for the project and
     region of the config at config_path."""
     settings = target_settings(json.loads(config_path.read_text(encoding="utf-8")))
-    KeptLedger(dest, ()).remove()
+    _remove_ledger(dest)
     ledger = Ledger(
         LedgerConfig(path=dest, url=None, api_key=settings.api_key, region=settings.data_region)
     )

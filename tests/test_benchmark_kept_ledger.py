@@ -12,30 +12,12 @@ from pathlib import Path
 import pytest
 
 from benchmarks import kept_ledger
-from tests.target.helpers import FAST_RETRIES, props, record, run_target, schema, state
+from tests.ledger.test_runs import ORDERS
+from tests.ledger.test_runs import _orders as orders
+from tests.target.helpers import FAST_RETRIES, run_target
 
 if t.TYPE_CHECKING:
     from amplitude_emulator import Emulator
-
-ORDERS = {
-    "orders": {
-        "object": "event",
-        "event_type": "Order Completed",
-        "user_id_field": "customer_id",
-        "insert_id_field": "order_id",
-    }
-}
-
-
-def _orders(count: int) -> list[str]:
-    return [
-        schema("orders", props("order_id", "customer_id"), ["order_id"]),
-        *(
-            record("orders", {"order_id": f"o-{i}", "customer_id": f"customer-{i}"})
-            for i in range(count)
-        ),
-        state({"bookmarks": {"orders": "done"}}),
-    ]
 
 
 def _setup(
@@ -61,7 +43,7 @@ def test_the_target_records_into_the_kept_part_and_sends_every_row(
 ) -> None:
     monkeypatch.setattr(kept_ledger, "CHUNK", 40)  # the kept keys recorded in three runs
     config, run_ledger, kept = _setup(clean_emulator, tmp_path, ["orders"])
-    run = run_target(tmp_path, config, _orders(30))
+    run = run_target(tmp_path, config, orders(range(30)))
     assert run.returncode == 0, run.stderr[-3000:]
     assert len(clean_emulator.project("key-std").ingested) == 30  # every row new to it
     with contextlib.closing(sqlite3.connect(run_ledger)) as db:
@@ -77,7 +59,7 @@ def test_a_run_that_opens_a_part_of_its_own_is_refused_not_measured(
     """A kept ledger the run does not use (here: another stream's part) would measure a fresh
     ledger under the kept ledger's name."""
     config, run_ledger, kept = _setup(clean_emulator, tmp_path, ["shipments"])
-    run = run_target(tmp_path, config, _orders(5))
+    run = run_target(tmp_path, config, orders(range(5)))
     assert run.returncode == 0, run.stderr[-3000:]
     with pytest.raises(RuntimeError, match=r"opened 2 part\(s\) .* other than shipments"):
         kept.check_used(run_ledger)
