@@ -4,6 +4,7 @@ profiles are sent only when they change (docs/ledger.md).
 - decide.py: sync_mode and the pure decision per row
 - hashing.py: the payload hash and the API key fingerprint
 - store.py: the SQLite file (schema, run lock)
+- key_filter.py: which keys a scope may hold (absent keys answered without a read)
 - remote.py: the copy at ledger_url (fsspec), its lock object
 - session.py: one run's use of it (what the target calls)
 - keys.py: a mapped payload's ledger key (and properties to unset)

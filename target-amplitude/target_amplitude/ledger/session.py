@@ -38,11 +38,6 @@ LOGGER = logging.getLogger("target-amplitude")
 
 # The object-store copy is uploaded before a STATE at most this often, and always at the end.
 UPLOAD_EVERY_SECONDS = 300.0
-# A scope empty when the run opened it holds only what this run recorded: a bitmap of the keys
-# recorded (one bit a key, by Python's hash; 2 MiB) tells which keys the ledger may have, so a
-# read asks SQLite only about those. A false "may" costs a read, never a wrong answer: about
-# 2% of keys at 300,000 recorded, 6% at 1,000,000.
-RECORDED_BITS = 1 << 24
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,10 +69,6 @@ class Scope:
         # acknowledges it, whatever is in flight, and full_resync sends every row.
         self._pending: dict[str, int] = {}
         self._tracks_in_flight = mode in ("changed", "mirror") and not full_resync
-        # The scope was empty when opened: the keys this run recorded (RECORDED_BITS).
-        self._recorded: bytearray | None = None
-        if scope_id is not None and ledger.store is not None and ledger.store.is_empty(scope_id):
-            self._recorded = bytearray(RECORDED_BITS // 8)
 
     @property
     def store(self) -> LedgerStore | None:
@@ -92,51 +83,19 @@ class Scope:
         return store.lookup(self.id, key)
 
     def previous_many(self, keys: t.Collection[str]) -> dict[str, bytes]:
-        """The hashes last acknowledged for those of the keys the ledger has (one read)."""
+        """The hashes last acknowledged for those of the keys the ledger has (one read, of
+        the keys its key filter may hold)."""
         store = self.store
-        keys = self._may_have(keys)
         if store is None or self.id is None or not keys:
             return {}
         return store.lookup_many(self.id, keys)
 
     def known(self, keys: t.Collection[str]) -> set[str]:
-        """Those of the keys the ledger has (one read)."""
+        """Those of the keys the ledger has (one read, as previous_many)."""
         store = self.store
-        keys = self._may_have(keys)
         if store is None or self.id is None or not keys:
             return set()
         return store.known(self.id, keys)
-
-    def _may_have(self, keys: t.Collection[str]) -> t.Collection[str]:
-        """The keys the ledger may have: in a scope empty when opened, those whose bit was set
-        (a key never asked about cannot be there). Every key asked about gets its bit set here,
-        so a key recorded later has its bit already (a bit set for a key never recorded costs
-        a read, never a wrong answer): one pass a key, not one here and one when recorded."""
-        bits = self._recorded
-        if bits is None or not keys:
-            return keys
-        mask = RECORDED_BITS - 1
-        maybe = []
-        for key in keys:
-            h = hash(key) & mask
-            at = h >> 3
-            bit = 1 << (h & 7)
-            byte = bits[at]
-            if byte & bit:
-                maybe.append(key)
-            else:
-                bits[at] = byte | bit
-        return maybe
-
-    def _note_recorded(self, keys: t.Iterable[str]) -> None:
-        """Keys recorded without having been asked about first (see _may_have)."""
-        bits = self._recorded
-        if bits is None:
-            return
-        mask = RECORDED_BITS - 1
-        for key in keys:
-            h = hash(key) & mask
-            bits[h >> 3] |= 1 << (h & 7)
 
     def classify(self, key: str, digest: bytes) -> Verdict:
         """The row's verdict (pure decision over what the ledger and this run know)."""
@@ -175,9 +134,7 @@ class Scope:
         elif accepted and self.id is not None and not self._ledger.config.dry_run:
             store = self.store
             assert store is not None
-            if not asked:
-                self._note_recorded(key for key, _, _ in accepted)
-            store.record(self.id, accepted)
+            store.record(self.id, accepted, asked=asked)
             self._ledger.dirty = True
 
     def acknowledged(self, keys: t.Collection[str], *, asked: bool = False) -> None:
@@ -186,9 +143,7 @@ class Scope:
         if keys and self.id is not None and not self._ledger.config.dry_run:
             store = self.store
             assert store is not None
-            if not asked:
-                self._note_recorded(keys)
-            store.record_keys(self.id, keys)
+            store.record_keys(self.id, keys, asked=asked)
             self._ledger.dirty = True
 
     def forget(self, keys: t.Sequence[str]) -> None:
@@ -330,7 +285,7 @@ class Ledger:
         store = self.store
         if store is None or self.config.dry_run:
             return
-        store.commit()
+        store.commit(last=self.finishing)
         due = time.monotonic() - self._last_upload >= UPLOAD_EVERY_SECONDS
         if self.remote is not None and self.dirty and (due or self.finishing):
             self._upload(store)

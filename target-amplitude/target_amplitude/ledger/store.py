@@ -1,6 +1,6 @@
 """The ledger on disk: one SQLite file, what Amplitude acknowledged per project and stream.
 
-Schema (format 1; a new file has PAGE_BYTES pages, one made before keeps its own):
+Schema (format 2; a new file has PAGE_BYTES pages, one made before keeps its own):
 
     meta(name PRIMARY KEY, value)          format_version, created_at
     scopes(id, project, region, stream, object, target)
@@ -13,6 +13,12 @@ Schema (format 1; a new file has PAGE_BYTES pages, one made before keeps its own
         (hashing.wire_digest) or, for a user mapping, its canonical payload (payload_digest);
         empty (NO_HASH) for a row recorded under create_only, which never compares payloads;
         props: mirror only, the JSON list of property names to unset should the row vanish
+    key_filters(scope PRIMARY KEY, bits)   (format 2)
+        a scope's key filter (key_filter.py) as the run that wrote it closed: every key of the
+        scope has its bit set. A run deletes its scopes' rows when it opens them (committed
+        with its first entries) and writes them again at its last commit, so a run that
+        ended without one leaves none, and the next makes it anew from the keys. Format 1
+        files are upgraded when opened for writing (their filters made from their keys).
     run_lock(id = 1, run_id, host, pid, started_at)
         the run holding the ledger; it is also held with an OS lock on "<file>.lock" (flock),
         which the OS releases if the process dies, so a crashed run never blocks the next
@@ -39,13 +45,16 @@ from target_amplitude.ledger.errors import (
     LedgerLockedError,
     way_out,
 )
+from target_amplitude.ledger.key_filter import KeyFilter
 
 try:  # POSIX; elsewhere the run_lock row alone guards the ledger
     import fcntl
 except ImportError:  # pragma: no cover
     fcntl = None  # type: ignore[assignment]
 
-FORMAT_VERSION = 1
+# 2: key_filters. A format 1 file opened for writing is upgraded; a target-amplitude that
+# knows only format 1 refuses a format 2 file (it would add keys without their bits).
+FORMAT_VERSION = 2
 # A new ledger file's page size (SQLite's default is 4 KiB; a file keeps the size it was made
 # with). Random keys (UUID insert_ids) land all over the B-tree, and each sorted run of rows
 # rewrites most of its pages: four times fewer, larger pages to rewrite cost less. 1,000,000
@@ -93,6 +102,10 @@ CREATE TABLE IF NOT EXISTS entries (
     props TEXT,
     PRIMARY KEY (scope, key)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS key_filters (
+    scope INTEGER PRIMARY KEY,
+    bits BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS run_lock (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     run_id TEXT NOT NULL,
@@ -125,6 +138,11 @@ class LedgerStore:
         # Acknowledged rows not written yet, by scope and key (FLUSH_ROWS): every read
         # answers from them first, and anything that reads the table whole writes them first.
         self._waiting: dict[int, dict[str, tuple[bytes, str | None]]] = {}
+        # The key filter of each scope opened (scope_id): every key of the scope, in the file
+        # or waiting, has its bit set. None: read-only without one kept (every key is read).
+        self._filters: dict[int, KeyFilter | None] = {}
+        self._filters_kept = False  # written to the file since the last entry recorded
+        self._closed = False
 
     # -- Opening ---------------------------------------------------------------------------
 
@@ -156,6 +174,14 @@ class LedgerStore:
                     (str(FORMAT_VERSION), _now()),
                 )
                 conn.execute("COMMIT")
+                row = (str(FORMAT_VERSION),)
+            elif row is not None and row[0] == "1" and not self.read_only:
+                # Format 1 had no key_filters (just created, empty: each scope's filter is
+                # made from its keys when opened).
+                conn.execute(
+                    "UPDATE meta SET value = ? WHERE name = 'format_version'",
+                    (str(FORMAT_VERSION),),
+                )
                 row = (str(FORMAT_VERSION),)
         except sqlite3.DatabaseError as exc:
             msg = f"The sync ledger {path} is unreadable ({exc}). {way_out(str(path))}"
@@ -219,7 +245,10 @@ class LedgerStore:
         args = (project, region, stream, obj)
         row = self._guard(lambda: self._conn.execute(select, args).fetchone())
         if row is not None:
-            return int(row[0])
+            scope = int(row[0])
+            if scope not in self._filters:
+                self._filters[scope] = self._guard(functools.partial(self._open_filter, scope))
+            return scope
         if self.read_only:
             return None
         self._guard(
@@ -229,11 +258,81 @@ class LedgerStore:
         )
         return self.scope_id(project, region, stream, obj)
 
+    def _open_filter(self, scope: int) -> KeyFilter | None:
+        """The scope's key filter: the one kept in the file, or (none kept) one made from its
+        keys. Writing, the kept row is deleted: it is stale once this run records a key, and
+        comes back at the last commit (keep_filters)."""
+        conn = self._conn
+        try:
+            row = conn.execute("SELECT bits FROM key_filters WHERE scope=?", (scope,)).fetchone()
+        except sqlite3.OperationalError:  # read-only, format 1: no key_filters
+            row = None
+        if self.read_only:
+            # A dry run reads only the rows it is asked about: making a filter would read all.
+            return None if row is None else KeyFilter.from_blob(bytes(row[0]))
+        if row is not None:
+            conn.execute("DELETE FROM key_filters WHERE scope=?", (scope,))
+            return KeyFilter.from_blob(bytes(row[0]))
+        return self._made_filter(scope)
+
+    def _made_filter(self, scope: int) -> KeyFilter:
+        """A filter made from the scope's keys (in the file and waiting): one read of them all,
+        once after a run that ended without its last commit, or when a filter grew too full."""
+        waiting = self._waiting.get(scope, {})
+        count = self._conn.execute(
+            "SELECT count(*) FROM entries WHERE scope=?", (scope,)
+        ).fetchone()[0]
+        made = KeyFilter.of((), int(count) + len(waiting))
+        made.add(
+            key for (key,) in self._conn.execute("SELECT key FROM entries WHERE scope=?", (scope,))
+        )
+        made.add(waiting)
+        return made
+
+    def keep_filters(self) -> None:
+        """Write each open scope's key filter into the file (with the next commit): the last
+        commit of a run, after every entry it records (recording one deletes them again)."""
+        if self.read_only or self._filters_kept:
+            return
+        self.write_waiting()
+        self._guard(self._write_filters)
+        self._filters_kept = True
+
+    def _write_filters(self) -> None:
+        for scope, kept in self._filters.items():
+            if kept is None:
+                continue
+            blob = kept.to_blob()
+            if blob is None:  # too full to answer well: one at the size its keys need
+                made = self._made_filter(scope)
+                self._filters[scope] = made
+                blob = made.to_blob()
+                assert blob is not None
+            self._conn.execute("INSERT OR REPLACE INTO key_filters VALUES (?, ?)", (scope, blob))
+
+    def _recording(self, scope: int, keys: t.Iterable[str] | None) -> None:
+        """Before entries are recorded: their keys get their bits (keys None: every key was
+        asked about, so has its bit: KeyFilter.may_hold), and filters written to the file
+        since are deleted again."""
+        if self._filters_kept:
+            self._filters_kept = False
+            self._conn.execute("DELETE FROM key_filters")
+        kept = self._filters.get(scope)
+        if kept is not None and keys is not None:
+            kept.add(keys)
+
+    def _maybe_held(self, scope: int, keys: t.Iterable[str]) -> t.Iterable[str]:
+        """Those of the keys the scope may hold (its key filter's answer)."""
+        kept = self._filters.get(scope)
+        return keys if kept is None else kept.may_hold(keys)
+
     def lookup(self, scope: int, key: str) -> bytes | None:
         """The hash last acknowledged for the key, or None."""
         waiting = self._waiting.get(scope)
         if waiting is not None and key in waiting:
             return waiting[key][0]
+        if not self._maybe_held(scope, (key,)):
+            return None
         try:
             row = self._conn.execute(
                 "SELECT hash FROM entries WHERE scope=? AND key=?", (scope, key)
@@ -246,9 +345,10 @@ class LedgerStore:
     def lookup_many(self, scope: int, keys: t.Iterable[str]) -> dict[str, bytes]:
         """The hashes last acknowledged for those of the keys the ledger has.
 
-        One query per LOOKUP_CHUNK keys: a batch's keys cost a few queries, not one each.
+        One query per LOOKUP_CHUNK keys: a batch's keys cost a few queries, not one each; only
+        for the keys whose bit is set in the scope's key filter.
         """
-        waiting, keys = self._split_waiting(scope, keys)
+        waiting, keys = self._split_waiting(scope, self._maybe_held(scope, keys))
         found = {key: row[0] for key, row in waiting.items()}
         wanted = sorted(keys)  # neighbouring keys: neighbouring B-tree pages
 
@@ -267,7 +367,7 @@ class LedgerStore:
 
     def known(self, scope: int, keys: t.Iterable[str]) -> set[str]:
         """Those of the keys the ledger has (create_only: whether, not what, was acknowledged)."""
-        waiting, keys = self._split_waiting(scope, keys)
+        waiting, keys = self._split_waiting(scope, self._maybe_held(scope, keys))
         found = set(waiting)
         wanted = sorted(keys)
 
@@ -365,18 +465,22 @@ class LedgerStore:
 
     # -- Writing (only what Amplitude acknowledged) ------------------------------------------
 
-    def record(self, scope: int, entries: t.Iterable[Entry]) -> None:
+    def record(self, scope: int, entries: t.Iterable[Entry], *, asked: bool = False) -> None:
         """Acknowledged rows: their key's hash (and props) replace what was there (of a key
-        acknowledged twice, the later hash wins). Written with the next run (FLUSH_ROWS)."""
-        waiting = self._waiting.setdefault(scope, {})
-        for key, digest, props in entries:
-            waiting[key] = (digest, props)
+        acknowledged twice, the later hash wins). Written with the next run (FLUSH_ROWS).
+        ``asked``: every key was asked about (lookup, lookup_many, known) in this run."""
+        rows = {key: (digest, props) for key, digest, props in entries}
+        self._recording(scope, None if asked else rows)
+        self._waiting.setdefault(scope, {}).update(rows)
         self._waited()
 
-    def record_keys(self, scope: int, keys: t.Iterable[str]) -> None:
+    def record_keys(self, scope: int, keys: t.Iterable[str], *, asked: bool = False) -> None:
         """Acknowledged keys without a payload hash (create_only never compares one): the hash
-        column holds NO_HASH (and nothing to hash, bind or store for it)."""
-        self._waiting.setdefault(scope, {}).update(dict.fromkeys(keys, _KEY_ONLY))
+        column holds NO_HASH (and nothing to hash, bind or store for it). ``asked`` as for
+        record."""
+        rows = dict.fromkeys(keys, _KEY_ONLY)
+        self._recording(scope, None if asked else rows)
+        self._waiting.setdefault(scope, {}).update(rows)
         self._waited()
 
     def _waited(self) -> None:
@@ -453,10 +557,13 @@ class LedgerStore:
             lambda: self._conn.execute("UPDATE scopes SET target=? WHERE id=?", (target, scope))
         )
 
-    def commit(self) -> None:
-        """Make every entry recorded so far durable (fsync'd), then go on recording."""
+    def commit(self, *, last: bool = False) -> None:
+        """Make every entry recorded so far durable (fsync'd), then go on recording. ``last``:
+        the run's last commit, which keeps the key filters too (keep_filters)."""
         if self.read_only:
             return
+        if last:
+            self.keep_filters()
         self.write_waiting()
         conn = self._conn
         if conn.in_transaction:
@@ -473,13 +580,16 @@ class LedgerStore:
             out.close()
 
     def close(self) -> None:
-        """Write what waits, commit, release the run lock, close (idempotent; the file and
-        its lock are released even when writing what waits fails)."""
+        """Write what waits and the key filters, commit, release the run lock, close
+        (idempotent; the file and its lock are released even when writing fails)."""
+        if self._closed:
+            return
         conn = self._conn
         try:
-            if self._waiting:
-                self.write_waiting()
+            if not self.read_only:
+                self.keep_filters()  # what waits first
         finally:
+            self._closed = True
             self._close(conn)
 
     def _close(self, conn: sqlite3.Connection) -> None:

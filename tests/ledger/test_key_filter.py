@@ -1,0 +1,184 @@
+"""The key filter: absent keys answered without a read, and never a key the ledger has.
+
+A key the filter wrongly called absent would be sent again (and stored again by Amplitude
+past its 7 days), so every test here asks about keys the ledger holds, after the ways a filter
+could miss one: a run killed after a commit, keys recorded after the filters were written, a
+format 1 file, a filter grown too full.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import uuid
+from pathlib import Path
+
+import pytest
+from target_amplitude.ledger import key_filter as key_filter_module
+from target_amplitude.ledger.key_filter import MIN_BITS, RUN_BITS, KeyFilter
+from target_amplitude.ledger.store import FORMAT_VERSION, LedgerStore
+
+UUIDS = [str(uuid.UUID(int=n * 7919 + 13, version=4)) for n in range(100_000)]
+ORDERS = [f"orders:{n}" for n in range(100_000)]
+
+
+@pytest.mark.parametrize("keys", [UUIDS, ORDERS], ids=["uuid", "sequential"])
+def test_no_key_added_is_reported_absent_and_few_absent_keys_are_read(keys: list[str]) -> None:
+    held, absent = keys[:50_000], keys[50_000:]
+    kept = KeyFilter.of(held, len(held))
+    assert kept.may_hold(held) == held
+    maybe = KeyFilter.of(held, len(held)).may_hold(absent)
+    assert len(maybe) < 0.05 * len(absent)  # 50,000 keys in 2**24 bits: about 0.3%
+
+
+def test_may_hold_sets_the_bit_of_each_key_it_calls_absent() -> None:
+    kept = KeyFilter()
+    assert kept.may_hold(["a", "b"]) == []
+    assert kept.may_hold(["b", "a", "c"]) == ["b", "a"]
+
+
+def test_doubled_and_halved_it_still_holds_every_key() -> None:
+    kept = KeyFilter(1 << 12)
+    kept.add(ORDERS[:300])
+    kept.double()
+    kept.double()
+    kept.add(ORDERS[300:600])
+    for _ in range(4):
+        kept.halve()
+    assert kept.size == 1 << 10
+    assert kept.may_hold(ORDERS[:600]) == ORDERS[:600]
+
+
+def test_kept_halved_while_sparse_and_not_kept_when_too_full() -> None:
+    sparse = KeyFilter.of(UUIDS[:1000], 1000)
+    blob = sparse.to_blob()
+    assert blob is not None
+    assert len(blob) * 8 == MIN_BITS
+    assert sparse.size == RUN_BITS  # the filter in use is not changed
+    loaded = KeyFilter.from_blob(blob)
+    assert loaded.size == RUN_BITS  # room for the run's new keys
+    assert loaded.may_hold(UUIDS[:1000]) == UUIDS[:1000]
+    full = KeyFilter(1 << 16)
+    full.add(UUIDS[:20_000])
+    assert full.fill() > key_filter_module.FULL_FILL
+    assert full.to_blob() is None
+
+
+# -- In the file ----------------------------------------------------------------------------
+
+
+def _open(path: Path, run: str) -> tuple[LedgerStore, int]:
+    store = LedgerStore(path)
+    store.lock(run)
+    scope = store.scope_id("p", "standard", "events", "event")
+    assert scope is not None
+    return store, scope
+
+
+def _kept_filters(path: Path) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        return int(conn.execute("SELECT count(*) FROM key_filters").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def _killed_after_commit(path: Path, keys: list[str], *, last: bool) -> None:
+    """A run in its own process: records keys, commits (its last commit: last), then is killed
+    (no close)."""
+    script = textwrap.dedent(
+        f"""
+        import os, sys
+        from pathlib import Path
+        from target_amplitude.ledger.store import LedgerStore
+        store = LedgerStore(Path({str(path)!r}))
+        store.lock("killed")
+        scope = store.scope_id("p", "standard", "events", "event")
+        store.record_keys(scope, {keys[:1]!r})
+        store.commit(last={last!r})
+        store.record_keys(scope, {keys[1:]!r})
+        store.commit()
+        os._exit(9)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True)
+    assert done.returncode == 9, done.stderr.decode()
+
+
+@pytest.mark.parametrize("last", [False, True], ids=["commit", "keys-after-the-last-commit"])
+def test_a_run_killed_after_a_commit_leaves_no_filter_and_the_next_finds_its_keys(
+    tmp_path: Path, last: bool
+) -> None:
+    path = tmp_path / "ledger.sqlite"
+    store, scope = _open(path, "first")
+    store.record_keys(scope, UUIDS[:1000])
+    store.close()
+    assert _kept_filters(path) == 1
+    _killed_after_commit(path, UUIDS[1000:1500], last=last)
+    assert _kept_filters(path) == 0  # the first run's filter, which lacks them, is gone
+    store, scope = _open(path, "next")
+    assert store.known(scope, UUIDS[:2000]) == set(UUIDS[:1500])
+    store.close()
+    assert _kept_filters(path) == 1
+    reader = LedgerStore(path, read_only=True)  # a dry run reads the kept filter
+    assert reader.scope_id("p", "standard", "events", "event") == scope
+    assert reader.known(scope, UUIDS[:2000]) == set(UUIDS[:1500])
+    reader.close()
+
+
+def test_absent_keys_are_answered_without_reading_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite"
+    store, scope = _open(path, "first")
+    store.record_keys(scope, UUIDS[:20_000])
+    store.close()
+    store, scope = _open(path, "second")
+    asked: list[str] = []
+    store._conn.set_trace_callback(asked.append)
+    assert store.known(scope, UUIDS[20_000:30_000]) == set()
+    assert store.known(scope, UUIDS[:500]) == set(UUIDS[:500])
+    read = sum(statement.count("'") // 2 for statement in asked)
+    assert 500 <= read < 500 + 10_000 * 0.05  # the held keys, and a few absent ones
+    store.close()
+
+
+def test_a_format_1_ledger_is_upgraded_and_keeps_every_key(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite"
+    store, scope = _open(path, "old")
+    store.record_keys(scope, ORDERS[:3000])
+    store.close()
+    conn = sqlite3.connect(path)
+    conn.execute("DROP TABLE key_filters")
+    conn.execute("UPDATE meta SET value = '1' WHERE name = 'format_version'")
+    conn.commit()
+    conn.close()
+    reader = LedgerStore(path, read_only=True)  # a dry run reads it as it is
+    assert reader.known(scope, ORDERS[2990:3010]) == set(ORDERS[2990:3000])
+    reader.close()
+    store, scope = _open(path, "new")
+    assert store.known(scope, ORDERS[:4000]) == set(ORDERS[:3000])
+    store.close()
+    conn = sqlite3.connect(path)
+    version = conn.execute("SELECT value FROM meta WHERE name = 'format_version'").fetchone()
+    conn.close()
+    assert version == (str(FORMAT_VERSION),)
+    assert _kept_filters(path) == 1
+
+
+def test_a_filter_grown_too_full_is_made_anew_from_the_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(key_filter_module, "RUN_BITS", 1 << 14)
+    monkeypatch.setattr(key_filter_module, "MIN_BITS", 1 << 10)
+    path = tmp_path / "ledger.sqlite"
+    store, scope = _open(path, "first")
+    store.record_keys(scope, ORDERS[:5000])  # 5,000 keys in 16,384 bits: too full to keep
+    store.close()
+    conn = sqlite3.connect(path)
+    (blob,) = conn.execute("SELECT bits FROM key_filters").fetchone()
+    conn.close()
+    assert len(blob) * 8 >= 5000 * key_filter_module.BITS_PER_KEY
+    store, scope = _open(path, "second")
+    assert store.known(scope, ORDERS[:6000]) == set(ORDERS[:5000])
+    store.close()
