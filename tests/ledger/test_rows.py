@@ -6,11 +6,12 @@ and answered() is what it calls once Amplitude answered, with the refs it refuse
 
 from __future__ import annotations
 
+import threading
 import typing as t
 from pathlib import Path
 
 import pytest
-from target_amplitude.ledger import Kind, Ledger, LedgerConfig, payload_digest
+from target_amplitude.ledger import Kind, Ledger, LedgerConfig, LedgerCorruptError, payload_digest
 from target_amplitude.ledger import store as store_module
 from target_amplitude.ledger.decide import decide
 from target_amplitude.ledger.store import NO_HASH, ROWS_PER_INSERT, LedgerStore
@@ -295,3 +296,81 @@ def test_a_run_longer_than_one_written_run_decides_from_written_and_waiting_rows
     rows = _rows(again, mode, rows.obj)
     assert batch("k00", "k11", "k12") == [False, False, True]
     again.close()
+
+
+def test_a_run_of_rows_being_written_answers_reads_until_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full run of waiting rows is written by the store's writer thread: while it is, reads
+    answer from those rows; a commit waits for them; one written row at a time."""
+    monkeypatch.setattr(store_module, "FLUSH_ROWS", 3)
+    release = threading.Event()
+    started = threading.Event()
+    write = LedgerStore._write
+
+    def held(self: LedgerStore, rows: t.Any) -> None:
+        started.set()
+        assert release.wait(30)
+        write(self, rows)
+
+    monkeypatch.setattr(LedgerStore, "_write", held)
+    store = LedgerStore(tmp_path / "ledger.sqlite")
+    store.lock("run")
+    scope = store.scope_id("p", "standard", "s", "user")
+    assert scope is not None
+    store.record(scope, [("u1", A, None), ("u2", A, None), ("u3", A, None)])  # to the writer
+    assert started.wait(30)
+    store.record(scope, [("u2", B, None)])  # waiting, over a row being written
+    assert store.lookup_many(scope, ["u1", "u2", "u9"]) == {"u1": A, "u2": B}
+    assert store.known(scope, ["u3", "u9"]) == {"u3"}
+    assert store.lookup(scope, "u3") == A
+    assert not store.is_empty(scope)
+    release.set()
+    store.commit()
+    assert store.count(scope) == 3
+    assert store.lookup_many(scope, ["u1", "u2", "u3"]) == {"u1": A, "u2": B, "u3": A}
+    store.close()
+
+
+def test_a_failed_write_by_the_writer_thread_fails_the_next_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The commit before a STATE raises the writer's error: no STATE covers rows not written."""
+    monkeypatch.setattr(store_module, "FLUSH_ROWS", 2)
+
+    def failing(self: LedgerStore, rows: t.Any) -> None:
+        if rows:
+            raise LedgerCorruptError("disk I/O error")
+
+    monkeypatch.setattr(LedgerStore, "_write", failing)
+    store = LedgerStore(tmp_path / "ledger.sqlite")
+    store.lock("run")
+    scope = store.scope_id("p", "standard", "s", "user")
+    assert scope is not None
+    store.record_keys(scope, ["e1", "e2"])
+    with pytest.raises(LedgerCorruptError, match="disk I/O error"):
+        store.commit()
+    store.close()
+    reader = LedgerStore(tmp_path / "ledger.sqlite", read_only=True)
+    assert reader.count(scope) == 0  # nothing written, nothing claimed
+    reader.close()
+
+
+def test_reads_between_writes_of_the_writer_thread_see_every_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reads on the target's thread while runs of rows are written on the writer's."""
+    monkeypatch.setattr(store_module, "FLUSH_ROWS", 500)
+    store = LedgerStore(tmp_path / "ledger.sqlite")
+    store.lock("run")
+    scope = store.scope_id("p", "standard", "s", "event")
+    assert scope is not None
+    recorded: list[str] = []
+    for batch in range(40):
+        keys = [f"e{batch:02}-{i:03}" for i in range(100)]
+        assert store.known(scope, keys + recorded[-300:]) == set(recorded[-300:])
+        store.record_keys(scope, keys, asked=True)
+        recorded += keys
+    store.commit()
+    assert store.count(scope) == 4000
+    store.close()

@@ -37,6 +37,7 @@ import os
 import socket
 import sqlite3
 import typing as t
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from target_amplitude.ledger.errors import (
@@ -81,7 +82,7 @@ ROWS_PER_INSERT = 100
 # Amplitude SDKs make them) spread over the whole B-tree, and the more rows a sorted run holds,
 # the more of them share each page it touches. 1,000,000 UUIDs into one ledger took 4.9 s of
 # CPU in runs of 2,000 (a batch), 2.2 s in runs of 20,000, 1.5 s in runs of 100,000. At most
-# this many rows wait: about 10 MB.
+# this many rows wait: about 10 MB, and as many again while the previous run is written.
 FLUSH_ROWS = 50_000
 
 _SCHEMA = """
@@ -127,7 +128,8 @@ def _now() -> str:
 
 
 class LedgerStore:
-    """One open ledger file. Not thread-safe: used from the target's thread only."""
+    """One open ledger file, used from the target's thread (full runs of rows are written by a
+    thread of its own, _waited)."""
 
     def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = path
@@ -138,6 +140,12 @@ class LedgerStore:
         # Acknowledged rows not written yet, by scope and key (FLUSH_ROWS): every read
         # answers from them first, and anything that reads the table whole writes them first.
         self._waiting: dict[int, dict[str, tuple[bytes, str | None]]] = {}
+        # A full run of waiting rows is written by a thread of its own (SQLite inserts without
+        # Python's lock, beside the target's thread): the rows being written, answered from
+        # here until they are; any other use of the table waits for them first (_settle).
+        self._writing: dict[int, dict[str, tuple[bytes, str | None]]] = {}
+        self._written: Future[None] | None = None
+        self._writer: ThreadPoolExecutor | None = None
         # The key filter of each scope opened (scope_id): every key of the scope, in the file
         # or waiting, has its bit set. None: read-only without one kept (every key is read).
         self._filters: dict[int, KeyFilter | None] = {}
@@ -153,7 +161,10 @@ class LedgerStore:
                 conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
             else:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+                # The writer thread shares the connection (SQLite's serialized mode).
+                conn = sqlite3.connect(
+                    path, timeout=30, isolation_level=None, check_same_thread=False
+                )
             if not self.read_only:  # takes effect only while the file has no table
                 conn.execute(f"PRAGMA page_size={PAGE_BYTES}")
             conn.execute("PRAGMA synchronous=FULL")
@@ -278,6 +289,7 @@ class LedgerStore:
     def _made_filter(self, scope: int) -> KeyFilter:
         """A filter made from the scope's keys (in the file and waiting): one read of them all,
         once after a run that ended without its last commit, or when a filter grew too full."""
+        self._settle()
         waiting = self._waiting.get(scope, {})
         count = self._conn.execute(
             "SELECT count(*) FROM entries WHERE scope=?", (scope,)
@@ -328,9 +340,9 @@ class LedgerStore:
 
     def lookup(self, scope: int, key: str) -> bytes | None:
         """The hash last acknowledged for the key, or None."""
-        waiting = self._waiting.get(scope)
-        if waiting is not None and key in waiting:
-            return waiting[key][0]
+        for rows in (self._waiting.get(scope), self._writing.get(scope)):
+            if rows is not None and key in rows:
+                return rows[key][0]
         if not self._maybe_held(scope, (key,)):
             return None
         try:
@@ -387,14 +399,16 @@ class LedgerStore:
     def _split_waiting(
         self, scope: int, keys: t.Iterable[str]
     ) -> tuple[dict[str, tuple[bytes, str | None]], t.Iterable[str]]:
-        """Those of the keys whose rows wait to be written (with their rows), and the rest,
-        which only the file can answer for."""
-        waiting = self._waiting.get(scope)
-        if not waiting:
+        """Those of the keys whose rows wait to be written or are being written (with their
+        rows: the later one of a key in both), and the rest, which only the file can answer
+        for."""
+        waiting = self._waiting.get(scope) or {}
+        writing = self._writing.get(scope) or {}
+        if not waiting and not writing:
             return {}, keys
         found, rest = {}, []
         for key in keys:
-            row = waiting.get(key)
+            row = waiting.get(key) or writing.get(key)  # a row is a non-empty tuple
             if row is None:
                 rest.append(key)
             else:
@@ -412,7 +426,7 @@ class LedgerStore:
 
     def is_empty(self, scope: int) -> bool:
         """Whether a scope has no entry (one B-tree probe, unlike count)."""
-        if self._waiting.get(scope):
+        if self._waiting.get(scope) or self._writing.get(scope):
             return False
         row = self._guard(
             lambda: self._conn.execute(
@@ -484,13 +498,37 @@ class LedgerStore:
         self._waited()
 
     def _waited(self) -> None:
-        if sum(map(len, self._waiting.values())) >= FLUSH_ROWS:
-            self.write_waiting()
+        """A full run of waiting rows goes to the writer thread (once the previous one is
+        written: one run written at a time, in the order recorded)."""
+        if sum(map(len, self._waiting.values())) < FLUSH_ROWS:
+            return
+        self._settle()
+        waiting, self._waiting = self._waiting, {}
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="ledger-writer")
+        self._writing = waiting
+        self._written = self._writer.submit(self._write, waiting)
+
+    def _settle(self) -> None:
+        """Wait until the rows handed to the writer thread are written (its error, raised)."""
+        written, self._written = self._written, None
+        if written is None:
+            return
+        try:
+            written.result()
+        finally:
+            self._writing = {}
 
     def write_waiting(self) -> None:
-        """Write the acknowledged rows waiting, in key order (neighbouring keys: neighbouring
-        B-tree pages): those with a hash three values a row, the others (create_only) one."""
+        """Write every acknowledged row not written yet (those handed to the writer thread
+        first), in this thread."""
+        self._settle()
         waiting, self._waiting = self._waiting, {}
+        self._write(waiting)
+
+    def _write(self, waiting: dict[int, dict[str, tuple[bytes, str | None]]]) -> None:
+        """Write rows in key order (neighbouring keys: neighbouring B-tree pages): those with
+        a hash three values a row, the others (create_only) one."""
         for scope, rows in waiting.items():
             ordered = sorted(rows)  # the keys alone: a third of the time of sorting the items
             # A scope's rows are all of one kind (but an admin sink's may not be): counted in C
@@ -541,6 +579,7 @@ class LedgerStore:
     def forget(self, scope: int, keys: t.Iterable[str]) -> None:
         """Keys Amplitude acknowledged as gone (unset, removed from a cohort)."""
         keys = list(keys)
+        self._settle()  # deleted after any row of theirs being written
         waiting = self._waiting.get(scope)
         if waiting:
             for key in keys:
@@ -593,6 +632,9 @@ class LedgerStore:
             self._close(conn)
 
     def _close(self, conn: sqlite3.Connection) -> None:
+        if self._writer is not None:  # idle: settled by write_waiting, or its error raised
+            self._writer.shutdown(wait=True)
+            self._writer = None
         with contextlib.suppress(sqlite3.ProgrammingError):
             if not self.read_only:
                 if conn.in_transaction:
