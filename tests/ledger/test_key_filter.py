@@ -182,3 +182,17 @@ def test_a_filter_grown_too_full_is_made_anew_from_the_keys(
     store, scope = _open(path, "second")
     assert store.known(scope, ORDERS[:6000]) == set(ORDERS[:5000])
     store.close()
+
+
+def test_a_kept_filter_of_no_filter_size_is_made_anew(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite"
+    store, scope = _open(path, "first")
+    store.record_keys(scope, ORDERS[:100])
+    store.close()
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE key_filters SET bits = x'000000'")
+    conn.commit()
+    conn.close()
+    store, scope = _open(path, "second")
+    assert store.known(scope, ORDERS[:200]) == set(ORDERS[:100])
+    store.close()

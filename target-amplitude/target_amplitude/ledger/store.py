@@ -278,13 +278,16 @@ class LedgerStore:
             row = conn.execute("SELECT bits FROM key_filters WHERE scope=?", (scope,)).fetchone()
         except sqlite3.OperationalError:  # read-only, format 1: no key_filters
             row = None
+        kept = None
+        if row is not None:
+            with contextlib.suppress(ValueError):  # not a filter's size: made anew
+                kept = KeyFilter.from_blob(bytes(row[0]))
         if self.read_only:
             # A dry run reads only the rows it is asked about: making a filter would read all.
-            return None if row is None else KeyFilter.from_blob(bytes(row[0]))
+            return kept
         if row is not None:
             conn.execute("DELETE FROM key_filters WHERE scope=?", (scope,))
-            return KeyFilter.from_blob(bytes(row[0]))
-        return self._made_filter(scope)
+        return kept if kept is not None else self._made_filter(scope)
 
     def _made_filter(self, scope: int) -> KeyFilter:
         """A filter made from the scope's keys (in the file and waiting): one read of them all,
@@ -328,7 +331,7 @@ class LedgerStore:
         since are deleted again."""
         if self._filters_kept:
             self._filters_kept = False
-            self._conn.execute("DELETE FROM key_filters")
+            self._guard(lambda: self._conn.execute("DELETE FROM key_filters"))
         kept = self._filters.get(scope)
         if kept is not None and keys is not None:
             kept.add(keys)
