@@ -81,9 +81,11 @@ ROWS_PER_INSERT = 100
 # (and before every commit, so before every STATE): random keys (UUID insert_ids, as most
 # Amplitude SDKs make them) spread over the whole B-tree, and the more rows a sorted run holds,
 # the more of them share each page it touches. 1,000,000 UUIDs into one ledger took 4.9 s of
-# CPU in runs of 2,000 (a batch), 2.2 s in runs of 20,000, 1.5 s in runs of 100,000. At most
-# this many rows wait: about 10 MB, and as many again while the previous run is written.
-FLUSH_ROWS = 50_000
+# CPU in runs of 2,000 (a batch), 2.2 s in runs of 20,000, 1.5 s in runs of 100,000 (4 KiB
+# pages). With 16 KiB pages runs of 25,000 cost what runs of 50,000 do (1,000,000 UUIDs through
+# known and record_keys, the writer thread included: 2.51-2.67 s against 2.36-2.69 s of CPU),
+# and while one run is written the next waits: at most twice this many rows, about 10 MB.
+FLUSH_ROWS = 25_000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
