@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import typing as t
 import uuid
 from pathlib import Path
 
@@ -77,12 +78,19 @@ def _open(path: Path, run: str) -> tuple[LedgerStore, int]:
     return store, scope
 
 
-def _kept_filters(path: Path) -> int:
+def _sql(path: Path, statement: str) -> list[tuple[t.Any, ...]]:
+    """One statement on the ledger file from outside the store, committed; its rows."""
     conn = sqlite3.connect(path)
     try:
-        return int(conn.execute("SELECT count(*) FROM key_filters").fetchone()[0])
+        rows = conn.execute(statement).fetchall()
+        conn.commit()
+        return rows
     finally:
         conn.close()
+
+
+def _kept_filters(path: Path) -> int:
+    return int(_sql(path, "SELECT count(*) FROM key_filters")[0][0])
 
 
 def _killed_after_commit(path: Path, keys: list[str], *, last: bool) -> None:
@@ -148,21 +156,16 @@ def test_a_format_1_ledger_is_upgraded_and_keeps_every_key(tmp_path: Path) -> No
     store, scope = _open(path, "old")
     store.record_keys(scope, ORDERS[:3000])
     store.close()
-    conn = sqlite3.connect(path)
-    conn.execute("DROP TABLE key_filters")
-    conn.execute("UPDATE meta SET value = '1' WHERE name = 'format_version'")
-    conn.commit()
-    conn.close()
+    _sql(path, "DROP TABLE key_filters")
+    _sql(path, "UPDATE meta SET value = '1' WHERE name = 'format_version'")
     reader = LedgerStore(path, read_only=True)  # a dry run reads it as it is
     assert reader.known(scope, ORDERS[2990:3010]) == set(ORDERS[2990:3000])
     reader.close()
     store, scope = _open(path, "new")
     assert store.known(scope, ORDERS[:4000]) == set(ORDERS[:3000])
     store.close()
-    conn = sqlite3.connect(path)
-    version = conn.execute("SELECT value FROM meta WHERE name = 'format_version'").fetchone()
-    conn.close()
-    assert version == (str(FORMAT_VERSION),)
+    version = _sql(path, "SELECT value FROM meta WHERE name = 'format_version'")
+    assert version == [(str(FORMAT_VERSION),)]
     assert _kept_filters(path) == 1
 
 
@@ -175,9 +178,7 @@ def test_a_filter_grown_too_full_is_made_anew_from_the_keys(
     store, scope = _open(path, "first")
     store.record_keys(scope, ORDERS[:5000])  # 5,000 keys in 16,384 bits: too full to keep
     store.close()
-    conn = sqlite3.connect(path)
-    (blob,) = conn.execute("SELECT bits FROM key_filters").fetchone()
-    conn.close()
+    ((blob,),) = _sql(path, "SELECT bits FROM key_filters")
     assert len(blob) * 8 >= 5000 * key_filter_module.BITS_PER_KEY
     store, scope = _open(path, "second")
     assert store.known(scope, ORDERS[:6000]) == set(ORDERS[:5000])
@@ -189,10 +190,7 @@ def test_a_kept_filter_of_no_filter_size_is_made_anew(tmp_path: Path) -> None:
     store, scope = _open(path, "first")
     store.record_keys(scope, ORDERS[:100])
     store.close()
-    conn = sqlite3.connect(path)
-    conn.execute("UPDATE key_filters SET bits = x'000000'")
-    conn.commit()
-    conn.close()
+    _sql(path, "UPDATE key_filters SET bits = x'000000'")
     store, scope = _open(path, "second")
     assert store.known(scope, ORDERS[:200]) == set(ORDERS[:100])
     store.close()

@@ -33,10 +33,6 @@ FULL_FILL = 1 / 8
 BITS_PER_KEY = 32
 
 
-def _utf8(key: str) -> bytes:
-    return key.encode("utf-8", "surrogatepass")
-
-
 def bits_for(keys: int) -> int:
     """The size for this many keys: BITS_PER_KEY a key, as a power of two in RUN_BITS..MAX_BITS."""
     size = RUN_BITS
@@ -90,7 +86,7 @@ class KeyFilter:
         bits, mask = self._bits, self._mask
         maybe = []
         for key in keys:
-            h = crc32(_utf8(key)) & mask
+            h = crc32(key.encode("utf-8", "surrogatepass")) & mask
             at = h >> 3
             bit = 1 << (h & 7)
             byte = bits[at]
@@ -104,7 +100,7 @@ class KeyFilter:
         """Keys held from now on."""
         bits, mask = self._bits, self._mask
         for key in keys:
-            h = crc32(_utf8(key)) & mask
+            h = crc32(key.encode("utf-8", "surrogatepass")) & mask
             bits[h >> 3] |= 1 << (h & 7)
 
     def double(self) -> None:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
+import itertools
 import json
 import os
 import socket
@@ -299,12 +300,10 @@ class LedgerStore:
         count = self._conn.execute(
             "SELECT count(*) FROM entries WHERE scope=?", (scope,)
         ).fetchone()[0]
-        made = KeyFilter.of((), int(count) + len(waiting))
-        made.add(
-            key for (key,) in self._conn.execute("SELECT key FROM entries WHERE scope=?", (scope,))
+        stored = self._conn.execute("SELECT key FROM entries WHERE scope=?", (scope,))
+        return KeyFilter.of(
+            itertools.chain((key for (key,) in stored), waiting), int(count) + len(waiting)
         )
-        made.add(waiting)
-        return made
 
     def keep_filters(self) -> None:
         """Write each open scope's key filter into the file (with the next commit): the last
