@@ -182,6 +182,99 @@ def test_a_truncated_ledger_is_refused(tmp_path: Path) -> None:
         LedgerStore(path)
 
 
+def _checks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every PRAGMA quick_check the ledger files opened from now on run (a list, filled as
+    they run)."""
+    checks: list[str] = []
+    connect = sqlite3.connect
+
+    def traced(*args: t.Any, **kwargs: t.Any) -> sqlite3.Connection:
+        conn = connect(*args, **kwargs)
+        conn.set_trace_callback(
+            lambda sql: checks.append(sql) if "quick_check" in sql.lower() else None
+        )
+        return conn
+
+    monkeypatch.setattr(sqlite3, "connect", traced)
+    return checks
+
+
+def _meta(path: Path, name: str) -> str | None:
+    conn = sqlite3.connect(path)
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        return None if row is None else str(row[0])
+    finally:
+        conn.close()
+
+
+def _damage(path: Path, table: str) -> None:
+    """Overwrite the root page of a table with garbage (the file stays its size)."""
+    conn = sqlite3.connect(path)
+    try:
+        page_size = int(conn.execute("PRAGMA page_size").fetchone()[0])
+        root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", (table,))
+        page = int(root.fetchone()[0])
+    finally:
+        conn.close()
+    with path.open("r+b") as file:
+        file.seek((page - 1) * page_size)
+        file.write(b"\xff" * page_size)
+
+
+def test_a_ledger_its_last_run_closed_is_read_whole_once_a_week_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "ledger.sqlite"
+    checks = _checks(monkeypatch)
+    _filled(path, 5000)
+    assert len(checks) == 1  # a new file: checked, and when recorded
+    checked_at = _meta(path, "checked_at")
+    assert checked_at is not None
+    reopened = LedgerStore(path)
+    reopened.lock("daily")
+    reopened.close()
+    assert len(checks) == 1
+    assert _meta(path, "checked_at") == checked_at
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE meta SET value = '2026-01-01T00:00:00+00:00' WHERE name = 'checked_at'")
+    conn.commit()
+    conn.close()
+    weekly = LedgerStore(path)
+    weekly.lock("a week later")
+    weekly.close()
+    assert len(checks) == 2
+    assert _meta(path, "checked_at") not in (None, "2026-01-01T00:00:00+00:00")
+
+
+def test_a_ledger_a_run_left_open_is_read_whole_and_its_damage_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crashed run leaves its run_lock row (the OS lock goes with the process): the next run
+    reads the file whole before anything is sent; so does a copy taken during a run (every
+    ledger_url upload), here through snapshot."""
+    path = tmp_path / "ledger.sqlite"
+    _filled(path, 5000)
+    checks = _checks(monkeypatch)
+    running = LedgerStore(path)
+    running.lock("crashed")
+    copy = tmp_path / "copy.sqlite"
+    running.snapshot(copy)
+    LedgerStore(copy).close()
+    assert len(checks) == 1
+    lock_file = running._lock_file
+    assert lock_file is not None
+    running._conn.close()  # as after a crash: the row stays, the OS releases the flock
+    lock_file.close()
+    _damage(path, "entries")
+    with pytest.raises(LedgerCorruptError, match=f"The sync ledger {path} is unreadable"):
+        LedgerStore(path)
+    assert len(checks) == 2
+    # Found by the check alone: the same file opened without one opens.
+    monkeypatch.setattr(store_module, "_check_due", lambda conn: False)
+    LedgerStore(path).close()
+
+
 def _page_size(path: Path) -> int:
     conn = sqlite3.connect(path)
     try:
