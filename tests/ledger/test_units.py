@@ -183,8 +183,8 @@ def test_a_truncated_ledger_is_refused(tmp_path: Path) -> None:
 
 
 def _checks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every PRAGMA quick_check the ledger files opened from now on run (a list, filled as
-    they run)."""
+    """The PRAGMA quick_check statements of every ledger file opened from now on (a list,
+    filled as they run)."""
     checks: list[str] = []
     connect = sqlite3.connect
 
@@ -228,7 +228,7 @@ def test_a_ledger_its_last_run_closed_is_read_whole_once_a_week_only(
     path = tmp_path / "ledger.sqlite"
     checks = _checks(monkeypatch)
     _filled(path, 5000)
-    assert len(checks) == 1  # a new file: checked, and when recorded
+    assert len(checks) == 1  # a new file is checked, and the check recorded
     checked_at = _meta(path, "checked_at")
     assert checked_at is not None
     reopened = LedgerStore(path)
