@@ -78,6 +78,14 @@ def _open(path: Path, run: str) -> tuple[LedgerStore, int]:
     return store, scope
 
 
+def _recorded(path: Path, keys: list[str]) -> int:
+    """A run that records the keys and closes (keeping its filter); the scope's id."""
+    store, scope = _open(path, "first")
+    store.record_keys(scope, keys)
+    store.close()
+    return scope
+
+
 def _sql(path: Path, statement: str) -> list[tuple[t.Any, ...]]:
     """One statement on the ledger file from outside the store, committed; its rows."""
     conn = sqlite3.connect(path)
@@ -120,9 +128,7 @@ def test_a_run_killed_after_a_commit_leaves_no_filter_and_the_next_finds_its_key
     tmp_path: Path, last: bool
 ) -> None:
     path = tmp_path / "ledger.sqlite"
-    store, scope = _open(path, "first")
-    store.record_keys(scope, UUIDS[:1000])
-    store.close()
+    _recorded(path, UUIDS[:1000])
     assert _kept_filters(path) == 1
     _killed_after_commit(path, UUIDS[1000:1500], last=last)
     assert _kept_filters(path) == 0  # the first run's filter, which lacks them, is gone
@@ -138,9 +144,7 @@ def test_a_run_killed_after_a_commit_leaves_no_filter_and_the_next_finds_its_key
 
 def test_absent_keys_are_answered_without_reading_the_file(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite"
-    store, scope = _open(path, "first")
-    store.record_keys(scope, UUIDS[:20_000])
-    store.close()
+    _recorded(path, UUIDS[:20_000])
     store, scope = _open(path, "second")
     asked: list[str] = []
     store._conn.set_trace_callback(asked.append)
@@ -153,9 +157,7 @@ def test_absent_keys_are_answered_without_reading_the_file(tmp_path: Path) -> No
 
 def test_a_format_1_ledger_is_upgraded_and_keeps_every_key(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite"
-    store, scope = _open(path, "old")
-    store.record_keys(scope, ORDERS[:3000])
-    store.close()
+    scope = _recorded(path, ORDERS[:3000])
     _sql(path, "DROP TABLE key_filters")
     _sql(path, "UPDATE meta SET value = '1' WHERE name = 'format_version'")
     reader = LedgerStore(path, read_only=True)  # a dry run reads it as it is
@@ -175,9 +177,7 @@ def test_a_filter_grown_too_full_is_made_anew_from_the_keys(
     monkeypatch.setattr(key_filter_module, "RUN_BITS", 1 << 14)
     monkeypatch.setattr(key_filter_module, "MIN_BITS", 1 << 10)
     path = tmp_path / "ledger.sqlite"
-    store, scope = _open(path, "first")
-    store.record_keys(scope, ORDERS[:5000])  # 5,000 keys in 16,384 bits: too full to keep
-    store.close()
+    _recorded(path, ORDERS[:5000])  # 5,000 keys in 16,384 bits: too full to keep
     ((blob,),) = _sql(path, "SELECT bits FROM key_filters")
     assert len(blob) * 8 >= 5000 * key_filter_module.BITS_PER_KEY
     store, scope = _open(path, "second")
@@ -187,9 +187,7 @@ def test_a_filter_grown_too_full_is_made_anew_from_the_keys(
 
 def test_a_kept_filter_of_no_filter_size_is_made_anew(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite"
-    store, scope = _open(path, "first")
-    store.record_keys(scope, ORDERS[:100])
-    store.close()
+    _recorded(path, ORDERS[:100])
     _sql(path, "UPDATE key_filters SET bits = x'000000'")
     store, scope = _open(path, "second")
     assert store.known(scope, ORDERS[:200]) == set(ORDERS[:100])
