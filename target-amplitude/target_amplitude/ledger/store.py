@@ -345,17 +345,6 @@ class LedgerStore:
                 assert blob is not None
             self._conn.execute("INSERT OR REPLACE INTO key_filters VALUES (?, ?)", (scope, blob))
 
-    def _recording(self, scope: int, keys: t.Iterable[str] | None) -> None:
-        """Before entries are recorded: their keys get their bits (keys None: every key was
-        asked about, so has its bit: KeyFilter.may_hold), and filters written to the file
-        since are deleted again."""
-        if self._filters_kept:
-            self._filters_kept = False
-            self._guard(lambda: self._conn.execute("DELETE FROM key_filters"))
-        kept = self._filters.get(scope)
-        if kept is not None and keys is not None:
-            kept.add(keys)
-
     def _maybe_held(self, scope: int, keys: t.Iterable[str]) -> t.Iterable[str]:
         """Those of the keys the scope may hold (its key filter's answer)."""
         kept = self._filters.get(scope)
@@ -506,17 +495,26 @@ class LedgerStore:
         """Acknowledged rows: their key's hash (and props) replace what was there (of a key
         acknowledged twice, the later hash wins). Written with the next run (FLUSH_ROWS).
         ``asked``: every key was asked about (lookup, lookup_many, known) in this run."""
-        rows = {key: (digest, props) for key, digest, props in entries}
-        self._recording(scope, None if asked else rows)
-        self._waiting.setdefault(scope, {}).update(rows)
-        self._waited()
+        self._recorded(scope, {key: (digest, props) for key, digest, props in entries}, asked=asked)
 
     def record_keys(self, scope: int, keys: t.Iterable[str], *, asked: bool = False) -> None:
         """Acknowledged keys without a payload hash (create_only never compares one): the hash
         column holds NO_HASH (and nothing to hash, bind or store for it). ``asked`` as for
         record."""
-        rows = dict.fromkeys(keys, _KEY_ONLY)
-        self._recording(scope, None if asked else rows)
+        self._recorded(scope, dict.fromkeys(keys, _KEY_ONLY), asked=asked)
+
+    def _recorded(
+        self, scope: int, rows: dict[str, tuple[bytes, str | None]], *, asked: bool
+    ) -> None:
+        """Acknowledged rows join those waiting (a full run goes to the writer: _waited). Their
+        keys get their bits first (asked: every key was asked about, so has its bit:
+        KeyFilter.may_hold), and filters written to the file since are deleted again."""
+        if self._filters_kept:
+            self._filters_kept = False
+            self._guard(lambda: self._conn.execute("DELETE FROM key_filters"))
+        kept = self._filters.get(scope)
+        if kept is not None and not asked:
+            kept.add(rows)
         self._waiting.setdefault(scope, {}).update(rows)
         self._waited()
 
