@@ -11,12 +11,12 @@ it holds every row covered by a STATE the target emitted before the kill.
 from __future__ import annotations
 
 import json
-import sqlite3
 import typing as t
 from pathlib import Path
 
 import pytest
 
+from tests.ledger.ledger_file import keys_by_stream
 from tests.reliability.emulator_log import wait_for_requests
 from tests.reliability.ledger import assert_each_exactly_once
 from tests.reliability.processes import LiveTarget
@@ -57,17 +57,7 @@ def _lines() -> list[str]:
 
 
 def _ledger_keys(path: Path) -> set[str]:
-    conn = sqlite3.connect(path)
-    try:
-        return {
-            row[0]
-            for row in conn.execute(
-                "SELECT key FROM entries JOIN scopes ON scopes.id = entries.scope "
-                "WHERE scopes.stream = 'clicks'"
-            )
-        }
-    finally:
-        conn.close()
+    return keys_by_stream(path).get("clicks", set())
 
 
 def test_killed_after_the_acknowledgement_before_the_ledger_write(

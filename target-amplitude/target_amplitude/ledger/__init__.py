@@ -5,6 +5,7 @@ profiles are sent only when they change (docs/ledger.md).
 - hashing.py: the payload hash and the API key fingerprint
 - store.py: the SQLite file (schema, run lock)
 - key_filter.py: which keys a scope may hold (absent keys answered without a read)
+- key_runs.py: create_only's keys as sorted runs of blocks (the file's key_blocks)
 - remote.py: the copy at ledger_url (fsspec), its lock object
 - session.py: one run's use of it (what the target calls)
 - keys.py: a mapped payload's ledger key (and properties to unset)

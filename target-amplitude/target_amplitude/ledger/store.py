@@ -1,6 +1,6 @@
 """The ledger on disk: one SQLite file, what Amplitude acknowledged per project and stream.
 
-Schema (format 2; a new file has PAGE_BYTES pages, one made before keeps its own):
+Schema (format 3; a new file has PAGE_BYTES pages, one made before keeps its own):
 
     meta(name PRIMARY KEY, value)          format_version, created_at, checked_at (when the
                                            file last passed a check read whole: CHECK_EVERY)
@@ -12,8 +12,16 @@ Schema (format 2; a new file has PAGE_BYTES pages, one made before keeps its own
         "<group_type>\\x1f<group_value>", a mapping's user_id, a cohort member's id;
         hash: BLAKE2b-128 of what was last acknowledged: the bytes sent for the row
         (hashing.wire_digest) or, for a user mapping, its canonical payload (payload_digest);
-        empty (NO_HASH) for a row recorded under create_only, which never compares payloads;
+        empty (NO_HASH) for a key recorded under create_only before format 3 read it (format
+        3 keeps such keys in key_runs);
         props: mirror only, the JSON list of property names to unset should the row vanish
+    key_runs(scope, run, n)  PRIMARY KEY (scope, run)                    (format 3)
+    key_blocks(scope, run, last, keys)  PRIMARY KEY (scope, run, last)   (format 3)
+        keys recorded under create_only (record_keys), which never compares payloads, as
+        sorted runs (key_runs.py) of n keys each, merged as they grow (key_runs.merge_from): a
+        block of keys a row (key_runs.keys_per_block, .encode), `last` its greatest.
+        A key that has an entries row too was recorded with a hash after it was last recorded
+        here: the entries row is the later (recording a key here deletes its entries row)
     key_filters(scope PRIMARY KEY, bits)   (format 2)
         a scope's key filter (key_filter.py) as the run that wrote it closed: every key of the
         scope has its bit set. A run deletes its scopes' rows when it opens them (committed
@@ -30,11 +38,15 @@ committed (commit(), synchronous=FULL) before the STATE covering them is emitted
 
 from __future__ import annotations
 
+import bisect
 import contextlib
+import dataclasses
 import datetime as dt
 import functools
+import heapq
 import itertools
 import json
+import operator
 import os
 import socket
 import sqlite3
@@ -42,6 +54,7 @@ import typing as t
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
+from target_amplitude.ledger import key_runs
 from target_amplitude.ledger.errors import (
     LedgerCorruptError,
     LedgerError,
@@ -55,9 +68,11 @@ try:  # POSIX; elsewhere the run_lock row alone guards the ledger
 except ImportError:  # pragma: no cover
     fcntl = None  # type: ignore[assignment]
 
-# 2: key_filters. A format 1 file opened for writing is upgraded; a target-amplitude that
-# knows only format 1 refuses a format 2 file (it would add keys without their bits).
-FORMAT_VERSION = 2
+# 2: key_filters. 3: key_runs, create_only's keys moved there from entries. A file of an older
+# format is upgraded when a run takes it (lock); a target-amplitude that knows only an older
+# format refuses a newer file (format 1 would add keys without their bits, format 2 would not
+# see the keys in key_runs and send their events again).
+FORMAT_VERSION = 3
 # A new ledger file's page size (SQLite's default is 4 KiB; a file keeps the size it was made
 # with). Random keys (UUID insert_ids) land all over the B-tree, and each sorted run of rows
 # rewrites most of its pages: four times fewer, larger pages to rewrite cost less. 1,000,000
@@ -116,6 +131,19 @@ CREATE TABLE IF NOT EXISTS entries (
     props TEXT,
     PRIMARY KEY (scope, key)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS key_runs (
+    scope INTEGER NOT NULL,
+    run INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (scope, run)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS key_blocks (
+    scope INTEGER NOT NULL,
+    run INTEGER NOT NULL,
+    last TEXT NOT NULL,
+    keys BLOB NOT NULL,
+    PRIMARY KEY (scope, run, last)
+);
 CREATE TABLE IF NOT EXISTS key_filters (
     scope INTEGER PRIMARY KEY,
     bits BLOB NOT NULL
@@ -136,6 +164,15 @@ NO_HASH = b""
 _KEY_ONLY: tuple[bytes, str | None] = (NO_HASH, None)
 
 
+@dataclasses.dataclass(slots=True)
+class _Runs:
+    """What the store holds in memory of a scope's key_runs, and whether it has entries rows."""
+
+    runs: list[tuple[int, int]]  # (run, keys) of its runs, oldest first
+    next_run: int
+    has_entries: bool  # False: every key of the scope is in key_runs or waiting
+
+
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
@@ -150,6 +187,7 @@ class LedgerStore:
         self._lock_file: t.IO[str] | None = None
         self._run_id: str | None = None
         self._checked_at: str | None = None  # when _connect read the file whole (CHECK_EVERY)
+        self._format = FORMAT_VERSION  # the file's, as _connect read it (lock: upgraded)
         self._conn = self._connect()
         # Acknowledged rows not written yet, by scope and key (FLUSH_ROWS): every read
         # answers from them first, and anything that reads the table whole writes them first.
@@ -164,6 +202,12 @@ class LedgerStore:
         # or waiting, has its bit set. None: read-only without one kept (every key is read).
         self._filters: dict[int, KeyFilter | None] = {}
         self._filters_kept = False  # written to the file since the last entry recorded
+        # Each scope's runs of create_only keys (key_runs), read once a run; runs merged into
+        # a new one are deleted by this thread (_drop_merged): until then a read that started
+        # with the runs before the merge still finds every key of theirs.
+        self._scopes: dict[int, _Runs] = {}
+        self._merged: list[tuple[int, int]] = []  # (scope, run) merged into a newer run
+        self._page_bytes: int | None = None  # the file's page size, once a run is written
         self._closed = False
 
     # -- Opening ---------------------------------------------------------------------------
@@ -204,14 +248,6 @@ class LedgerStore:
                 )
                 conn.execute("COMMIT")
                 row = (str(FORMAT_VERSION),)
-            elif row is not None and row[0] == "1" and not self.read_only:
-                # Format 1 had no key_filters (just created, empty: each scope's filter is
-                # made from its keys when opened).
-                conn.execute(
-                    "UPDATE meta SET value = ? WHERE name = 'format_version'",
-                    (str(FORMAT_VERSION),),
-                )
-                row = (str(FORMAT_VERSION),)
         except sqlite3.DatabaseError as exc:
             msg = f"The sync ledger {path} is unreadable ({exc}). {way_out(str(path))}"
             raise LedgerCorruptError(msg) from None
@@ -228,6 +264,7 @@ class LedgerStore:
             )
             msg = f"The sync ledger {path} {what}. {way_out(str(path))}"
             raise LedgerCorruptError(msg)
+        self._format = version
         return conn
 
     def lock(self, run_id: str) -> None:
@@ -258,8 +295,48 @@ class LedgerStore:
             conn.execute(
                 "INSERT OR REPLACE INTO meta VALUES ('checked_at', ?)", (self._checked_at,)
             )
+        if self._format < FORMAT_VERSION:
+            self._guard(self._upgrade)
         conn.execute("COMMIT")
         conn.execute("BEGIN")  # entries accumulate in one transaction between commits
+
+    def _upgrade(self) -> None:
+        """A file of an older format, brought to FORMAT_VERSION in lock's transaction (a run
+        holds it). Format 1 had no key_filters (its tables are made by _SCHEMA, empty: each
+        scope's filter is made from its keys when opened). Format 2 kept create_only's keys in
+        entries: moved to key_runs, a run a scope, read and written once (a 1,000,000-key
+        scope: about 1 s)."""
+        conn = self._conn
+        scopes = [s for (s,) in conn.execute("SELECT DISTINCT scope FROM entries WHERE hash = x''")]
+        for scope in scopes:
+            pages = self._legacy_keys(scope)
+            first = next(pages)
+            size = self._keys_per_block(first[:1000])
+            blocks = key_runs.merged([itertools.chain((first,), pages)], size)  # re-cut
+            self._insert_blocks(scope, self._runs(scope).next_run, blocks)
+            conn.execute("DELETE FROM entries WHERE scope = ? AND hash = x''", (scope,))
+        conn.execute(
+            "UPDATE meta SET value = ? WHERE name = 'format_version'", (str(FORMAT_VERSION),)
+        )
+        self._format = FORMAT_VERSION
+        self._scopes.clear()  # read again as upgraded
+
+    def _legacy_keys(self, scope: int) -> t.Iterator[list[str]]:
+        """A format 2 scope's create_only keys (those in entries without a hash), sorted, a
+        few thousand at a time."""
+        query = "SELECT key FROM entries WHERE scope = ? AND hash = x'' AND key {} ? ORDER BY key"
+        for rows in self._pages(query, (scope,), 4096):
+            yield [key for (key,) in rows]
+
+    def _pages(self, query: str, args: tuple[t.Any, ...], size: int) -> t.Iterator[list[t.Any]]:
+        """The rows of `query` (its WHERE clause ends "<first column> {} ?", it is ordered by
+        that column), `size` rows a statement: each one read whole, so the same connection may
+        write between them."""
+        query += f" LIMIT {int(size)}"
+        after, bound = ">=", ""  # from the first row (even of an empty key)
+        while rows := self._conn.execute(query.format(after), (*args, bound)).fetchall():
+            yield rows
+            after, bound = ">", rows[-1][0]
 
     def _holder(self) -> str:
         with contextlib.suppress(sqlite3.DatabaseError):
@@ -316,13 +393,18 @@ class LedgerStore:
         once after a run that ended without its last commit, or when a filter grew too full."""
         self._settle()
         waiting = self._waiting.get(scope, {})
+        runs = self._runs(scope).runs
         count = self._conn.execute(
             "SELECT count(*) FROM entries WHERE scope=?", (scope,)
         ).fetchone()[0]
-        stored = self._conn.execute("SELECT key FROM entries WHERE scope=?", (scope,))
-        return KeyFilter.of(
-            itertools.chain((key for (key,) in stored), waiting), int(count) + len(waiting)
+        made = KeyFilter.of(waiting, int(count) + sum(n for _, n in runs) + len(waiting))
+        made.add(
+            key for (key,) in self._conn.execute("SELECT key FROM entries WHERE scope=?", (scope,))
         )
+        for run, _ in runs:
+            for block in self._run_blocks(scope, run):
+                made.add(block)
+        return made
 
     def keep_filters(self) -> None:
         """Write each open scope's key filter into the file (with the next commit): the last
@@ -345,6 +427,55 @@ class LedgerStore:
                 assert blob is not None
             self._conn.execute("INSERT OR REPLACE INTO key_filters VALUES (?, ?)", (scope, blob))
 
+    def _runs(self, scope: int) -> _Runs:
+        """The scope's runs of create_only keys (read from the file the first time)."""
+        held = self._scopes.get(scope)
+        if held is None:
+            held = self._guard(functools.partial(self._read_runs, scope))
+            self._scopes[scope] = held
+        return held
+
+    def _read_runs(self, scope: int) -> _Runs:
+        conn = self._conn
+        try:
+            runs = conn.execute(
+                "SELECT run, n FROM key_runs WHERE scope=? ORDER BY run", (scope,)
+            ).fetchall()
+        except sqlite3.OperationalError:  # read-only, of format 2 or older: no key_runs
+            runs = []
+        has_entries = (
+            conn.execute("SELECT 1 FROM entries WHERE scope=? LIMIT 1", (scope,)).fetchone()
+            is not None
+        )
+        return _Runs(runs, runs[-1][0] + 1 if runs else 1, has_entries)
+
+    def _run_blocks(self, scope: int, run: int) -> t.Iterator[list[str]]:
+        """A run's keys, in sorted blocks."""
+        query = (
+            "SELECT last, keys FROM key_blocks WHERE scope=? AND run=? AND last {} ? ORDER BY last"
+        )
+        pages = self._pages(query, (scope, run), 64)
+        while rows := self._guard(lambda: next(pages, None)):
+            for _, blob in rows:
+                yield key_runs.decode(blob)
+
+    def _in_runs(self, scope: int, keys: list[str]) -> set[str]:
+        """Those of the keys (sorted) the scope's runs hold: of each run, one query per
+        LOOKUP_CHUNK keys, which reads the block each key would be in."""
+        found: set[str] = set()
+        conn = self._conn
+        for run, _ in reversed(self._runs(scope).runs):  # the newest, smallest, first
+            rest = [key for key in keys if key not in found] if found else keys
+            for start in range(0, len(rest), LOOKUP_CHUNK):
+                chunk = _padded(rest[start : start + LOOKUP_CHUNK])
+                rows = conn.execute(_blocks_of(len(chunk)), (scope, run, *chunk)).fetchall()
+                lasts = [last for last, _ in rows]  # each block's greatest key, in order
+                for key in chunk:
+                    at = bisect.bisect_left(lasts, key)  # the block it would be in
+                    if at < len(rows) and key_runs.holds(rows[at][1], key):
+                        found.add(key)
+        return found
+
     def _maybe_held(self, scope: int, keys: t.Iterable[str]) -> t.Iterable[str]:
         """Those of the keys the scope may hold (its key filter's answer)."""
         kept = self._filters.get(scope)
@@ -357,24 +488,29 @@ class LedgerStore:
                 return rows[key][0]
         if not self._maybe_held(scope, (key,)):
             return None
-        try:
-            row = self._conn.execute(
-                "SELECT hash FROM entries WHERE scope=? AND key=?", (scope, key)
-            ).fetchone()
-        except sqlite3.DatabaseError as exc:
-            msg = f"The sync ledger {self.path} failed: {exc}. {way_out(str(self.path))}"
-            raise LedgerCorruptError(msg) from None
-        return None if row is None else bytes(row[0])
+        return self.lookup_many(scope, (key,), filtered=True).get(key)
 
-    def lookup_many(self, scope: int, keys: t.Iterable[str]) -> dict[str, bytes]:
-        """The hashes last acknowledged for those of the keys the ledger has.
+    def lookup_many(
+        self, scope: int, keys: t.Iterable[str], *, filtered: bool = False
+    ) -> dict[str, bytes]:
+        """The hashes last acknowledged for those of the keys the ledger has (NO_HASH: in
+        key_runs).
 
         One query per LOOKUP_CHUNK keys: a batch's keys cost a few queries, not one each; only
-        for the keys whose bit is set in the scope's key filter.
+        for the keys whose bit is set in the scope's key filter (``filtered``: the keys are
+        those already).
         """
-        waiting, keys = self._split_waiting(scope, self._maybe_held(scope, keys))
+        waiting, keys = self._split_waiting(
+            scope, keys if filtered else self._maybe_held(scope, keys)
+        )
         found = {key: row[0] for key, row in waiting.items()}
         wanted = sorted(keys)  # neighbouring keys: neighbouring B-tree pages
+        held = self._runs(scope)
+        if held.runs:
+            in_runs = self._guard(functools.partial(self._in_runs, scope, wanted))
+            found.update(dict.fromkeys(in_runs, NO_HASH))
+        if not held.has_entries:
+            return found
 
         def read(chunk: list[str]) -> list[tuple[str, bytes]]:
             chunk = _padded(chunk)
@@ -391,22 +527,7 @@ class LedgerStore:
 
     def known(self, scope: int, keys: t.Iterable[str]) -> set[str]:
         """Those of the keys the ledger has (create_only: whether, not what, was acknowledged)."""
-        waiting, keys = self._split_waiting(scope, self._maybe_held(scope, keys))
-        found = set(waiting)
-        wanted = sorted(keys)
-
-        def read(chunk: list[str]) -> list[tuple[str]]:
-            chunk = _padded(chunk)
-            marks = ",".join("?" * len(chunk))
-            query = f"SELECT key FROM entries WHERE scope=? AND key IN ({marks})"  # noqa: S608 (only "?" marks)
-            return self._conn.execute(query, (scope, *chunk)).fetchall()
-
-        for start in range(0, len(wanted), LOOKUP_CHUNK):
-            rows: list[tuple[str]] = self._guard(
-                functools.partial(read, wanted[start : start + LOOKUP_CHUNK])
-            )
-            found.update(key for (key,) in rows)
-        return found
+        return set(self.lookup_many(scope, keys))
 
     def _split_waiting(
         self, scope: int, keys: t.Iterable[str]
@@ -428,17 +549,25 @@ class LedgerStore:
         return found, rest
 
     def entries(self, scope: int) -> t.Iterator[Entry]:
-        """Every entry of a scope (a cursor: memory stays bounded)."""
+        """Every entry of a scope, in key order (a key in key_runs with NO_HASH, unless it has
+        an entries row: the later); memory stays bounded (a cursor, a few blocks)."""
         self.write_waiting()
         cursor = self._conn.execute(
             "SELECT key, hash, props FROM entries WHERE scope=? ORDER BY key", (scope,)
         )
-        for key, digest, props in cursor:
-            yield key, bytes(digest), props
+        rows = ((key, bytes(digest), props) for key, digest, props in cursor)
+        runs = [self._run_blocks(scope, run) for run, _ in self._runs(scope).runs]
+        in_runs = ((key, NO_HASH, None) for block in key_runs.merged(runs, 4096) for key in block)
+        previous = None
+        # Of a key in both, the entries row comes first (heapq.merge keeps the iterables' order).
+        for entry in heapq.merge(rows, in_runs, key=operator.itemgetter(0)):
+            if entry[0] != previous:
+                previous = entry[0]
+                yield entry
 
     def is_empty(self, scope: int) -> bool:
         """Whether a scope has no entry (one B-tree probe, unlike count)."""
-        if self._waiting.get(scope) or self._writing.get(scope):
+        if self._waiting.get(scope) or self._writing.get(scope) or self._runs(scope).runs:
             return False
         row = self._guard(
             lambda: self._conn.execute(
@@ -448,8 +577,10 @@ class LedgerStore:
         return row is None
 
     def count(self, scope: int) -> int:
-        """Entries of a scope."""
+        """Entries of a scope (with key_runs: each read, a key in both counted once)."""
         self.write_waiting()
+        if self._runs(scope).runs:
+            return sum(1 for _ in self.entries(scope))
         row = self._conn.execute("SELECT count(*) FROM entries WHERE scope=?", (scope,)).fetchone()
         return int(row[0])
 
@@ -476,7 +607,8 @@ class LedgerStore:
             self._conn.execute("DELETE FROM temp.seen WHERE scope = ?", (scope,))
 
     def vanished(self, scope: int) -> list[Entry]:
-        """Entries of the scope not in the current snapshot."""
+        """Entries of the scope not in the current snapshot (entries rows: mirror records
+        every key with a hash, never in key_runs)."""
         self.write_waiting()
         self._conn.execute(
             "CREATE TEMP TABLE IF NOT EXISTS seen (scope INTEGER, key TEXT, "
@@ -515,6 +647,7 @@ class LedgerStore:
         kept = self._filters.get(scope)
         if kept is not None and not asked:
             kept.add(rows)
+        self._runs(scope)  # read in this thread, before the writer thread uses it
         self._waiting.setdefault(scope, {}).update(rows)
         self._waited()
 
@@ -539,6 +672,21 @@ class LedgerStore:
             written.result()
         finally:
             self._writing = {}
+        self._drop_merged()
+
+    def _drop_merged(self) -> None:
+        """Delete the runs merged into newer ones (in this thread: no read of them is under
+        way)."""
+        merged, self._merged = self._merged, []
+        for scope, run in merged:
+            for table in ("key_blocks", "key_runs"):
+                self._guard(
+                    functools.partial(
+                        self._conn.execute,
+                        f"DELETE FROM {table} WHERE scope=? AND run=?",  # noqa: S608 (a name of ours)
+                        (scope, run),
+                    )
+                )
 
     def write_waiting(self) -> None:
         """Write every acknowledged row not written yet (those handed to the writer thread
@@ -546,10 +694,11 @@ class LedgerStore:
         self._settle()
         waiting, self._waiting = self._waiting, {}
         self._write(waiting)
+        self._drop_merged()
 
     def _write(self, waiting: dict[int, dict[str, tuple[bytes, str | None]]]) -> None:
-        """Write rows in key order (neighbouring keys: neighbouring B-tree pages): those with
-        a hash three values a row, the others (create_only) one."""
+        """Write rows in key order: those with a hash into entries (neighbouring keys:
+        neighbouring B-tree pages), the others (create_only) as a run of key_runs."""
         for scope, rows in waiting.items():
             ordered = sorted(rows)  # the keys alone: a third of the time of sorting the items
             # A scope's rows are all of one kind (but an admin sink's may not be): counted in C
@@ -562,7 +711,7 @@ class LedgerStore:
             else:
                 keys = []
             if keys:
-                self._insert(scope, "?, x'', NULL", keys)
+                self._add_run(scope, keys)
             if len(keys) < len(ordered):
                 # Each hash bound as a bytearray, which sqlite3 binds as it is (a bytes value
                 # goes through its adapter lookup first: about 1 us a row).
@@ -573,6 +722,58 @@ class LedgerStore:
                     for v in (key, bytearray(row[0]), row[1])
                 ]
                 self._insert(scope, "?, ?, ?", flat)
+                self._runs(scope).has_entries = True
+
+    def _add_run(self, scope: int, keys: list[str]) -> None:
+        """Keys (sorted) recorded without a hash: a new run of the scope, merged with the
+        newest runs where key_runs.merge_from says (those merged: deleted by _drop_merged)."""
+        held = self._runs(scope)
+        conn = self._conn
+        if held.has_entries:  # the run is later than their entries rows
+            self._guard(
+                lambda: conn.executemany(
+                    "DELETE FROM entries WHERE scope=? AND key=?", ((scope, k) for k in keys)
+                )
+            )
+        start = key_runs.merge_from([n for _, n in held.runs], len(keys))
+        older = held.runs[start:]
+        run = held.next_run
+        held.next_run += 1
+        size = self._keys_per_block(keys[:1000])
+        source = key_runs.blocks(keys, size)
+        if older:
+            runs = [*(self._run_blocks(scope, r) for r, _ in older), source]
+            source = key_runs.merged(runs, size)
+        n = self._insert_blocks(scope, run, source)
+        held.runs = [*held.runs[:start], (run, n)]  # a new list: a read under way keeps its own
+        self._merged += [(scope, r) for r, _ in older]
+
+    def _keys_per_block(self, sample: list[str]) -> int:
+        if self._page_bytes is None:
+            self._page_bytes = int(self._conn.execute("PRAGMA page_size").fetchone()[0])
+        return key_runs.keys_per_block(sample, self._page_bytes)
+
+    def _insert_blocks(self, scope: int, run: int, blocks: t.Iterator[list[str]]) -> int:
+        """A run's blocks (sorted), written; its keys."""
+        conn = self._conn
+        n = 0
+        rows = []
+        insert = "INSERT INTO key_blocks VALUES (?, ?, ?, ?)"
+        for block in blocks:
+            rows.append((scope, run, block[-1], key_runs.encode(block)))
+            n += len(block)
+            if len(rows) == 64:
+                self._guard(functools.partial(conn.executemany, insert, rows))
+                rows = []
+        if rows:
+            self._guard(functools.partial(conn.executemany, insert, rows))
+        if n:
+            self._guard(
+                functools.partial(
+                    conn.execute, "INSERT INTO key_runs VALUES (?, ?, ?)", (scope, run, n)
+                )
+            )
+        return n
 
     def _insert(self, scope: int, values: str, flat: list[t.Any]) -> None:
         """INSERT OR REPLACE rows whose bound values (as many as `values` has marks) follow
@@ -690,6 +891,19 @@ def _check_due(conn: sqlite3.Connection) -> bool:
         return True
     now = dt.datetime.now(dt.UTC)
     return checked is None or checked.tzinfo is None or not now - CHECK_EVERY <= checked <= now
+
+
+@functools.lru_cache(maxsize=16)
+def _blocks_of(keys: int) -> str:
+    """The query of the blocks of a run (?1: scope, ?2: run) that `keys` keys (?3, ...) would
+    be in: for each, the first block whose greatest key is not less than it."""
+    marks = ",".join(f"(?{i})" for i in range(3, keys + 3))
+    return (
+        f"WITH k(key) AS (VALUES {marks}) "  # noqa: S608 (only "?" marks)
+        "SELECT last, keys FROM key_blocks WHERE scope = ?1 AND run = ?2 AND last IN "
+        "(SELECT (SELECT last FROM key_blocks WHERE scope = ?1 AND run = ?2 AND last >= k.key "
+        "ORDER BY last LIMIT 1) FROM k) ORDER BY last"
+    )
 
 
 def _padded(chunk: list[str]) -> list[str]:

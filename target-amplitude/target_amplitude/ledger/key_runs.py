@@ -1,0 +1,126 @@
+"""Keys recorded without a payload hash (create_only: mostly events' insert_ids), as sorted runs.
+
+Such a key is written once and only ever asked whether it is there. Kept in the B-tree of
+`entries`, each one cost an insert into a random place of it (UUID insert_ids spread over the
+whole tree): most of the ledger's CPU on new events, and a daily run rewrote most of a large
+ledger's pages. Kept here instead, the keys a run writes are one sorted run, cut into blocks
+(keys_per_block), one row a block: written in one pass, of the run's own size. Runs are merged as
+they grow (merge_from), so a scope has a few, and a key is rewritten about log2(keys in the
+scope / keys a run writes) times in all. Reading a key reads one block of each run (its key
+filter, in front, answers most keys before that).
+
+Pure: the store (store.py) keeps the blocks in the file.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import typing as t
+
+# A block is about a quarter of a page of the file (keys_per_block): four rows fill a page (a
+# row of more than half a page would leave the rest of its page empty), and reading a key
+# reads one block of each run. Less these bytes a row holds besides its keys (the row's header,
+# its scope, run and last key).
+BLOCKS_A_PAGE = 4
+ROW_BYTES = 160
+# How a block's keys are kept: SEP-separated UTF-8 after a NUL_JOINED byte (split in C), or,
+# when a key holds the separator itself, a JSON list after a JSON_LIST byte.
+SEP = "\x00"
+NUL_JOINED = b"\x00"
+JSON_LIST = b"\x01"
+
+
+def encode(keys: list[str]) -> bytes:
+    """A block's keys (sorted, at least one) as kept in the file."""
+    joined = SEP.join(keys)
+    if joined.count(SEP) == len(keys) - 1:
+        return NUL_JOINED + joined.encode("utf-8", "surrogatepass")
+    return JSON_LIST + json.dumps(keys).encode()
+
+
+def decode(blob: bytes) -> list[str]:
+    """A block's keys (encode)."""
+    kind, body = blob[:1], blob[1:]
+    if kind == NUL_JOINED:
+        return body.decode("utf-8", "surrogatepass").split(SEP)
+    if kind == JSON_LIST:
+        return t.cast("list[str]", json.loads(body))
+    msg = f"a block of keys of unknown kind {kind!r}"
+    raise ValueError(msg)
+
+
+def holds(blob: bytes, key: str) -> bool:
+    """Whether a block as kept (encode) holds the key: found in the bytes as they are (about 1 us
+    a block of 256 UUIDs; decoding it, 10)."""
+    if blob[:1] == NUL_JOINED:  # NUL, then each key followed by NUL but the last
+        term = NUL_JOINED + key.encode("utf-8", "surrogatepass")
+        return term + NUL_JOINED in blob or blob.endswith(term)
+    block = decode(blob)
+    at = bisect.bisect_left(block, key)
+    return at < len(block) and block[at] == key
+
+
+def keys_per_block(sample: t.Sequence[str], page_bytes: int) -> int:
+    """Keys a block, for keys of about the sample's length in a file of pages of page_bytes
+    (BLOCKS_A_PAGE blocks a page; 16 KiB pages, UUIDs: 100)."""
+    if not sample:
+        return 1
+    mean = len(SEP.join(sample).encode("utf-8", "surrogatepass")) / len(sample) + 1
+    return max(1, int((page_bytes // BLOCKS_A_PAGE - ROW_BYTES) / mean))
+
+
+def blocks(keys: list[str], size: int) -> t.Iterator[list[str]]:
+    """Sorted keys cut into blocks of `size`."""
+    for start in range(0, len(keys), size):
+        yield keys[start : start + size]
+
+
+def merge_from(sizes: t.Sequence[int], new: int) -> int:
+    """Where the runs to merge with a new run of `new` keys start, among a scope's runs of
+    these sizes (oldest first): every run from there on is merged with it into one. A run is
+    merged in while it holds no more keys than the newer ones together, so each run holds more
+    than all newer runs together: at most log2(keys / smallest run) + 1 runs."""
+    start, total = len(sizes), new
+    while start > 0 and sizes[start - 1] <= total:
+        start -= 1
+        total += sizes[start]
+    return start
+
+
+def merged(sources: t.Sequence[t.Iterator[list[str]]], size: int) -> t.Iterator[list[str]]:
+    """The keys of several runs (each an iterator of its sorted blocks), sorted and each once,
+    in blocks of `size`. A few blocks at a time in memory: a step takes, of every run, its keys
+    up to the smallest last key of the blocks in hand, which ends at least one of those
+    blocks."""
+    hand: list[tuple[list[str], t.Iterator[list[str]]]] = []
+    at: list[int] = []
+    for source in sources:
+        first = next(source, None)
+        if first:
+            hand.append((first, source))
+            at.append(0)
+    out: list[str] = []
+    while hand:
+        bound = min(block[-1] for block, _ in hand)
+        piece: list[str] = []
+        for i, (block, _) in enumerate(hand):
+            end = bisect.bisect_right(block, bound, at[i])
+            piece += block[at[i] : end]
+            at[i] = end
+        piece.sort()  # a few sorted stretches: merged by timsort in about one pass
+        out += dict.fromkeys(piece)  # each key once (no later step has a key <= bound)
+        while len(out) >= size:
+            yield out[:size]
+            del out[:size]
+        for i in range(len(hand) - 1, -1, -1):
+            block, source = hand[i]
+            if at[i] == len(block):
+                following = next(source, None)
+                if following:
+                    hand[i] = (following, source)
+                    at[i] = 0
+                else:
+                    del hand[i], at[i]
+    if out:
+        yield out
