@@ -38,10 +38,13 @@ def test_a_block_gives_back_its_keys_and_holds_each_and_no_other(keys: list[str]
             assert not key_runs.holds(blob, absent)
 
 
-def test_a_block_of_a_key_holding_nul_is_kept_as_json() -> None:
-    blob = key_runs.encode(["a", "nul\x00key"])
-    assert blob[:1] == key_runs.JSON_LIST
-    assert not key_runs.holds(blob, "nul")
+def test_a_key_holding_nul_or_the_escape_is_kept_escaped_and_found_whole() -> None:
+    keys = ["a", "a\x01e", "a\x010", "nul\x00key", "\x01"]
+    blob = key_runs.encode(sorted(keys))
+    assert blob.count(b"\x00") == len(keys) + 1  # the separators alone
+    assert key_runs.decode(blob) == sorted(keys)
+    assert all(key_runs.holds(blob, key) for key in keys)
+    assert not any(key_runs.holds(blob, key) for key in ("nul", "key", "\x00", "a\x01", "e"))
 
 
 def test_merged_runs_are_sorted_each_key_once_in_blocks_of_the_size() -> None:

@@ -1,13 +1,13 @@
 """Keys recorded without a payload hash (create_only: mostly events' insert_ids), as sorted runs.
 
 Such a key is written once and only ever asked whether it is there. Kept in the B-tree of
-`entries`, each one cost an insert into a random place of it (UUID insert_ids spread over the
-whole tree): most of the ledger's CPU on new events, and a daily run rewrote most of a large
-ledger's pages. Kept here instead, the keys a run writes are one sorted run, cut into blocks
-(keys_per_block), one row a block: written in one pass, of the run's own size. Runs are merged as
-they grow (merge_from), so a scope has a few, and a key is rewritten about log2(keys in the
-scope / keys a run writes) times in all. Reading a key reads one block of each run (its key
-filter, in front, answers most keys before that).
+`entries`, each one was an insert into a random place of it (UUID insert_ids spread over the
+whole tree), so every commit of a daily run rewrote most of a large ledger's pages. Kept here
+instead, the keys the store writes at once are one sorted run, cut into blocks
+(keys_per_block), one row a block: written in one pass, of the run's own size. Runs are merged
+as they grow (merge_from), so a scope has a few, and a key is rewritten at most about
+log2(keys in the scope / keys of a run) times in all. Reading a key reads one block of each run
+(its key filter, in front, answers most keys before that).
 
 Pure: the store (store.py) keeps the blocks in the file.
 """
@@ -15,7 +15,6 @@ Pure: the store (store.py) keeps the blocks in the file.
 from __future__ import annotations
 
 import bisect
-import json
 import typing as t
 
 # A block is about a quarter of a page of the file (keys_per_block): four rows fill a page (a
@@ -24,41 +23,56 @@ import typing as t
 # its scope, run and last key).
 BLOCKS_A_PAGE = 4
 ROW_BYTES = 160
-# How a block's keys are kept: SEP-separated UTF-8 after a NUL_JOINED byte (split in C), or,
-# when a key holds the separator itself, a JSON list after a JSON_LIST byte.
+# How a block's keys are kept: a NUL byte, then each key in UTF-8 followed by a NUL byte
+# (split in C; a key is found by looking for NUL, the key, NUL: pattern). A NUL or an ESC in a
+# key is kept as ESC and a letter (ESCAPED), so no key holds a NUL.
 SEP = "\x00"
-NUL_JOINED = b"\x00"
-JSON_LIST = b"\x01"
+ESC = "\x01"
+ESCAPED = ((ESC, ESC + "e"), (SEP, ESC + "0"))
+
+
+def _escaped(key: str) -> str:
+    for char, kept in ESCAPED:
+        key = key.replace(char, kept)
+    return key
+
+
+def _unescaped(key: str) -> str:
+    for char, kept in reversed(ESCAPED):
+        key = key.replace(kept, char)
+    return key
+
+
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")
 
 
 def encode(keys: list[str]) -> bytes:
     """A block's keys (sorted, at least one) as kept in the file."""
     joined = SEP.join(keys)
-    if joined.count(SEP) == len(keys) - 1:
-        return NUL_JOINED + joined.encode("utf-8", "surrogatepass")
-    return JSON_LIST + json.dumps(keys).encode()
+    if ESC in joined or joined.count(SEP) != len(keys) - 1:
+        joined = SEP.join(map(_escaped, keys))
+    return _utf8(SEP + joined + SEP)
 
 
 def decode(blob: bytes) -> list[str]:
     """A block's keys (encode)."""
-    kind, body = blob[:1], blob[1:]
-    if kind == NUL_JOINED:
-        return body.decode("utf-8", "surrogatepass").split(SEP)
-    if kind == JSON_LIST:
-        return t.cast("list[str]", json.loads(body))
-    msg = f"a block of keys of unknown kind {kind!r}"
-    raise ValueError(msg)
+    text = blob.decode("utf-8", "surrogatepass")
+    if text[:1] != SEP or text[-1:] != SEP:
+        msg = "a block of keys not as encode() keeps them"
+        raise ValueError(msg)
+    keys = text[1:-1].split(SEP)
+    return [_unescaped(key) for key in keys] if ESC in text else keys
+
+
+def pattern(key: str) -> bytes:
+    """What a block holding the key holds (the store looks for it in SQLite: instr)."""
+    return _utf8(SEP + _escaped(key) + SEP)
 
 
 def holds(blob: bytes, key: str) -> bool:
-    """Whether a block as kept (encode) holds the key: found in the bytes as they are (about 1 us
-    a block of 256 UUIDs; decoding it, 10)."""
-    if blob[:1] == NUL_JOINED:  # NUL, then each key followed by NUL but the last
-        term = NUL_JOINED + key.encode("utf-8", "surrogatepass")
-        return term + NUL_JOINED in blob or blob.endswith(term)
-    block = decode(blob)
-    at = bisect.bisect_left(block, key)
-    return at < len(block) and block[at] == key
+    """Whether a block as kept (encode) holds the key."""
+    return pattern(key) in blob
 
 
 def keys_per_block(sample: t.Sequence[str], page_bytes: int) -> int:

@@ -171,6 +171,9 @@ class _Runs:
     runs: list[tuple[int, int]]  # (run, keys) of its runs, oldest first
     next_run: int
     has_entries: bool  # False: every key of the scope is in key_runs or waiting
+    # Of each run read so far: its blocks' last keys, in order, and their rowids (a key is in
+    # the block of the first last key not less than it): one read of the run's index.
+    blocks: dict[int, tuple[list[str], list[int]]] = dataclasses.field(default_factory=dict)
 
 
 def _now() -> str:
@@ -460,21 +463,38 @@ class LedgerStore:
                 yield key_runs.decode(blob)
 
     def _in_runs(self, scope: int, keys: list[str]) -> set[str]:
-        """Those of the keys (sorted) the scope's runs hold: of each run, one query per
-        LOOKUP_CHUNK keys, which reads the block each key would be in."""
+        """Those of the keys (sorted) the scope's runs hold: of each run, the block each key
+        would be in (its index, in memory: _run_index), read by rowid, LOOKUP_CHUNK blocks a
+        query, and the key looked for in it (key_runs.holds)."""
         found: set[str] = set()
-        conn = self._conn
-        for run, _ in reversed(self._runs(scope).runs):  # the newest, smallest, first
-            rest = [key for key in keys if key not in found] if found else keys
-            for start in range(0, len(rest), LOOKUP_CHUNK):
-                chunk = _padded(rest[start : start + LOOKUP_CHUNK])
-                rows = conn.execute(_blocks_of(len(chunk)), (scope, run, *chunk)).fetchall()
-                lasts = [last for last, _ in rows]  # each block's greatest key, in order
-                for key in chunk:
-                    at = bisect.bisect_left(lasts, key)  # the block it would be in
-                    if at < len(rows) and key_runs.holds(rows[at][1], key):
-                        found.add(key)
+        held = self._runs(scope)
+        for run, _ in reversed(held.runs):  # the newest, smallest, first
+            index = held.blocks.get(run)
+            if index is None:
+                index = held.blocks[run] = self._run_index(scope, run)
+            lasts, rowids = index
+            wanted: dict[int, list[str]] = {}  # rowid -> the keys looked for in its block
+            for key in keys:
+                at = bisect.bisect_left(lasts, key)
+                if at < len(lasts) and key not in found:
+                    wanted.setdefault(rowids[at], []).append(key)
+            blocks = list(wanted)
+            for start in range(0, len(blocks), LOOKUP_CHUNK):
+                chunk = _padded(blocks[start : start + LOOKUP_CHUNK])
+                marks = ",".join("?" * len(chunk))
+                query = f"SELECT rowid, keys FROM key_blocks WHERE rowid IN ({marks})"  # noqa: S608 (only "?" marks)
+                for rowid, block in self._conn.execute(query, chunk):
+                    found.update(key for key in wanted[rowid] if key_runs.holds(block, key))
         return found
+
+    def _run_index(self, scope: int, run: int) -> tuple[list[str], list[int]]:
+        """A run's blocks' last keys, in order, and their rowids (the index of key_blocks holds
+        both: its pages alone are read)."""
+        rows = self._conn.execute(
+            "SELECT last, rowid FROM key_blocks WHERE scope=? AND run=? ORDER BY last",
+            (scope, run),
+        ).fetchall()
+        return [last for last, _ in rows], [rowid for _, rowid in rows]
 
     def _maybe_held(self, scope: int, keys: t.Iterable[str]) -> t.Iterable[str]:
         """Those of the keys the scope may hold (its key filter's answer)."""
@@ -679,6 +699,7 @@ class LedgerStore:
         way)."""
         merged, self._merged = self._merged, []
         for scope, run in merged:
+            self._runs(scope).blocks.pop(run, None)
             for table in ("key_blocks", "key_runs"):
                 self._guard(
                     functools.partial(
@@ -893,23 +914,14 @@ def _check_due(conn: sqlite3.Connection) -> bool:
     return checked is None or checked.tzinfo is None or not now - CHECK_EVERY <= checked <= now
 
 
-@functools.lru_cache(maxsize=16)
-def _blocks_of(keys: int) -> str:
-    """The query of the blocks of a run (?1: scope, ?2: run) that `keys` keys (?3, ...) would
-    be in: for each, the first block whose greatest key is not less than it."""
-    marks = ",".join(f"(?{i})" for i in range(3, keys + 3))
-    return (
-        f"WITH k(key) AS (VALUES {marks}) "  # noqa: S608 (only "?" marks)
-        "SELECT last, keys FROM key_blocks WHERE scope = ?1 AND run = ?2 AND last IN "
-        "(SELECT (SELECT last FROM key_blocks WHERE scope = ?1 AND run = ?2 AND last >= k.key "
-        "ORDER BY last LIMIT 1) FROM k) ORDER BY last"
-    )
+_Item = t.TypeVar("_Item", str, int)
 
 
-def _padded(chunk: list[str]) -> list[str]:
-    """A lookup's keys padded with its last one (which changes no answer) to a power of two, at
-    most LOOKUP_CHUNK: the sinks ask for any number of keys, and a statement of each length
-    would be compiled anew (sqlite3 caches 128), which costs more than the read itself."""
+def _padded(chunk: list[_Item]) -> list[_Item]:
+    """A lookup's keys (or rowids) padded with its last one (which changes no answer) to a
+    power of two, at most LOOKUP_CHUNK: the sinks ask for any number of keys, and a statement
+    of each length would be compiled anew (sqlite3 caches 128), which costs more than the read
+    itself."""
     size = 1
     while size < len(chunk):
         size *= 2
