@@ -5,13 +5,14 @@ upgrade and a change of sync_mode."""
 from __future__ import annotations
 
 import random
+import sqlite3
 import threading
 import typing as t
 import uuid
 from pathlib import Path
 
 import pytest
-from target_amplitude.ledger import key_runs, payload_digest
+from target_amplitude.ledger import LedgerCorruptError, key_runs, payload_digest
 from target_amplitude.ledger import store as store_module
 from target_amplitude.ledger.store import FORMAT_VERSION, NO_HASH, LedgerStore
 
@@ -218,3 +219,35 @@ def test_a_format_2_ledger_is_upgraded_and_keeps_every_key(tmp_path: Path) -> No
     assert store.lookup(scope, "hashed") == A
     store.close()
     assert keys_by_stream(path) == {"events": {*keys, "hashed"}}
+
+
+def test_an_upgrade_that_fails_leaves_the_format_2_ledger_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "ledger.sqlite"
+    _format_2(path, UUIDS[:100])
+    _sql(
+        path,
+        "INSERT INTO scopes (project, region, stream, object) VALUES ('p', 'eu', 'e', 'event')",
+    )
+    _sql(path, "INSERT INTO entries SELECT 2, key, hash, props FROM entries WHERE hash = x''")
+    before = _sql(path, "SELECT scope, key, hash FROM entries ORDER BY scope, key")
+    insert_blocks = LedgerStore._insert_blocks
+    calls = []
+
+    def failing(self: LedgerStore, *args: t.Any) -> int:
+        calls.append(args[0])
+        if len(calls) == 2:  # the second scope's run
+            raise sqlite3.OperationalError("disk I/O error")
+        return insert_blocks(self, *args)
+
+    monkeypatch.setattr(LedgerStore, "_insert_blocks", failing)
+    store = LedgerStore(path)
+    with pytest.raises(LedgerCorruptError, match="disk I/O error"):
+        store.lock("new")
+    store.close()
+    assert calls == [1, 2]
+    assert _sql(path, "SELECT value FROM meta WHERE name = 'format_version'") == [("2",)]
+    assert _sql(path, "SELECT scope, key, hash FROM entries ORDER BY scope, key") == before
+    assert _sql(path, "SELECT count(*) FROM key_blocks") == [(0,)]
+    assert _sql(path, "SELECT count(*) FROM run_lock") == [(0,)]

@@ -299,7 +299,11 @@ class LedgerStore:
                 "INSERT OR REPLACE INTO meta VALUES ('checked_at', ?)", (self._checked_at,)
             )
         if self._format < FORMAT_VERSION:
-            self._guard(self._upgrade)
+            try:
+                self._guard(self._upgrade)
+            except BaseException:
+                conn.execute("ROLLBACK")  # all of the upgrade or none: older builds read it
+                raise
         conn.execute("COMMIT")
         conn.execute("BEGIN")  # entries accumulate in one transaction between commits
 
