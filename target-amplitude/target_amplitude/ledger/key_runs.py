@@ -66,7 +66,7 @@ def decode(blob: bytes) -> list[str]:
 
 
 def pattern(key: str) -> bytes:
-    """What a block holding the key holds (the store looks for it in SQLite: instr)."""
+    """What a block holding the key holds: NUL, the key (escaped), NUL."""
     return _utf8(SEP + _escaped(key) + SEP)
 
 
@@ -80,7 +80,7 @@ def keys_per_block(sample: t.Sequence[str], page_bytes: int) -> int:
     (BLOCKS_A_PAGE blocks a page; 16 KiB pages, UUIDs: 100)."""
     if not sample:
         return 1
-    mean = len(SEP.join(sample).encode("utf-8", "surrogatepass")) / len(sample) + 1
+    mean = len(_utf8(SEP.join(sample))) / len(sample) + 1
     return max(1, int((page_bytes // BLOCKS_A_PAGE - ROW_BYTES) / mean))
 
 
