@@ -168,12 +168,16 @@ _KEY_ONLY: tuple[bytes, str | None] = (NO_HASH, None)
 class _Runs:
     """What the store holds in memory of a scope's key_runs, and whether it has entries rows."""
 
-    runs: list[tuple[int, int]]  # (run, keys) of its runs, oldest first
-    next_run: int
+    runs: list[tuple[int, int]]  # (run, keys) of its runs, oldest first (the newest: the last id)
     has_entries: bool  # False: every key of the scope is in key_runs or waiting
     # Of each run read so far: its blocks' last keys, in order, and their rowids (a key is in
     # the block of the first last key not less than it): one read of the run's index.
     blocks: dict[int, tuple[list[str], list[int]]] = dataclasses.field(default_factory=dict)
+
+    @property
+    def next_run(self) -> int:
+        """The id of the scope's next run."""
+        return self.runs[-1][0] + 1 if self.runs else 1
 
 
 def _now() -> str:
@@ -454,7 +458,7 @@ class LedgerStore:
             conn.execute("SELECT 1 FROM entries WHERE scope=? LIMIT 1", (scope,)).fetchone()
             is not None
         )
-        return _Runs(runs, runs[-1][0] + 1 if runs else 1, has_entries)
+        return _Runs(runs, has_entries)
 
     def _run_blocks(self, scope: int, run: int) -> t.Iterator[list[str]]:
         """A run's keys, in sorted blocks."""
@@ -507,26 +511,16 @@ class LedgerStore:
 
     def lookup(self, scope: int, key: str) -> bytes | None:
         """The hash last acknowledged for the key, or None."""
-        for rows in (self._waiting.get(scope), self._writing.get(scope)):
-            if rows is not None and key in rows:
-                return rows[key][0]
-        if not self._maybe_held(scope, (key,)):
-            return None
-        return self.lookup_many(scope, (key,), filtered=True).get(key)
+        return self.lookup_many(scope, (key,)).get(key)
 
-    def lookup_many(
-        self, scope: int, keys: t.Iterable[str], *, filtered: bool = False
-    ) -> dict[str, bytes]:
+    def lookup_many(self, scope: int, keys: t.Iterable[str]) -> dict[str, bytes]:
         """The hashes last acknowledged for those of the keys the ledger has (NO_HASH: in
         key_runs).
 
         One query per LOOKUP_CHUNK keys: a batch's keys cost a few queries, not one each; only
-        for the keys whose bit is set in the scope's key filter (``filtered``: the keys are
-        those already).
+        for the keys whose bit is set in the scope's key filter (a waiting key's bit is set).
         """
-        waiting, keys = self._split_waiting(
-            scope, keys if filtered else self._maybe_held(scope, keys)
-        )
+        waiting, keys = self._split_waiting(scope, self._maybe_held(scope, keys))
         found = {key: row[0] for key, row in waiting.items()}
         wanted = sorted(keys)  # neighbouring keys: neighbouring B-tree pages
         held = self._runs(scope)
@@ -763,7 +757,6 @@ class LedgerStore:
         start = key_runs.merge_from([n for _, n in held.runs], len(keys))
         older = held.runs[start:]
         run = held.next_run
-        held.next_run += 1
         size = self._keys_per_block(keys[:1000])
         source = key_runs.blocks(keys, size)
         if older:
