@@ -62,6 +62,7 @@ from benchmarks.common import (
     verdict,
     write_json,
 )
+from benchmarks.rounds import paired_ratio
 
 CACHE_DIR = REPO_ROOT / "benchmarks" / ".cache"
 EVENTS_SCHEMA = REPO_ROOT / "tap-amplitude" / "tap_amplitude" / "schemas" / "events.json"
@@ -331,7 +332,9 @@ def report(results: Sequence[CaseResult], servers: Sequence[str], baselines: Seq
             ratio = goal_target.median_rate / other.median_rate
             cpu = other.median_cpu / goal_target.median_cpu
             judged = f" >= {wanted}: {verdict(ratio >= wanted)}" if wanted else ""
-            print(f"  {case}: target/{name} {ratio:.2f}{judged} (CPU s {name}/target {cpu:.2f}; "
+            paired = paired_ratio(goal_target.rates, other.rates)
+            print(f"  {case}: target/{name} {ratio:.2f}{judged} (round by round {paired:.2f}; "
+                  f"CPU s {name}/target {cpu:.2f}; "
                   f"CPU per event: target {goal_target.median_cpu / result.events * 1e6:.1f} us, "
                   f"{name} {other.median_cpu / result.events * 1e6:.1f} us)")  # fmt: skip
         no_ledger = result.series.get(("null", NO_LEDGER))
@@ -342,7 +345,9 @@ def report(results: Sequence[CaseResult], servers: Sequence[str], baselines: Seq
                 print(f"  {case}: {ledger_cost_line(kept, LEDGER_KEPT, no_ledger)}")
         for b in baselines:
             ratio = goal_target.median_rate / result.series[("null", b)].median_rate
-            print(f"  {case}: target/{b.removeprefix('baseline ')} {ratio:.2f}")
+            paired = paired_ratio(goal_target.rates, result.series[("null", b)].rates)
+            print(f"  {case}: target/{b.removeprefix('baseline ')} {ratio:.2f} "
+                  f"(round by round {paired:.2f})")  # fmt: skip
         for name in (TARGET, LEDGER_KEPT):
             measured = result.series.get(("null", name))
             if measured is not None:
@@ -358,6 +363,7 @@ def ledger_cost_line(target: Series, name: str, no_ledger: Series) -> str:
     steadier figure on a loaded machine)."""
     ratio = target.median_rate / no_ledger.median_rate
     cost = 1 - ratio
+    paired = 1 - paired_ratio(target.rates, no_ledger.rates)
     cpu = target.median_cpu / no_ledger.median_cpu - 1
     per_event = [s.median_cpu / s.samples[0].records * 1e6 for s in (target, no_ledger)]
     what = "ledger cost" if name == TARGET else "ledger cost, kept ledger,"
@@ -365,6 +371,7 @@ def ledger_cost_line(target: Series, name: str, no_ledger: Series) -> str:
     return (
         f"{what} 1 - {short}/{NO_LEDGER} events/s = {cost:.1%} <= {LEDGER_COST_GOAL:.0%}: "
         f"{verdict(cost <= LEDGER_COST_GOAL)} ({short}/{NO_LEDGER} {ratio:.2f}; "
+        f"round by round {paired:.1%}; "
         f"events/s {short} {target.median_rate:,.0f}, {NO_LEDGER} {no_ledger.median_rate:,.0f}; "
         f"CPU {cpu:+.1%}: per event {short} {per_event[0]:.1f} us, "
         f"{NO_LEDGER} {per_event[1]:.1f} us)"

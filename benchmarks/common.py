@@ -452,6 +452,11 @@ class Series:
     samples: list[Sample] = field(default_factory=list)
 
     @property
+    def rates(self) -> list[float]:
+        """Events a second, round by round."""
+        return [s.per_second for s in self.samples]
+
+    @property
     def median_rate(self) -> float:
         return statistics.median(s.per_second for s in self.samples)
 

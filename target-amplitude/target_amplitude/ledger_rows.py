@@ -180,6 +180,16 @@ class LedgerRows:
             self._seen.append(entry[0])
             self._rows_in_snapshot += 1
 
+    def offer_many(self, entries: t.Sequence[Offered | None]) -> None:
+        """offer() each entry, in their order."""
+        if self._hashed:
+            for entry in entries:
+                self.offer(entry)
+            return
+        keys = [None if entry is None else entry[0] for entry in entries]
+        self._offered += keys
+        self._untracked += keys.count(None)
+
     def decide(self, first_ref: int) -> list[bool]:
         """Whether each row offered since the last call is sent, in their order.
 

@@ -375,22 +375,43 @@ class AmplitudeSink(EndpointSink):
         batch then, in their order. At most as many wait as every lane still has room for, so
         no lane's request overflows while they wait."""
         ledger = self._ledger
-        offered = self._offered
         end = len(rows)
         index = start
+        if ledger is None:
+            while index < end:
+                _, ordering_key, user_id, device_id, weight, wires, _ = rows[index]
+                self._add_row(
+                    (sources[index], ordering_key, user_id, device_id, weight, tuple(wires))
+                )
+                index += 1
+                self._received += 1
+                if self.is_full:
+                    break
+            return index
+        # Until the ledger decides, rows only wait: the batch is full by its row count alone
+        # (its bytes and lanes grow as rows join it), so rows are offered a slice at a time.
         while index < end:
-            _, ordering_key, user_id, device_id, weight, wires, entry = rows[index]
-            row: Row = (sources[index], ordering_key, user_id, device_id, weight, tuple(wires))
-            index += 1
-            self._received += 1
-            if ledger is None:
-                self._add_row(row)
-            else:
-                ledger.offer(entry)
-                offered.append(row)
-                if len(offered) >= self._offer_room:
-                    self._decide_offered()
-                    offered = self._offered
+            offered = self._offered
+            stop = index + max(
+                1,
+                min(
+                    end - index,
+                    self._offer_room - len(offered),
+                    self._max_rows - self._received,
+                ),
+            )
+            chunk = rows[index:stop]
+            offered += [
+                (source, ordering_key, user_id, device_id, weight, tuple(wires))
+                for source, (_, ordering_key, user_id, device_id, weight, wires, _) in zip(
+                    sources[index:stop], chunk, strict=True
+                )
+            ]
+            ledger.offer_many([row[6] for row in chunk])
+            self._received += stop - index
+            index = stop
+            if len(offered) >= self._offer_room:
+                self._decide_offered()
             if self.is_full:
                 break
         return index
@@ -401,9 +422,14 @@ class AmplitudeSink(EndpointSink):
         ledger = self._ledger
         if ledger is not None and offered:
             sends = ledger.decide(len(self._records))
-            for row, send in zip(offered, sends, strict=True):
-                if send:
-                    self._add_row(row)
+            add_row = self._add_row
+            if all(sends):
+                for row in offered:
+                    add_row(row)
+            else:
+                for row, send in zip(offered, sends, strict=True):
+                    if send:
+                        add_row(row)
         self._offer_room = max(1, min(LOOKUP_CHUNK, self._lanes.room))
 
     def _add_row(self, row: Row) -> None:

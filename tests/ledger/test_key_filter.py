@@ -67,6 +67,31 @@ def test_kept_halved_while_sparse_and_not_kept_when_too_full() -> None:
     assert full.to_blob() is None
 
 
+def test_keys_added_in_a_run_are_told_apart_from_keys_that_share_their_bit() -> None:
+    """A run's own keys set most of the bits an absent key finds set (on a new ledger, all):
+    with track_added, only a key added since, or one the filter may have held then, is read."""
+    small = KeyFilter(1 << 12)  # 2,000 keys set about 40% of its bits
+    assert len(small.may_hold(UUIDS[:2000])) > 300  # without it: hundreds read
+    tracked = KeyFilter(1 << 12)
+    tracked.track_added(None)  # a new ledger: nothing held before
+    assert len(tracked.may_hold(UUIDS[:2000])) <= 2  # both bits taken: about 1 in 20
+    assert tracked.may_hold(UUIDS[:2000]) == UUIDS[:2000]  # asked: all held from now on
+    tracked.add(ORDERS[:100])  # recorded without being asked
+    assert tracked.may_hold(ORDERS[:100]) == ORDERS[:100]
+    assert len(tracked.may_hold(UUIDS[50_000:52_000])) <= 2
+
+
+def test_keys_held_before_the_run_are_still_reported() -> None:
+    opened = KeyFilter(1 << 10)
+    opened.add(ORDERS[:300])
+    kept = opened.copy()
+    kept.double()  # as from_blob makes room for the run's keys
+    kept.track_added(opened)
+    assert kept.may_hold(ORDERS[:300]) == ORDERS[:300]
+    maybe = kept.may_hold(ORDERS[1000:3000])  # those whose bit the 300 keys set: about a quarter
+    assert 0 < len(maybe) < 1000
+
+
 # -- In the file ----------------------------------------------------------------------------
 
 
@@ -160,6 +185,29 @@ def test_absent_keys_are_answered_without_reading_the_file(
     assert len(asked) < 10_000 * 0.05  # a few absent ones
     assert store.known(scope, UUIDS[:500]) == set(UUIDS[:500])
     assert 500 <= len(asked) < 500 + 10_000 * 0.05  # and the held keys
+    store.close()
+
+
+def test_a_new_ledger_reads_no_absent_key_whose_bit_the_runs_own_keys_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(key_filter_module, "RUN_BITS", 1 << 12)  # 3,000 keys set half its bits
+    store, scope = _open(tmp_path / "ledger.sqlite", "first")
+    for start in range(0, 3000, 500):  # as the sink asks, then records what was acknowledged
+        assert store.known(scope, UUIDS[start : start + 500]) == set()
+        store.record_keys(scope, UUIDS[start : start + 500], asked=True)
+    store.write_waiting()
+    asked: list[str] = []  # the keys looked for in the file
+    read = store._in_runs
+
+    def spy(scope: int, keys: list[str]) -> set[str]:
+        asked.extend(keys)
+        return read(scope, keys)
+
+    monkeypatch.setattr(store, "_in_runs", spy)
+    assert store.known(scope, UUIDS[3000:6000]) == set()
+    assert len(asked) <= 3  # the first bit alone: about 1,500
+    assert store.known(scope, UUIDS[:3000]) == set(UUIDS[:3000])
     store.close()
 
 

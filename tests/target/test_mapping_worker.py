@@ -211,6 +211,53 @@ def test_mapping_workers_give_the_same_run_as_the_target_alone(
 
 
 @pytest.mark.usefixtures("start_at_once")
+def test_the_ledger_cuts_a_workers_rows_into_batches_where_sync_mode_all_does(
+    empty_emulator: Emulator, tmp_path: Path
+) -> None:
+    """Rows offered to the ledger wait for its verdict a slice of a worker's chunk at a time:
+    a batch still ends at batch_size_rows, so a new ledger sends the same requests, in the
+    same order, as `all`."""
+    lines = [
+        schema("orders", props("order_id", "customer_id", "created_at"), ["order_id"]),
+        *(
+            record(
+                "orders",
+                {
+                    "order_id": f"o-{n}",
+                    "customer_id": f"customer-{n}",
+                    "created_at": "2026-01-02T10:00:00Z",
+                },
+            )
+            for n in range(40)
+        ),
+        state({"bookmarks": {"orders": "done"}}),
+    ]
+    sent: dict[str, list[list[str]]] = {}
+    for mode in ("all", "create_only"):
+        empty_emulator.reset(data=True)
+        config = {
+            "api_key": "key-std",
+            "api_url": empty_emulator.base_url,
+            "rejected_records_path": str(tmp_path / f"rejected-{mode}.jsonl"),
+            "ledger_path": str(tmp_path / f"ledger-{mode}.sqlite"),
+            "batch_size_rows": 7,
+            "max_concurrent_requests": 1,  # one lane: a request a batch, in order
+            "mapping_workers": 1,
+            "stream_mappings": {"orders": {**ORDERS, "sync_mode": mode}},
+            **FAST_RETRIES,
+        }
+        target = TargetAmplitude(config=config, validate_config=True)
+        try:
+            target.listen(file_input=io.BytesIO(("\n".join(lines) + "\n").encode()))  # type: ignore[arg-type]
+        finally:
+            target.close()
+        bodies = [json.loads(r.body) for r in empty_emulator.requests_to("/batch")]
+        sent[mode] = [[e["event_properties"]["order_id"] for e in b["events"]] for b in bodies]
+    assert [len(ids) for ids in sent["all"]] == [7, 7, 7, 7, 7, 5]
+    assert sent["create_only"] == sent["all"]
+
+
+@pytest.mark.usefixtures("start_at_once")
 def test_a_new_schema_mid_stream_sends_its_records_through_the_new_sink(
     empty_emulator: Emulator,
     tmp_path: Path,

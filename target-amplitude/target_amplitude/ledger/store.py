@@ -392,12 +392,17 @@ class LedgerStore:
         if row is not None:
             with contextlib.suppress(ValueError):  # not a filter's size: made anew
                 kept = KeyFilter.from_blob(bytes(row[0]))
+                # What the scope held as the run opened it: the kept bits, at their kept size.
+                kept.track_added(KeyFilter(len(row[0]) * 8, row[0]))
         if self.read_only:
             # A dry run reads only the rows it is asked about: making a filter would read all.
             return kept
         if row is not None:
             conn.execute("DELETE FROM key_filters WHERE scope=?", (scope,))
-        return kept if kept is not None else self._made_filter(scope)
+        if kept is None:
+            kept = self._made_filter(scope)
+            kept.track_added(None if self.is_empty(scope) else kept.copy())
+        return kept
 
     def _made_filter(self, scope: int) -> KeyFilter:
         """A filter made from the scope's keys (in the file and waiting): one read of them all,
@@ -524,7 +529,7 @@ class LedgerStore:
         found = {key: row[0] for key, row in waiting.items()}
         wanted = sorted(keys)  # neighbouring keys: neighbouring B-tree pages
         held = self._runs(scope)
-        if held.runs:
+        if held.runs and wanted:
             in_runs = self._guard(functools.partial(self._in_runs, scope, wanted))
             found.update(dict.fromkeys(in_runs, NO_HASH))
         if not held.has_entries:
