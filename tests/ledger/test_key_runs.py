@@ -251,3 +251,24 @@ def test_an_upgrade_that_fails_leaves_the_format_2_ledger_as_it_was(
     assert _sql(path, "SELECT scope, key, hash FROM entries ORDER BY scope, key") == before
     assert _sql(path, "SELECT count(*) FROM key_blocks") == [(0,)]
     assert _sql(path, "SELECT count(*) FROM run_lock") == [(0,)]
+
+
+def test_the_page_cache_grows_only_once_entries_rows_are_used(tmp_path: Path) -> None:
+    """Keys in runs are written in order and read a block at a time: a small page cache (a
+    large one only added to the target's memory); the entries B-tree (changed, mirror) gets the
+    large one."""
+    store, events = _open(tmp_path / "ledger.sqlite")
+
+    def cache_kib() -> int:
+        return -int(store._conn.execute("PRAGMA cache_size").fetchone()[0])
+
+    store.record_keys(events, UUIDS[:3000], asked=False)
+    store.write_waiting()
+    assert store.known(events, UUIDS[:10]) == set(UUIDS[:10])
+    assert cache_kib() == store_module.RUNS_CACHE_KIB
+    users = store.scope_id("p", "standard", "customers", "user")
+    assert users is not None
+    store.record(users, [("u:1|d:", payload_digest({"user_id": "1"}), None)])
+    store.write_waiting()
+    assert cache_kib() == store_module.CACHE_KIB
+    store.close()

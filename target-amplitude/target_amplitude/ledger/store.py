@@ -80,9 +80,15 @@ FORMAT_VERSION = 3
 # 3.3-3.9 s of CPU with 4 KiB pages, 2.4-2.8 s with 16 KiB (32 KiB: no better); reading
 # 400,000 keys of a 1,000,000-key ledger: 3-8% more (a longer search in each page).
 PAGE_BYTES = 16_384
-# SQLite page cache: keeps a large ledger's B-tree pages in memory for random keys (KiB); it
-# grows only as the ledger does. 1,000,000 random keys recorded in 25 commits: 64 MB took
-# 6 to 15% less CPU than 16 MB (fewer pages spilled and read again).
+# SQLite's page cache (KiB), which grows only as pages are read and written. Keys in runs
+# (create_only, events' default) are written in order and read a block at a time, so they need
+# little: RUNS_CACHE_KIB. Rows of the entries B-tree (changed, mirror) land all over it, and a
+# larger cache keeps its pages: the cache may grow to CACHE_KIB once the run reads or writes
+# entries rows (_use_entries). 1,000,000 random keys recorded into entries in 25 commits: 64 MB
+# took 6 to 15% less CPU than 16 MB (fewer pages spilled and read again). 1,000,000 new events
+# (`full`) on a ledger holding 1,000,000 keys in runs (2026-12-08): peak RSS 157-158 MB with
+# 16 MB, 206-207 MB with 64 MB, in the same time (25.7-25.8 s against 25.1-25.6 s).
+RUNS_CACHE_KIB = 16_384
 CACHE_KIB = 65_536
 # No memory map (SQLite's mmap_size 0; some builds default to more): the mapped file's pages
 # count in the process's RSS beside the page cache. Reads through a 1 GiB map took a run of
@@ -215,6 +221,7 @@ class LedgerStore:
         self._scopes: dict[int, _Runs] = {}
         self._merged: list[tuple[int, int]] = []  # (scope, run) merged into a newer run
         self._page_bytes: int | None = None  # the file's page size, once a run is written
+        self._entries_cache = False  # the page cache grown for entries rows (_use_entries)
         self._closed = False
 
     # -- Opening ---------------------------------------------------------------------------
@@ -233,7 +240,7 @@ class LedgerStore:
             if not self.read_only:  # takes effect only while the file has no table
                 conn.execute(f"PRAGMA page_size={PAGE_BYTES}")
             conn.execute("PRAGMA synchronous=FULL")
-            conn.execute(f"PRAGMA cache_size={-CACHE_KIB}")
+            conn.execute(f"PRAGMA cache_size={-RUNS_CACHE_KIB}")
             conn.execute("PRAGMA mmap_size=0")
             if not self.read_only:
                 conn.executescript(_SCHEMA)
@@ -534,6 +541,7 @@ class LedgerStore:
             found.update(dict.fromkeys(in_runs, NO_HASH))
         if not held.has_entries:
             return found
+        self._use_entries()
 
         def read(chunk: list[str]) -> list[tuple[str, bytes]]:
             chunk = _padded(chunk)
@@ -802,6 +810,7 @@ class LedgerStore:
         """INSERT OR REPLACE rows whose bound values (as many as `values` has marks) follow
         one another in `flat`, in key order (neighbouring keys: neighbouring B-tree pages),
         ROWS_PER_INSERT rows a statement."""
+        self._use_entries()
         width = values.count("?")
         row = f"({int(scope)}, {values})"  # the scope's id: an int, no quoting
         head = "INSERT OR REPLACE INTO entries (scope, key, hash, props) VALUES "
@@ -820,6 +829,12 @@ class LedgerStore:
                 )
 
         self._guard(insert)
+
+    def _use_entries(self) -> None:
+        """Rows of entries are read or written: the page cache may grow to CACHE_KIB."""
+        if not self._entries_cache:
+            self._entries_cache = True
+            self._guard(lambda: self._conn.execute(f"PRAGMA cache_size={-CACHE_KIB}"))
 
     def forget(self, scope: int, keys: t.Iterable[str]) -> None:
         """Keys Amplitude acknowledged as gone (unset, removed from a cohort)."""
