@@ -272,3 +272,15 @@ def test_the_page_cache_grows_only_once_entries_rows_are_used(tmp_path: Path) ->
     store.write_waiting()
     assert cache_kib() == store_module.CACHE_KIB
     store.close()
+
+
+def test_one_run_merged_alone_is_only_cut_again_and_pieces_of_any_size_merge_alike() -> None:
+    keys = sorted(UUIDS[:5000])
+    pieces = [keys[i : i + 3000] for i in range(0, 5000, 3000)]  # a piece: several blocks
+    assert [len(b) for b in key_runs.merged([iter(pieces)], 700)] == [700] * 7 + [100]
+    assert [k for b in key_runs.merged([iter(pieces)], 700) for k in b] == keys
+    other = sorted(UUIDS[4000:9000])  # 1,000 keys in both
+    by_piece = key_runs.merged([iter(pieces), key_runs.blocks(other, 2500)], 100)
+    by_block = key_runs.merged([key_runs.blocks(keys, 100), key_runs.blocks(other, 100)], 100)
+    assert list(by_piece) == list(by_block)
+    assert sum(map(len, key_runs.merged([iter(pieces), iter([other])], 100))) == 9000

@@ -15,6 +15,8 @@ Pure: the store (store.py) keeps the blocks in the file.
 from __future__ import annotations
 
 import bisect
+import itertools
+import operator
 import typing as t
 
 # A block is about a quarter of a page of the file (keys_per_block): four rows fill a page (a
@@ -103,10 +105,10 @@ def merge_from(sizes: t.Sequence[int], new: int) -> int:
 
 
 def merged(sources: t.Sequence[t.Iterator[list[str]]], size: int) -> t.Iterator[list[str]]:
-    """The keys of several runs (each an iterator of its sorted blocks), sorted and each once,
-    in blocks of `size`. A few blocks at a time in memory: a step takes, of every run, its keys
-    up to the smallest last key of the blocks in hand, which ends at least one of those
-    blocks."""
+    """The keys of several runs (each an iterator of sorted pieces: its blocks, or several
+    blocks at a time), sorted and each once, in blocks of `size`. A few pieces at a time in
+    memory: a step takes, of every run, its keys up to the smallest last key of the pieces in
+    hand, which ends at least one of those pieces."""
     hand: list[tuple[list[str], t.Iterator[list[str]]]] = []
     at: list[int] = []
     for source in sources:
@@ -122,11 +124,17 @@ def merged(sources: t.Sequence[t.Iterator[list[str]]], size: int) -> t.Iterator[
             end = bisect.bisect_right(block, bound, at[i])
             piece += block[at[i] : end]
             at[i] = end
-        piece.sort()  # a few sorted stretches: merged by timsort in about one pass
-        out += dict.fromkeys(piece)  # each key once (no later step has a key <= bound)
-        while len(out) >= size:
-            yield out[:size]
-            del out[:size]
+        if len(hand) > 1:  # one run's keys are sorted, each once
+            piece.sort()  # a few sorted stretches: merged by timsort in about one pass
+            # Each key once (no later step has a key <= bound): a key in two runs is rare, and
+            # looking for neighbours that are equal costs a third of dropping them.
+            if any(map(operator.eq, piece, itertools.islice(piece, 1, None))):
+                piece = list(dict.fromkeys(piece))
+        out += piece
+        full = len(out) - len(out) % size
+        for start in range(0, full, size):
+            yield out[start : start + size]
+        del out[:full]
         for i in range(len(hand) - 1, -1, -1):
             block, source = hand[i]
             if at[i] == len(block):
