@@ -167,13 +167,9 @@ def test_a_run_killed_after_a_commit_leaves_no_filter_and_the_next_finds_its_key
     reader.close()
 
 
-def test_absent_keys_are_answered_without_reading_the_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    path = tmp_path / "ledger.sqlite"
-    _recorded(path, UUIDS[:20_000])
-    store, scope = _open(path, "second")
-    asked: list[str] = []  # the keys looked for in the file
+def _keys_looked_for(store: LedgerStore, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The keys the store looks for in the file from now on (its runs' blocks)."""
+    asked: list[str] = []
     read = store._in_runs
 
     def spy(scope: int, keys: list[str]) -> set[str]:
@@ -181,6 +177,16 @@ def test_absent_keys_are_answered_without_reading_the_file(
         return read(scope, keys)
 
     monkeypatch.setattr(store, "_in_runs", spy)
+    return asked
+
+
+def test_absent_keys_are_answered_without_reading_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "ledger.sqlite"
+    _recorded(path, UUIDS[:20_000])
+    store, scope = _open(path, "second")
+    asked = _keys_looked_for(store, monkeypatch)
     assert store.known(scope, UUIDS[20_000:30_000]) == set()
     assert len(asked) < 10_000 * 0.05  # a few absent ones
     assert store.known(scope, UUIDS[:500]) == set(UUIDS[:500])
@@ -197,14 +203,7 @@ def test_a_new_ledger_reads_no_absent_key_whose_bit_the_runs_own_keys_set(
         assert store.known(scope, UUIDS[start : start + 500]) == set()
         store.record_keys(scope, UUIDS[start : start + 500], asked=True)
     store.write_waiting()
-    asked: list[str] = []  # the keys looked for in the file
-    read = store._in_runs
-
-    def spy(scope: int, keys: list[str]) -> set[str]:
-        asked.extend(keys)
-        return read(scope, keys)
-
-    monkeypatch.setattr(store, "_in_runs", spy)
+    asked = _keys_looked_for(store, monkeypatch)
     assert store.known(scope, UUIDS[3000:6000]) == set()
     assert len(asked) <= 3  # the first bit alone: about 1,500
     assert store.known(scope, UUIDS[:3000]) == set(UUIDS[:3000])

@@ -86,8 +86,8 @@ PAGE_BYTES = 16_384
 # larger cache keeps its pages: the cache may grow to CACHE_KIB once the run reads or writes
 # entries rows (_use_entries). 1,000,000 random keys recorded into entries in 25 commits: 64 MB
 # took 6 to 15% less CPU than 16 MB (fewer pages spilled and read again). 1,000,000 new events
-# (`full`) on a ledger holding 1,000,000 keys in runs (2026-12-08): peak RSS 157-158 MB with
-# 16 MB, 206-207 MB with 64 MB, in the same time (25.7-25.8 s against 25.1-25.6 s).
+# (`full`) on a ledger holding 1,000,000 keys in runs (2026-12-08): peak RSS 153-154 MB with
+# 16 MB, 201-202 MB with 64 MB, in the same time (25.7-25.8 s against 25.1-25.6 s).
 RUNS_CACHE_KIB = 16_384
 CACHE_KIB = 65_536
 # No memory map (SQLite's mmap_size 0; some builds default to more): the mapped file's pages
