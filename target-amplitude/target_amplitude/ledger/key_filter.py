@@ -17,8 +17,8 @@ key, most of them added by the run itself (on a new ledger, all). So a run tells
 adds apart (track_added): each gets a second bit, in memory only, from Python's own hash of the
 string (another function than CRC-32, cached in the string object), and a key whose first bit
 is set is read only when its second bit is set too, or when the filter the scope had as the run
-opened it (`opened`) has its bit set. On a new ledger of 300,000 keys that leaves about 1 read
-in 60 of those the first bit alone would make.
+opened it (`opened`) has its bit set. On a new ledger of 300,000 keys that leaves 1 read in 60 to
+90 of those the first bit alone would make.
 """
 
 from __future__ import annotations
