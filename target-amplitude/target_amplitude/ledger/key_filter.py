@@ -113,7 +113,7 @@ class KeyFilter:
         bits, mask = self._bits, self._mask
         added, added_mask, opened = self._added, self._added_mask, self._opened
         maybe = []
-        if added is None:
+        if added is None:  # a loop of its own: the tracked one checks no flag a key either
             for key in keys:
                 h = crc32(key.encode("utf-8", "surrogatepass")) & mask
                 at = h >> 3
