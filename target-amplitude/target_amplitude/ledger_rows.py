@@ -1,11 +1,11 @@
 """The sync ledger as a sink sees it: which rows to send, and what to record once answered.
 
 The seam between a sink (sinks.AmplitudeSink) and the ledger (ledger/): the sink offers each
-mapped row (offer()), and every few hundred rows asks which to send (decide(): one read of the
-ledger for them all); only those join its batch. It hands cut() the batch it delivers and, once
-answered, tells it which rows Amplitude refused: every other row sent is recorded as
-acknowledged. The target commits the ledger
-before each STATE (TargetAmplitude._write_sdk_state).
+mapped row (offer()), and every few hundred to DECIDE_ROWS rows asks which to send (decide():
+one read of the ledger for them all); only those join its batch. It hands cut() the batch it
+delivers and, once answered, tells it which rows Amplitude refused: every other row sent is
+recorded as acknowledged. The target commits the ledger before each STATE
+(TargetAmplitude._write_sdk_state).
 """
 
 from __future__ import annotations

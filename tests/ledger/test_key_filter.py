@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from target_amplitude.ledger import key_filter as key_filter_module
+from target_amplitude.ledger import store as store_module
 from target_amplitude.ledger.key_filter import MIN_BITS, RUN_BITS, KeyFilter
 from target_amplitude.ledger.store import FORMAT_VERSION, LedgerStore
 
@@ -172,9 +173,9 @@ def _keys_looked_for(store: LedgerStore, monkeypatch: pytest.MonkeyPatch) -> lis
     asked: list[str] = []
     read = store._in_runs
 
-    def spy(scope: int, keys: list[str]) -> set[str]:
+    def spy(scope: int, keys: list[str], *before: t.Collection[str]) -> set[str]:
         asked.extend(keys)
-        return read(scope, keys)
+        return read(scope, keys, *before)
 
     monkeypatch.setattr(store, "_in_runs", spy)
     return asked
@@ -207,6 +208,38 @@ def test_a_new_ledger_reads_no_absent_key_whose_bit_the_runs_own_keys_set(
     assert store.known(scope, UUIDS[3000:6000]) == set()
     assert len(asked) <= 3  # the first bit alone: about 1,500
     assert store.known(scope, UUIDS[:3000]) == set(UUIDS[:3000])
+    store.close()
+
+
+def test_keys_the_file_held_are_not_looked_for_in_the_runs_written_since(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "ledger.sqlite"
+    _recorded(path, UUIDS[:20_000])  # one run, and its filter kept (about 2% of bits set)
+    monkeypatch.setattr(store_module, "FLUSH_KEYS", 1000)
+    store, scope = _open(path, "second")
+    indexed: list[int] = []  # the runs whose blocks are looked in, as first read
+    index = store._run_index
+
+    def spy(scope: int, run: int) -> tuple[list[str], list[int]]:
+        indexed.append(run)
+        return index(scope, run)
+
+    monkeypatch.setattr(store, "_run_index", spy)
+    asked = _keys_looked_for(store, monkeypatch)
+    for start in range(20_000, 26_000, 500):  # as the sink asks, then records what was acknowledged
+        assert store.known(scope, UUIDS[start : start + 500]) == set()
+        store.record_keys(scope, UUIDS[start : start + 500], asked=True)
+    store.write_waiting()
+    assert asked, "no new key's bit was set by a kept key: no test"
+    assert len(store._runs(scope).runs) > 2  # runs written since
+    assert indexed == [1]  # the kept run alone, though the runs written since were there
+    # Every key recorded since is found, those the kept filter first made "maybe" too.
+    assert store.known(scope, UUIDS[19_000:27_000]) == set(UUIDS[19_000:26_000])
+    assert len(set(indexed)) > 1  # now the runs written since are read too
+    store.close()
+    store, scope = _open(path, "third")  # a run that opens the file: every run read
+    assert store.known(scope, UUIDS[19_000:27_000]) == set(UUIDS[19_000:26_000])
     store.close()
 
 

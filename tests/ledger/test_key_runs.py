@@ -4,6 +4,7 @@ upgrade and a change of sync_mode."""
 
 from __future__ import annotations
 
+import math
 import random
 import sqlite3
 import threading
@@ -62,7 +63,7 @@ def test_merged_runs_are_sorted_each_key_once_in_blocks_of_the_size() -> None:
     assert list(key_runs.merged([], size)) == []
 
 
-def test_runs_merged_as_they_grow_stay_few_each_larger_than_the_newer_together() -> None:
+def test_runs_merged_as_they_grow_stay_few_each_larger_than_a_third_of_the_newer() -> None:
     runs: list[int] = []
     written = 0
     for flush in [25_000] * 40 + [300] * 200 + [1_000_000] + [60_000] * 30:
@@ -71,10 +72,20 @@ def test_runs_merged_as_they_grow_stay_few_each_larger_than_the_newer_together()
         written += merged
         runs = [*runs[:start], merged]
         for at in range(len(runs) - 1):
-            assert runs[at] > sum(runs[at + 1 :])
+            assert runs[at] * 3 > sum(runs[at + 1 :])
+        # At most three runs of each size, sizes growing fourfold.
+        assert len(runs) <= 3 * (math.log(sum(runs) / 300, 4) + 1)
     total = sum(runs)
-    assert len(runs) <= total.bit_length() - (300).bit_length() + 2
-    assert written < total * 6  # each key rewritten a few times, not once a run
+    assert written < total * 3  # each key rewritten a few times, not once a run
+
+
+def test_four_runs_of_one_size_are_merged_a_run_of_the_newer_together_is_not() -> None:
+    assert key_runs.merge_from([100, 100], 100) == 2  # three of a size: none merged
+    assert key_runs.merge_from([100, 100, 100], 100) == 0  # the fourth: all four
+    assert key_runs.merge_from([400, 100, 100, 100], 100) == 1  # those of its size
+    assert key_runs.merge_from([1_000_000], 1_000_000) == 1  # kept keys: not rewritten yet
+    assert key_runs.merge_from([1_000_000], 3_000_000) == 0
+    assert key_runs.merge_from([], 5) == 0
 
 
 def test_a_block_is_about_a_quarter_of_a_page() -> None:
@@ -108,8 +119,8 @@ def _runs_in_file(path: Path) -> list[tuple[int, int]]:
 
 @pytest.fixture
 def small_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[LedgerStore, int, Path]:
-    """A ledger taken by a run whose store writes a run of keys every 1,000 waiting rows."""
-    monkeypatch.setattr(store_module, "FLUSH_ROWS", 1000)
+    """A ledger taken by a run whose store writes a run of keys every 1,000 waiting keys."""
+    monkeypatch.setattr(store_module, "FLUSH_KEYS", 1000)
     path = tmp_path / "ledger.sqlite"
     return (*_open(path), path)
 
@@ -138,12 +149,42 @@ def test_create_only_keys_are_kept_as_runs_merged_as_they_grow(
     store.close()
 
 
+def test_keys_wait_in_runs_of_flush_keys_rows_with_a_hash_in_runs_of_flush_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_module, "FLUSH_KEYS", 40)
+    monkeypatch.setattr(store_module, "FLUSH_ROWS", 10)
+    store, events = _open(tmp_path / "ledger.sqlite")
+    users = store.scope_id("p", "standard", "users", "user")
+    assert users is not None
+
+    def handed_to_the_writer() -> int:
+        store._settle()  # the run handed over, written
+        return int(store._conn.execute("SELECT count(*) FROM key_runs").fetchone()[0]) + int(
+            store._conn.execute("SELECT count(*) FROM entries").fetchone()[0]
+        )
+
+    store.record_keys(events, UUIDS[:39])
+    assert handed_to_the_writer() == 0  # 39 keys wait
+    store.record_keys(events, UUIDS[39:40])
+    assert handed_to_the_writer() == 1  # the 40th: one run
+    store.record(users, [(f"u{i}", A, None) for i in range(9)])
+    assert handed_to_the_writer() == 1  # 9 rows with a hash wait
+    store.record(users, [("u9", A, None)])
+    assert handed_to_the_writer() == 11  # the 10th: written
+    store.record_keys(events, UUIDS[40:60])  # half a run of keys
+    store.record(users, [(f"v{i}", A, None) for i in range(5)])  # and half a run of rows
+    assert handed_to_the_writer() == 17
+    store.close()
+
+
 def test_the_runs_a_merge_replaces_answer_until_it_is_written(
     small_runs: tuple[LedgerStore, int, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store, scope, path = small_runs
-    store.record_keys(scope, UUIDS[:1000])  # run 1, by the writer thread
-    store.write_waiting()
+    for start in (0, 1000, 2000):  # runs 1 to 3, by the writer thread
+        store.record_keys(scope, UUIDS[start : start + 1000])
+        store.write_waiting()
     inside, go_on = threading.Event(), threading.Event()
     insert_blocks = store._insert_blocks
 
@@ -153,13 +194,13 @@ def test_the_runs_a_merge_replaces_answer_until_it_is_written(
         return insert_blocks(*args)
 
     monkeypatch.setattr(store, "_insert_blocks", held)
-    store.record_keys(scope, UUIDS[1000:2000])  # merged with run 1
+    store.record_keys(scope, UUIDS[3000:4000])  # the fourth of their size: merged with them
     assert inside.wait(10)
-    assert store.known(scope, UUIDS[:2100]) == set(UUIDS[:2000])
+    assert store.known(scope, UUIDS[:4100]) == set(UUIDS[:4000])
     go_on.set()
     store.commit()
-    assert store.known(scope, UUIDS[:2100]) == set(UUIDS[:2000])
-    assert _runs_in_file(path) == [(2, 2000)]
+    assert store.known(scope, UUIDS[:4100]) == set(UUIDS[:4000])
+    assert _runs_in_file(path) == [(4, 4000)]
     store.close()
 
 

@@ -105,11 +105,12 @@ class KeyFilter:
         self._added = bytearray(ADDED_BITS // 8)
         self._added_mask = ADDED_BITS - 1
 
-    def may_hold(self, keys: t.Iterable[str]) -> list[str]:
+    def may_hold(self, keys: t.Iterable[str], before: list[str] | None = None) -> list[str]:
         """Those of the keys whose bit is set (and, with track_added, that either were added
         since or the filter held then may hold); the bits of every other key are set here,
         so that the caller, which will record those it sends, need not add them (add)
-        afterwards."""
+        afterwards. With track_added, those of them that were neither added nor asked about
+        since (only the filter held then may hold them) are also appended to `before`."""
         bits, mask = self._bits, self._mask
         added, added_mask, opened = self._added, self._added_mask, self._opened
         maybe = []
@@ -133,10 +134,14 @@ class KeyFilter:
             g = hash(key) & added_mask
             if byte & bit:
                 second = added[g >> 3]
-                if second & (1 << (g & 7)) or (opened is not None and opened.holds_crc(crc)):
+                if second & (1 << (g & 7)):
                     maybe.append(key)
                     continue
-                added[g >> 3] = second | (1 << (g & 7))
+                added[g >> 3] = second | (1 << (g & 7))  # asked: the caller may record it
+                if opened is not None and opened.holds_crc(crc):
+                    maybe.append(key)
+                    if before is not None:
+                        before.append(key)
             else:
                 bits[at] = byte | bit
                 added[g >> 3] |= 1 << (g & 7)

@@ -5,9 +5,9 @@ Such a key is written once and only ever asked whether it is there. Kept in the 
 whole tree), so every commit of a daily run rewrote most of a large ledger's pages. Kept here
 instead, the keys the store writes at once are one sorted run, cut into blocks
 (keys_per_block), one row a block: written in one pass, of the run's own size. Runs are merged
-as they grow (merge_from), so a scope has a few, and a key is rewritten at most about
-log2(keys in the scope / keys of a run) times in all. Reading a key reads one block of each run
-(its key filter, in front, answers most keys before that).
+four of about one size at a time (merge_from), so a scope has a few, and a key is rewritten
+about log4(keys in the scope / keys of a run) times in all. Reading a key reads one block of
+each run (its key filter, in front, answers most keys before that).
 
 Pure: the store (store.py) keeps the blocks in the file.
 """
@@ -25,6 +25,8 @@ import typing as t
 # its scope, run and last key).
 BLOCKS_A_PAGE = 4
 ROW_BYTES = 160
+# Runs of about one size merged at a time (merge_from).
+MERGE_FAN_IN = 4
 # How a block's keys are kept: a NUL byte, then each key in UTF-8 followed by a NUL byte
 # (split in C; a key is found by looking for NUL, the key, NUL: pattern). A NUL or an ESC in a
 # key is kept as ESC and a letter (ESCAPED), so no key holds a NUL.
@@ -94,13 +96,20 @@ def blocks(keys: list[str], size: int) -> t.Iterator[list[str]]:
 
 def merge_from(sizes: t.Sequence[int], new: int) -> int:
     """Where the runs to merge with a new run of `new` keys start, among a scope's runs of
-    these sizes (oldest first): every run from there on is merged with it into one. A run is
-    merged in while it holds no more keys than the newer ones together, so each run holds more
-    than all newer runs together: at most log2(keys / smallest run) + 1 runs."""
-    start, total = len(sizes), new
-    while start > 0 and sizes[start - 1] <= total:
-        start -= 1
-        total += sizes[start]
+    these sizes (oldest first): every run from there on is merged with it into one.
+
+    Size-tiered, MERGE_FAN_IN runs at a time: the oldest run merged is the oldest that holds
+    at most 1 / (MERGE_FAN_IN - 1) of the keys of the runs newer than it (the new one
+    included), so runs of one size are merged once MERGE_FAN_IN of them are there, and each run
+    left holds more than that share of the newer ones together. A key is rewritten about
+    log4(keys / keys of a run) times, where merging every pair of equal runs (2-way) rewrote
+    it log2 times, and a run holding the keys of the runs before (a kept ledger's) is merged
+    when the new keys are three times as many, not as many."""
+    start, newer = len(sizes), new
+    for at in range(len(sizes) - 1, -1, -1):
+        if sizes[at] * (MERGE_FAN_IN - 1) <= newer:
+            start = at
+        newer += sizes[at]
     return start
 
 

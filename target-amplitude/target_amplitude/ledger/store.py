@@ -113,6 +113,11 @@ ROWS_PER_INSERT = 100
 # known and record_keys, the writer thread included: 2.51-2.67 s against 2.36-2.69 s of CPU),
 # and while one run is written the next waits: at most twice this many rows, about 10 MB.
 FLUSH_ROWS = 25_000
+# Keys without a hash (create_only) wait in runs of up to this many: about a third of a row
+# with a hash in memory (a key alone), and each run written is one to merge later (key_runs):
+# 300,000 new events are 3 runs, not merged (12 of 25,000 rewrote each key 1.75 times). At
+# 1,000,000 `full` events peak RSS was 169 MB, 151 MB with runs of 25,000 (2026-12-08).
+FLUSH_KEYS = 100_000
 # The file is read whole (SQLite's quick_check) when opened, before anything is sent, unless the
 # last run closed it (no run_lock row left) and it passed a check within this long: a check
 # reads every page (0.04-0.14 s a 16 MB ledger of 300,000 keys, 0.15-0.35 s 48 MB, 1,000,000;
@@ -183,6 +188,10 @@ class _Runs:
     # Of each run read so far: its blocks' last keys, in order, and their rowids (a key is in
     # the block of the first last key not less than it): one read of the run's index.
     blocks: dict[int, tuple[list[str], list[int]]] = dataclasses.field(default_factory=dict)
+    # The runs this store wrote of keys recorded since it opened the scope alone (no run of
+    # the file as it was then merged in): a key the run never added or asked about is not
+    # in them (_in_runs).
+    fresh: frozenset[int] = frozenset()
 
     @property
     def next_run(self) -> int:
@@ -209,6 +218,7 @@ class LedgerStore:
         # Acknowledged rows not written yet, by scope and key (FLUSH_ROWS): every read
         # answers from them first, and anything that reads the table whole writes them first.
         self._waiting: dict[int, dict[str, tuple[bytes, str | None]]] = {}
+        self._hashed: set[int] = set()  # scopes with rows waiting that have a hash (FLUSH_ROWS)
         # A full run of waiting rows is written by a thread of its own (SQLite inserts without
         # Python's lock, beside the target's thread): the rows being written, answered from
         # here until they are; any other use of the table waits for them first (_settle).
@@ -489,21 +499,34 @@ class LedgerStore:
                 keys += key_runs.decode(blob)
             yield keys
 
-    def _in_runs(self, scope: int, keys: list[str]) -> set[str]:
+    def _in_runs(
+        self, scope: int, keys: list[str], before: t.Collection[str] = frozenset()
+    ) -> set[str]:
         """Those of the keys (sorted) the scope's runs hold: of each run, the block each key
         would be in (its index, in memory: _run_index), read by rowid, LOOKUP_CHUNK blocks a
-        query, and the key looked for in it (key_runs.holds)."""
+        query, and the key looked for in it (key_runs.holds). Keys in `before` (neither added
+        nor asked about since the run opened the scope: KeyFilter.may_hold) are not looked for
+        in the runs written since of its keys alone (fresh)."""
         found: set[str] = set()
         held = self._runs(scope)
-        for run, _ in reversed(held.runs):  # the newest, smallest, first
+        # The runs, then which are fresh (the writer thread marks a run fresh before it lists
+        # it). Most keys read on a kept ledger are those its kept filter's bit makes "maybe".
+        runs, fresh = held.runs, held.fresh
+        added = [key for key in keys if key not in before] if fresh and before else keys
+        patterns: dict[str, bytes] = {}
+        for run, _ in reversed(runs):  # the newest, smallest, first
+            looked = added if run in fresh else keys
+            if not looked:
+                continue
             index = held.blocks.get(run)
             if index is None:
                 index = held.blocks[run] = self._run_index(scope, run)
             lasts, rowids = index
+            last = len(lasts)
             wanted: dict[int, list[str]] = {}  # rowid -> the keys looked for in its block
-            for key in keys:
+            for key in looked:
                 at = bisect.bisect_left(lasts, key)
-                if at < len(lasts) and key not in found:
+                if at < last and key not in found:
                     wanted.setdefault(rowids[at], []).append(key)
             blocks = list(wanted)
             for start in range(0, len(blocks), LOOKUP_CHUNK):
@@ -511,7 +534,13 @@ class LedgerStore:
                 marks = ",".join("?" * len(chunk))
                 query = f"SELECT rowid, keys FROM key_blocks WHERE rowid IN ({marks})"  # noqa: S608 (only "?" marks)
                 for rowid, block in self._conn.execute(query, chunk):
-                    found.update(key for key in wanted[rowid] if key_runs.holds(block, key))
+                    for key in wanted[rowid]:
+                        # As key_runs.holds, each key's pattern made once for every run.
+                        pattern = patterns.get(key)
+                        if pattern is None:
+                            pattern = patterns[key] = key_runs.pattern(key)
+                        if pattern in block:
+                            found.add(key)
         return found
 
     def _run_index(self, scope: int, run: int) -> tuple[list[str], list[int]]:
@@ -523,10 +552,13 @@ class LedgerStore:
         ).fetchall()
         return [last for last, _ in rows], [rowid for _, rowid in rows]
 
-    def _maybe_held(self, scope: int, keys: t.Iterable[str]) -> t.Iterable[str]:
-        """Those of the keys the scope may hold (its key filter's answer)."""
+    def _maybe_held(
+        self, scope: int, keys: t.Iterable[str], before: list[str] | None = None
+    ) -> t.Iterable[str]:
+        """Those of the keys the scope may hold (its key filter's answer; `before` as
+        KeyFilter.may_hold)."""
         kept = self._filters.get(scope)
-        return keys if kept is None else kept.may_hold(keys)
+        return keys if kept is None else kept.may_hold(keys, before)
 
     def lookup(self, scope: int, key: str) -> bytes | None:
         """The hash last acknowledged for the key, or None."""
@@ -539,12 +571,15 @@ class LedgerStore:
         One query per LOOKUP_CHUNK keys: a batch's keys cost a few queries, not one each; only
         for the keys whose bit is set in the scope's key filter (a waiting key's bit is set).
         """
-        waiting, keys = self._split_waiting(scope, self._maybe_held(scope, keys))
+        before: list[str] = []  # held by the file as the run opened it, if at all
+        waiting, keys = self._split_waiting(scope, self._maybe_held(scope, keys, before))
         found = {key: row[0] for key, row in waiting.items()}
         wanted = sorted(keys)  # neighbouring keys: neighbouring B-tree pages
         held = self._runs(scope)
         if held.runs and wanted:
-            in_runs = self._guard(functools.partial(self._in_runs, scope, wanted))
+            in_runs = self._guard(
+                functools.partial(self._in_runs, scope, wanted, set(before) if before else ())
+            )
             found.update(dict.fromkeys(in_runs, NO_HASH))
         if not held.has_entries:
             return found
@@ -665,7 +700,10 @@ class LedgerStore:
         """Acknowledged rows: their key's hash (and props) replace what was there (of a key
         acknowledged twice, the later hash wins). Written with the next run (FLUSH_ROWS).
         ``asked``: every key was asked about (lookup, lookup_many, known) in this run."""
-        self._recorded(scope, {key: (digest, props) for key, digest, props in entries}, asked=asked)
+        rows = {key: (digest, props) for key, digest, props in entries}
+        if rows:
+            self._hashed.add(scope)
+        self._recorded(scope, rows, asked=asked)
 
     def record_keys(self, scope: int, keys: t.Iterable[str], *, asked: bool = False) -> None:
         """Acknowledged keys without a payload hash (create_only never compares one): the hash
@@ -691,11 +729,18 @@ class LedgerStore:
 
     def _waited(self) -> None:
         """A full run of waiting rows goes to the writer thread (once the previous one is
-        written: one run written at a time, in the order recorded)."""
-        if sum(map(len, self._waiting.values())) < FLUSH_ROWS:
+        written: one run written at a time, in the order recorded): FLUSH_ROWS rows with a
+        hash, or FLUSH_KEYS keys without, or as much of both together."""
+        hashed = self._hashed
+        full = sum(
+            len(rows) / (FLUSH_ROWS if scope in hashed else FLUSH_KEYS)
+            for scope, rows in self._waiting.items()
+        )
+        if full < 1:
             return
         self._settle()
         waiting, self._waiting = self._waiting, {}
+        self._hashed = set()
         if self._writer is None:
             self._writer = ThreadPoolExecutor(1, thread_name_prefix="ledger-writer")
         self._writing = waiting
@@ -732,6 +777,7 @@ class LedgerStore:
         first), in this thread."""
         self._settle()
         waiting, self._waiting = self._waiting, {}
+        self._hashed = set()
         self._write(waiting)
         self._drop_merged()
 
@@ -783,6 +829,8 @@ class LedgerStore:
             runs = [*(self._run_keys(scope, r) for r, _ in older), source]
             source = key_runs.merged(runs, size)
         n = self._insert_blocks(scope, run, source)
+        if all(r in held.fresh for r, _ in older):  # before runs: a run not fresh yet is read
+            held.fresh = held.fresh | {run}
         held.runs = [*held.runs[:start], (run, n)]  # a new list: a read under way keeps its own
         self._merged += [(scope, r) for r, _ in older]
 
