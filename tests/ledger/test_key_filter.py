@@ -216,7 +216,7 @@ def test_keys_the_file_held_are_not_looked_for_in_the_runs_written_since(
 ) -> None:
     path = tmp_path / "ledger.sqlite"
     _recorded(path, UUIDS[:20_000])  # one run, and its filter kept (about 2% of bits set)
-    monkeypatch.setattr(store_module, "FLUSH_KEYS", 1000)
+    monkeypatch.setattr(store_module, "FLUSH_ROWS", 1000)
     store, scope = _open(path, "second")
     indexed: list[int] = []  # the runs whose blocks are looked in, as first read
     index = store._run_index

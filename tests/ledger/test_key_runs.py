@@ -119,8 +119,8 @@ def _runs_in_file(path: Path) -> list[tuple[int, int]]:
 
 @pytest.fixture
 def small_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[LedgerStore, int, Path]:
-    """A ledger taken by a run whose store writes a run of keys every 1,000 waiting keys."""
-    monkeypatch.setattr(store_module, "FLUSH_KEYS", 1000)
+    """A ledger taken by a run whose store writes a run of keys every 1,000 waiting rows."""
+    monkeypatch.setattr(store_module, "FLUSH_ROWS", 1000)
     path = tmp_path / "ledger.sqlite"
     return (*_open(path), path)
 
@@ -146,35 +146,6 @@ def test_create_only_keys_are_kept_as_runs_merged_as_they_grow(
     assert store.count(scope) == 12_000
     assert not store.is_empty(scope)
     assert [key for key, _, _ in store.entries(scope)] == sorted(UUIDS[:12_000])
-    store.close()
-
-
-def test_keys_wait_in_runs_of_flush_keys_rows_with_a_hash_in_runs_of_flush_rows(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(store_module, "FLUSH_KEYS", 40)
-    monkeypatch.setattr(store_module, "FLUSH_ROWS", 10)
-    store, events = _open(tmp_path / "ledger.sqlite")
-    users = store.scope_id("p", "standard", "users", "user")
-    assert users is not None
-
-    def handed_to_the_writer() -> int:
-        store._settle()  # the run handed over, written
-        return int(store._conn.execute("SELECT count(*) FROM key_runs").fetchone()[0]) + int(
-            store._conn.execute("SELECT count(*) FROM entries").fetchone()[0]
-        )
-
-    store.record_keys(events, UUIDS[:39])
-    assert handed_to_the_writer() == 0  # 39 keys wait
-    store.record_keys(events, UUIDS[39:40])
-    assert handed_to_the_writer() == 1  # the 40th: one run
-    store.record(users, [(f"u{i}", A, None) for i in range(9)])
-    assert handed_to_the_writer() == 1  # 9 rows with a hash wait
-    store.record(users, [("u9", A, None)])
-    assert handed_to_the_writer() == 11  # the 10th: written
-    store.record_keys(events, UUIDS[40:60])  # half a run of keys
-    store.record(users, [(f"v{i}", A, None) for i in range(5)])  # and half a run of rows
-    assert handed_to_the_writer() == 17
     store.close()
 
 

@@ -223,7 +223,6 @@ def test_rows_waiting_to_be_written_answer_reads_and_are_all_committed(
     then every read answers from them, a forgotten key leaves them, and the latest hash of a
     key acknowledged again wins, whether it was written already or not."""
     monkeypatch.setattr(store_module, "FLUSH_ROWS", 4)
-    monkeypatch.setattr(store_module, "FLUSH_KEYS", 4)
     store = LedgerStore(tmp_path / "ledger.sqlite")
     store.lock("run")
     scope = store.scope_id("p", "standard", "s", "user")
@@ -268,7 +267,6 @@ def test_a_run_longer_than_one_written_run_decides_from_written_and_waiting_rows
     in the same run are unchanged whether their first row was written or still waits, and the
     next run on the same ledger sends only what is new."""
     monkeypatch.setattr(store_module, "FLUSH_ROWS", 5)
-    monkeypatch.setattr(store_module, "FLUSH_KEYS", 5)
     ledger = _ledger(tmp_path)
     rows = _rows(ledger, mode, "event" if mode == "create_only" else "user")
 
@@ -306,7 +304,6 @@ def test_a_run_of_rows_being_written_answers_reads_until_written(
     """A full run of waiting rows is written by the store's writer thread: while it is, reads
     answer from those rows (a later row of a key waiting wins), and a commit waits for them."""
     monkeypatch.setattr(store_module, "FLUSH_ROWS", 3)
-    monkeypatch.setattr(store_module, "FLUSH_KEYS", 3)
     release = threading.Event()
     started = threading.Event()
     write = LedgerStore._write
@@ -342,7 +339,6 @@ def test_a_failed_write_by_the_writer_thread_fails_the_next_commit(
 ) -> None:
     """The commit before a STATE raises the writer's error: no STATE covers rows not written."""
     monkeypatch.setattr(store_module, "FLUSH_ROWS", 2)
-    monkeypatch.setattr(store_module, "FLUSH_KEYS", 2)
 
     def failing(self: LedgerStore, rows: t.Any) -> None:
         if rows:
@@ -367,7 +363,6 @@ def test_reads_between_writes_of_the_writer_thread_see_every_row(
 ) -> None:
     """Reads on the target's thread while runs of rows are written on the writer's."""
     monkeypatch.setattr(store_module, "FLUSH_ROWS", 500)
-    monkeypatch.setattr(store_module, "FLUSH_KEYS", 500)
     store = LedgerStore(tmp_path / "ledger.sqlite")
     store.lock("run")
     scope = store.scope_id("p", "standard", "s", "event")

@@ -113,11 +113,6 @@ ROWS_PER_INSERT = 100
 # known and record_keys, the writer thread included: 2.51-2.67 s against 2.36-2.69 s of CPU),
 # and while one run is written the next waits: at most twice this many rows, about 10 MB.
 FLUSH_ROWS = 25_000
-# Keys without a hash (create_only) wait in runs of up to this many: about a third of a row
-# with a hash in memory (a key alone), and each run written is one to merge later (key_runs):
-# 300,000 new events are 3 runs, not merged (12 of 25,000 rewrote each key 1.75 times). At
-# 1,000,000 `full` events peak RSS was 169 MB, 151 MB with runs of 25,000 (2026-12-08).
-FLUSH_KEYS = 100_000
 # The file is read whole (SQLite's quick_check) when opened, before anything is sent, unless the
 # last run closed it (no run_lock row left) and it passed a check within this long: a check
 # reads every page (0.04-0.14 s a 16 MB ledger of 300,000 keys, 0.15-0.35 s 48 MB, 1,000,000;
@@ -218,7 +213,6 @@ class LedgerStore:
         # Acknowledged rows not written yet, by scope and key (FLUSH_ROWS): every read
         # answers from them first, and anything that reads the table whole writes them first.
         self._waiting: dict[int, dict[str, tuple[bytes, str | None]]] = {}
-        self._hashed: set[int] = set()  # scopes with rows waiting that have a hash (FLUSH_ROWS)
         # A full run of waiting rows is written by a thread of its own (SQLite inserts without
         # Python's lock, beside the target's thread): the rows being written, answered from
         # here until they are; any other use of the table waits for them first (_settle).
@@ -700,10 +694,7 @@ class LedgerStore:
         """Acknowledged rows: their key's hash (and props) replace what was there (of a key
         acknowledged twice, the later hash wins). Written with the next run (FLUSH_ROWS).
         ``asked``: every key was asked about (lookup, lookup_many, known) in this run."""
-        rows = {key: (digest, props) for key, digest, props in entries}
-        if rows:
-            self._hashed.add(scope)
-        self._recorded(scope, rows, asked=asked)
+        self._recorded(scope, {key: (digest, props) for key, digest, props in entries}, asked=asked)
 
     def record_keys(self, scope: int, keys: t.Iterable[str], *, asked: bool = False) -> None:
         """Acknowledged keys without a payload hash (create_only never compares one): the hash
@@ -729,18 +720,11 @@ class LedgerStore:
 
     def _waited(self) -> None:
         """A full run of waiting rows goes to the writer thread (once the previous one is
-        written: one run written at a time, in the order recorded): FLUSH_ROWS rows with a
-        hash, or FLUSH_KEYS keys without, or as much of both together."""
-        hashed = self._hashed
-        full = sum(
-            len(rows) / (FLUSH_ROWS if scope in hashed else FLUSH_KEYS)
-            for scope, rows in self._waiting.items()
-        )
-        if full < 1:
+        written: one run written at a time, in the order recorded)."""
+        if sum(map(len, self._waiting.values())) < FLUSH_ROWS:
             return
         self._settle()
         waiting, self._waiting = self._waiting, {}
-        self._hashed = set()
         if self._writer is None:
             self._writer = ThreadPoolExecutor(1, thread_name_prefix="ledger-writer")
         self._writing = waiting
@@ -777,7 +761,6 @@ class LedgerStore:
         first), in this thread."""
         self._settle()
         waiting, self._waiting = self._waiting, {}
-        self._hashed = set()
         self._write(waiting)
         self._drop_merged()
 
