@@ -506,10 +506,11 @@ class LedgerStore:
         # The runs, then which are fresh (the writer thread marks a run fresh before it lists
         # it). Most keys read on a kept ledger are those its kept filter's bit makes "maybe".
         runs, fresh = held.runs, held.fresh
-        added = [key for key in keys if key not in before] if fresh and before else keys
+        # The keys a fresh run may hold: those added or asked about since.
+        maybe_added = [key for key in keys if key not in before] if fresh and before else keys
         patterns: dict[str, bytes] = {}
         for run, _ in reversed(runs):  # the newest, smallest, first
-            looked = added if run in fresh else keys
+            looked = maybe_added if run in fresh else keys
             if not looked:
                 continue
             index = held.blocks.get(run)
