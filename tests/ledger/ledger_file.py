@@ -11,9 +11,12 @@ from target_amplitude.ledger import key_runs
 
 
 def keys_by_stream(path: Path) -> dict[str, set[str]]:
-    """Every key the file holds, by the stream of its part of the ledger."""
+    """Every key the file holds, by the stream of its part of the ledger. Opened for writing:
+    a file whose run was killed during a commit has a hot journal, which SQLite rolls back
+    first, as the next run's open does (read-only, it refuses: "attempt to write a readonly
+    database"); nothing else is written."""
     held: dict[str, set[str]] = {}
-    uri = f"{path.resolve().as_uri()}?mode=ro"
+    uri = f"{path.resolve().as_uri()}?mode=rw"
     with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
         streams = dict(db.execute("SELECT id, stream FROM scopes"))
         for scope, key in db.execute("SELECT scope, key FROM entries"):

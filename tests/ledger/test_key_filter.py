@@ -217,6 +217,7 @@ def test_keys_the_file_held_are_not_looked_for_in_the_runs_written_since(
     path = tmp_path / "ledger.sqlite"
     _recorded(path, UUIDS[:20_000])  # one run, and its filter kept (about 2% of bits set)
     monkeypatch.setattr(store_module, "FLUSH_ROWS", 1000)
+    monkeypatch.setattr(key_filter_module, "ADDED_BITS", 1 << 27)  # second bits: 16 MiB
     store, scope = _open(path, "second")
     indexed: list[int] = []  # the runs whose blocks are looked in, as first read
     index = store._run_index
@@ -233,7 +234,10 @@ def test_keys_the_file_held_are_not_looked_for_in_the_runs_written_since(
     store.write_waiting()
     assert asked, "no new key's bit was set by a kept key: no test"
     assert len(store._runs(scope).runs) > 2  # runs written since
-    assert indexed == [1]  # the kept run alone, though the runs written since were there
+    # The kept run alone, though the runs written since were there (all of them are read for a
+    # key whose second bit another key set, if any: Python's hash, about 1 key in 20,000 here).
+    assert indexed[0] == 1
+    assert len(indexed) <= 3  # without telling those keys apart: 5 (runs 1 to 5)
     # Every key recorded since is found, those the kept filter first made "maybe" too.
     assert store.known(scope, UUIDS[19_000:27_000]) == set(UUIDS[19_000:26_000])
     assert len(set(indexed)) > 1  # now the runs written since are read too
