@@ -56,7 +56,7 @@ MAX_BATCH_BYTES = 48_000_000
 # for them all), and at most as many as every delivery lane still has room for. On a kept ledger
 # most reads look for the few keys its filter cannot answer, and each read lets the delivery
 # threads take Python's lock: 300,000 new events on a ledger holding 300,000 keys read 5,500
-# keys in 830 reads taking 0.50-0.59 s of the target's thread with 500 rows at once, in 560
+# keys in 830 reads taking 0.50-0.62 s of the target's thread with 500 rows at once, in 560
 # reads taking 0.23-0.29 s with 2,000 (2026-12-08; the lanes' room bounds most decisions).
 DECIDE_ROWS = 2_000
 # What a batch keeps of a row until it is handed off: its source (the input line, or the record
