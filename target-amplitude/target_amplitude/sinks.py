@@ -265,7 +265,7 @@ class AmplitudeSink(EndpointSink):
         self.uncounted = 0
         # The batch is also full once one delivery lane holds a full request.
         self._lanes = LaneFill(settings.max_concurrent_requests, self.endpoint)
-        self._offer_room = max(1, min(DECIDE_ROWS, self._lanes.room))
+        self._offer_room = self._room_to_offer()
         # The target's fast path may skip the SDK's per-record steps for this sink only when
         # they leave records unchanged (no metadata added, the SDK's hooks as they are here) and
         # log nothing (_after_process_record logs each record at debug level).
@@ -436,7 +436,12 @@ class AmplitudeSink(EndpointSink):
                 for row, send in zip(offered, sends, strict=True):
                     if send:
                         add_row(row)
-        self._offer_room = max(1, min(DECIDE_ROWS, self._lanes.room))
+        self._offer_room = self._room_to_offer()
+
+    def _room_to_offer(self) -> int:
+        """Rows that may wait for the ledger's next decision: DECIDE_ROWS, or fewer when a
+        delivery lane has less room left (at least one)."""
+        return max(1, min(DECIDE_ROWS, self._lanes.room))
 
     def _add_row(self, row: Row) -> None:
         source, key, user_id, device_id, weight, wires = row
@@ -515,7 +520,7 @@ class AmplitudeSink(EndpointSink):
         self._items, self._records, self._bytes = [], [], 0
         self._received = self._rejected_early = self._skipped = 0
         self._lanes.clear()
-        self._offer_room = max(1, min(DECIDE_ROWS, self._lanes.room))
+        self._offer_room = self._room_to_offer()
         rows = self._ledger.cut() if self._ledger is not None else None
         if self.endpoint.form and not self._run.settings.dry_run:
             for item in items:  # as they go in a form body (see prepare.sent_size)
